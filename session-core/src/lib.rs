@@ -1,1 +1,104 @@
-//! Placeholder.
+//! Typed sessions for Rust web applications: the framework-neutral core.
+//!
+//! An application declares its session as a plain Rust struct; this crate
+//! keeps it between requests in a [`SessionStore`] that the application picks
+//! in one line of [`SessionConfig`]. The framework adapters (`session-axum`,
+//! `session-actix`) only move cookies: the request cycle lives here.
+//!
+//! - [`SessionData`]: any `Serialize + DeserializeOwned + Default + Clone +
+//!   Send + Sync` type is session data, no derive needed.
+//! - [`Codec`]: how data becomes bytes (bincode 2 by default, or JSON).
+//! - [`Record`] and [`SessionStore`]: what a store keeps and the trait every
+//!   store implements; [`CookieSealing`] for stores that keep the record in
+//!   the cookie itself.
+//! - [`SessionConfig`]: cookie attributes, timeouts, secrets, policies,
+//!   callbacks and the store, built with [`SessionConfig::builder`].
+//! - [`SessionManager`]: the provider: create, load, commit, get and find by
+//!   id, delete, clear, delete every session of an owner.
+//! - [`Session`]: the per-request handle that handlers read and write.
+//! - [`LazySession`]: the request cycle that adapters drive: it loads on first
+//!   use and, at the end, tells which store calls to make and which
+//!   `Set-Cookie` to send.
+//!
+//! # The rules this crate enforces
+//!
+//! - **Lazy**: a request that never asks for its session makes no store call
+//!   and gets no `Set-Cookie`.
+//! - **Write only what changed**: an unchanged session is not rewritten; when
+//!   only the idle expiry must move, the store is asked to *touch* it.
+//!   A new session is written only once it holds data.
+//! - **Tokens versus ids**: the cookie carries a random 256-bit token; a
+//!   server-side store keys the record by its SHA-256 ([`SessionId`]), which
+//!   is also the only id the application sees.
+//! - **Never adopt**: an unknown, expired, malformed or undecodable token gets
+//!   a fresh session with a fresh token.
+//! - **Two timeouts**: idle (sliding) and absolute (from creation, never
+//!   extended).
+//! - **Rotation**: [`Session::regenerate`] moves the session to a new token and
+//!   removes the old record in the same commit.
+//!
+//! # Example
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use session_core::{SessionConfig, SessionManager};
+//! use session_store_memory::MemoryStore;
+//!
+//! #[derive(Default, Clone, Serialize, Deserialize)]
+//! struct Cart {
+//!     items: Vec<String>,
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = SessionConfig::builder().store(MemoryStore::new()).build()?;
+//! let manager = SessionManager::<Cart>::new(config);
+//!
+//! // First request: no cookie yet.
+//! let request = manager.start_request();
+//! request.load(None).await?.data_mut().items.push("tea".into());
+//! let set_cookie = manager.finish_request(&request, 200).await?.expect("a new session");
+//!
+//! // Second request: the browser sends the cookie back.
+//! let cookie = set_cookie.pair();
+//! let request = manager.start_request();
+//! assert_eq!(request.load(Some(cookie.as_str())).await?.data().items, ["tea"]);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod codec;
+mod config;
+mod cookie_header;
+mod cycle;
+mod data;
+mod error;
+mod events;
+mod flash;
+mod id;
+mod manager;
+mod record;
+mod session;
+mod store;
+
+pub use codec::{Codec, CodecError};
+pub use config::{
+    Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
+    SessionConfigBuilder, MAX_COOKIE_BYTES,
+};
+pub use cookie_header::SetCookie;
+pub use cycle::LazySession;
+pub use data::SessionData;
+pub use error::{ErrorClass, SessionError};
+pub use events::{EventKind, SessionEvent};
+pub use flash::FlashMessage;
+pub use id::{InvalidId, SessionId};
+pub use manager::{SessionManager, SessionSnapshot};
+pub use record::Record;
+pub use session::{DataMut, DataRef, Session};
+pub use store::{CookieSealing, SessionStore, StoreError, Unsealed};
+
+/// The crypto crate, re-exported so applications name one dependency.
+pub use session_crypto as crypto;
+pub use session_crypto::{KeyRing, Sealed};
+/// The `time` crate used for every timestamp in this API.
+pub use time;

@@ -159,7 +159,10 @@ impl<'de> Deserialize<'de> for ByteBuf {
             fn visit_byte_buf<E: serde::de::Error>(self, v: Vec<u8>) -> Result<ByteBuf, E> {
                 Ok(ByteBuf(v))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<ByteBuf, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ByteBuf, A::Error> {
                 let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
                 while let Some(b) = seq.next_element()? {
                     out.push(b);
@@ -195,7 +198,8 @@ mod tests {
             sealed.open(&KeyRing::new([B]).unwrap()),
             Err(FieldError::Open(_))
         ));
-        let as_number: Sealed<u32> = serde_json::from_str(&serde_json::to_string(&sealed).unwrap()).unwrap();
+        let as_number: Sealed<u32> =
+            serde_json::from_str(&serde_json::to_string(&sealed).unwrap()).unwrap();
         assert!(matches!(
             as_number.open(&KeyRing::new([A]).unwrap()),
             Err(FieldError::Decode(_))

@@ -50,7 +50,11 @@ impl KeyId {
 
 impl fmt::Debug for KeyId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "KeyId({:02x}{:02x}{:02x}{:02x})", self.0[0], self.0[1], self.0[2], self.0[3])
+        write!(
+            f,
+            "KeyId({:02x}{:02x}{:02x}{:02x})",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
     }
 }
 
@@ -224,7 +228,10 @@ impl KeyRing {
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
-            .field("key_ids", &self.keys.iter().map(|k| k.id).collect::<Vec<_>>())
+            .field(
+                "key_ids",
+                &self.keys.iter().map(|k| k.id).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -238,10 +245,16 @@ mod tests {
 
     #[test]
     fn refuses_short_and_missing_secrets() {
-        assert_eq!(KeyRing::new(Vec::<&str>::new()).unwrap_err(), KeyError::NoSecret);
+        assert_eq!(
+            KeyRing::new(Vec::<&str>::new()).unwrap_err(),
+            KeyError::NoSecret
+        );
         assert_eq!(
             KeyRing::new([A, "31 bytes long.................."]).unwrap_err(),
-            KeyError::SecretTooShort { index: 1, length: 31 }
+            KeyError::SecretTooShort {
+                index: 1,
+                length: 31
+            }
         );
         assert!(KeyRing::new(["x".repeat(32)]).is_ok());
     }

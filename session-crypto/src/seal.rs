@@ -136,7 +136,10 @@ mod tests {
     #[test]
     fn nonces_differ() {
         let r = ring(&[A]);
-        assert_ne!(r.seal(Purpose::Cookie, b"c", b"x"), r.seal(Purpose::Cookie, b"c", b"x"));
+        assert_ne!(
+            r.seal(Purpose::Cookie, b"c", b"x"),
+            r.seal(Purpose::Cookie, b"c", b"x")
+        );
     }
 
     #[test]
@@ -145,7 +148,9 @@ mod tests {
         let sealed = r.seal(Purpose::Cookie, b"_session", b"data");
         assert!(r.open(Purpose::Field, b"_session", &sealed).is_err());
         assert!(r.open(Purpose::Cookie, b"_other", &sealed).is_err());
-        assert!(ring(&[B]).open(Purpose::Cookie, b"_session", &sealed).is_err());
+        assert!(ring(&[B])
+            .open(Purpose::Cookie, b"_session", &sealed)
+            .is_err());
     }
 
     #[test]
@@ -165,7 +170,10 @@ mod tests {
             for bit in 0..8 {
                 let mut bad = sealed.clone();
                 bad[i] ^= 1 << bit;
-                assert!(r.open(Purpose::Cookie, b"c", &bad).is_err(), "byte {i} bit {bit}");
+                assert!(
+                    r.open(Purpose::Cookie, b"c", &bad).is_err(),
+                    "byte {i} bit {bit}"
+                );
             }
         }
         for len in 0..sealed.len() {

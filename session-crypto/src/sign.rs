@@ -64,8 +64,14 @@ mod tests {
     #[test]
     fn rotated_ring_verifies_old_tags() {
         let tag = KeyRing::new([A]).unwrap().sign(b"x");
-        assert!(KeyRing::new([B, A]).unwrap().verify(b"x", tag.as_ref()).is_ok());
-        assert!(KeyRing::new([B]).unwrap().verify(b"x", tag.as_ref()).is_err());
+        assert!(KeyRing::new([B, A])
+            .unwrap()
+            .verify(b"x", tag.as_ref())
+            .is_ok());
+        assert!(KeyRing::new([B])
+            .unwrap()
+            .verify(b"x", tag.as_ref())
+            .is_err());
     }
 
     #[test]

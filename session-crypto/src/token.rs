@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn token_id_is_sha256_base64url() {
         // SHA-256("abc") is the FIPS 180-2 test vector ba7816bf...
-        assert_eq!(token_id("abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
+        assert_eq!(
+            token_id("abc"),
+            "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0"
+        );
     }
 
     #[test]

@@ -1,0 +1,493 @@
+//! Configuration: cookie attributes, timeouts, secrets, policies, callbacks
+//! and the store.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_crypto::{KeyError, KeyRing};
+
+use crate::codec::Codec;
+use crate::events::{Callbacks, EventKind, SessionEvent};
+use crate::store::SessionStore;
+
+/// Browsers keep cookies up to 4096 bytes, counted over the whole
+/// `Set-Cookie` value (name, value and attributes).
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// The `SameSite` attribute of the session cookie.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SameSite {
+    /// Sent on same-site requests and top-level navigations (the default):
+    /// blocks most cross-site request forgery while links into the site keep
+    /// their session.
+    #[default]
+    Lax,
+    /// Sent only on same-site requests.
+    Strict,
+    /// Sent everywhere; browsers require `Secure` with it.
+    None,
+}
+
+/// The attributes of the session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieOptions {
+    /// Cookie name, without the `__Host-` prefix (default `_session`).
+    pub name: String,
+    /// `HttpOnly` (default true): scripts cannot read the cookie.
+    pub http_only: bool,
+    /// `Secure` (default true): sent over HTTPS only.
+    pub secure: bool,
+    /// `SameSite` (default `Lax`).
+    pub same_site: SameSite,
+    /// `Path` (default `/`).
+    pub path: String,
+    /// `Domain` (default none: the exact host only).
+    pub domain: Option<String>,
+    /// Prefix the name with `__Host-`, which makes browsers insist on
+    /// `Secure`, `Path=/` and no `Domain` (default false).
+    pub host_prefix: bool,
+}
+
+impl Default for CookieOptions {
+    fn default() -> Self {
+        CookieOptions {
+            name: "_session".into(),
+            http_only: true,
+            secure: true,
+            same_site: SameSite::Lax,
+            path: "/".into(),
+            domain: None,
+            host_prefix: false,
+        }
+    }
+}
+
+impl CookieOptions {
+    /// The name as sent to the browser, with the `__Host-` prefix if set.
+    pub fn full_name(&self) -> String {
+        if self.host_prefix {
+            format!("__Host-{}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+}
+
+/// When a request that only reads the session extends its idle expiry.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum IdleRefresh {
+    /// Every request that loads the session extends it, in the same store
+    /// round trip as the load (Redis `GETEX`, an in-place update in memory),
+    /// and the cookie's `Max-Age` is sent again. The default.
+    Always,
+    /// Extend only once less than this fraction of the idle timeout remains
+    /// (for example `0.5`): fewer store writes (one touch per half timeout
+    /// instead of one per request) and fewer `Set-Cookie` headers, at the
+    /// price of a session that may end up to that fraction earlier than
+    /// with [`IdleRefresh::Always`]. The touch is a separate store call.
+    WhenRemainingBelow(f64),
+    /// Only writes extend the session.
+    OnWrite,
+}
+
+/// What to do when two requests save the same session concurrently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Concurrency {
+    /// The later save replaces the earlier one (the default; what most
+    /// session libraries do).
+    #[default]
+    LastWriteWins,
+    /// A save based on a stale version is refused with
+    /// [`StoreError::Conflict`](crate::StoreError::Conflict), which adapters
+    /// answer with `409 Conflict`: no acknowledged write is ever lost.
+    Reject,
+}
+
+/// The configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No store was given.
+    #[error("no session store configured: call .store(...) (for example MemoryStore::new())")]
+    MissingStore,
+    /// The preset requires secrets and none were given.
+    #[error("no session secret configured: production needs .secret(...) with 32 bytes or more")]
+    MissingSecret,
+    /// A secret was refused.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A timeout is zero.
+    #[error("the {0} timeout must be longer than zero")]
+    ZeroTimeout(&'static str),
+    /// The cookie name is empty or not a valid cookie name.
+    #[error("invalid cookie name {0:?}: use letters, digits, '-' and '_'")]
+    InvalidCookieName(String),
+    /// `__Host-` cookies must be `Secure`, have `Path=/` and no `Domain`.
+    #[error("the __Host- prefix requires Secure, Path=/ and no Domain")]
+    HostPrefixConflict,
+    /// `SameSite=None` cookies must be `Secure`, or browsers drop them.
+    #[error("SameSite=None requires the Secure attribute")]
+    SameSiteNoneNeedsSecure,
+}
+
+/// Everything a [`SessionManager`](crate::SessionManager) needs. Build it
+/// with [`SessionConfig::builder`] (or a preset) and [`SessionConfigBuilder::build`].
+#[derive(Clone)]
+pub struct SessionConfig {
+    pub(crate) cookie: CookieOptions,
+    pub(crate) cookie_name: String,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) absolute_timeout: Duration,
+    pub(crate) keys: KeyRing,
+    pub(crate) codec: Codec,
+    pub(crate) save_on_server_error: bool,
+    pub(crate) idle_refresh: IdleRefresh,
+    pub(crate) concurrency: Concurrency,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) callbacks: Callbacks,
+}
+
+impl SessionConfig {
+    /// A builder with the defaults: cookie `_session` (`HttpOnly`, `Secure`,
+    /// `SameSite=Lax`, `Path=/`), idle timeout 1 hour, absolute timeout 24
+    /// hours, bincode, [`IdleRefresh::Always`], [`Concurrency::LastWriteWins`],
+    /// no save on `5xx`, and a random secret (with a warning) unless one is
+    /// given.
+    pub fn builder() -> SessionConfigBuilder {
+        SessionConfigBuilder::default()
+    }
+
+    /// Development preset: like [`builder`](Self::builder) but without
+    /// `Secure`, so plain `http://localhost` works.
+    pub fn development() -> SessionConfigBuilder {
+        Self::builder().secure(false)
+    }
+
+    /// Production preset: `Secure`, the `__Host-` prefix, and a secret is
+    /// required (building without one fails instead of drawing a random one).
+    pub fn production() -> SessionConfigBuilder {
+        let mut builder = Self::builder().secure(true).host_prefix(true);
+        builder.require_secret = true;
+        builder
+    }
+
+    /// Testing preset: no `Secure`, JSON data (readable in assertions), and a
+    /// random secret without a warning.
+    pub fn testing() -> SessionConfigBuilder {
+        let mut builder = Self::builder().secure(false).codec(Codec::Json);
+        builder.warn_random_secret = false;
+        builder
+    }
+
+    /// The cookie attributes.
+    pub fn cookie(&self) -> &CookieOptions {
+        &self.cookie
+    }
+    /// The cookie name as sent (with the `__Host-` prefix if set).
+    pub fn cookie_name(&self) -> &str {
+        &self.cookie_name
+    }
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+    /// The absolute timeout.
+    pub fn absolute_timeout(&self) -> Duration {
+        self.absolute_timeout
+    }
+    /// The key ring (for sealing fields with [`Sealed`](crate::Sealed)).
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+    /// The codec.
+    pub fn codec(&self) -> Codec {
+        self.codec
+    }
+    /// Whether sessions are saved when the response is a `5xx`.
+    pub fn save_on_server_error(&self) -> bool {
+        self.save_on_server_error
+    }
+    /// The idle refresh policy.
+    pub fn idle_refresh(&self) -> IdleRefresh {
+        self.idle_refresh
+    }
+    /// The concurrency policy.
+    pub fn concurrency(&self) -> Concurrency {
+        self.concurrency
+    }
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+}
+
+impl fmt::Debug for SessionConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfig")
+            .field("cookie", &self.cookie)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("keys", &self.keys)
+            .field("codec", &self.codec)
+            .field("save_on_server_error", &self.save_on_server_error)
+            .field("idle_refresh", &self.idle_refresh)
+            .field("concurrency", &self.concurrency)
+            .field("store", &self.store)
+            .field("callbacks", &self.callbacks)
+            .finish()
+    }
+}
+
+/// Builds a [`SessionConfig`]. Every setter states its default.
+#[must_use]
+pub struct SessionConfigBuilder {
+    cookie: CookieOptions,
+    idle_timeout: Duration,
+    absolute_timeout: Duration,
+    secrets: Vec<Vec<u8>>,
+    keys: Option<KeyRing>,
+    codec: Codec,
+    save_on_server_error: bool,
+    idle_refresh: IdleRefresh,
+    concurrency: Concurrency,
+    store: Option<Arc<dyn SessionStore>>,
+    callbacks: Callbacks,
+    require_secret: bool,
+    warn_random_secret: bool,
+}
+
+impl Default for SessionConfigBuilder {
+    fn default() -> Self {
+        SessionConfigBuilder {
+            cookie: CookieOptions::default(),
+            idle_timeout: Duration::from_secs(3600),
+            absolute_timeout: Duration::from_secs(24 * 3600),
+            secrets: Vec::new(),
+            keys: None,
+            codec: Codec::default(),
+            save_on_server_error: false,
+            idle_refresh: IdleRefresh::Always,
+            concurrency: Concurrency::default(),
+            store: None,
+            callbacks: Callbacks::default(),
+            require_secret: false,
+            warn_random_secret: true,
+        }
+    }
+}
+
+impl fmt::Debug for SessionConfigBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionConfigBuilder")
+            .field("cookie", &self.cookie)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("absolute_timeout", &self.absolute_timeout)
+            .field("secrets", &self.secrets.len())
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionConfigBuilder {
+    /// The store (required). Swapping stores is this one line.
+    pub fn store(mut self, store: impl SessionStore) -> Self {
+        self.store = Some(Arc::new(store));
+        self
+    }
+
+    /// The store, already shared (for example with a background task).
+    pub fn shared_store(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Adds a secret (32 bytes or more). The first secret added seals; later
+    /// ones only open, which is how secrets rotate. Default: a random secret
+    /// per process, with a warning, so sessions do not survive a restart.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secrets.push(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Uses an existing key ring instead of secrets.
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// The cookie name, without prefix (default `_session`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie.name = name.into();
+        self
+    }
+
+    /// The `Secure` attribute (default true).
+    pub fn secure(mut self, secure: bool) -> Self {
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// The `HttpOnly` attribute (default true).
+    pub fn http_only(mut self, http_only: bool) -> Self {
+        self.cookie.http_only = http_only;
+        self
+    }
+
+    /// The `SameSite` attribute (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.same_site = same_site;
+        self
+    }
+
+    /// The `Path` attribute (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.cookie.path = path.into();
+        self
+    }
+
+    /// The `Domain` attribute (default none).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.cookie.domain = Some(domain.into());
+        self
+    }
+
+    /// The `__Host-` name prefix (default false).
+    pub fn host_prefix(mut self, on: bool) -> Self {
+        self.cookie.host_prefix = on;
+        self
+    }
+
+    /// The idle timeout (default 1 hour).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// The absolute timeout (default 24 hours).
+    pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
+        self.absolute_timeout = timeout;
+        self
+    }
+
+    /// The codec (default [`Codec::Bincode`]).
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Save sessions even when the response is a `5xx` (default false: a
+    /// failed request does not persist half-done changes).
+    pub fn save_on_server_error(mut self, on: bool) -> Self {
+        self.save_on_server_error = on;
+        self
+    }
+
+    /// The idle refresh policy (default [`IdleRefresh::Always`]).
+    pub fn idle_refresh(mut self, policy: IdleRefresh) -> Self {
+        self.idle_refresh = policy;
+        self
+    }
+
+    /// The concurrency policy (default [`Concurrency::LastWriteWins`]).
+    pub fn concurrency(mut self, policy: Concurrency) -> Self {
+        self.concurrency = policy;
+        self
+    }
+
+    /// Called when a new session is first written.
+    pub fn on_started(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on(EventKind::Started, f)
+    }
+
+    /// Called when a session is loaded for a request.
+    pub fn on_loaded(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on(EventKind::Loaded, f)
+    }
+
+    /// Called when a session moves to a new id.
+    pub fn on_regenerated(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on(EventKind::Regenerated, f)
+    }
+
+    /// Called when a session is deleted.
+    pub fn on_deleted(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on(EventKind::Deleted, f)
+    }
+
+    fn on(
+        mut self,
+        kind: EventKind,
+        f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.callbacks.set(kind, Arc::new(f));
+        self
+    }
+
+    /// Checks everything and builds the configuration.
+    ///
+    /// ```
+    /// use session_core::{ConfigError, SessionConfig};
+    /// # use session_store_memory::MemoryStore;
+    ///
+    /// let err = SessionConfig::builder().store(MemoryStore::new()).secret("short").build();
+    /// assert!(matches!(err, Err(ConfigError::Key(_))));
+    /// let err = SessionConfig::production().store(MemoryStore::new()).build();
+    /// assert!(matches!(err, Err(ConfigError::MissingSecret)));
+    /// ```
+    pub fn build(self) -> Result<SessionConfig, ConfigError> {
+        let store = self.store.ok_or(ConfigError::MissingStore)?;
+        check_cookie(&self.cookie)?;
+        if self.idle_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout("idle"));
+        }
+        if self.absolute_timeout.is_zero() {
+            return Err(ConfigError::ZeroTimeout("absolute"));
+        }
+        let keys = match (self.keys, self.secrets.is_empty()) {
+            (Some(keys), _) => keys,
+            (None, false) => KeyRing::new(&self.secrets)?,
+            (None, true) if self.require_secret => return Err(ConfigError::MissingSecret),
+            (None, true) => {
+                if self.warn_random_secret {
+                    tracing::warn!("no session secret configured: using a random one, so sealed data does not survive a restart");
+                }
+                KeyRing::generate()
+            }
+        };
+        Ok(SessionConfig {
+            cookie_name: self.cookie.full_name(),
+            cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
+            absolute_timeout: self.absolute_timeout,
+            keys,
+            codec: self.codec,
+            save_on_server_error: self.save_on_server_error,
+            idle_refresh: self.idle_refresh,
+            concurrency: self.concurrency,
+            store,
+            callbacks: self.callbacks,
+        })
+    }
+}
+
+fn check_cookie(cookie: &CookieOptions) -> Result<(), ConfigError> {
+    let name_ok = !cookie.name.is_empty()
+        && cookie
+            .name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+    if !name_ok {
+        return Err(ConfigError::InvalidCookieName(cookie.name.clone()));
+    }
+    if cookie.host_prefix && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some()) {
+        return Err(ConfigError::HostPrefixConflict);
+    }
+    if cookie.same_site == SameSite::None && !cookie.secure {
+        return Err(ConfigError::SameSiteNoneNeedsSecure);
+    }
+    Ok(())
+}

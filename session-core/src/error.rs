@@ -1,0 +1,83 @@
+//! Errors of the session layer, and how adapters should answer them.
+
+use session_crypto::FieldError;
+
+use crate::codec::CodecError;
+use crate::id::SessionId;
+use crate::store::StoreError;
+
+/// A session operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The store failed; see [`StoreError`].
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The session data could not be encoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// The `Set-Cookie` header would exceed what browsers keep. Nothing was
+    /// sent: a truncated cookie would silently lose the session.
+    #[error("the session cookie would be {size} bytes, over the browser limit of {limit}")]
+    CookieTooLarge {
+        /// Size of the whole `Set-Cookie` value in bytes.
+        size: usize,
+        /// The limit ([`MAX_COOKIE_BYTES`](crate::MAX_COOKIE_BYTES)).
+        limit: usize,
+    },
+    /// No live session has this id ([`SessionManager::get`](crate::SessionManager::get)).
+    #[error("no session with id {0}")]
+    NotFound(SessionId),
+    /// A sealed field could not be sealed or opened.
+    #[error(transparent)]
+    Field(#[from] FieldError),
+}
+
+/// The broad class of a [`SessionError`], which fixes the HTTP answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The store is down, slow or full: `503 Service Unavailable`; retrying
+    /// later may work.
+    Unavailable,
+    /// Another request changed or ended the session meanwhile: `409 Conflict`.
+    Conflict,
+    /// No such session: `404 Not Found`.
+    NotFound,
+    /// A bug or a misconfiguration: `500 Internal Server Error`.
+    Internal,
+}
+
+impl SessionError {
+    /// The class of this error.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            SessionError::Store(e) if e.is_unavailable() => ErrorClass::Unavailable,
+            SessionError::Store(StoreError::Conflict { .. } | StoreError::NotFound) => {
+                ErrorClass::Conflict
+            }
+            SessionError::NotFound(_) => ErrorClass::NotFound,
+            _ => ErrorClass::Internal,
+        }
+    }
+
+    /// The HTTP status an adapter should answer with.
+    pub fn status_code(&self) -> u16 {
+        match self.class() {
+            ErrorClass::Unavailable => 503,
+            ErrorClass::Conflict => 409,
+            ErrorClass::NotFound => 404,
+            ErrorClass::Internal => 500,
+        }
+    }
+
+    /// A short body for that answer that reveals nothing about the store.
+    pub fn public_message(&self) -> &'static str {
+        match self.class() {
+            ErrorClass::Unavailable => "session store unavailable, please retry",
+            ErrorClass::Conflict => "the session was changed by another request, please retry",
+            ErrorClass::NotFound => "no such session",
+            ErrorClass::Internal => "internal server error",
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The provider: everything an application does with sessions outside the
+//! request cycle, and the load and commit steps inside it.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use session_crypto::{token, KeyRing};
+use time::OffsetDateTime;
+
+use crate::config::{Concurrency, IdleRefresh, SessionConfig};
+use crate::cookie_header::{removal_cookie, session_cookie, SetCookie};
+use crate::data::SessionData;
+use crate::error::SessionError;
+use crate::events::{EventKind, SessionEvent};
+use crate::flash::{FlashMessage, FlashState};
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::session::{Session, State};
+use crate::store::{SessionStore, StoreError};
+
+/// What the codec actually stores: the application's data plus the flash
+/// messages that wait for a later request.
+#[derive(Serialize)]
+struct EnvelopeRef<'a, T> {
+    data: &'a T,
+    flash: &'a [FlashMessage],
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+    flash: Vec<FlashMessage>,
+}
+
+/// A session read by id, outside any request.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SessionSnapshot<T> {
+    /// The id.
+    pub id: SessionId,
+    /// The data.
+    pub data: T,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it expires unless used.
+    pub expires_at: OffsetDateTime,
+    /// Its owner, if set.
+    pub owner: Option<String>,
+}
+
+/// The session provider for data type `T`: cheap to clone, shared by every
+/// request.
+///
+/// ```
+/// use session_core::{SessionConfig, SessionManager};
+/// use session_store_memory::MemoryStore;
+///
+/// #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+/// struct UserSession { user_id: Option<u64> }
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::SessionError> {
+/// let manager = SessionManager::<UserSession>::new(
+///     SessionConfig::testing().store(MemoryStore::new()).build().unwrap(),
+/// );
+/// let session = manager.create();
+/// session.data_mut().user_id = Some(7);
+/// session.set_owner(Some("7"));
+/// let cookie = manager.commit(&session).await?.expect("saved");
+///
+/// let id = session.id();
+/// assert_eq!(manager.get(&id).await?.data.user_id, Some(7));
+/// assert_eq!(manager.delete_owner("7").await?, 1); // log out everywhere
+/// assert!(manager.find(&id).await?.is_none());
+/// # let _ = cookie; Ok(()) }
+/// ```
+pub struct SessionManager<T> {
+    config: Arc<SessionConfig>,
+    _data: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for SessionManager<T> {
+    fn clone(&self) -> Self {
+        SessionManager {
+            config: Arc::clone(&self.config),
+            _data: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for SessionManager<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionManager")
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// What a commit has to do, decided under the session lock and carried out
+/// after it is released (a lock is never held across a store call).
+enum Plan {
+    Nothing,
+    Delete(Vec<SessionId>),
+    /// A new record: first write of a new session, or a rotation.
+    Create(Record, Option<SessionId>),
+    Save(Record, Option<u64>),
+    /// Only the idle expiry moves.
+    Touch(Record),
+    /// Nothing to store, but the cookie goes out again (new `Max-Age`, or a
+    /// cookie sealed with an old key).
+    Resend(Record),
+}
+
+impl<T: SessionData> SessionManager<T> {
+    /// A manager for a configuration.
+    pub fn new(config: SessionConfig) -> Self {
+        SessionManager {
+            config: Arc::new(config),
+            _data: PhantomData,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.config.store
+    }
+
+    /// The key ring (for [`Sealed`](crate::Sealed) fields).
+    pub fn keys(&self) -> &KeyRing {
+        &self.config.keys
+    }
+
+    fn sealed_cookies(&self) -> bool {
+        self.config.store.cookie_sealing().is_some()
+    }
+
+    /// A new, empty session. Nothing is stored until it holds data and is
+    /// committed.
+    pub fn create(&self) -> Session<T> {
+        let now = OffsetDateTime::now_utc();
+        let (id, token) = if self.sealed_cookies() {
+            (SessionId::random(), None)
+        } else {
+            let token = token::random_token();
+            (SessionId::from_token(&token), Some(token))
+        };
+        Session::from_state(
+            self.config.keys.clone(),
+            State {
+                data: T::default(),
+                id,
+                token,
+                created_at: now,
+                idle_expires_at: now + self.config.idle_timeout,
+                absolute_expires_at: now + self.config.absolute_timeout,
+                version: 0,
+                owner: None,
+                persisted: false,
+                modified: false,
+                generation: 0,
+                refreshed: false,
+                reissue: false,
+                previous_id: None,
+                deleted: false,
+                flash: FlashState::default(),
+            },
+        )
+    }
+
+    /// Whether `value` could be a session cookie of this configuration at all
+    /// (a cheap filter before any store call).
+    pub(crate) fn plausible_cookie(&self, value: &str) -> bool {
+        if self.sealed_cookies() {
+            !value.is_empty() && value.len() <= crate::config::MAX_COOKIE_BYTES
+        } else {
+            token::is_well_formed(value)
+        }
+    }
+
+    /// Loads the session named by a cookie value. An absent, malformed,
+    /// unknown, expired or undecodable value gives a new session with a new
+    /// token: a client's token is never adopted. Only a store failure is an
+    /// error.
+    pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
+        let value = cookie_value.filter(|v| self.plausible_cookie(v));
+        let Some(value) = value else {
+            return Ok(self.create());
+        };
+        let now = OffsetDateTime::now_utc();
+        let loaded = match self.config.store.cookie_sealing() {
+            Some(sealing) => sealing
+                .open(&self.config.cookie_name, value, now)
+                .await?
+                .map(|u| (u.record, None, u.stale_key)),
+            None => self
+                .load_server(value, now)
+                .await?
+                .map(|record| (record, Some(value.to_owned()), false)),
+        };
+        let Some((record, token, stale_key)) = loaded else {
+            return Ok(self.create());
+        };
+        match self.config.codec.decode::<Envelope<T>>(&record.data) {
+            Ok(envelope) => Ok(self.loaded(record, envelope, token, stale_key, now)),
+            Err(error) => {
+                tracing::warn!(id = %record.id, %error, "stored session does not decode; starting a new session");
+                Ok(self.create())
+            }
+        }
+    }
+
+    async fn load_server(
+        &self,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Record>, StoreError> {
+        let id = SessionId::from_token(token);
+        let touch = matches!(self.config.idle_refresh, IdleRefresh::Always)
+            .then(|| now + self.config.idle_timeout);
+        let record = self.config.store.load(&id, touch).await?;
+        Ok(record.filter(|r| !r.is_expired(now) && r.id == id))
+    }
+
+    fn loaded(
+        &self,
+        record: Record,
+        envelope: Envelope<T>,
+        token: Option<String>,
+        stale_key: bool,
+        now: OffsetDateTime,
+    ) -> Session<T> {
+        let always = matches!(self.config.idle_refresh, IdleRefresh::Always);
+        let mut idle_expires_at = record.idle_expires_at;
+        if always && token.is_none() {
+            // A sealed cookie has no store to touch: the new expiry goes out
+            // in the resealed cookie at commit.
+            idle_expires_at = record.capped_idle(now + self.config.idle_timeout);
+        }
+        let session = Session::from_state(
+            self.config.keys.clone(),
+            State {
+                data: envelope.data,
+                id: record.id,
+                token,
+                created_at: record.created_at,
+                idle_expires_at,
+                absolute_expires_at: record.absolute_expires_at,
+                version: record.version,
+                owner: record.owner,
+                persisted: true,
+                modified: false,
+                generation: 0,
+                refreshed: always,
+                reissue: stale_key,
+                previous_id: None,
+                deleted: false,
+                flash: FlashState::loaded(envelope.flash),
+            },
+        );
+        self.emit_with_state(EventKind::Loaded, &session, None);
+        session
+    }
+
+    /// Writes what changed and answers the `Set-Cookie` to send, if any.
+    /// Same as [`commit_with_status`](Self::commit_with_status) with `200`.
+    pub async fn commit(&self, session: &Session<T>) -> Result<Option<SetCookie>, SessionError> {
+        self.commit_with_status(session, 200).await
+    }
+
+    /// Writes what changed, for a response with HTTP `status`, and answers
+    /// the `Set-Cookie` to send, if any. A `5xx` saves nothing unless
+    /// [`save_on_server_error`](crate::SessionConfigBuilder::save_on_server_error)
+    /// is set (deletion still happens: a logout must not be undone by an
+    /// error page). Calling it again after a success writes nothing new.
+    pub async fn commit_with_status(
+        &self,
+        session: &Session<T>,
+        status: u16,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        let now = OffsetDateTime::now_utc();
+        let (plan, generation) = {
+            let state = session.lock();
+            (self.plan(&state, status, now)?, state.generation)
+        };
+        match plan {
+            Plan::Nothing => Ok(None),
+            Plan::Delete(ids) => self.run_delete(session, ids).await,
+            Plan::Create(record, previous) => {
+                self.run_create(session, record, previous, generation, now)
+                    .await
+            }
+            Plan::Save(record, expected) => {
+                self.config.store.save(&record, expected).await?;
+                self.finish_write(session, record, generation, now).await
+            }
+            Plan::Touch(record) => {
+                if self.sealed_cookies()
+                    || self
+                        .config
+                        .store
+                        .touch(&record.id, record.idle_expires_at)
+                        .await?
+                {
+                    self.finish_write(session, record, generation, now).await
+                } else {
+                    tracing::debug!(id = %record.id, "session vanished before its touch");
+                    Ok(None)
+                }
+            }
+            Plan::Resend(record) => self.finish_write(session, record, generation, now).await,
+        }
+    }
+
+    fn plan(
+        &self,
+        state: &State<T>,
+        status: u16,
+        now: OffsetDateTime,
+    ) -> Result<Plan, SessionError> {
+        if state.deleted {
+            let ids = state.persisted.then(|| state.id.clone());
+            return Ok(Plan::Delete(
+                ids.into_iter().chain(state.previous_id.clone()).collect(),
+            ));
+        }
+        if status >= 500 && !self.config.save_on_server_error {
+            return Ok(Plan::Nothing);
+        }
+        if now >= state.absolute_expires_at {
+            return Ok(Plan::Nothing);
+        }
+        if !state.persisted && !state.modified {
+            return Ok(Plan::Nothing);
+        }
+        let write_idle = now + self.config.idle_timeout;
+        if state.modified {
+            let record = self.record(
+                state,
+                write_idle.min(state.absolute_expires_at),
+                state.version + 1,
+            )?;
+            if !state.persisted || state.previous_id.is_some() {
+                return Ok(Plan::Create(record, state.previous_id.clone()));
+            }
+            let expected =
+                (self.config.concurrency == Concurrency::Reject).then_some(state.version);
+            return Ok(Plan::Save(record, expected));
+        }
+        let touch = match self.config.idle_refresh {
+            IdleRefresh::WhenRemainingBelow(fraction) => {
+                let remaining = state.idle_expires_at - now;
+                remaining < self.config.idle_timeout.mul_f64(fraction.clamp(0.0, 1.0))
+            }
+            IdleRefresh::Always | IdleRefresh::OnWrite => false,
+        };
+        if touch {
+            let record = self.record(
+                state,
+                write_idle.min(state.absolute_expires_at),
+                state.version,
+            )?;
+            return Ok(Plan::Touch(record));
+        }
+        if state.refreshed || state.reissue {
+            return Ok(Plan::Resend(self.record(
+                state,
+                state.idle_expires_at,
+                state.version,
+            )?));
+        }
+        Ok(Plan::Nothing)
+    }
+
+    /// The record for the current state. Server stores need the encoded data
+    /// only for writes; sealed cookies always carry it.
+    fn record(
+        &self,
+        state: &State<T>,
+        idle: OffsetDateTime,
+        version: u64,
+    ) -> Result<Record, SessionError> {
+        let needs_data = state.modified || self.sealed_cookies();
+        let data = if needs_data {
+            let flash = state.flash.to_save();
+            self.config.codec.encode(&EnvelopeRef {
+                data: &state.data,
+                flash: &flash,
+            })?
+        } else {
+            Vec::new()
+        };
+        Ok(Record {
+            id: state.id.clone(),
+            data,
+            created_at: state.created_at,
+            idle_expires_at: idle,
+            absolute_expires_at: state.absolute_expires_at,
+            version,
+            owner: state.owner.clone(),
+        })
+    }
+
+    async fn run_delete(
+        &self,
+        session: &Session<T>,
+        ids: Vec<SessionId>,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        for id in &ids {
+            self.config.store.delete(id).await?;
+        }
+        if let Some(id) = ids.first() {
+            let state = session.lock();
+            self.emit(
+                EventKind::Deleted,
+                id,
+                None,
+                state.owner.as_deref(),
+                Some(&state.data),
+            );
+        }
+        let cookie = removal_cookie(&self.config.cookie, &self.config.cookie_name);
+        let mut state = session.lock();
+        state.persisted = false;
+        Ok(Some(cookie))
+    }
+
+    async fn run_create(
+        &self,
+        session: &Session<T>,
+        mut record: Record,
+        previous: Option<SessionId>,
+        generation: u64,
+        now: OffsetDateTime,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        if !self.sealed_cookies() {
+            let mut token = session.lock().token.clone();
+            let mut attempts = 0;
+            loop {
+                match self.config.store.create(&record).await {
+                    Ok(()) => break,
+                    // 2^-256: only a broken random source gets here, but the
+                    // cure is cheap and never overwrites another session.
+                    Err(StoreError::AlreadyExists) if attempts < 3 => {
+                        attempts += 1;
+                        let fresh = token::random_token();
+                        record.id = SessionId::from_token(&fresh);
+                        token = Some(fresh);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            let mut state = session.lock();
+            state.token = token;
+            state.id = record.id.clone();
+        }
+        if let Some(old) = &previous {
+            self.config.store.delete(old).await?;
+        }
+        let cookie = self.finish_write(session, record, generation, now).await?;
+        let kind = if previous.is_some() {
+            EventKind::Regenerated
+        } else {
+            EventKind::Started
+        };
+        self.emit_with_state(kind, session, previous.as_ref());
+        Ok(cookie)
+    }
+
+    /// Updates the handle after a successful store call and builds the cookie.
+    async fn finish_write(
+        &self,
+        session: &Session<T>,
+        record: Record,
+        generation: u64,
+        now: OffsetDateTime,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        let value = match self.config.store.cookie_sealing() {
+            Some(sealing) => Some(sealing.seal(&self.config.cookie_name, &record).await?),
+            None => None,
+        };
+        let mut state = session.lock();
+        state.persisted = true;
+        state.version = record.version;
+        state.idle_expires_at = record.idle_expires_at;
+        state.previous_id = None;
+        state.refreshed = false;
+        state.reissue = false;
+        if state.generation == generation {
+            state.modified = false;
+            state.flash = FlashState::loaded(state.flash.to_save());
+        }
+        let value = match value.as_deref().or(state.token.as_deref()) {
+            Some(v) => v.to_owned(),
+            None => return Ok(None),
+        };
+        let remaining = record.expires_at() - now;
+        drop(state);
+        session_cookie(
+            &self.config.cookie,
+            &self.config.cookie_name,
+            &value,
+            remaining,
+        )
+        .map(Some)
+    }
+
+    fn emit_with_state(&self, kind: EventKind, session: &Session<T>, previous: Option<&SessionId>) {
+        let state = session.lock();
+        self.emit(
+            kind,
+            &state.id,
+            previous,
+            state.owner.as_deref(),
+            Some(&state.data),
+        );
+    }
+
+    fn emit(
+        &self,
+        kind: EventKind,
+        id: &SessionId,
+        previous_id: Option<&SessionId>,
+        owner: Option<&str>,
+        data: Option<&T>,
+    ) {
+        self.config.callbacks.emit(&SessionEvent {
+            kind,
+            id,
+            previous_id,
+            owner,
+            data: data.map(|d| d as &(dyn Any + Send + Sync)),
+        });
+    }
+
+    /// The live session with this id, or [`SessionError::NotFound`].
+    pub async fn get(&self, id: &SessionId) -> Result<SessionSnapshot<T>, SessionError> {
+        self.find(id)
+            .await?
+            .ok_or_else(|| SessionError::NotFound(id.clone()))
+    }
+
+    /// The live session with this id, if any.
+    pub async fn find(&self, id: &SessionId) -> Result<Option<SessionSnapshot<T>>, SessionError> {
+        let now = OffsetDateTime::now_utc();
+        let Some(record) = self.config.store.load(id, None).await? else {
+            return Ok(None);
+        };
+        if record.is_expired(now) {
+            return Ok(None);
+        }
+        let envelope: Envelope<T> = self.config.codec.decode(&record.data)?;
+        Ok(Some(SessionSnapshot {
+            expires_at: record.expires_at(),
+            id: record.id,
+            data: envelope.data,
+            created_at: record.created_at,
+            owner: record.owner,
+        }))
+    }
+
+    /// Deletes the session with this id. Answers whether it existed.
+    pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
+        let existed = self.config.store.delete(id).await?;
+        if existed {
+            self.emit(EventKind::Deleted, id, None, None, None);
+        }
+        Ok(existed)
+    }
+
+    /// Deletes every session of this store.
+    pub async fn clear(&self) -> Result<(), SessionError> {
+        Ok(self.config.store.clear().await?)
+    }
+
+    /// Deletes every session of one owner ("log out everywhere"). Answers how
+    /// many were deleted.
+    pub async fn delete_owner(&self, owner: &str) -> Result<u64, SessionError> {
+        Ok(self.config.store.delete_by_owner(owner).await?)
+    }
+
+    /// How many live sessions the store holds.
+    pub async fn count(&self) -> Result<u64, SessionError> {
+        Ok(self.config.store.count().await?)
+    }
+}

@@ -1,0 +1,85 @@
+//! The unit a store keeps.
+
+use std::fmt;
+
+use time::OffsetDateTime;
+
+use crate::id::SessionId;
+
+/// One session as a store sees it: encoded data plus the metadata every
+/// store needs to expire, version and index it. Stores never see the
+/// application's type.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The session id (for server stores, the hash of the cookie token).
+    pub id: SessionId,
+    /// The session data, encoded by the configured [`Codec`](crate::Codec).
+    pub data: Vec<u8>,
+    /// When the session was created.
+    pub created_at: OffsetDateTime,
+    /// Sliding expiry: moved forward by requests that use the session.
+    pub idle_expires_at: OffsetDateTime,
+    /// Fixed expiry: `created_at` plus the absolute timeout.
+    pub absolute_expires_at: OffsetDateTime,
+    /// Incremented by every save; the concurrency check compares it.
+    pub version: u64,
+    /// The user the session belongs to, for "log out everywhere".
+    pub owner: Option<String>,
+}
+
+impl Record {
+    /// When the record expires: the earlier of its two expiries.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.idle_expires_at.min(self.absolute_expires_at)
+    }
+
+    /// Whether the record has expired at `now`. Expired records are
+    /// invisible to loads in every store.
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now >= self.expires_at()
+    }
+
+    /// The idle expiry that a touch at `wanted` may set: never past the
+    /// absolute expiry.
+    pub fn capped_idle(&self, wanted: OffsetDateTime) -> OffsetDateTime {
+        wanted.min(self.absolute_expires_at)
+    }
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The data may hold personal information: show only its size.
+        f.debug_struct("Record")
+            .field("id", &self.id)
+            .field("data", &format_args!("<{} bytes>", self.data.len()))
+            .field("created_at", &self.created_at)
+            .field("idle_expires_at", &self.idle_expires_at)
+            .field("absolute_expires_at", &self.absolute_expires_at)
+            .field("version", &self.version)
+            .field("owner", &self.owner)
+            .finish()
+    }
+}
+
+impl Record {
+    /// Milliseconds since the Unix epoch: how stores that keep integers
+    /// (Redis, SQL) represent the timestamps of a record.
+    ///
+    /// ```
+    /// use session_core::{time::OffsetDateTime, Record};
+    ///
+    /// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+    /// assert_eq!(Record::millis(at), 1_700_000_000_000);
+    /// assert_eq!(Record::from_millis(1_700_000_000_000), at);
+    /// ```
+    pub fn millis(at: OffsetDateTime) -> i64 {
+        (at.unix_timestamp_nanos() / 1_000_000) as i64
+    }
+
+    /// The inverse of [`millis`](Self::millis); out-of-range values clamp to
+    /// the Unix epoch, which is always expired.
+    pub fn from_millis(millis: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}

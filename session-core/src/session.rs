@@ -1,0 +1,318 @@
+//! The per-request session handle.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use session_crypto::{token, FieldError, KeyRing, Sealed};
+use time::OffsetDateTime;
+
+use crate::flash::{FlashMessage, FlashState};
+use crate::id::SessionId;
+
+/// The session of one request: cheap to clone, `Send + Sync`, one lock.
+///
+/// Read fields through [`data`](Self::data), write them through
+/// [`data_mut`](Self::data_mut) or [`update`](Self::update) (either marks the
+/// session modified, so it is saved at the end of the request). Do not hold
+/// the guard across an `.await`: it is not `Send`, and the compiler says so.
+///
+/// ```
+/// # use session_core::{SessionConfig, SessionManager};
+/// # use session_store_memory::MemoryStore;
+/// #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+/// struct UserSession { username: Option<String>, visits: u32 }
+///
+/// # let manager = SessionManager::<UserSession>::new(
+/// #     SessionConfig::testing().store(MemoryStore::new()).build().unwrap());
+/// let session = manager.create();
+/// session.data_mut().username = Some("alice".into());
+/// session.update(|d| d.visits += 1);
+/// assert_eq!(session.data().visits, 1);
+/// assert!(session.is_modified());
+/// ```
+pub struct Session<T> {
+    shared: Arc<Shared<T>>,
+}
+
+pub(crate) struct Shared<T> {
+    keys: KeyRing,
+    state: Mutex<State<T>>,
+}
+
+/// Everything the request cycle knows about one session.
+pub(crate) struct State<T> {
+    pub(crate) data: T,
+    pub(crate) id: SessionId,
+    /// The cookie token of a server-side session; `None` where the cookie
+    /// is the sealed record itself.
+    pub(crate) token: Option<String>,
+    pub(crate) created_at: OffsetDateTime,
+    pub(crate) idle_expires_at: OffsetDateTime,
+    pub(crate) absolute_expires_at: OffsetDateTime,
+    pub(crate) version: u64,
+    pub(crate) owner: Option<String>,
+    /// The store holds this session (it was loaded or has been saved).
+    pub(crate) persisted: bool,
+    /// Something to write: data, flash, owner or id changed.
+    pub(crate) modified: bool,
+    /// Bumped by every change, so a commit clears `modified` only if nothing
+    /// changed while it ran.
+    pub(crate) generation: u64,
+    /// The idle expiry moved during load: the cookie's `Max-Age` must be sent
+    /// again (and a sealed cookie sealed again).
+    pub(crate) refreshed: bool,
+    /// The cookie must be sent again even if nothing changed (a sealed cookie
+    /// opened with an old key).
+    pub(crate) reissue: bool,
+    /// The persisted id this session rotated away from; removed at commit.
+    pub(crate) previous_id: Option<SessionId>,
+    pub(crate) deleted: bool,
+    pub(crate) flash: FlashState,
+}
+
+impl<T> State<T> {
+    pub(crate) fn expires_at(&self) -> OffsetDateTime {
+        self.idle_expires_at.min(self.absolute_expires_at)
+    }
+
+    fn changed(&mut self) {
+        self.modified = true;
+        self.generation += 1;
+    }
+}
+
+impl<T> Clone for Session<T> {
+    fn clone(&self) -> Self {
+        Session {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.lock();
+        f.debug_struct("Session")
+            .field("id", &state.id)
+            .field("persisted", &state.persisted)
+            .field("modified", &state.modified)
+            .field("deleted", &state.deleted)
+            .field("expires_at", &state.expires_at())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read access to the session data; see [`Session::data`].
+pub struct DataRef<'a, T> {
+    guard: MutexGuard<'a, State<T>>,
+}
+
+impl<T> Deref for DataRef<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard.data
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for DataRef<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.guard.data.fmt(f)
+    }
+}
+
+/// Write access to the session data; see [`Session::data_mut`].
+pub struct DataMut<'a, T> {
+    guard: MutexGuard<'a, State<T>>,
+}
+
+impl<T> Deref for DataMut<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.guard.data
+    }
+}
+
+impl<T> DerefMut for DataMut<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard.data
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for DataMut<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.guard.data.fmt(f)
+    }
+}
+
+impl<T> Session<T> {
+    pub(crate) fn from_state(keys: KeyRing, state: State<T>) -> Self {
+        Session {
+            shared: Arc::new(Shared {
+                keys,
+                state: Mutex::new(state),
+            }),
+        }
+    }
+
+    /// The one lock. A handler that panicked while holding it leaves the data
+    /// as it was; the session stays usable.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The session id: safe to log, never usable as a cookie.
+    pub fn id(&self) -> SessionId {
+        self.lock().id.clone()
+    }
+
+    /// Reads the data.
+    pub fn data(&self) -> DataRef<'_, T> {
+        DataRef { guard: self.lock() }
+    }
+
+    /// Writes the data; marks the session modified.
+    pub fn data_mut(&self) -> DataMut<'_, T> {
+        let mut guard = self.lock();
+        guard.changed();
+        DataMut { guard }
+    }
+
+    /// Changes the data in a closure; marks the session modified.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        f(&mut self.data_mut())
+    }
+
+    /// Whether this session is not yet in the store (no cookie, or an
+    /// unknown one).
+    pub fn is_new(&self) -> bool {
+        !self.lock().persisted
+    }
+
+    /// Whether anything will be written at the end of the request.
+    pub fn is_modified(&self) -> bool {
+        self.lock().modified
+    }
+
+    /// Whether the session is usable: not deleted and not expired.
+    pub fn is_valid(&self) -> bool {
+        let state = self.lock();
+        !state.deleted && OffsetDateTime::now_utc() < state.expires_at()
+    }
+
+    /// When the session expires unless a request extends it: the earlier of
+    /// the idle and the absolute expiry.
+    pub fn expires_at(&self) -> OffsetDateTime {
+        self.lock().expires_at()
+    }
+
+    /// When the session was created.
+    pub fn created_at(&self) -> OffsetDateTime {
+        self.lock().created_at
+    }
+
+    /// The owner (user id) set with [`set_owner`](Self::set_owner).
+    pub fn owner(&self) -> Option<String> {
+        self.lock().owner.clone()
+    }
+
+    /// Ties the session to a user, so that
+    /// [`SessionManager::delete_owner`](crate::SessionManager::delete_owner)
+    /// ("log out everywhere") finds it. `None` unties it.
+    pub fn set_owner(&self, owner: Option<impl Into<String>>) {
+        let mut state = self.lock();
+        state.owner = owner.map(Into::into);
+        state.changed();
+    }
+
+    /// Moves the session to a new token and id, keeping its data; the old
+    /// record is removed when the request commits. Call it on login and on
+    /// every change of privilege, so that a token planted or seen before
+    /// login is worthless after it (session fixation).
+    pub fn regenerate(&self) {
+        let mut state = self.lock();
+        if state.persisted && state.previous_id.is_none() {
+            state.previous_id = Some(state.id.clone());
+        }
+        if state.token.is_some() {
+            let token = token::random_token();
+            state.id = SessionId::from_token(&token);
+            state.token = Some(token);
+        } else {
+            state.id = SessionId::random();
+        }
+        state.changed();
+    }
+
+    /// Ends the session: the record is removed and the cookie expired when
+    /// the request commits.
+    pub fn delete(&self) {
+        let mut state = self.lock();
+        state.deleted = true;
+        state.generation += 1;
+    }
+
+    /// Whether [`delete`](Self::delete) was called.
+    pub fn is_deleted(&self) -> bool {
+        self.lock().deleted
+    }
+
+    /// Adds a flash message (level `info`) for a later request.
+    pub fn flash(&self, text: impl Into<String>) {
+        self.flash_message(FlashMessage::info(text));
+    }
+
+    /// Adds a flash message with a level for a later request.
+    pub fn flash_message(&self, message: FlashMessage) {
+        let mut state = self.lock();
+        state.flash.new.push(message);
+        state.changed();
+    }
+
+    /// Takes the flash messages set by earlier requests: each is shown once.
+    /// Messages that no request reads stay until one does.
+    pub fn take_flash(&self) -> Vec<FlashMessage> {
+        let mut state = self.lock();
+        let (messages, changed) = state.flash.take();
+        if changed {
+            state.changed();
+        }
+        messages
+    }
+
+    /// Keeps the messages taken during this request for one more request.
+    pub fn keep_flash(&self) {
+        let mut state = self.lock();
+        if !state.flash.read.is_empty() {
+            state.flash.keep = true;
+            state.changed();
+        }
+    }
+
+    /// Drops every flash message, read or not, including new ones.
+    pub fn discard_flash(&self) {
+        let mut state = self.lock();
+        state.flash = FlashState::default();
+        state.changed();
+    }
+
+    /// Seals a value with the configured secret, for a [`Sealed`] field.
+    pub fn seal<V: Serialize + DeserializeOwned>(
+        &self,
+        value: &V,
+    ) -> Result<Sealed<V>, FieldError> {
+        Sealed::seal(&self.shared.keys, value)
+    }
+
+    /// Opens a [`Sealed`] field with the configured secrets.
+    pub fn open<V: Serialize + DeserializeOwned>(
+        &self,
+        sealed: &Sealed<V>,
+    ) -> Result<V, FieldError> {
+        sealed.open(&self.shared.keys)
+    }
+}

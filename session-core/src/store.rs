@@ -1,0 +1,207 @@
+//! The store trait and its errors.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::id::SessionId;
+use crate::record::Record;
+
+/// A store operation failed.
+///
+/// Adapters turn [`StoreError::Unavailable`], [`StoreError::Timeout`] and
+/// [`StoreError::CapacityExceeded`] into `503 Service Unavailable`,
+/// [`StoreError::Conflict`] and [`StoreError::NotFound`] (on save) into
+/// `409 Conflict`; see [`SessionError::class`](crate::SessionError::class).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `create` found a record with this id already (a token collision, or a
+    /// replayed create).
+    #[error("a session with this id already exists")]
+    AlreadyExists,
+    /// `save` found another version than the one it expected: another
+    /// request saved the session in between.
+    #[error(
+        "the session was saved by another request in the meantime (expected version {expected})"
+    )]
+    Conflict {
+        /// The version the save expected to replace.
+        expected: u64,
+    },
+    /// `save` found no record: it expired, or was deleted (for example by
+    /// "log out everywhere") while the request ran. Never a silent no-op.
+    #[error("the session no longer exists in the store")]
+    NotFound,
+    /// The store is at its configured capacity and refuses new sessions.
+    #[error("the session store is full ({capacity} sessions)")]
+    CapacityExceeded {
+        /// The configured capacity.
+        capacity: usize,
+    },
+    /// The store cannot do this operation (for example listing sessions in
+    /// the cookie store, which keeps no server state).
+    #[error("the {store} store does not support {operation}")]
+    Unsupported {
+        /// The store's name.
+        store: &'static str,
+        /// The operation asked for.
+        operation: &'static str,
+    },
+    /// The backend did not answer in time.
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The backend failed or is unreachable.
+    #[error("the session store is unavailable: {0}")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// The backend returned something this store cannot read.
+    #[error("the session store returned malformed data: {0}")]
+    Malformed(String),
+}
+
+impl StoreError {
+    /// Wraps a backend error as [`StoreError::Unavailable`].
+    pub fn unavailable(error: impl StdError + Send + Sync + 'static) -> Self {
+        StoreError::Unavailable(Box::new(error))
+    }
+
+    /// Whether this error means the backend is down or slow (a `503`).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Unavailable(_)
+                | StoreError::Timeout(_)
+                | StoreError::CapacityExceeded { .. }
+        )
+    }
+}
+
+/// A session store: where records live between requests.
+///
+/// Stores see bytes, never the application's type; they key records by
+/// [`SessionId`], never by the cookie token. Every method must treat expired
+/// records as absent. The trait is object-safe, so a configuration holds any
+/// store as `Arc<dyn SessionStore>` and swapping stores is one line.
+///
+/// The first six methods are required. Listing, counting and owner-wide
+/// deletion are optional abilities: their default answers
+/// [`StoreError::Unsupported`].
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
+    /// A short name for logs and errors (`"memory"`, `"redis"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Inserts a new record. Fails with [`StoreError::AlreadyExists`] if a
+    /// live record has this id; never overwrites.
+    async fn create(&self, record: &Record) -> Result<(), StoreError>;
+
+    /// Replaces an existing live record with `record` (whose `version` is the
+    /// new version). With `expected_version`, replaces only a record at that
+    /// version, else [`StoreError::Conflict`]. A missing or expired record is
+    /// [`StoreError::NotFound`], never recreated.
+    async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError>;
+
+    /// Loads a live record. With `touch`, also moves its idle expiry to
+    /// `touch` (capped at the absolute expiry) in the same operation and
+    /// returns the record with the new idle expiry.
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<Option<Record>, StoreError>;
+
+    /// Moves the idle expiry of a live record to `idle_expires_at` (capped at
+    /// its absolute expiry) without rewriting its data. Answers whether the
+    /// record existed.
+    async fn touch(
+        &self,
+        id: &SessionId,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes a record. Answers whether it existed.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError>;
+
+    /// Removes every record of this store, and nothing else (a key prefix, a
+    /// table), never other data of the backend.
+    async fn clear(&self) -> Result<(), StoreError>;
+
+    /// How many live records the store holds.
+    async fn count(&self) -> Result<u64, StoreError> {
+        Err(self.unsupported("count"))
+    }
+
+    /// The ids of all live records.
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        Err(self.unsupported("listing"))
+    }
+
+    /// The ids of the live records of one owner.
+    async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
+        let _ = owner;
+        Err(self.unsupported("listing by owner"))
+    }
+
+    /// Removes every record of one owner ("log out everywhere"). Answers how
+    /// many were removed.
+    async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        let _ = owner;
+        Err(self.unsupported("deleting by owner"))
+    }
+
+    /// For stores that keep the record in the cookie itself: the sealing
+    /// half. Server-side stores answer `None` (the default), and the request
+    /// cycle then uses random tokens and [`SessionId::from_token`].
+    fn cookie_sealing(&self) -> Option<&dyn CookieSealing> {
+        None
+    }
+
+    /// The [`StoreError::Unsupported`] error for `operation` on this store.
+    fn unsupported(&self, operation: &'static str) -> StoreError {
+        StoreError::Unsupported {
+            store: self.name(),
+            operation,
+        }
+    }
+}
+
+/// A record opened from a cookie by a [`CookieSealing`] store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Unsealed {
+    /// The record.
+    pub record: Record,
+    /// Whether it was sealed with an older key, so that the response should
+    /// seal it again with the current one.
+    pub stale_key: bool,
+}
+
+impl Unsealed {
+    /// Wraps an opened record.
+    pub fn new(record: Record, stale_key: bool) -> Self {
+        Unsealed { record, stale_key }
+    }
+}
+
+/// The half of a client-side store that turns records into cookie values and
+/// back. The cookie value *is* the token: there is nothing to look up.
+#[async_trait]
+pub trait CookieSealing: Send + Sync {
+    /// Opens the value of cookie `cookie_name`. Total: anything that is not a
+    /// live record sealed by this store for this cookie name answers
+    /// `Ok(None)`, never an error or a panic. `Err` is for a failing
+    /// revocation check only.
+    async fn open(
+        &self,
+        cookie_name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Unsealed>, StoreError>;
+
+    /// Seals a record into the value of cookie `cookie_name` (bound in, so the
+    /// value is useless under another name).
+    async fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, StoreError>;
+}
