@@ -296,7 +296,10 @@ impl<T: SessionData> SessionManager<T> {
                     .await
             }
             Plan::Save(record, expected) => {
-                self.config.store.save(&record, expected).await?;
+                // A sealed cookie is its own storage: sealing is the save.
+                if !self.sealed_cookies() {
+                    self.config.store.save(&record, expected).await?;
+                }
                 self.finish_write(session, record, generation, now).await
             }
             Plan::Touch(record) => {

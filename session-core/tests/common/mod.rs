@@ -1,0 +1,147 @@
+//! Shared helpers: a store that counts the calls it forwards to the real
+//! memory store, and a one-request driver.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use session_core::time::OffsetDateTime;
+use session_core::{
+    Record, Session, SessionConfigBuilder, SessionData, SessionId, SessionManager, SessionStore,
+    SetCookie, StoreError,
+};
+use session_store_memory::MemoryStore;
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cart {
+    pub items: Vec<String>,
+    pub user: Option<String>,
+}
+
+/// Call counters per store method.
+#[derive(Debug, Default)]
+pub struct Calls {
+    pub create: AtomicUsize,
+    pub save: AtomicUsize,
+    pub load: AtomicUsize,
+    pub load_touch: AtomicUsize,
+    pub touch: AtomicUsize,
+    pub delete: AtomicUsize,
+}
+
+impl Calls {
+    pub fn total(&self) -> usize {
+        [
+            &self.create,
+            &self.save,
+            &self.load,
+            &self.load_touch,
+            &self.touch,
+            &self.delete,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::SeqCst))
+        .sum()
+    }
+    pub fn get(&self, c: &AtomicUsize) -> usize {
+        c.load(Ordering::SeqCst)
+    }
+}
+
+/// The real memory store, with every call counted on the way through.
+#[derive(Debug, Clone)]
+pub struct Counting {
+    pub inner: MemoryStore,
+    pub calls: Arc<Calls>,
+}
+
+impl Counting {
+    pub fn new() -> Self {
+        Counting {
+            inner: MemoryStore::builder().no_sweeper().build(),
+            calls: Arc::default(),
+        }
+    }
+}
+
+fn bump(c: &AtomicUsize) {
+    c.fetch_add(1, Ordering::SeqCst);
+}
+
+#[async_trait]
+impl SessionStore for Counting {
+    fn name(&self) -> &'static str {
+        "counting-memory"
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        bump(&self.calls.create);
+        self.inner.create(record).await
+    }
+    async fn save(&self, record: &Record, expected: Option<u64>) -> Result<(), StoreError> {
+        bump(&self.calls.save);
+        self.inner.save(record, expected).await
+    }
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        bump(if touch.is_some() {
+            &self.calls.load_touch
+        } else {
+            &self.calls.load
+        });
+        self.inner.load(id, touch).await
+    }
+    async fn touch(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        bump(&self.calls.touch);
+        self.inner.touch(id, at).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        bump(&self.calls.delete);
+        self.inner.delete(id).await
+    }
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.inner.clear().await
+    }
+    async fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count().await
+    }
+    async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        self.inner.delete_by_owner(owner).await
+    }
+}
+
+pub fn manager<T: SessionData>(
+    store: &Counting,
+    tweak: impl FnOnce(SessionConfigBuilder) -> SessionConfigBuilder,
+) -> SessionManager<T> {
+    let builder = session_core::SessionConfig::testing().shared_store(Arc::new(store.clone()));
+    SessionManager::new(tweak(builder).build().expect("valid test config"))
+}
+
+/// What a handler does with the session.
+pub type Handler<'a, T> = &'a dyn Fn(&Session<T>);
+
+/// One request: the cookie the client sends, what the handler does (None:
+/// the handler never asks for the session), and the response status.
+pub async fn request<T: SessionData>(
+    manager: &SessionManager<T>,
+    cookie: Option<&str>,
+    status: u16,
+    handler: Option<Handler<'_, T>>,
+) -> Result<Option<SetCookie>, session_core::SessionError> {
+    let lazy = manager.start_request();
+    if let Some(handler) = handler {
+        let session = lazy.load(cookie).await?;
+        handler(&session);
+    }
+    manager.finish_request(&lazy, status).await
+}
+
+/// `name=value` from a Set-Cookie.
+pub fn pair(set_cookie: &Option<SetCookie>) -> String {
+    set_cookie.as_ref().expect("a Set-Cookie").pair()
+}
