@@ -95,7 +95,7 @@ pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
 pub use record::Record;
 pub use session::{DataMut, DataRef, Session};
-pub use store::{CookieSealing, SessionStore, StoreError, Unsealed};
+pub use store::{CookieSealing, RecordPredicate, SessionStore, StoreError, Unsealed};
 
 /// The crypto crate, re-exported so applications name one dependency.
 pub use session_crypto as crypto;

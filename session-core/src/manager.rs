@@ -587,6 +587,50 @@ impl<T: SessionData> SessionManager<T> {
         Ok(self.config.store.delete_by_owner(owner).await?)
     }
 
+    /// Deletes every live session whose data `predicate` selects, where the
+    /// store can scan (memory; see each store's docs). Records that do not
+    /// decode are left alone. Answers how many were deleted.
+    ///
+    /// ```
+    /// # use session_core::{SessionConfig, SessionManager};
+    /// # use session_store_memory::MemoryStore;
+    /// #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+    /// struct UserSession { tenant: String }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::SessionError> {
+    /// # let manager = SessionManager::<UserSession>::new(
+    /// #     SessionConfig::testing().store(MemoryStore::new()).build().unwrap());
+    /// for tenant in ["acme", "acme", "initech"] {
+    ///     let session = manager.create();
+    ///     session.data_mut().tenant = tenant.into();
+    ///     manager.commit(&session).await?;
+    /// }
+    /// assert_eq!(manager.delete_where(|s| s.data.tenant == "acme").await?, 2);
+    /// assert_eq!(manager.count().await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn delete_where(
+        &self,
+        predicate: impl Fn(&SessionSnapshot<T>) -> bool + Send + Sync,
+    ) -> Result<u64, SessionError> {
+        let codec = self.config.codec;
+        let test = move |record: &Record| {
+            codec
+                .decode::<Envelope<T>>(&record.data)
+                .map(|envelope| {
+                    predicate(&SessionSnapshot {
+                        id: record.id.clone(),
+                        data: envelope.data,
+                        created_at: record.created_at,
+                        expires_at: record.expires_at(),
+                        owner: record.owner.clone(),
+                    })
+                })
+                .unwrap_or(false)
+        };
+        Ok(self.config.store.delete_where(&test).await?)
+    }
+
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64, SessionError> {
         Ok(self.config.store.count().await?)

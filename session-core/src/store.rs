@@ -79,6 +79,9 @@ impl StoreError {
     }
 }
 
+/// A test over stored records, for [`SessionStore::delete_where`].
+pub type RecordPredicate<'a> = dyn Fn(&Record) -> bool + Send + Sync + 'a;
+
 /// A session store: where records live between requests.
 ///
 /// Stores see bytes, never the application's type; they key records by
@@ -150,6 +153,15 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         let _ = owner;
         Err(self.unsupported("deleting by owner"))
+    }
+
+    /// Removes every live record that `predicate` selects (for example the
+    /// sessions of a tenant, or those created before a breach). Answers how
+    /// many were removed. Stores that cannot scan answer
+    /// [`StoreError::Unsupported`].
+    async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
+        let _ = predicate;
+        Err(self.unsupported("deleting by predicate"))
     }
 
     /// For stores that keep the record in the cookie itself: the sealing

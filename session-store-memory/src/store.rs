@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, SessionStore, StoreError};
+use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
 
 use crate::index::{bucket, ExpiryIndex};
 
@@ -397,6 +397,22 @@ impl SessionStore for MemoryStore {
                     .is_some_and(|r| !r.is_expired(now))
             })
             .collect())
+    }
+
+    async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
+        let now = OffsetDateTime::now_utc();
+        // Collect first: removing while iterating a dashmap shard deadlocks.
+        let doomed: Vec<SessionId> = self
+            .inner
+            .records
+            .iter()
+            .filter(|r| !r.is_expired(now) && predicate(r.value()))
+            .map(|r| r.key().clone())
+            .collect();
+        Ok(doomed
+            .iter()
+            .filter(|id| self.inner.remove(id).is_some())
+            .count() as u64)
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
