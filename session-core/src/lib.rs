@@ -19,6 +19,8 @@
 //! - [`LazySession`]: the request cycle that adapters drive: it loads on first
 //!   use and, at the end, tells which store calls to make and which
 //!   `Set-Cookie` to send.
+//! - [`LoginPolicy`]: what the adapters' login guards let through, and where
+//!   they send the others ([`Refusal`]).
 //!
 //! # The rules this crate enforces
 //!
@@ -74,6 +76,7 @@ mod data;
 mod error;
 mod events;
 mod flash;
+mod guard;
 mod id;
 mod manager;
 mod record;
@@ -91,6 +94,7 @@ pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
 pub use flash::FlashMessage;
+pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
 pub use record::Record;

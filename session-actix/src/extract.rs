@@ -1,0 +1,148 @@
+//! The `Session<T>` extractor, its rejection and the request extension trait.
+
+use std::ops::Deref;
+
+use actix_web::dev::Payload;
+use actix_web::http::header::{HeaderMap, COOKIE};
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use futures_util::future::LocalBoxFuture;
+use session_core::{LazySession, SessionData, SessionError};
+
+/// The session of the current request, loaded from the store on first
+/// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),
+/// several extractors) shares the same handle and the same single store
+/// call.
+///
+/// It dereferences to [`session_core::Session`], so `session.data()`,
+/// `session.data_mut()`, `session.regenerate()` and the rest work directly.
+/// Unlike actix-session's handle it is `Send + Sync`: it can move into
+/// `tokio::spawn` or `web::block`.
+#[derive(Clone)]
+pub struct Session<T>(session_core::Session<T>);
+
+impl<T> Session<T> {
+    /// The core handle.
+    pub fn into_inner(self) -> session_core::Session<T> {
+        self.0
+    }
+}
+
+impl<T> Deref for Session<T> {
+    type Target = session_core::Session<T>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<T: SessionData> FromRequest for Session<T> {
+    type Error = SessionRejection;
+    type Future = LocalBoxFuture<'static, Result<Self, SessionRejection>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let Some(lazy) = req.get_session::<T>() else {
+            let rejection = missing_middleware::<T>();
+            return Box::pin(async { Err(rejection) });
+        };
+        let req = req.clone();
+        Box::pin(async move { Ok(Session(lazy.load(cookie_values(req.headers())).await?)) })
+    }
+}
+
+/// Why a [`Session`] could not be extracted. As a response it never shows
+/// store details; the details go to a `tracing` error event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// No [`SessionMiddleware<T>`](crate::SessionMiddleware) wraps this
+    /// route (for this `T`): `500 Internal Server Error`. A setup mistake,
+    /// named in the body so that it is found on the first try.
+    #[error("SessionMiddleware<T> is not installed for this route")]
+    MissingMiddleware,
+    /// The store failed while loading: [`SessionError::status_code`] (`503`
+    /// when the store is down) with [`SessionError::public_message`].
+    #[error(transparent)]
+    Store(#[from] SessionError),
+}
+
+impl ResponseError for SessionRejection {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            SessionRejection::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
+            SessionRejection::Store(error) => status_of(error),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            // Logged where it is found, with the type name.
+            SessionRejection::MissingMiddleware => text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SessionMiddleware<T> is not installed for this route",
+            ),
+            SessionRejection::Store(error) => error_response(error, "load"),
+        }
+    }
+}
+
+/// Access to the request's [`LazySession`] outside extractors (in guards
+/// or middleware of your own): `req.get_session::<T>()` on an `HttpRequest`
+/// or a `ServiceRequest`.
+pub trait SessionExt {
+    /// The session cycle of this request, if a
+    /// [`SessionMiddleware<T>`](crate::SessionMiddleware) runs around it.
+    fn get_session<T: SessionData>(&self) -> Option<LazySession<T>>;
+}
+
+/// For `HttpRequest`, `ServiceRequest` and every other [`HttpMessage`].
+impl<M: HttpMessage> SessionExt for M {
+    fn get_session<T: SessionData>(&self) -> Option<LazySession<T>> {
+        self.extensions().get::<LazySession<T>>().cloned()
+    }
+}
+
+/// Every `Cookie` header that is valid UTF-8: one bad header must not hide
+/// the session cookie in another.
+pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(COOKIE)
+        .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
+}
+
+/// The rejection for a route without the middleware, logged once with the
+/// type.
+pub(crate) fn missing_middleware<T>() -> SessionRejection {
+    tracing::error!(
+        session_type = std::any::type_name::<T>(),
+        "a session was asked for, but SessionMiddleware<T> is not installed for this route: add .wrap(SessionMiddleware::new(manager)) around it"
+    );
+    SessionRejection::MissingMiddleware
+}
+
+fn status_of(error: &SessionError) -> StatusCode {
+    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// The answer for a failed session operation (`step` is `load` or `save`):
+/// the error's status and public message; the detail goes to the log only.
+pub(crate) fn error_response(error: &SessionError, step: &'static str) -> HttpResponse {
+    let status = status_of(error);
+    if let SessionError::CookieTooLarge { .. } = error {
+        tracing::error!(%error, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
+    } else {
+        tracing::error!(%error, step, status = status.as_u16(), "session {step} failed");
+    }
+    text_response(status, error.public_message())
+}
+
+pub(crate) fn text_response(status: StatusCode, body: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/plain; charset=utf-8")
+        .body(body)
+}

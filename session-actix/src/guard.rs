@@ -1,0 +1,157 @@
+//! The login guard: a middleware that lets only signed-in sessions through.
+
+use std::future::{ready, Ready};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{Error, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use session_core::{LoginPolicy, Refusal, SessionData};
+
+use crate::extract::{cookie_values, missing_middleware, text_response, SessionExt};
+use crate::SessionRejection;
+
+/// Lets a request through only if its session passes a predicate (for
+/// example "has a user id"), except on allow-listed paths. The others are
+/// redirected with `303 See Other` to the sign-in page,
+/// `/login?redirect_to=<the original path and query, percent-encoded>`, or
+/// answered `401 Unauthorized` with [`unauthorized`](Self::unauthorized).
+/// The rules are those of [`LoginPolicy`].
+///
+/// The allow-list is matched against the request *path* as the router sees
+/// it, never the query string (so `/private?x=/login` is guarded). A path
+/// with a `.` or `..` segment never matches it. The sign-in path is always
+/// allowed.
+///
+/// The guard must run inside a [`SessionMiddleware`](crate::SessionMiddleware):
+/// in actix-web the **last** `.wrap` runs first, so write
+/// `.wrap(LoginGuard::new(..)).wrap(SessionMiddleware::new(..))` (on the
+/// app, or the guard on a `web::scope`). It loads the session through the
+/// same per-request cycle, so the handler gets the same session without a
+/// second store call. Without the middleware it answers `500`; if the store
+/// fails, the store error's status (`503`).
+///
+/// The sign-in handler must check that `redirect_to` is a local path (one
+/// leading `/`) before redirecting to it.
+#[derive(Clone, Debug)]
+pub struct LoginGuard<T>(LoginPolicy<T>);
+
+impl<T: SessionData> LoginGuard<T> {
+    /// A guard that lets through sessions whose data satisfies `permits`,
+    /// redirecting the others to `/login`.
+    pub fn new(permits: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        LoginGuard(LoginPolicy::new(permits))
+    }
+
+    /// Lets everyone reach exactly this path (`"/about"` matches `/about`,
+    /// not `/about/` nor `/about/team`).
+    #[must_use]
+    pub fn allow(self, path: impl Into<String>) -> Self {
+        LoginGuard(self.0.allow(path))
+    }
+
+    /// Lets everyone reach this path and everything below it, segment-wise:
+    /// `"/public"` matches `/public` and `/public/a`, not `/publicity`.
+    #[must_use]
+    pub fn allow_prefix(self, prefix: impl Into<String>) -> Self {
+        LoginGuard(self.0.allow_prefix(prefix))
+    }
+
+    /// Redirects refused requests to this sign-in page (default `/login`).
+    #[must_use]
+    pub fn sign_in(self, path: impl Into<String>) -> Self {
+        LoginGuard(self.0.sign_in(path))
+    }
+
+    /// Answers refused requests `401 Unauthorized` instead of redirecting
+    /// (for APIs).
+    #[must_use]
+    pub fn unauthorized(self) -> Self {
+        LoginGuard(self.0.unauthorized())
+    }
+}
+
+impl<S, B, T> Transform<S, ServiceRequest> for LoginGuard<T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+    T: SessionData,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = LoginGuardService<S, T>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, inner: S) -> Self::Future {
+        ready(Ok(LoginGuardService {
+            inner: Rc::new(inner),
+            policy: Arc::new(self.0.clone()),
+        }))
+    }
+}
+
+/// The service made by [`LoginGuard`].
+#[derive(Debug)]
+pub struct LoginGuardService<S, T> {
+    inner: Rc<S>,
+    policy: Arc<LoginPolicy<T>>,
+}
+
+impl<S, B, T> Service<ServiceRequest> for LoginGuardService<S, T>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: MessageBody + 'static,
+    T: SessionData,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        let inner = Rc::clone(&self.inner);
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            if let Err(refusal) = check(&policy, &req).await {
+                return Ok(req.into_response(refusal).map_into_right_body());
+            }
+            Ok(inner.call(req).await?.map_into_left_body())
+        })
+    }
+}
+
+/// Lets allow-listed paths through; for the others, loads the session
+/// (shared with the handler) and applies the policy.
+async fn check<T: SessionData>(
+    policy: &LoginPolicy<T>,
+    req: &ServiceRequest,
+) -> Result<(), HttpResponse> {
+    // The path the router matches (percent-decoded where safe).
+    if policy.allows(req.match_info().as_str()) {
+        return Ok(());
+    }
+    let Some(lazy) = req.get_session::<T>() else {
+        return Err(HttpResponse::from_error(missing_middleware::<T>()));
+    };
+    let session = lazy
+        .load(cookie_values(req.headers()))
+        .await
+        .map_err(|error| HttpResponse::from_error(SessionRejection::Store(error)))?;
+    if policy.permits(&session.data()) {
+        return Ok(());
+    }
+    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    Err(match policy.refusal(target) {
+        // An invalid sign-in path makes the builder answer `500`.
+        Refusal::Redirect(location) => HttpResponse::SeeOther()
+            .insert_header((LOCATION, location))
+            .finish(),
+        _ => text_response(StatusCode::UNAUTHORIZED, "authentication required"),
+    })
+}

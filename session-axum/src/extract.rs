@@ -1,0 +1,131 @@
+//! The `Session<T>` extractor and its rejection.
+
+use std::ops::Deref;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::header::COOKIE;
+use http::request::Parts;
+use http::{HeaderMap, StatusCode};
+use session_core::{LazySession, SessionData, SessionError};
+
+/// The session of the current request, loaded from the store on first
+/// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),
+/// several handlers' arguments) shares the same handle and the same single
+/// store call.
+///
+/// It dereferences to [`session_core::Session`], so `session.data()`,
+/// `session.data_mut()`, `session.regenerate()` and the rest work directly.
+/// `Option<Session<T>>` is `None` where no [`SessionLayer`](crate::SessionLayer)
+/// is installed.
+#[derive(Clone)]
+pub struct Session<T>(session_core::Session<T>);
+
+impl<T> Session<T> {
+    /// The core handle.
+    pub fn into_inner(self) -> session_core::Session<T> {
+        self.0
+    }
+}
+
+impl<T> Deref for Session<T> {
+    type Target = session_core::Session<T>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<T> std::fmt::Debug for Session<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<S: Send + Sync, T: SessionData> FromRequestParts<S> for Session<T> {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let lazy = parts
+            .extensions
+            .get::<LazySession<T>>()
+            .ok_or_else(missing_layer::<T>)?;
+        Ok(Session(lazy.load(cookie_values(&parts.headers)).await?))
+    }
+}
+
+impl<S: Send + Sync, T: SessionData> OptionalFromRequestParts<S> for Session<T> {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let Some(lazy) = parts.extensions.get::<LazySession<T>>() else {
+            return Ok(None);
+        };
+        Ok(Some(Session(
+            lazy.load(cookie_values(&parts.headers)).await?,
+        )))
+    }
+}
+
+/// Why a [`Session`] could not be extracted. As a response it never shows
+/// store details; the details go to a `tracing` error event.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// No [`SessionLayer<T>`](crate::SessionLayer) wraps this route (for
+    /// this `T`): `500 Internal Server Error`. A setup mistake, named in the
+    /// body so that it is found on the first try.
+    #[error("SessionLayer<T> is not installed for this route")]
+    MissingLayer,
+    /// The store failed while loading: [`SessionError::status_code`] (`503`
+    /// when the store is down) with [`SessionError::public_message`].
+    #[error(transparent)]
+    Store(#[from] SessionError),
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        match self {
+            // Logged where it is found, with the type name.
+            SessionRejection::MissingLayer => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "SessionLayer<T> is not installed for this route",
+            )
+                .into_response(),
+            SessionRejection::Store(error) => error_response(&error, "load"),
+        }
+    }
+}
+
+/// Every `Cookie` header that is valid UTF-8: one bad header must not hide
+/// the session cookie in another.
+pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
+}
+
+/// The rejection for a route without the layer, logged once with the type.
+pub(crate) fn missing_layer<T>() -> SessionRejection {
+    tracing::error!(
+        session_type = std::any::type_name::<T>(),
+        "a session was asked for, but SessionLayer<T> is not installed for this route: add .layer(SessionLayer::new(manager)) outside it"
+    );
+    SessionRejection::MissingLayer
+}
+
+/// The answer for a failed session operation (`step` is `load` or `save`):
+/// the error's status and public message; the detail goes to the log only.
+pub(crate) fn error_response(error: &SessionError, step: &'static str) -> Response {
+    let status =
+        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let SessionError::CookieTooLarge { .. } = error {
+        tracing::error!(%error, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
+    } else {
+        tracing::error!(%error, step, status = status.as_u16(), "session {step} failed");
+    }
+    (status, error.public_message()).into_response()
+}

@@ -1,0 +1,148 @@
+//! The login guard: a layer that lets only signed-in sessions through.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::header::LOCATION;
+use http::request::Parts;
+use http::{Request, StatusCode};
+use session_core::{LazySession, LoginPolicy, Refusal, SessionData};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::extract::{cookie_values, missing_layer, SessionRejection};
+use crate::layer::BoxFuture;
+
+/// Lets a request through only if its session passes a predicate (for
+/// example "has a user id"), except on allow-listed paths. The others are
+/// redirected with `303 See Other` to the sign-in page,
+/// `/login?redirect_to=<the original path and query, percent-encoded>`, or
+/// answered `401 Unauthorized` with [`unauthorized`](Self::unauthorized).
+/// The rules are those of [`LoginPolicy`].
+///
+/// The allow-list is matched against the request *path* only (never the
+/// query string, so `/private?x=/login` is guarded). A path with a `.` or
+/// `..` segment never matches it. The sign-in path is always allowed.
+///
+/// The guard must sit inside a [`SessionLayer`](crate::SessionLayer) (add it
+/// with `.layer` or `.route_layer` *before* the `SessionLayer`): it loads the
+/// session through the same per-request cycle, so the handler gets the same
+/// session without a second store call. Without the layer it answers `500`;
+/// if the store fails, the store error's status (`503`). It sees the path as
+/// its router does: under `Router::nest`, install it on the outer router so
+/// that `redirect_to` keeps the full path.
+///
+/// The sign-in handler must check that `redirect_to` is a local path (one
+/// leading `/`) before redirecting to it.
+#[derive(Clone, Debug)]
+pub struct LoginGuard<T>(LoginPolicy<T>);
+
+impl<T: SessionData> LoginGuard<T> {
+    /// A guard that lets through sessions whose data satisfies `permits`,
+    /// redirecting the others to `/login`.
+    pub fn new(permits: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+        LoginGuard(LoginPolicy::new(permits))
+    }
+
+    /// Lets everyone reach exactly this path (`"/about"` matches `/about`,
+    /// not `/about/` nor `/about/team`).
+    #[must_use]
+    pub fn allow(self, path: impl Into<String>) -> Self {
+        LoginGuard(self.0.allow(path))
+    }
+
+    /// Lets everyone reach this path and everything below it, segment-wise:
+    /// `"/public"` matches `/public` and `/public/a`, not `/publicity`.
+    #[must_use]
+    pub fn allow_prefix(self, prefix: impl Into<String>) -> Self {
+        LoginGuard(self.0.allow_prefix(prefix))
+    }
+
+    /// Redirects refused requests to this sign-in page (default `/login`).
+    #[must_use]
+    pub fn sign_in(self, path: impl Into<String>) -> Self {
+        LoginGuard(self.0.sign_in(path))
+    }
+
+    /// Answers refused requests `401 Unauthorized` instead of redirecting
+    /// (for APIs).
+    #[must_use]
+    pub fn unauthorized(self) -> Self {
+        LoginGuard(self.0.unauthorized())
+    }
+}
+
+impl<S, T> Layer<S> for LoginGuard<T> {
+    type Service = LoginGuardService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        LoginGuardService {
+            inner,
+            policy: Arc::new(self.0.clone()),
+        }
+    }
+}
+
+/// The service made by [`LoginGuard`].
+#[derive(Clone, Debug)]
+pub struct LoginGuardService<S, T> {
+    inner: S,
+    policy: Arc<LoginPolicy<T>>,
+}
+
+impl<S, T> Service<Request<Body>> for LoginGuardService<S, T>
+where
+    S: Service<Request<Body>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    T: SessionData,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The ready service goes into the future; a fresh clone stays here.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let policy = Arc::clone(&self.policy);
+        Box::pin(async move {
+            let (parts, body) = request.into_parts();
+            if let Err(refusal) = check(&policy, &parts).await {
+                return Ok(refusal);
+            }
+            inner.call(Request::from_parts(parts, body)).await
+        })
+    }
+}
+
+/// Lets allow-listed paths through; for the others, loads the session
+/// (shared with the handler) and applies the policy.
+async fn check<T: SessionData>(policy: &LoginPolicy<T>, parts: &Parts) -> Result<(), Response> {
+    if policy.allows(parts.uri.path()) {
+        return Ok(());
+    }
+    let Some(lazy) = parts.extensions.get::<LazySession<T>>() else {
+        return Err(missing_layer::<T>().into_response());
+    };
+    let session = lazy
+        .load(cookie_values(&parts.headers))
+        .await
+        .map_err(|error| SessionRejection::Store(error).into_response())?;
+    if policy.permits(&session.data()) {
+        return Ok(());
+    }
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Err(match policy.refusal(target) {
+        // An invalid sign-in path makes axum answer `500`.
+        Refusal::Redirect(location) => {
+            (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
+        }
+        _ => (StatusCode::UNAUTHORIZED, "authentication required").into_response(),
+    })
+}
