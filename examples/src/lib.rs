@@ -1,1 +1,39 @@
-//! Demo logic.
+//! The reference app: the demo that two servers, `axum-demo` and
+//! `actix-demo`, serve identically (see `REFERENCE-APP.md`).
+//!
+//! Everything but the framework glue lives here, written once:
+//!
+//! - [`config`]: the environment variables, checked ([`DemoConfig`]).
+//! - [`store`]: opening the store that `SESSION_STORE` names ([`build_store`]).
+//! - [`model`]: the session data ([`DemoSession`]: a counter, the user, and a
+//!   compliance part with consent, an access log and a sealed note).
+//! - [`routes`]: what every route does, as functions from a session and a
+//!   body to a [`Reply`].
+//! - [`startup`]: logging, building the session manager, announcing the
+//!   address, failing with one line.
+//! - [`error`]: why a start failed ([`DemoError`]).
+//!
+//! Run one with `cargo run --release --bin axum-demo` (or `actix-demo`); with
+//! no configuration it listens on `127.0.0.1:3000` with the memory store:
+//!
+//! ```text
+//! curl -i -c jar -b jar http://127.0.0.1:3000/counter
+//! curl -i -c jar -b jar -d '{"username":"alice","password":"wonderland"}' http://127.0.0.1:3000/login
+//! ```
+//!
+//! (Without `SESSION_COOKIE_SECURE=false`, curl keeps the `Secure` cookie
+//! but sends it only over https.)
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod model;
+pub mod routes;
+pub mod startup;
+pub mod store;
+
+pub use config::{ConfigError, DemoConfig, StoreKind};
+pub use error::DemoError;
+pub use model::DemoSession;
+pub use routes::Reply;
+pub use store::build_store;

@@ -1,1 +1,39 @@
-//! Benchmarks.
+//! Benchmarks of typed sessions against the peers (tower-sessions,
+//! actix-session, axum_session), measured side by side in one run.
+//!
+//! - [`apps`]: the equivalent demo apps (`GET /counter` and
+//!   `GET /counter/peek`) built with every library, framework and store,
+//!   plus the same app without sessions as the ceiling. [`apps::Variant`]
+//!   names one of them; [`apps::serve`] runs it.
+//! - [`cpu`]: CPU time of the server and Redis processes, for the cost per
+//!   request whatever limits the throughput.
+//! - [`inproc`]: requests to an axum app in process, without sockets, for
+//!   profiling and the `http_cycle` micro benchmarks.
+//! - [`loadgen`]: the HTTP load generator: virtual users, each with its own
+//!   keep-alive connection and cookie jar, bounded in requests and time,
+//!   loopback only.
+//! - [`redis`]: a private `redis-server` on a free loopback port for the
+//!   Redis variants, and the few admin commands the benchmark needs
+//!   (`INFO commandstats`, `SCAN` + `DEL` of a key prefix).
+//! - [`stats`]: percentiles and medians.
+//! - [`report`]: the JSON file and the markdown tables, the ratios and the
+//!   targets of the issue.
+//! - [`typical`]: the typical ~200-byte typed session of the micro
+//!   benchmarks.
+//!
+//! The `loadbench` binary ties them together; `cargo bench -p session-bench`
+//! runs the criterion micro benchmarks. See BENCHMARKS.md at the root.
+#![deny(missing_docs)]
+
+pub mod apps;
+pub mod cpu;
+pub mod inproc;
+pub mod loadgen;
+pub mod redis;
+pub mod report;
+pub mod stats;
+pub mod typical;
+
+/// The error type of this crate: a benchmark either runs or explains why it
+/// cannot, in one line.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

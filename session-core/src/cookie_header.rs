@@ -1,5 +1,7 @@
 //! Reading the session cookie from `Cookie` headers and writing `Set-Cookie`.
 
+use std::fmt::Write as _;
+
 use cookie::Cookie;
 use time::OffsetDateTime;
 
@@ -69,6 +71,44 @@ fn render(
     cookie
 }
 
+/// `name=value` and the attributes, in the `cookie` crate's order and
+/// spelling (`render` + `to_string` give the same bytes), written straight
+/// into one buffer: this runs on every request that uses its session, and
+/// going through `Cookie`'s `Display` cost several times more.
+fn render_header(options: &CookieOptions, name: &str, value: &str, max_age_secs: i64) -> String {
+    let domain = options
+        .domain
+        .as_deref()
+        .map(|d| d.strip_prefix('.').unwrap_or(d));
+    let mut header = String::with_capacity(
+        name.len() + value.len() + options.path.len() + domain.map_or(0, str::len) + 80,
+    );
+    header.push_str(name);
+    header.push('=');
+    header.push_str(value);
+    if options.http_only {
+        header.push_str("; HttpOnly");
+    }
+    header.push_str(match options.same_site {
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::None => "; SameSite=None",
+    });
+    // SameSite=None without Secure is refused when the config is built.
+    if options.secure {
+        header.push_str("; Secure");
+    }
+    header.push_str("; Path=");
+    header.push_str(&options.path);
+    if let Some(domain) = domain {
+        header.push_str("; Domain=");
+        header.push_str(domain);
+    }
+    header.push_str("; Max-Age=");
+    let _ = write!(header, "{max_age_secs}");
+    header
+}
+
 /// The cookie that carries `value` for `remaining` more time. Errors when the
 /// header would exceed [`MAX_COOKIE_BYTES`].
 pub(crate) fn session_cookie(
@@ -80,7 +120,7 @@ pub(crate) fn session_cookie(
     // Round up so that a session with 0.4 s left is not removed early; the
     // server-side expiry is what counts anyway.
     let secs = remaining.whole_seconds() + i64::from(remaining.subsec_nanoseconds() > 0);
-    let header = render(options, name, value, time::Duration::seconds(secs.max(1))).to_string();
+    let header = render_header(options, name, value, secs.max(1));
     if header.len() > MAX_COOKIE_BYTES {
         return Err(SessionError::CookieTooLarge {
             size: header.len(),
@@ -115,13 +155,17 @@ pub(crate) fn find_cookie<'a>(
     name: &str,
     accept: impl Fn(&str) -> bool,
 ) -> Option<String> {
+    // The `cookie` crate's `split_parse` rules (pairs split on `;`, name and
+    // value trimmed, pairs without `=` or with an empty name skipped), without
+    // building a `Cookie` for every pair of every header.
     headers
         .into_iter()
         .filter(|header| header.len() <= MAX_HEADER_BYTES)
-        .flat_map(Cookie::split_parse)
-        .filter_map(Result::ok)
-        .find(|cookie| cookie.name() == name && accept(cookie.value()))
-        .map(|cookie| cookie.value().to_owned())
+        .flat_map(|header| header.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(n, v)| (n.trim(), v.trim()))
+        .find(|&(n, v)| n == name && accept(v))
+        .map(|(_, v)| v.to_owned())
 }
 
 #[cfg(test)]
@@ -144,6 +188,45 @@ mod tests {
             assert!(h.contains(attr), "{attr} missing in {h}");
         }
         assert_eq!(c.pair(), "_session=abc");
+    }
+
+    #[test]
+    fn header_matches_the_cookie_crate() {
+        let mut options = CookieOptions::default();
+        let check = |options: &CookieOptions| {
+            let ours = render_header(options, "_session", "tok-EN_1", 3600);
+            let theirs = render(
+                options,
+                "_session",
+                "tok-EN_1",
+                time::Duration::seconds(3600),
+            );
+            assert_eq!(ours, theirs.to_string());
+        };
+        check(&options);
+        options.secure = false;
+        options.http_only = false;
+        options.same_site = SameSite::Strict;
+        options.path = "/app".into();
+        options.domain = Some(".example.com".into());
+        check(&options);
+        options.same_site = SameSite::None;
+        options.domain = Some("example.com".into());
+        check(&options);
+    }
+
+    #[test]
+    fn finds_cookies_like_the_cookie_crate() {
+        let headers = [" ; =x; a ; _session = spaced ; other=1", "_session=b=c"];
+        assert_eq!(
+            find_cookie(headers, "_session", |_| true).as_deref(),
+            Some("spaced")
+        );
+        assert_eq!(
+            find_cookie(headers, "_session", |v| v != "spaced").as_deref(),
+            Some("b=c")
+        );
+        assert_eq!(find_cookie(headers, "a", |_| true), None);
     }
 
     #[test]

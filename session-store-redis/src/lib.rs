@@ -1,1 +1,27 @@
-//! Placeholder.
+#![doc = include_str!("../README.md")]
+//!
+//! # Where things are
+//!
+//! - [`RedisStore`]: the store ([`SessionStore`](session_core::SessionStore)
+//!   implementation), [`RedisStore::connect`] and [`RedisStore::builder`].
+//! - [`RedisStoreBuilder`]: prefix, command timeout, and a URL, a
+//!   [`fred::clients::Client`] or a [`fred::clients::Pool`].
+//! - [`ConnectError`]: why [`RedisStore::connect`] failed.
+//! - [`fred`]: re-exported, so that the client or pool handed to the builder
+//!   comes from the same version.
+#![deny(missing_docs)]
+
+mod builder;
+mod conn;
+mod error;
+mod keys;
+mod layout;
+mod scripts;
+mod store;
+
+pub use builder::{RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX};
+pub use error::ConnectError;
+pub use store::RedisStore;
+
+/// The Redis client this store is built on.
+pub use fred;

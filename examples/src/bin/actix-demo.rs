@@ -1,1 +1,151 @@
-fn main() {}
+//! The reference app on actix-web.
+//!
+//! ```text
+//! cargo run --release --bin actix-demo
+//! ```
+//!
+//! Configuration comes from the environment (see `examples::config`); the
+//! behaviour of every route lives in `examples::routes`, shared with
+//! `axum-demo`. This file only adapts it to actix-web.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer, Resource, Route};
+use examples::routes::{self, Reply};
+use examples::{startup, DemoError, DemoSession};
+use session_actix::SessionMiddleware;
+
+type Session = session_actix::Session<DemoSession>;
+type Body = Result<web::Bytes, actix_web::Error>;
+
+#[actix_web::main]
+async fn main() {
+    startup::init_tracing();
+    if let Err(err) = run().await {
+        startup::exit_with("actix-demo", &err);
+    }
+}
+
+async fn run() -> Result<(), DemoError> {
+    let config = startup::load_config()?;
+    let listener = startup::bind(&config)?;
+    let manager = startup::open(&config).await?;
+    let addr = listener.local_addr().map_err(DemoError::Serve)?;
+    // The factory runs once per worker thread; the manager is shared.
+    let server = HttpServer::new(move || {
+        App::new()
+            .configure(configure)
+            .wrap(SessionMiddleware::new(manager.clone()))
+    })
+    .listen(listener)
+    .map_err(DemoError::Serve)?;
+    startup::announce(addr);
+    server.run().await.map_err(DemoError::Serve)
+}
+
+fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(routes::BODY_LIMIT))
+        .service(resource("/health", "GET,HEAD").route(get().to(health)))
+        .service(resource("/counter", "GET,HEAD").route(get().to(counter)))
+        .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek)))
+        .service(resource("/login", "POST").route(web::post().to(login)))
+        .service(resource("/me", "GET,HEAD").route(get().to(me)))
+        .service(resource("/logout", "POST").route(web::post().to(logout)))
+        .service(
+            resource("/flash", "GET,HEAD,POST")
+                .route(get().to(flash_get))
+                .route(web::post().to(flash_post)),
+        )
+        .service(resource("/consent", "POST").route(web::post().to(consent)))
+        .service(
+            resource("/secret-note", "GET,HEAD,PUT")
+                .route(get().to(get_secret_note))
+                .route(web::put().to(put_secret_note)),
+        )
+        .default_service(web::to(not_found));
+}
+
+/// `GET` routes answer `HEAD` too (without the body), as in axum.
+fn get() -> Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// A path whose other methods answer `405` with an `Allow` header listing
+/// `allow`, the methods it serves, as axum does.
+fn resource(path: &str, allow: &'static str) -> Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        let mut response = respond(routes::method_not_allowed());
+        response
+            .headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+        response
+    }))
+}
+
+fn respond(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    match reply.content_type() {
+        Some(content_type) => response.content_type(content_type).body(reply.into_bytes()),
+        None => response.finish(),
+    }
+}
+
+/// Runs a route on the request body, or answers why the body is unusable.
+fn with_body(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> HttpResponse {
+    respond(match body {
+        Ok(bytes) => route(&bytes),
+        Err(err) if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            routes::body_too_large()
+        }
+        Err(_) => routes::body_unreadable(),
+    })
+}
+
+async fn health() -> HttpResponse {
+    respond(routes::health())
+}
+
+async fn counter(session: Session) -> HttpResponse {
+    respond(routes::counter(&session))
+}
+
+async fn counter_peek(session: Session) -> HttpResponse {
+    respond(routes::counter_peek(&session))
+}
+
+async fn login(session: Session, body: Body) -> HttpResponse {
+    with_body(body, |body| routes::login(&session, body))
+}
+
+async fn me(session: Session) -> HttpResponse {
+    respond(routes::me(&session))
+}
+
+async fn logout(session: Session) -> HttpResponse {
+    respond(routes::logout(&session))
+}
+
+async fn flash_post(session: Session, body: Body) -> HttpResponse {
+    with_body(body, |body| routes::flash_post(&session, body))
+}
+
+async fn flash_get(session: Session) -> HttpResponse {
+    respond(routes::flash_get(&session))
+}
+
+async fn consent(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+    let peer = request.peer_addr().map(|addr| addr.ip());
+    with_body(body, |body| routes::consent(&session, body, peer))
+}
+
+async fn put_secret_note(session: Session, body: Body) -> HttpResponse {
+    with_body(body, |body| routes::put_secret_note(&session, body))
+}
+
+async fn get_secret_note(session: Session) -> HttpResponse {
+    respond(routes::get_secret_note(&session))
+}
+
+async fn not_found() -> HttpResponse {
+    respond(routes::not_found())
+}

@@ -1,0 +1,502 @@
+//! What each route does, written once for both servers.
+//!
+//! Every function takes the core [`Session`] handle (both adapters'
+//! extractors deref to it) and the raw request body where there is one, and
+//! answers a [`Reply`]: a status and a body. The binaries only turn a
+//! [`Reply`] into their framework's response, so both answer byte for byte
+//! the same. Bodies are parsed here too, for the same reason: a framework's
+//! JSON extractor would answer bad input in its own words.
+
+use std::net::IpAddr;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use session_core::time::OffsetDateTime;
+use session_core::Session;
+
+use crate::model::DemoSession;
+
+/// The largest request body read; larger ones get `413`.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
+/// The longest flash message and secret note accepted (characters): the
+/// whole session must fit in a cookie when the cookie store keeps it.
+pub const TEXT_LIMIT: usize = 500;
+
+/// `Content-Type` of JSON replies.
+pub const JSON: &str = "application/json";
+/// `Content-Type` of the `/health` reply.
+pub const TEXT: &str = "text/plain; charset=utf-8";
+
+/// The demo's users: id, name, password. A real application keeps password
+/// hashes (argon2) in a database; this table only feeds the demo.
+const USERS: [(u64, &str, &str); 2] = [(1, "alice", "wonderland"), (2, "bob", "builder")];
+
+/// The body of a [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// No body (`204`).
+    Empty,
+    /// Plain text.
+    Text(&'static str),
+    /// A JSON document.
+    Json(String),
+}
+
+/// A framework-neutral response: a status and a body.
+///
+/// ```
+/// use examples::routes::{health, Body, Reply};
+///
+/// assert_eq!(health(), Reply { status: 200, body: Body::Text("ok") });
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The HTTP status code.
+    pub status: u16,
+    /// The body.
+    pub body: Body,
+}
+
+impl Reply {
+    fn json(status: u16, value: &impl Serialize) -> Reply {
+        match serde_json::to_string(value) {
+            Ok(text) => Reply {
+                status,
+                body: Body::Json(text),
+            },
+            Err(err) => {
+                tracing::error!(%err, "could not encode a reply");
+                Reply::internal()
+            }
+        }
+    }
+
+    fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            body: Body::Empty,
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Reply {
+        Reply::json(status, &ErrorBody { error: message })
+    }
+
+    fn internal() -> Reply {
+        Reply {
+            status: 500,
+            body: Body::Json(r#"{"error":"internal server error"}"#.into()),
+        }
+    }
+
+    /// The `Content-Type` to send, if there is a body.
+    pub fn content_type(&self) -> Option<&'static str> {
+        match self.body {
+            Body::Empty => None,
+            Body::Text(_) => Some(TEXT),
+            Body::Json(_) => Some(JSON),
+        }
+    }
+
+    /// The body bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self.body {
+            Body::Empty => Vec::new(),
+            Body::Text(text) => text.as_bytes().to_vec(),
+            Body::Json(text) => text.into_bytes(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+#[derive(Serialize)]
+struct Count {
+    count: u64,
+}
+
+#[derive(Deserialize)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct LoggedIn<'a> {
+    username: &'a str,
+}
+
+#[derive(Serialize)]
+struct Me<'a> {
+    username: &'a str,
+    #[serde(with = "crate::model::rfc3339_option")]
+    last_login: Option<OffsetDateTime>,
+}
+
+#[derive(Deserialize)]
+struct NewFlash {
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Messages {
+    messages: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Consent {
+    privacy_policy_version: String,
+    marketing: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Note {
+    note: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NewNote {
+    note: String,
+}
+
+/// Parses a JSON body: malformed JSON is `400`; anything but an object of
+/// the expected shape is `422` (serde would take an array for a struct too).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| Reply::error(400, "the request body is not valid JSON"))?;
+    if !value.is_object() {
+        return Err(Reply::error(422, "the request body must be a JSON object"));
+    }
+    serde_json::from_value(value)
+        .map_err(|err| Reply::error(422, &format!("invalid request body: {err}")))
+}
+
+fn check_length(name: &str, text: &str, max: usize) -> Result<(), Reply> {
+    match text.chars().count() {
+        n if n > max => Err(Reply::error(
+            422,
+            &format!("{name} is longer than {max} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Compares without stopping at the first difference, so the answer time
+/// does not tell how much of a password was right.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+fn find_user(username: &str, password: &str) -> Option<(u64, &'static str)> {
+    USERS
+        .iter()
+        .find(|(_, name, secret)| *name == username && same_secret(secret, password))
+        .map(|(id, name, _)| (*id, *name))
+}
+
+/// `GET /health`: `200 ok`. Takes no session, so it causes no store call
+/// and no `Set-Cookie`.
+pub fn health() -> Reply {
+    Reply {
+        status: 200,
+        body: Body::Text("ok"),
+    }
+}
+
+/// `GET /counter`: counts this request and answers `{"count": N}`.
+pub fn counter(session: &Session<DemoSession>) -> Reply {
+    let count = session.update(|d| {
+        d.count = d.count.saturating_add(1);
+        d.count
+    });
+    Reply::json(200, &Count { count })
+}
+
+/// `GET /counter/peek`: answers `{"count": N}` without changing anything.
+pub fn counter_peek(session: &Session<DemoSession>) -> Reply {
+    let count = session.data().count;
+    Reply::json(200, &Count { count })
+}
+
+/// `POST /login` with `{"username", "password"}`.
+///
+/// `429` once [`MAX_LOGIN_ATTEMPTS`](crate::model::MAX_LOGIN_ATTEMPTS) have
+/// failed in this session, even with the right password; `401` (and one more
+/// failure counted) for a wrong name or password; otherwise the session moves
+/// to a new token (so a token known before login is worthless after it), is
+/// tied to the user for "log out everywhere", and `200 {"username"}`.
+pub fn login(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+    let credentials: Credentials = match parse(body) {
+        Ok(credentials) => credentials,
+        Err(reply) => return reply,
+    };
+    if session.data().user.is_locked() {
+        return Reply::error(429, "too many failed login attempts");
+    }
+    let Some((user_id, username)) = find_user(&credentials.username, &credentials.password) else {
+        session.update(|d| d.user.record_failed_login());
+        return Reply::error(401, "wrong username or password");
+    };
+    session.regenerate();
+    let now = OffsetDateTime::now_utc().truncate_to_second();
+    session.update(|d| d.user.log_in(user_id, username, now));
+    session.set_owner(Some(username));
+    tracing::info!(session = %session.id(), username, "logged in");
+    Reply::json(200, &LoggedIn { username })
+}
+
+/// `GET /me`: `200 {"username", "last_login"}` when logged in, else `401`.
+pub fn me(session: &Session<DemoSession>) -> Reply {
+    let data = session.data();
+    match &data.user.username {
+        Some(username) => Reply::json(
+            200,
+            &Me {
+                username,
+                last_login: data.user.last_login,
+            },
+        ),
+        None => Reply::error(401, "not logged in"),
+    }
+}
+
+/// `POST /logout`: ends the session (the record goes, the cookie expires);
+/// `204`.
+pub fn logout(session: &Session<DemoSession>) -> Reply {
+    session.delete();
+    Reply::no_content()
+}
+
+/// `POST /flash` with `{"message"}`: keeps a message for a later request;
+/// `204`.
+pub fn flash_post(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+    let flash: NewFlash = match parse(body) {
+        Ok(flash) => flash,
+        Err(reply) => return reply,
+    };
+    if let Err(reply) = check_length("message", &flash.message, TEXT_LIMIT) {
+        return reply;
+    }
+    session.flash(flash.message);
+    Reply::no_content()
+}
+
+/// `GET /flash`: `{"messages": [...]}`, the messages set by earlier
+/// requests, each shown once.
+pub fn flash_get(session: &Session<DemoSession>) -> Reply {
+    let messages = session.take_flash().into_iter().map(|m| m.text).collect();
+    Reply::json(200, &Messages { messages })
+}
+
+/// `POST /consent` with `{"privacy_policy_version", "marketing"}`: records
+/// the consent and an access-log entry with the client's address; `204`.
+///
+/// The address is the peer's, as the server saw it: a header such as
+/// `X-Forwarded-For` is only trustworthy behind a known proxy.
+pub fn consent(session: &Session<DemoSession>, body: &[u8], client_ip: Option<IpAddr>) -> Reply {
+    let consent: Consent = match parse(body) {
+        Ok(consent) => consent,
+        Err(reply) => return reply,
+    };
+    if let Err(reply) = check_length(
+        "privacy_policy_version",
+        &consent.privacy_policy_version,
+        64,
+    ) {
+        return reply;
+    }
+    let ip = client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+    let now = OffsetDateTime::now_utc().truncate_to_second();
+    session.update(|d| {
+        let compliance = &mut d.compliance;
+        compliance.privacy_policy_version = Some(consent.privacy_policy_version);
+        compliance.marketing_consent = Some(consent.marketing);
+        compliance.consent_at = Some(now);
+        compliance.log_access("consent", &ip, now);
+    });
+    Reply::no_content()
+}
+
+/// `PUT /secret-note` with `{"note"}`: keeps the note sealed with the
+/// configured secret, so the store only ever holds ciphertext; `204`.
+pub fn put_secret_note(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+    let note: NewNote = match parse(body) {
+        Ok(note) => note,
+        Err(reply) => return reply,
+    };
+    if let Err(reply) = check_length("note", &note.note, TEXT_LIMIT) {
+        return reply;
+    }
+    let sealed = match session.seal(&note.note) {
+        Ok(sealed) => sealed,
+        Err(err) => {
+            tracing::error!(%err, "could not seal the note");
+            return Reply::internal();
+        }
+    };
+    session.update(|d| d.compliance.secret_note = Some(sealed));
+    Reply::no_content()
+}
+
+/// `GET /secret-note`: `{"note": "..."}`, or `{"note": null}` when there is
+/// none. A note sealed with a secret that is no longer configured cannot be
+/// opened: it reads as none, with a warning in the log.
+pub fn get_secret_note(session: &Session<DemoSession>) -> Reply {
+    let sealed = session.data().compliance.secret_note.clone();
+    let note = sealed.and_then(|sealed| match session.open(&sealed) {
+        Ok(note) => Some(note),
+        Err(err) => {
+            tracing::warn!(%err, session = %session.id(), "the secret note cannot be opened");
+            None
+        }
+    });
+    Reply::json(200, &Note { note })
+}
+
+/// No route has this path: `404`.
+pub fn not_found() -> Reply {
+    Reply::error(404, "not found")
+}
+
+/// The path exists, the method does not: `405`.
+pub fn method_not_allowed() -> Reply {
+    Reply::error(405, "method not allowed")
+}
+
+/// The request body is over [`BODY_LIMIT`]: `413`.
+pub fn body_too_large() -> Reply {
+    Reply::error(413, "the request body is too large")
+}
+
+/// The request body could not be read: `400`.
+pub fn body_unreadable() -> Reply {
+    Reply::error(400, "the request body could not be read")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::{SessionConfig, SessionManager};
+    use session_store_memory::MemoryStore;
+
+    fn manager() -> SessionManager<DemoSession> {
+        SessionManager::new(
+            SessionConfig::testing()
+                .store(MemoryStore::new())
+                .build()
+                .unwrap(),
+        )
+    }
+
+    fn json(reply: &Reply) -> serde_json::Value {
+        match &reply.body {
+            Body::Json(text) => serde_json::from_str(text).unwrap(),
+            other => panic!("not JSON: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn counter_counts_and_peek_does_not_write() {
+        let session = manager().create();
+        assert_eq!(json(&counter_peek(&session))["count"], 0);
+        assert!(!session.is_modified());
+        assert_eq!(json(&counter(&session))["count"], 1);
+        assert_eq!(json(&counter(&session))["count"], 2);
+        assert_eq!(json(&counter_peek(&session))["count"], 2);
+    }
+
+    #[test]
+    fn login_rotates_and_locks_after_five_failures() {
+        let session = manager().create();
+        let before = session.id();
+        let wrong = br#"{"username":"alice","password":"nope"}"#;
+        let right = br#"{"username":"alice","password":"wonderland"}"#;
+        for _ in 0..5 {
+            assert_eq!(login(&session, wrong).status, 401);
+        }
+        assert_eq!(login(&session, right).status, 429);
+        assert_eq!(session.id(), before);
+        assert_eq!(me(&session).status, 401);
+
+        let session = manager().create();
+        assert_eq!(login(&session, wrong).status, 401);
+        let reply = login(&session, right);
+        assert_eq!(json(&reply), serde_json::json!({"username": "alice"}));
+        assert_ne!(session.id(), before);
+        assert_eq!(session.owner().as_deref(), Some("alice"));
+        assert_eq!(session.data().user.login_attempts, 0);
+        assert_eq!(json(&me(&session))["username"], "alice");
+    }
+
+    #[test]
+    fn bad_bodies_are_client_errors() {
+        let session = manager().create();
+        assert_eq!(login(&session, b"{").status, 400);
+        assert_eq!(login(&session, b"").status, 400);
+        assert_eq!(login(&session, br#"{"username":"alice"}"#).status, 422);
+        assert_eq!(login(&session, br#"["alice","wonderland"]"#).status, 422);
+        assert_eq!(
+            consent(
+                &session,
+                br#"{"privacy_policy_version":"v1","marketing":"yes"}"#,
+                None
+            )
+            .status,
+            422
+        );
+        assert_eq!(put_secret_note(&session, br#"{"note":5}"#).status, 422);
+        let long = format!(r#"{{"message":"{}"}}"#, "x".repeat(TEXT_LIMIT + 1));
+        assert_eq!(flash_post(&session, long.as_bytes()).status, 422);
+        assert!(!session.is_modified());
+    }
+
+    #[test]
+    fn flash_messages_show_once() {
+        let session = manager().create();
+        assert_eq!(flash_post(&session, br#"{"message":"hello"}"#).status, 204);
+        // Set during this request: shown by a later one, not this one.
+        assert_eq!(
+            json(&flash_get(&session))["messages"],
+            serde_json::json!([])
+        );
+    }
+
+    #[test]
+    fn the_note_is_sealed_in_the_data() {
+        let session = manager().create();
+        assert_eq!(
+            json(&get_secret_note(&session))["note"],
+            serde_json::Value::Null
+        );
+        assert_eq!(
+            put_secret_note(&session, br#"{"note":"my diary"}"#).status,
+            204
+        );
+        assert_eq!(json(&get_secret_note(&session))["note"], "my diary");
+        let dump = serde_json::to_string(&*session.data()).unwrap();
+        assert!(!dump.contains("my diary"), "{dump}");
+    }
+
+    #[test]
+    fn consent_is_logged_with_the_address() {
+        let session = manager().create();
+        let body = br#"{"privacy_policy_version":"2024-01","marketing":false}"#;
+        assert_eq!(
+            consent(&session, body, Some([10, 0, 0, 7].into())).status,
+            204
+        );
+        let data = session.data();
+        assert_eq!(data.compliance.marketing_consent, Some(false));
+        assert_eq!(data.compliance.access_log[0].ip, "10.0.0.7");
+        assert_eq!(data.compliance.access_log[0].action, "consent");
+        assert!(data.compliance.consent_at.is_some());
+    }
+}

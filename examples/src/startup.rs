@@ -1,0 +1,93 @@
+//! What both binaries do before they serve: logging, configuration, the
+//! store and the session manager; and how they report.
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use session_core::{SessionConfig, SessionManager, SessionStore};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::DemoConfig;
+use crate::error::DemoError;
+use crate::model::DemoSession;
+use crate::store::build_store;
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`). Stdout is kept
+/// for the one line that tells where the server listens.
+pub fn init_tracing() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reads the environment; see [`DemoConfig::from_env`].
+pub fn load_config() -> Result<DemoConfig, DemoError> {
+    Ok(DemoConfig::from_env()?)
+}
+
+/// Binds `BIND` before anything else is opened, so that a busy port fails
+/// at once with one line. The socket is non-blocking, as both runtimes want.
+pub fn bind(config: &DemoConfig) -> Result<TcpListener, DemoError> {
+    let bind_error = |source| DemoError::Bind {
+        addr: config.bind,
+        source,
+    };
+    let listener = TcpListener::bind(config.bind).map_err(bind_error)?;
+    listener.set_nonblocking(true).map_err(bind_error)?;
+    Ok(listener)
+}
+
+/// Opens the store and builds the session manager.
+pub async fn open(config: &DemoConfig) -> Result<SessionManager<DemoSession>, DemoError> {
+    let store = build_store(config).await?;
+    build_manager(config, store)
+}
+
+/// The session manager for a configuration and an opened store.
+///
+/// ```
+/// use examples::{build_store, startup::build_manager, DemoConfig};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), examples::DemoError> {
+/// let config = DemoConfig::from_pairs(&[("SESSION_COOKIE_SECURE", "false")])?;
+/// let manager = build_manager(&config, build_store(&config).await?)?;
+/// assert!(!manager.config().cookie().secure);
+/// # Ok(()) }
+/// ```
+pub fn build_manager(
+    config: &DemoConfig,
+    store: Arc<dyn SessionStore>,
+) -> Result<SessionManager<DemoSession>, DemoError> {
+    if config.random_secret {
+        tracing::warn!(
+            "SESSION_SECRET is not set: using a random secret for this run, so sessions \
+             and sealed notes do not survive a restart"
+        );
+    }
+    let session_config = SessionConfig::builder()
+        .shared_store(store)
+        .keys(config.keys.clone())
+        .secure(config.cookie_secure)
+        .idle_timeout(config.idle_timeout)
+        .absolute_timeout(config.absolute_timeout)
+        .build()?;
+    Ok(SessionManager::new(session_config))
+}
+
+/// Prints `listening on http://ADDR` on stdout, with the port actually bound
+/// (`BIND` may ask for port 0).
+pub fn announce(addr: SocketAddr) {
+    let mut out = std::io::stdout().lock();
+    // Flushed at once: whoever started the server may be waiting for it.
+    let _ = writeln!(out, "listening on http://{addr}");
+    let _ = out.flush();
+}
+
+/// Ends the process for a failed start: one line on stderr, non-zero exit.
+pub fn exit_with(program: &str, err: &DemoError) -> ! {
+    eprintln!("{program}: {err}");
+    std::process::exit(err.exit_code())
+}

@@ -1,0 +1,430 @@
+//! Starting the real demo binaries and talking to them over loopback HTTP.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
+use reqwest::Method;
+
+/// A secret for every test server (32 bytes or more), so that sealed data
+/// does not depend on a random key and the logs carry no warning about it.
+pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
+
+/// Every variable the demo reads that a test sets itself; removed from the
+/// inherited environment so a developer's shell cannot change the results.
+/// `REDIS_URL` and `DATABASE_URL` are inherited on purpose: they say where
+/// the servers of this machine are.
+const DEMO_VARS: [&str; 7] = [
+    "BIND",
+    "SESSION_STORE",
+    "SESSION_SECRET",
+    "SESSION_IDLE_TIMEOUT_SECS",
+    "SESSION_ABSOLUTE_TIMEOUT_SECS",
+    "SESSION_COOKIE_SECURE",
+    "SESSION_NAMESPACE",
+];
+
+/// How long a server may take to print its address.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One demo binary on one store.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target {
+    /// Path of the binary (`env!("CARGO_BIN_EXE_...")`).
+    pub(crate) program: &'static str,
+    /// `SESSION_STORE`.
+    pub(crate) store: &'static str,
+}
+
+impl Target {
+    /// Starts the server with the suite's defaults.
+    pub(crate) fn start(&self) -> Server {
+        Server::start(self, &[])
+    }
+
+    /// Starts the server with extra variables (they win over the defaults;
+    /// an empty value means unset, as the demo reads it).
+    pub(crate) fn start_with(&self, extra: &[(&str, &str)]) -> Server {
+        Server::start(self, extra)
+    }
+
+    /// Whether the store keeps no server state (the whole session is in the
+    /// cookie), so that a replayed cookie stays valid until it expires.
+    pub(crate) fn stateless(&self) -> bool {
+        self.store == "cookie"
+    }
+}
+
+/// The `SESSION_NAMESPACE` of this test run: every server of the run shares
+/// it (sessions are keyed by random tokens, so they do not meet), and no
+/// other run uses it. Lower case, digits and `_`, starting with a letter, as
+/// the demo requires.
+pub(crate) fn run_namespace() -> &'static str {
+    static NAMESPACE: OnceLock<String> = OnceLock::new();
+    NAMESPACE.get_or_init(|| {
+        let millis = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("t{}_{millis}", std::process::id())
+    })
+}
+
+/// Variables a store needs beyond `SESSION_STORE` and `SESSION_NAMESPACE`,
+/// and files to remove when the server stops.
+fn store_env(store: &str) -> (Vec<(String, String)>, Vec<PathBuf>) {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    match store {
+        // A database file per server: SQLite serialises writers, and
+        // parallel servers on one file would wait on each other.
+        "sqlite" => {
+            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+            let path = std::env::temp_dir().join(format!("{}_{seq}.db", run_namespace()));
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            let files = ["", "-wal", "-shm", "-journal"]
+                .iter()
+                .map(|suffix| PathBuf::from(format!("{}{suffix}", path.display())))
+                .collect();
+            (vec![("DATABASE_URL".into(), url)], files)
+        }
+        _ => (Vec::new(), Vec::new()),
+    }
+}
+
+/// A running demo server, killed when dropped. Its stderr is kept and
+/// printed if the test fails.
+pub(crate) struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) base: String,
+    /// The `SESSION_NAMESPACE` it runs with (for store inspection).
+    #[allow(dead_code)]
+    pub(crate) namespace: String,
+    client: reqwest::Client,
+    log: Arc<Mutex<String>>,
+    files: Vec<PathBuf>,
+}
+
+impl Server {
+    fn start(target: &Target, extra: &[(&str, &str)]) -> Server {
+        let namespace = run_namespace().to_owned();
+        let (store_vars, files) = store_env(target.store);
+        let mut command = Command::new(target.program);
+        for var in DEMO_VARS {
+            command.env_remove(var);
+        }
+        command
+            .env("BIND", "127.0.0.1:0")
+            .env("SESSION_STORE", target.store)
+            .env("SESSION_SECRET", TEST_SECRET)
+            .env("SESSION_COOKIE_SECURE", "false")
+            .env("SESSION_NAMESPACE", &namespace)
+            .envs(store_vars)
+            .envs(extra.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", target.program));
+        let log = drain(child.stderr.take().expect("piped stderr"));
+        let base = match wait_for_address(child.stdout.take().expect("piped stdout")) {
+            Some(base) => base,
+            None => {
+                let _ = child.kill();
+                let status = child.wait();
+                // Give the drain thread a moment to collect the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{} ({}) printed no address ({status:?}); stderr:\n{}",
+                    target.program,
+                    target.store,
+                    log.lock().unwrap()
+                );
+            }
+        };
+        Server {
+            child,
+            base,
+            namespace,
+            client: client(),
+            log,
+            files,
+        }
+    }
+
+    /// A browser without cookies yet, keeping the session cookie by hand.
+    pub(crate) fn agent(&self) -> Agent {
+        Agent {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            cookie: None,
+        }
+    }
+
+    /// What the server wrote to stderr so far.
+    pub(crate) fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// One request with exactly the given `Cookie` header bytes.
+    pub(crate) async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&[u8]>,
+        body: Option<Vec<u8>>,
+    ) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(cookie) = cookie {
+            let value = HeaderValue::from_bytes(cookie).expect("a sendable header value");
+            request = request.header(COOKIE, value);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        Answer::read(request.send().await.expect("the server answers")).await
+    }
+
+    /// `GET` with a session cookie value (or none).
+    pub(crate) async fn get_with(&self, path: &str, session: Option<&str>) -> Answer {
+        let cookie = session.map(|v| format!("_session={v}"));
+        self.send_raw(
+            Method::GET,
+            path,
+            cookie.as_deref().map(str::as_bytes),
+            None,
+        )
+        .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for file in &self.files {
+            let _ = std::fs::remove_file(file);
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "--- server {} stderr ---\n{}",
+                self.base,
+                self.log.lock().unwrap()
+            );
+        }
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("a client")
+}
+
+/// Reads stdout until the `listening on` line; `None` if the process ends
+/// (or stays silent) first.
+fn wait_for_address(stdout: impl Read + Send + 'static) -> Option<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(base) = line.strip_prefix("listening on ") {
+                let _ = tx.send(base.trim().to_owned());
+            }
+        }
+    });
+    rx.recv_timeout(START_TIMEOUT).ok()
+}
+
+/// Collects a stream in the background (so the pipe never fills up).
+fn drain(stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+    let log = Arc::new(Mutex::new(String::new()));
+    let sink = Arc::clone(&log);
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines() {
+            let Ok(line) = line else { break };
+            let mut sink = sink.lock().unwrap();
+            sink.push_str(&line);
+            sink.push('\n');
+        }
+    });
+    log
+}
+
+/// A client that keeps the `_session` cookie the way a browser would:
+/// replaced by each `Set-Cookie`, dropped by a removal.
+pub(crate) struct Agent {
+    client: reqwest::Client,
+    base: String,
+    /// The current session cookie value.
+    pub(crate) cookie: Option<String>,
+}
+
+impl Agent {
+    /// Sends a request with the current cookie and keeps the answer's.
+    pub(crate) async fn send(&mut self, method: Method, path: &str, body: Option<&str>) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(value) = &self.cookie {
+            request = request.header(COOKIE, format!("_session={value}"));
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let answer = Answer::read(request.send().await.expect("the server answers")).await;
+        if let Some(set) = answer.set_cookie() {
+            self.cookie = (!set.is_removal()).then(|| set.value.clone());
+        }
+        answer
+    }
+
+    /// `GET path`.
+    pub(crate) async fn get(&mut self, path: &str) -> Answer {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// `POST path` with a body sent as JSON (it need not be valid).
+    pub(crate) async fn post(&mut self, path: &str, body: &str) -> Answer {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    /// `PUT path` with a body sent as JSON.
+    pub(crate) async fn put(&mut self, path: &str, body: &str) -> Answer {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// Logs in; panics unless it works.
+    pub(crate) async fn login(&mut self, username: &str, password: &str) -> Answer {
+        let answer = self.post("/login", &credentials(username, password)).await;
+        assert_eq!(answer.status, 200, "login as {username}: {answer:?}");
+        answer
+    }
+}
+
+/// A login body.
+pub(crate) fn credentials(username: &str, password: &str) -> String {
+    serde_json::json!({ "username": username, "password": password }).to_string()
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The status code.
+    pub(crate) status: u16,
+    /// The headers.
+    pub(crate) headers: HeaderMap,
+    /// The body (lossy UTF-8).
+    pub(crate) body: String,
+}
+
+impl Answer {
+    async fn read(response: reqwest::Response) -> Answer {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a readable body");
+        Answer {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// The body as JSON; panics with the answer if it is not.
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {self:?}"))
+    }
+
+    /// `Content-Type`, if any.
+    pub(crate) fn content_type(&self) -> Option<&str> {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+    }
+
+    /// The `_session` `Set-Cookie`, if any; panics if there are several.
+    pub(crate) fn set_cookie(&self) -> Option<SetCookie> {
+        let mut found = self
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(SetCookie::parse)
+            .filter(|c| c.name == "_session");
+        let first = found.next();
+        assert!(found.next().is_none(), "several _session cookies: {self:?}");
+        first
+    }
+
+    /// Asserts a JSON answer with this status and body.
+    #[track_caller]
+    pub(crate) fn assert_json(&self, status: u16, body: serde_json::Value) {
+        assert_eq!(self.status, status, "{self:?}");
+        assert_eq!(self.content_type(), Some("application/json"), "{self:?}");
+        assert_eq!(self.json(), body, "{self:?}");
+    }
+}
+
+/// A parsed `Set-Cookie` header.
+#[derive(Debug, Clone)]
+pub(crate) struct SetCookie {
+    /// The cookie name.
+    pub(crate) name: String,
+    /// The cookie value.
+    pub(crate) value: String,
+    /// The attributes, names as sent.
+    pub(crate) attributes: Vec<(String, Option<String>)>,
+}
+
+impl SetCookie {
+    fn parse(header: &str) -> SetCookie {
+        let mut parts = header.split(';').map(str::trim);
+        let (name, value) = parts
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .unwrap_or(("", ""));
+        let attributes = parts
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some((k, v)) => (k.trim().to_owned(), Some(v.trim().to_owned())),
+                None => (p.to_owned(), None),
+            })
+            .collect();
+        SetCookie {
+            name: name.trim().to_owned(),
+            value: value.trim().to_owned(),
+            attributes,
+        }
+    }
+
+    /// Whether an attribute is present (case-insensitive name).
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.attributes
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case(name))
+    }
+
+    /// An attribute's value (case-insensitive name).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// `Max-Age` in seconds.
+    pub(crate) fn max_age(&self) -> Option<i64> {
+        self.get("Max-Age").and_then(|v| v.parse().ok())
+    }
+
+    /// Whether this header removes the cookie.
+    pub(crate) fn is_removal(&self) -> bool {
+        self.max_age().is_some_and(|age| age <= 0)
+    }
+}

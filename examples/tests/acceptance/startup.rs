@@ -1,0 +1,138 @@
+//! Starting the binaries: a bad environment exits non-zero with one line on
+//! stderr; no configuration at all works, with a warning about the secret.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::Target;
+
+const PROGRAMS: [&str; 2] = [
+    env!("CARGO_BIN_EXE_axum-demo"),
+    env!("CARGO_BIN_EXE_actix-demo"),
+];
+
+/// What a server that must not start printed, once it exited.
+struct Failure {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_expecting_exit(program: &str, env: &[(&str, &str)]) -> Failure {
+    let mut command = Command::new(program);
+    for var in [
+        "SESSION_STORE",
+        "SESSION_SECRET",
+        "SESSION_IDLE_TIMEOUT_SECS",
+        "SESSION_ABSOLUTE_TIMEOUT_SECS",
+        "SESSION_COOKIE_SECURE",
+        "SESSION_NAMESPACE",
+    ] {
+        command.env_remove(var);
+    }
+    let mut child = command
+        .env("BIND", "127.0.0.1:0")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("a status") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{program} kept running with {env:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    Failure {
+        code: status.code(),
+        stdout,
+        stderr,
+    }
+}
+
+#[track_caller]
+fn assert_one_line_failure(program: &str, env: &[(&str, &str)], expected: &str) {
+    let failure = run_expecting_exit(program, env);
+    let context = format!("{program} {env:?}: {:?}", failure.stderr);
+    assert!(matches!(failure.code, Some(code) if code != 0), "{context}");
+    assert!(!failure.stdout.contains("listening"), "{context}");
+    let lines: Vec<&str> = failure
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1, "{context}");
+    assert!(lines[0].contains(expected), "{context}");
+}
+
+#[test]
+fn bad_values_exit_with_one_line() {
+    let cases = [
+        ("SESSION_STORE", "nope"),
+        ("SESSION_SECRET", "short"),
+        ("SESSION_SECRET", "0123456789abcdef0123456789abcdef,short"),
+        ("SESSION_IDLE_TIMEOUT_SECS", "abc"),
+        ("SESSION_ABSOLUTE_TIMEOUT_SECS", "0"),
+        ("SESSION_COOKIE_SECURE", "maybe"),
+        ("SESSION_NAMESPACE", "Bad-Name"),
+        ("BIND", "not-an-address"),
+    ];
+    for program in PROGRAMS {
+        for (name, value) in cases {
+            assert_one_line_failure(program, &[(name, value)], name);
+        }
+    }
+}
+
+#[test]
+fn a_busy_port_exits_with_one_line() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().unwrap().to_string();
+    for program in PROGRAMS {
+        assert_one_line_failure(program, &[("BIND", &addr)], "could not listen");
+    }
+}
+
+#[tokio::test]
+async fn no_configuration_works_and_warns_about_the_secret() {
+    for program in PROGRAMS {
+        let target = Target { program, store: "" };
+        let server = target.start_with(&[
+            ("SESSION_SECRET", ""),
+            ("SESSION_COOKIE_SECURE", ""),
+            ("SESSION_NAMESPACE", ""),
+            ("RUST_LOG", "warn"),
+        ]);
+        let answer = server.agent().get("/counter").await;
+        assert_eq!(answer.json()["count"], 1, "{answer:?}");
+        assert!(answer.set_cookie().expect("a cookie").has("Secure"));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while !server.log().contains("SESSION_SECRET is not set") {
+            assert!(Instant::now() < deadline, "no warning: {}", server.log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! Our apps: session-axum and session-actix with the memory, Redis and cookie
+//! stores, default configuration (idle timeout 1 hour refreshed on every
+//! request that loads the session, absolute timeout 24 hours, bincode,
+//! random 256-bit tokens keyed by their SHA-256 in server stores).
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{web, App, HttpResponse, HttpServer};
+use axum::routing::get;
+use axum::{Json, Router};
+use session_core::{KeyRing, SessionConfig, SessionManager};
+use session_store_cookie::CookieStore;
+use session_store_memory::MemoryStore;
+use session_store_redis::RedisStore;
+
+use super::{CountBody, Counter, ServeOptions, Store};
+use crate::BoxError;
+
+/// Redis connections: the store's default (one connection; fred pipelines
+/// concurrent commands on it).
+pub(super) const REDIS_POOL_SIZE: usize = 1;
+
+/// Why our cookie-store apps cannot run, if they cannot.
+pub(super) const COOKIE_UNAVAILABLE: Option<&str> = None;
+/// Why our Redis apps cannot run, if they cannot.
+pub(super) const REDIS_UNAVAILABLE: Option<&str> = None;
+/// Why our actix-web apps cannot run, if they cannot.
+pub(super) const ACTIX_UNAVAILABLE: Option<&str> = None;
+
+/// The manager of an app: the store, and a random secret per process.
+async fn manager(
+    store: Store,
+    options: &ServeOptions,
+) -> Result<SessionManager<Counter>, BoxError> {
+    let secret = session_core::crypto::token::random_token();
+    let keys = KeyRing::new([secret.as_str()])?;
+    let builder = SessionConfig::builder().keys(keys.clone()).secure(false);
+    let builder = match store {
+        Store::Memory => builder.store(MemoryStore::new()),
+        Store::Cookie => builder.store(CookieStore::new(keys)),
+        Store::Redis => builder.store(
+            RedisStore::builder()
+                .prefix(options.redis_prefix.clone())
+                .pool_size(REDIS_POOL_SIZE)
+                .connect(options.redis_url()?)
+                .await?,
+        ),
+        other => return Err(format!("no {} store in this build", other.name()).into()),
+    };
+    Ok(SessionManager::new(builder.build()?))
+}
+
+async fn axum_counter(session: session_axum::Session<Counter>) -> Json<CountBody> {
+    let count = session.update(|data| {
+        data.count += 1;
+        data.count
+    });
+    Json(CountBody { count })
+}
+
+async fn axum_peek(session: session_axum::Session<Counter>) -> Json<CountBody> {
+    Json(CountBody {
+        count: session.data().count,
+    })
+}
+
+/// The axum app with a store.
+pub(super) async fn axum_router(store: Store, options: &ServeOptions) -> Result<Router, BoxError> {
+    let manager = manager(store, options).await?;
+    Ok(Router::new()
+        .route("/counter", get(axum_counter))
+        .route("/counter/peek", get(axum_peek))
+        .layer(session_axum::SessionLayer::new(manager)))
+}
+
+async fn actix_counter(session: session_actix::Session<Counter>) -> HttpResponse {
+    let count = session.update(|data| {
+        data.count += 1;
+        data.count
+    });
+    HttpResponse::Ok().json(CountBody { count })
+}
+
+async fn actix_peek(session: session_actix::Session<Counter>) -> HttpResponse {
+    HttpResponse::Ok().json(CountBody {
+        count: session.data().count,
+    })
+}
+
+/// The actix-web app with a store, one worker.
+pub(super) async fn actix_server(
+    store: Store,
+    options: &ServeOptions,
+    listener: TcpListener,
+) -> Result<Server, BoxError> {
+    let manager = manager(store, options).await?;
+    Ok(HttpServer::new(move || {
+        App::new()
+            .route("/counter", web::get().to(actix_counter))
+            .route("/counter/peek", web::get().to(actix_peek))
+            .wrap(session_actix::SessionMiddleware::new(manager.clone()))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run())
+}

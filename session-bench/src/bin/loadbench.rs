@@ -1,0 +1,510 @@
+//! The HTTP load benchmark: one command that runs every app (ours and the
+//! peers, each store, and the no-session ceiling) as a child process on
+//! loopback, drives it with the load generator, and writes `results.json`
+//! and `results.md`.
+//!
+//! ```text
+//! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
+//!     [--users 256] [--duration 3] [--warmup 1] [--runs 3] [--max-requests 2000000]
+//!     [--only axum/ours,tower-sessions]
+//! ```
+//!
+//! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app;
+//! the benchmark starts those children itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use session_bench::apps::{self, ServeOptions, Store, Variant};
+use session_bench::loadgen::Users;
+use session_bench::redis::{Monitor, RedisAdmin, RedisServer};
+use session_bench::report::{
+    Machine, RedisCount, Report, RunFigures, Scenario, ScenarioResult, Settings, Unavailable,
+};
+use session_bench::{cpu, BoxError};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let outcome = match args.first().map(String::as_str) {
+        Some("serve") => serve(&args[1..]),
+        Some("--help" | "-h") => {
+            println!("{}", USAGE);
+            Ok(())
+        }
+        _ => Options::parse(&args).and_then(bench),
+    };
+    if let Err(error) = outcome {
+        eprintln!("loadbench: {error}");
+        std::process::exit(1);
+    }
+}
+
+const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...]
+       loadbench serve APP [--redis URL] [--prefix PREFIX]";
+
+/// The child: runs one app and prints `LISTENING <addr>` once it accepts.
+fn serve(args: &[String]) -> Result<(), BoxError> {
+    let variant: Variant = args.first().ok_or(USAGE)?.parse()?;
+    let mut options = ServeOptions::default();
+    let mut rest = args[1..].iter();
+    while let Some(flag) = rest.next() {
+        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--redis" => options.redis_url = Some(value.clone()),
+            "--prefix" => options.redis_prefix = value.clone(),
+            _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
+        }
+    }
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    apps::serve(variant, listener, options, |addr| {
+        println!("LISTENING {addr}");
+        let _ = std::io::stdout().flush();
+    })
+}
+
+#[derive(Debug)]
+struct Options {
+    out: PathBuf,
+    users: usize,
+    duration: Duration,
+    warmup: Duration,
+    runs: usize,
+    max_requests: u64,
+    only: Vec<String>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, BoxError> {
+        let mut options = Options {
+            out: PathBuf::from("session-bench/results"),
+            users: 256,
+            duration: Duration::from_secs(3),
+            warmup: Duration::from_secs(1),
+            runs: 3,
+            max_requests: 2_000_000,
+            only: Vec::new(),
+        };
+        let mut rest = args.iter();
+        while let Some(flag) = rest.next() {
+            let value = rest
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+            match flag.as_str() {
+                "--out" => options.out = PathBuf::from(value),
+                "--users" => options.users = value.parse()?,
+                "--duration" => options.duration = Duration::from_secs_f64(value.parse()?),
+                "--warmup" => options.warmup = Duration::from_secs_f64(value.parse()?),
+                "--runs" => options.runs = value.parse::<usize>()?.max(1),
+                "--max-requests" => options.max_requests = value.parse()?,
+                "--only" => options.only = value.split(',').map(str::to_owned).collect(),
+                _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
+            }
+        }
+        if options.users == 0 {
+            return Err("--users must be at least 1".into());
+        }
+        Ok(options)
+    }
+
+    fn selects(&self, variant: Variant) -> bool {
+        let name = variant.to_string();
+        self.only.is_empty() || self.only.iter().any(|p| name.contains(p.as_str()))
+    }
+}
+
+/// A child app process, killed on drop.
+struct AppProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl AppProcess {
+    fn start(
+        variant: Variant,
+        redis: Option<&RedisServer>,
+        prefix: &str,
+    ) -> Result<Self, BoxError> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg("serve").arg(variant.to_string());
+        if let Some(redis) = redis {
+            command.args(["--redis", &redis.url(), "--prefix", prefix]);
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let mut process = AppProcess {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .map_err(|_| format!("{variant} did not start within 30 s"))?;
+        process.addr = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .ok_or_else(|| format!("{variant} did not start (it printed {line:?})"))?
+            .parse()?;
+        Ok(process)
+    }
+}
+
+impl AppProcess {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for AppProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The figures of one run of one app: one per scenario.
+type AppRun = Vec<(Scenario, RunFigures)>;
+
+fn bench(options: Options) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let variants: Vec<Variant> = Variant::all()
+        .into_iter()
+        .filter(|v| options.selects(*v))
+        .collect();
+    let mut unavailable: Vec<Unavailable> = Vec::new();
+    let wants_redis = variants.iter().any(|v| v.store == Store::Redis);
+    let redis = if wants_redis {
+        match RedisServer::start() {
+            Ok(server) => Some(server),
+            Err(error) => {
+                eprintln!("loadbench: no Redis variants: {error}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut runnable = Vec::new();
+    for variant in variants {
+        let reason = variant.unavailable().map(str::to_owned).or_else(|| {
+            (variant.store == Store::Redis && redis.is_none())
+                .then(|| "redis-server could not be started".to_owned())
+        });
+        match reason {
+            Some(reason) => unavailable.push(Unavailable {
+                app: variant.to_string(),
+                reason,
+            }),
+            None => runnable.push(variant),
+        }
+    }
+    let per_app = options.warmup + options.duration * 2 + Duration::from_millis(700);
+    eprintln!(
+        "loadbench: {} apps x {} runs, about {:.0} s",
+        runnable.len(),
+        options.runs,
+        (per_app * (runnable.len() * options.runs) as u32).as_secs_f64()
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut collected: Vec<(Variant, Vec<AppRun>)> =
+        runnable.iter().map(|v| (*v, Vec::new())).collect();
+    let mut failed: Vec<(Variant, String)> = Vec::new();
+    // Runs are interleaved (every app once, then again), so that a slow
+    // minute of the machine does not fall on one app only.
+    for run in 1..=options.runs {
+        for (variant, runs) in collected.iter_mut() {
+            if failed.iter().any(|(v, _)| v == variant) {
+                continue;
+            }
+            match measure(&runtime, *variant, redis.as_ref(), &options) {
+                Ok(figures) => {
+                    print_progress(run, &options, *variant, &figures);
+                    runs.push(figures);
+                }
+                Err(error) => {
+                    eprintln!("[run {run}/{}] {variant}: FAILED: {error}", options.runs);
+                    failed.push((*variant, error.to_string()));
+                }
+            }
+        }
+    }
+
+    let mut results = Vec::new();
+    for (variant, runs) in collected {
+        if let Some((_, error)) = failed.iter().find(|(v, _)| *v == variant) {
+            unavailable.push(Unavailable {
+                app: variant.to_string(),
+                reason: format!("failed: {error}"),
+            });
+            continue;
+        }
+        for scenario in Scenario::ALL {
+            let figures = runs
+                .iter()
+                .flat_map(|run| {
+                    run.iter()
+                        .filter(|(s, _)| *s == scenario)
+                        .map(|(_, f)| f.clone())
+                })
+                .collect();
+            results.push(ScenarioResult::new(variant, scenario, figures));
+        }
+    }
+    let mut report = Report {
+        command: command_line(),
+        started_at,
+        total_secs: started.elapsed().as_secs_f64(),
+        machine: machine(),
+        settings: Settings {
+            users: options.users,
+            duration_secs: options.duration.as_secs_f64(),
+            warmup_secs: options.warmup.as_secs_f64(),
+            runs: options.runs,
+            max_requests: options.max_requests,
+            server_threads: 1,
+            client_threads: 1,
+        },
+        results,
+        ratios: Vec::new(),
+        targets: Vec::new(),
+        unavailable,
+    };
+    report.finish();
+    std::fs::create_dir_all(&options.out)?;
+    let json_path = options.out.join("results.json");
+    let md_path = options.out.join("results.md");
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+    let markdown = report.markdown();
+    std::fs::write(&md_path, &markdown)?;
+    println!("{markdown}");
+    eprintln!(
+        "loadbench: wrote {} and {} in {:.0} s",
+        json_path.display(),
+        md_path.display(),
+        report.total_secs
+    );
+    Ok(())
+}
+
+/// One run of one app: start it, check it, warm up, measure both scenarios.
+fn measure(
+    runtime: &tokio::runtime::Runtime,
+    variant: Variant,
+    redis: Option<&RedisServer>,
+    options: &Options,
+) -> Result<AppRun, BoxError> {
+    let redis = redis.filter(|_| variant.store == Store::Redis);
+    let prefix = format!(
+        "bench:{}:",
+        &session_core::crypto::token::random_token()[..12]
+    );
+    let app = AppProcess::start(variant, redis, &prefix)?;
+    let mut admin = redis.map(|r| RedisAdmin::connect(r.addr())).transpose()?;
+    let figures = runtime.block_on(async {
+        apps::check(app.addr, variant).await?;
+        let mut users = Users::connect(app.addr, options.users).await?;
+        // Every user gets its session, then the app warms up on /counter.
+        let warmup = users
+            .run("/counter", options.warmup, options.max_requests)
+            .await;
+        if warmup.errors > 0 {
+            return Err(
+                format!("warm-up failed: {}", warmup.first_error.unwrap_or_default()).into(),
+            );
+        }
+        let mut figures = Vec::new();
+        for scenario in Scenario::ALL {
+            let before = admin.as_mut().map(RedisAdmin::commandstats).transpose()?;
+            let cpu_before = (
+                cpu::process_cpu(app.pid()),
+                redis.and_then(|r| cpu::process_cpu(r.pid())),
+            );
+            let phase = users
+                .run(scenario.path(), options.duration, options.max_requests)
+                .await;
+            let cpu_after = (
+                cpu::process_cpu(app.pid()),
+                redis.and_then(|r| cpu::process_cpu(r.pid())),
+            );
+            let after = admin.as_mut().map(RedisAdmin::commandstats).transpose()?;
+            let mut summary = phase.summary();
+            summary.server_cpu_us = per_request_us(cpu_before.0, cpu_after.0, phase.requests);
+            summary.redis_cpu_us = per_request_us(cpu_before.1, cpu_after.1, phase.requests);
+            let redis_executed = before.zip(after).map(|(b, a)| RedisCount {
+                requests: phase.requests,
+                commands: b.delta_to(&a),
+            });
+            let redis_sent = match redis {
+                Some(server) => Some(count_sent(server, &mut users, scenario).await?),
+                None => None,
+            };
+            figures.push((
+                scenario,
+                RunFigures {
+                    summary,
+                    redis_executed,
+                    redis_sent,
+                    first_error: phase.first_error.clone(),
+                },
+            ));
+        }
+        Ok::<_, BoxError>(figures)
+    })?;
+    drop(app);
+    if let Some(admin) = admin.as_mut() {
+        admin.delete_prefix(&prefix)?;
+    }
+    Ok(figures)
+}
+
+/// The commands the app sends per request of a scenario, counted with
+/// `MONITOR` over a short phase (it slows Redis down, so it never overlaps
+/// a measured phase).
+async fn count_sent(
+    server: &RedisServer,
+    users: &mut Users,
+    scenario: Scenario,
+) -> Result<RedisCount, BoxError> {
+    let monitor = Monitor::start(server.addr())?;
+    let phase = users
+        .run(
+            scenario.path(),
+            Duration::from_millis(300),
+            COUNTED_REQUESTS,
+        )
+        .await;
+    let commands = monitor.finish()?;
+    if phase.errors > 0 {
+        return Err(format!(
+            "counting phase failed: {}",
+            phase.first_error.unwrap_or_default()
+        )
+        .into());
+    }
+    Ok(RedisCount {
+        requests: phase.requests,
+        commands,
+    })
+}
+
+/// CPU microseconds per request between two readings.
+fn per_request_us(before: Option<Duration>, after: Option<Duration>, requests: u64) -> Option<f64> {
+    let spent = after?.checked_sub(before?)?;
+    (requests > 0).then(|| spent.as_secs_f64() * 1e6 / requests as f64)
+}
+
+/// Requests of a `MONITOR` counting phase.
+const COUNTED_REQUESTS: u64 = 2000;
+
+fn print_progress(run: usize, options: &Options, variant: Variant, figures: &AppRun) {
+    let parts: Vec<String> = figures
+        .iter()
+        .map(|(scenario, f)| {
+            let s = &f.summary;
+            let redis = f
+                .redis_sent
+                .as_ref()
+                .and_then(RedisCount::per_request)
+                .map_or(String::new(), |r| format!(", {r:.2} Redis cmds sent/req"));
+            let errors = if s.errors > 0 {
+                format!(
+                    ", {} errors ({})",
+                    s.errors,
+                    f.first_error.as_deref().unwrap_or("")
+                )
+            } else {
+                String::new()
+            };
+            let cpu = s
+                .server_cpu_us
+                .map_or(String::new(), |us| format!(", server {us:.1} us CPU/req"));
+            format!(
+                "{} {:.0} req/s p50 {:.2} ms p99 {:.2} ms{cpu}{redis}{errors}",
+                scenario.name(),
+                s.rps,
+                s.p50_ms,
+                s.p99_ms
+            )
+        })
+        .collect();
+    eprintln!(
+        "[run {run}/{}] {variant}: {}",
+        options.runs,
+        parts.join("; ")
+    );
+}
+
+fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut line = String::from("cargo run --release -p session-bench --bin loadbench --");
+    for arg in args {
+        line.push(' ');
+        line.push_str(&arg);
+    }
+    line
+}
+
+fn now_rfc3339() -> String {
+    session_core::time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
+fn machine() -> Machine {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let field = |text: &str, name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    let memory = field(&meminfo, "MemTotal")
+        .trim_end_matches(" kB")
+        .parse::<f64>()
+        .map_or("unknown memory".into(), |kb| {
+            format!("{:.0} GiB RAM", kb / 1024.0 / 1024.0)
+        });
+    Machine {
+        cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model: field(&cpuinfo, "model name"),
+        memory,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or("unknown".into(), |s| s.trim().to_owned()),
+        rustc: version_of("rustc", &["--version"]),
+        redis: version_of("redis-server", &["--version"]),
+    }
+}
+
+fn version_of(program: &str, args: &[&str]) -> String {
+    Command::new(program)
+        .args(args)
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| format!("{program} unknown"))
+}

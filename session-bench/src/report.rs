@@ -1,0 +1,576 @@
+//! The results: every figure as JSON, the tables as markdown, the ratios
+//! ours/peer and ours/no-session, and the targets of the issue.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::apps::{Framework, Library, Store, Variant};
+use crate::loadgen::PhaseSummary;
+use crate::stats::median;
+
+/// What a virtual user requests in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// `GET /counter`: load, modify, save.
+    Counter,
+    /// `GET /counter/peek`: load only (the session exists).
+    Peek,
+}
+
+impl Scenario {
+    /// Both, in the order they run.
+    pub const ALL: [Scenario; 2] = [Scenario::Counter, Scenario::Peek];
+
+    /// The path requested.
+    pub fn path(self) -> &'static str {
+        match self {
+            Scenario::Counter => "/counter",
+            Scenario::Peek => "/counter/peek",
+        }
+    }
+
+    /// The name in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Counter => "counter",
+            Scenario::Peek => "peek",
+        }
+    }
+}
+
+/// The machine the benchmark ran on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Machine {
+    /// Logical CPUs.
+    pub cpus: usize,
+    /// CPU model name (`/proc/cpuinfo`).
+    pub cpu_model: String,
+    /// Total memory (`/proc/meminfo`).
+    pub memory: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// `rustc --version`.
+    pub rustc: String,
+    /// `redis-server --version`.
+    pub redis: String,
+}
+
+/// The settings of the run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Settings {
+    /// Virtual users, each with a connection and a cookie jar.
+    pub users: usize,
+    /// Measured seconds per scenario and run.
+    pub duration_secs: f64,
+    /// Warm-up seconds per app and run (`/counter`, before measuring).
+    pub warmup_secs: f64,
+    /// Runs per app; figures are medians over them.
+    pub runs: usize,
+    /// Request cap per scenario and run.
+    pub max_requests: u64,
+    /// Server threads: axum on one current-thread runtime, actix-web with
+    /// one worker.
+    pub server_threads: usize,
+    /// Load generator threads.
+    pub client_threads: usize,
+}
+
+/// Redis commands counted over some requests.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedisCount {
+    /// The requests.
+    pub requests: u64,
+    /// Calls per command name.
+    pub commands: BTreeMap<String, u64>,
+}
+
+impl RedisCount {
+    /// Commands per request.
+    pub fn per_request(&self) -> Option<f64> {
+        let calls: u64 = self.commands.values().sum();
+        (self.requests > 0).then(|| calls as f64 / self.requests as f64)
+    }
+}
+
+/// The figures of one scenario in one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunFigures {
+    /// Throughput and latency.
+    pub summary: PhaseSummary,
+    /// Redis commands executed during the measured phase, those run inside
+    /// scripts included (`INFO commandstats`).
+    pub redis_executed: Option<RedisCount>,
+    /// Redis commands the app sent, in a short counting phase after the
+    /// measured one (`MONITOR`, script-internal calls left out).
+    pub redis_sent: Option<RedisCount>,
+    /// The first error, if any.
+    pub first_error: Option<String>,
+}
+
+/// The medians of one scenario of one app over the runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Medians {
+    /// Requests per second.
+    pub rps: f64,
+    /// Median latency, ms.
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// Redis commands sent per request (script-internal calls left out).
+    pub redis_sent_per_request: Option<f64>,
+    /// The same per command, e.g. `evalsha 1.00`.
+    pub redis_sent: Option<String>,
+    /// Redis commands executed per request, script-internal calls included.
+    pub redis_executed_per_request: Option<f64>,
+    /// The same per command.
+    pub redis_executed: Option<String>,
+    /// Share of responses with a `Set-Cookie`.
+    pub set_cookie_per_request: f64,
+    /// Server CPU time per request, microseconds.
+    pub server_cpu_us: Option<f64>,
+    /// Redis CPU time per request, microseconds.
+    pub redis_cpu_us: Option<f64>,
+    /// Failed requests over all runs.
+    pub errors: u64,
+}
+
+/// One scenario of one app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// The app, e.g. `axum/ours/memory`.
+    pub app: String,
+    /// The app's parts.
+    pub variant: Variant,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Each run.
+    pub runs: Vec<RunFigures>,
+    /// Medians over the runs.
+    pub median: Medians,
+}
+
+impl ScenarioResult {
+    /// Gathers the runs of a scenario.
+    pub fn new(variant: Variant, scenario: Scenario, runs: Vec<RunFigures>) -> Self {
+        let pick = |f: &dyn Fn(&RunFigures) -> f64| {
+            median(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(f64::NAN)
+        };
+        let sent: Vec<&RedisCount> = runs.iter().filter_map(|r| r.redis_sent.as_ref()).collect();
+        let executed: Vec<&RedisCount> = runs
+            .iter()
+            .filter_map(|r| r.redis_executed.as_ref())
+            .collect();
+        let median = Medians {
+            rps: pick(&|r| r.summary.rps),
+            p50_ms: pick(&|r| r.summary.p50_ms),
+            p99_ms: pick(&|r| r.summary.p99_ms),
+            redis_sent_per_request: per_request(&sent),
+            redis_sent: breakdown(&sent),
+            redis_executed_per_request: per_request(&executed),
+            redis_executed: breakdown(&executed),
+            set_cookie_per_request: pick(&|r| r.summary.set_cookie_per_request),
+            server_cpu_us: median(
+                &runs
+                    .iter()
+                    .filter_map(|r| r.summary.server_cpu_us)
+                    .collect::<Vec<_>>(),
+            ),
+            redis_cpu_us: median(
+                &runs
+                    .iter()
+                    .filter_map(|r| r.summary.redis_cpu_us)
+                    .collect::<Vec<_>>(),
+            ),
+            errors: runs.iter().map(|r| r.summary.errors).sum(),
+        };
+        ScenarioResult {
+            app: variant.to_string(),
+            variant,
+            scenario,
+            runs,
+            median,
+        }
+    }
+}
+
+/// The median over runs of commands per request.
+fn per_request(counts: &[&RedisCount]) -> Option<f64> {
+    median(
+        &counts
+            .iter()
+            .filter_map(|c| c.per_request())
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Per command, the median over runs of calls per request.
+fn breakdown(counts: &[&RedisCount]) -> Option<String> {
+    if counts.is_empty() {
+        return None;
+    }
+    let mut per_command: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for count in counts {
+        let requests = count.requests.max(1) as f64;
+        for (name, &calls) in &count.commands {
+            per_command
+                .entry(name)
+                .or_default()
+                .push(calls as f64 / requests);
+        }
+    }
+    let parts: Vec<String> = per_command
+        .into_iter()
+        .filter_map(|(name, mut values)| {
+            // A command missing from some runs counts as zero there.
+            values.resize(counts.len(), 0.0);
+            let m = median(&values)?;
+            (m >= 0.005).then(|| format!("{name} {m:.2}"))
+        })
+        .collect();
+    Some(if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    })
+}
+
+/// Ours against another app on the same framework, store and scenario.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ratio {
+    /// The framework.
+    pub framework: Framework,
+    /// The store.
+    pub store: Store,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Our app.
+    pub ours: String,
+    /// The other app (a peer, or the no-session ceiling).
+    pub other: String,
+    /// Our median requests per second.
+    pub ours_rps: f64,
+    /// Theirs.
+    pub other_rps: f64,
+    /// ours / theirs.
+    pub ratio: f64,
+}
+
+/// One target of the issue, checked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The measured value.
+    pub measured: f64,
+    /// The goal, e.g. `>= 1.2`.
+    pub goal: String,
+    /// Whether it is met.
+    pub met: bool,
+}
+
+/// An app that could not run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Unavailable {
+    /// The app.
+    pub app: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    /// The command that produced it.
+    pub command: String,
+    /// When it started (UTC, RFC 3339).
+    pub started_at: String,
+    /// How long the whole run took, seconds.
+    pub total_secs: f64,
+    /// The machine.
+    pub machine: Machine,
+    /// The settings.
+    pub settings: Settings,
+    /// Every scenario of every app.
+    pub results: Vec<ScenarioResult>,
+    /// Ours/peer and ours/no-session.
+    pub ratios: Vec<Ratio>,
+    /// The issue's targets.
+    pub targets: Vec<Target>,
+    /// Apps that could not run, and why.
+    pub unavailable: Vec<Unavailable>,
+}
+
+impl Report {
+    /// Computes ratios and targets from the results.
+    pub fn finish(&mut self) {
+        self.ratios = ratios(&self.results);
+        self.targets = targets(&self.results, &self.ratios);
+    }
+
+    /// The markdown tables.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let s = &self.settings;
+        let _ = writeln!(
+            out,
+            "Run of {} ({:.0} s in all).\n",
+            self.started_at, self.total_secs
+        );
+        let _ = writeln!(
+            out,
+            "- Machine: {} CPUs ({}), {}, Linux {}; {}; {}.",
+            m.cpus, m.cpu_model, m.memory, m.kernel, m.rustc, m.redis
+        );
+        let _ = writeln!(
+            out,
+            "- Load: {} virtual users (one keep-alive connection and cookie jar each), {} s warm-up then {} s per scenario, {} runs, medians shown; server on {} thread, load generator on {} thread, both on loopback; Redis a private `redis-server` on loopback.",
+            s.users, s.warmup_secs, s.duration_secs, s.runs, s.server_threads, s.client_threads
+        );
+        let _ = writeln!(out, "- Command: `{}`\n", self.command);
+        out.push_str(&self.results_table());
+        out.push_str(&self.ratios_table());
+        out.push_str(&self.targets_table());
+        if !self.unavailable.is_empty() {
+            out.push_str("\n### Not measured\n\n");
+            for u in &self.unavailable {
+                let _ = writeln!(out, "- `{}`: {}", u.app, u.reason);
+            }
+        }
+        out
+    }
+
+    fn results_table(&self) -> String {
+        let mut out = String::from(
+            "### Throughput and latency\n\n| app | scenario | req/s | p50 ms | p99 ms | server CPU µs/req | Redis CPU µs/req | Redis cmds sent/req | sent | executed/req (with scripts' calls) | Set-Cookie/req | errors |\n|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n",
+        );
+        for r in &self.results {
+            let md = &r.median;
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {:.2} | {} |",
+                r.app,
+                r.scenario.name(),
+                md.rps,
+                md.p50_ms,
+                md.p99_ms,
+                md.server_cpu_us.map_or("".into(), |v| format!("{v:.1}")),
+                md.redis_cpu_us.map_or("".into(), |v| format!("{v:.1}")),
+                md.redis_sent_per_request
+                    .map_or("".into(), |v| format!("{v:.2}")),
+                md.redis_sent.as_deref().unwrap_or(""),
+                md.redis_executed_per_request
+                    .map_or("".into(), |v| format!("{v:.2}")),
+                md.set_cookie_per_request,
+                md.errors
+            );
+        }
+        out
+    }
+
+    fn ratios_table(&self) -> String {
+        let mut out = String::from(
+            "\n### Ratios (median req/s)\n\n| framework | store | scenario | ours | compared with | ours req/s | their req/s | ours/theirs |\n|---|---|---|---|---|---:|---:|---:|\n",
+        );
+        for r in &self.ratios {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | `{}` | `{}` | {:.0} | {:.0} | {:.2} |",
+                r.framework.name(),
+                r.store.name(),
+                r.scenario.name(),
+                r.ours,
+                r.other,
+                r.ours_rps,
+                r.other_rps,
+                r.ratio
+            );
+        }
+        out
+    }
+
+    fn targets_table(&self) -> String {
+        let mut out = String::from(
+            "\n### Targets\n\n| target | measured | goal | met |\n|---|---:|---|---|\n",
+        );
+        for t in &self.targets {
+            let _ = writeln!(
+                out,
+                "| {} | {:.2} | {} | {} |",
+                t.what,
+                t.measured,
+                t.goal,
+                if t.met { "yes" } else { "**no**" }
+            );
+        }
+        out
+    }
+}
+
+/// For each of our apps and scenario: against every peer with the same
+/// framework and store, and against the framework's no-session app.
+pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
+    let mut out = Vec::new();
+    for ours in results
+        .iter()
+        .filter(|r| r.variant.library == Library::Ours)
+    {
+        let v = ours.variant;
+        let ceiling = Variant {
+            framework: v.framework,
+            library: Library::None,
+            store: Store::None,
+        };
+        let others = results.iter().filter(|r| {
+            r.scenario == ours.scenario
+                && r.variant.framework == v.framework
+                && r.variant.library != Library::Ours
+                && (r.variant.store == v.store || r.variant == ceiling)
+        });
+        for other in others {
+            out.push(Ratio {
+                framework: v.framework,
+                store: v.store,
+                scenario: ours.scenario,
+                ours: ours.app.clone(),
+                other: other.app.clone(),
+                ours_rps: ours.median.rps,
+                other_rps: other.median.rps,
+                ratio: ours.median.rps / other.median.rps,
+            });
+        }
+    }
+    out
+}
+
+/// The issue's targets that the results allow checking.
+pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
+    let mut out = Vec::new();
+    for r in ratios {
+        let other_library = r.other.split('/').nth(1).unwrap_or("none");
+        let goal = match (r.store, other_library) {
+            (Store::Memory, "none") => Some(0.9),
+            (_, "none") => None,
+            // The issue names peers per store: memory against tower-sessions
+            // and actix-session, Redis against every peer's Redis store,
+            // cookie against actix-session.
+            (Store::Memory, "tower-sessions" | "actix-session") => Some(1.2),
+            (Store::Redis, _) => Some(1.2),
+            (Store::Cookie, "actix-session") => Some(1.2),
+            _ => None,
+        };
+        if let Some(goal) = goal {
+            out.push(Target {
+                what: format!("{} / {} ({})", r.ours, r.other, r.scenario.name()),
+                measured: r.ratio,
+                goal: format!(">= {goal}"),
+                met: r.ratio >= goal,
+            });
+        }
+    }
+    for r in results
+        .iter()
+        .filter(|r| r.variant.library == Library::Ours && r.variant.store == Store::Redis)
+    {
+        let Some(per_request) = r.median.redis_sent_per_request else {
+            continue;
+        };
+        let goal = match r.scenario {
+            Scenario::Peek => 1.0,
+            Scenario::Counter => 2.0,
+        };
+        out.push(Target {
+            what: format!(
+                "{} Redis commands sent per request ({})",
+                r.app,
+                r.scenario.name()
+            ),
+            measured: per_request,
+            goal: format!("<= {goal}"),
+            // Rounding: a few commands outside requests (reconnects) must
+            // not flip the verdict.
+            met: per_request <= goal + 0.005,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(name: &str, scenario: Scenario, rps: f64, redis: Option<u64>) -> ScenarioResult {
+        let summary = PhaseSummary {
+            requests: 1000,
+            errors: 0,
+            rps,
+            p50_ms: 1.0,
+            p99_ms: 2.0,
+            set_cookie_per_request: 1.0,
+            server_cpu_us: Some(10.0),
+            redis_cpu_us: None,
+        };
+        let count = redis.map(|n| RedisCount {
+            requests: 1000,
+            commands: BTreeMap::from([("get".to_owned(), n)]),
+        });
+        let run = RunFigures {
+            summary,
+            redis_executed: count.clone(),
+            redis_sent: count,
+            first_error: None,
+        };
+        ScenarioResult::new(
+            name.parse().unwrap(),
+            scenario,
+            vec![run.clone(), run.clone(), run],
+        )
+    }
+
+    #[test]
+    fn ratios_compare_same_framework_and_store_and_the_ceiling() {
+        let results = vec![
+            result("axum/none", Scenario::Counter, 1000.0, None),
+            result("axum/ours/memory", Scenario::Counter, 950.0, None),
+            result("axum/tower-sessions/memory", Scenario::Counter, 500.0, None),
+            result(
+                "axum/tower-sessions/redis",
+                Scenario::Counter,
+                100.0,
+                Some(2000),
+            ),
+            result("actix/none", Scenario::Counter, 2000.0, None),
+        ];
+        let ratios = ratios(&results);
+        let pairs: Vec<(&str, &str, f64)> = ratios
+            .iter()
+            .map(|r| (r.ours.as_str(), r.other.as_str(), r.ratio))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("axum/ours/memory", "axum/none", 0.95),
+                ("axum/ours/memory", "axum/tower-sessions/memory", 1.9),
+            ]
+        );
+        let targets = targets(&results, &ratios);
+        assert_eq!(targets.len(), 2);
+        assert!(targets.iter().all(|t| t.met));
+    }
+
+    #[test]
+    fn redis_targets_count_commands_per_request() {
+        let results = vec![
+            result("axum/ours/redis", Scenario::Peek, 100.0, Some(1000)),
+            result("axum/ours/redis", Scenario::Counter, 100.0, Some(3000)),
+        ];
+        let targets = targets(&results, &[]);
+        assert_eq!(targets.len(), 2);
+        assert!(targets[0].met, "{targets:?}");
+        assert!(!targets[1].met, "{targets:?}");
+        assert_eq!(results[1].median.redis_sent.as_deref(), Some("get 3.00"));
+    }
+}

@@ -1,0 +1,136 @@
+//! The benchmark apps do the work they claim, over real loopback sockets, and
+//! the load generator measures them. Short: a few users for a fraction of a
+//! second.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use session_bench::apps::{self, ServeOptions, Variant};
+use session_bench::inproc::InProcess;
+use session_bench::loadgen::Users;
+use session_bench::redis::RedisAdmin;
+
+/// Starts an app on a thread of its own (it serves until the test process
+/// ends) and answers its address.
+fn start(name: &str, options: ServeOptions) -> (Variant, SocketAddr) {
+    let variant: Variant = name.parse().expect("a known app");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let failed = tx.clone();
+        if let Err(error) = apps::serve(variant, listener, options, move |addr| {
+            let _ = tx.send(Ok(addr));
+        }) {
+            let _ = failed.send(Err(error.to_string()));
+        }
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the app starts in time")
+        .expect("the app starts");
+    (variant, addr)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn our_axum_app_counts_and_the_load_generator_measures_it() {
+    let (variant, addr) = start("axum/ours/memory", ServeOptions::default());
+    runtime().block_on(async {
+        apps::check(addr, variant).await.unwrap();
+        let mut users = Users::connect(addr, 4).await.unwrap();
+        let counter = users.run("/counter", Duration::from_millis(200), 400).await;
+        assert_eq!(counter.errors, 0, "{:?}", counter.first_error);
+        assert!(counter.requests > 0 && counter.requests <= 400);
+        // Every write sends the cookie; the jar keeps each user on one session.
+        assert_eq!(counter.set_cookies, counter.requests);
+        let summary = counter.summary();
+        assert!(summary.rps > 0.0 && summary.p50_ms <= summary.p99_ms);
+
+        // The request cap holds however long the phase may run.
+        let peek = users.run("/counter/peek", Duration::from_secs(5), 40).await;
+        assert_eq!((peek.requests, peek.errors), (40, 0));
+        assert!(peek.elapsed < Duration::from_secs(5));
+    });
+}
+
+#[test]
+fn every_memory_and_cookie_app_does_the_same_work() {
+    for name in [
+        "axum/none",
+        "axum/tower-sessions/memory",
+        "axum/axum_session/memory",
+        "axum/ours/cookie",
+        "actix/none",
+        "actix/ours/memory",
+        "actix/ours/cookie",
+        "actix/actix-session/cookie",
+    ] {
+        let (variant, addr) = start(name, ServeOptions::default());
+        runtime()
+            .block_on(apps::check(addr, variant))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn a_session_is_kept_in_process_too() {
+    runtime().block_on(async {
+        let variant: Variant = "axum/ours/memory".parse().unwrap();
+        let router = apps::axum_router(variant, &ServeOptions::default())
+            .await
+            .unwrap();
+        let mut app = InProcess::new(router, 2, true).await.unwrap();
+        assert_eq!(app.request(0, "/counter").await.unwrap().count, 2);
+        assert_eq!(app.request(0, "/counter/peek").await.unwrap().count, 2);
+        assert_eq!(app.request(1, "/counter/peek").await.unwrap().count, 1);
+    });
+}
+
+/// Our Redis apps and actix-session's, on the shared Redis under a prefix of
+/// their own, removed afterwards. (tower-sessions-redis-store cannot prefix
+/// its keys, so it runs only against the benchmark's private Redis.)
+#[test]
+fn redis_apps_do_the_same_work() {
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let Ok(redis_addr) = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .parse::<SocketAddr>()
+    else {
+        eprintln!("skipped: REDIS_URL {url} is not host:port");
+        return;
+    };
+    let Ok(mut admin) = RedisAdmin::connect(redis_addr) else {
+        eprintln!("skipped: no Redis at {url}");
+        return;
+    };
+    for name in [
+        "axum/ours/redis",
+        "actix/ours/redis",
+        "actix/actix-session/redis",
+    ] {
+        let prefix = format!(
+            "bench:test:{}:",
+            &session_core::crypto::token::random_token()[..12]
+        );
+        let options = ServeOptions {
+            redis_url: Some(url.clone()),
+            redis_prefix: prefix.clone(),
+        };
+        let (variant, addr) = start(name, options);
+        runtime()
+            .block_on(apps::check(addr, variant))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            admin.delete_prefix(&prefix).unwrap() >= 1,
+            "{name} stored nothing under {prefix}"
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The binary layout of a record inside the seal.
+//!
+//! ```text
+//! plaintext = format (1 byte, = 1) | flags (1 byte) | payload
+//! flags     = bit 0: payload is raw deflate of the body
+//!             bit 1: id stored as its 43 characters (else as 32 raw bytes)
+//!             other bits: zero (a set unknown bit refuses the cookie)
+//! body      = id (32 raw bytes, or 43 ASCII bytes with bit 1)
+//!           | created_at          i64 big-endian, Unix milliseconds
+//!           | idle_expires_at     i64 big-endian, Unix milliseconds
+//!           | absolute_expires_at i64 big-endian, Unix milliseconds
+//!           | version             LEB128 varint
+//!           | owner               LEB128 varint n: 0 = none, else n - 1
+//!                                 UTF-8 bytes follow
+//!           | data                the rest: the codec's bytes, unchanged
+//! ```
+//!
+//! The format byte lets a later layout coexist with cookies already out
+//! there. Decoding is total: any byte string gives a record or `None`.
+
+use session_core::{Record, SessionId};
+use session_crypto::token::{decode_base64url, encode_base64url, TOKEN_LEN};
+
+/// The layout this crate writes and reads.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+/// The payload is deflated.
+pub(crate) const FLAG_DEFLATE: u8 = 1 << 0;
+/// The id is stored as text: only for an id that is not 32 canonical
+/// base64url bytes, which `SessionId::random` never makes.
+const FLAG_TEXT_ID: u8 = 1 << 1;
+const KNOWN_FLAGS: u8 = FLAG_DEFLATE | FLAG_TEXT_ID;
+const RAW_ID_LEN: usize = 32;
+/// Bytes of the body besides owner and data, for the common raw id and a
+/// version below 128: id, three timestamps, version, owner tag.
+pub(crate) const BODY_OVERHEAD: usize = RAW_ID_LEN + 3 * 8 + 1 + 1;
+/// Bytes in front of the payload: format and flags.
+pub(crate) const FRAME_OVERHEAD: usize = 2;
+
+/// A record laid out for sealing, before any compression.
+#[derive(Debug)]
+pub(crate) struct Body {
+    /// The flags that describe the body (never [`FLAG_DEFLATE`]).
+    pub(crate) flags: u8,
+    /// The bytes.
+    pub(crate) bytes: Vec<u8>,
+}
+
+/// Lays out a record.
+pub(crate) fn encode(record: &Record) -> Body {
+    let owner_len = record.owner.as_ref().map_or(0, String::len);
+    let mut bytes = Vec::with_capacity(BODY_OVERHEAD + 20 + owner_len + record.data.len());
+    let mut flags = 0;
+    match decode_base64url(record.id.as_str()).filter(|raw| raw.len() == RAW_ID_LEN) {
+        Some(raw) => bytes.extend_from_slice(&raw),
+        None => {
+            flags |= FLAG_TEXT_ID;
+            bytes.extend_from_slice(record.id.as_str().as_bytes());
+        }
+    }
+    for at in [
+        record.created_at,
+        record.idle_expires_at,
+        record.absolute_expires_at,
+    ] {
+        bytes.extend_from_slice(&Record::millis(at).to_be_bytes());
+    }
+    put_varint(&mut bytes, record.version);
+    match &record.owner {
+        None => put_varint(&mut bytes, 0),
+        Some(owner) => {
+            put_varint(&mut bytes, owner.len() as u64 + 1);
+            bytes.extend_from_slice(owner.as_bytes());
+        }
+    }
+    bytes.extend_from_slice(&record.data);
+    Body { flags, bytes }
+}
+
+/// Splits an opened plaintext into flags and payload, refusing other
+/// formats and unknown flags.
+pub(crate) fn split_frame(plaintext: &[u8]) -> Option<(u8, &[u8])> {
+    match plaintext {
+        [FORMAT_VERSION, flags, payload @ ..] if flags & !KNOWN_FLAGS == 0 => {
+            Some((*flags, payload))
+        }
+        _ => None,
+    }
+}
+
+/// Reads a body back; `None` for anything that is not one.
+pub(crate) fn decode(flags: u8, body: &[u8]) -> Option<Record> {
+    let mut reader = Reader(body);
+    let id = if flags & FLAG_TEXT_ID == 0 {
+        SessionId::parse(&encode_base64url(reader.take(RAW_ID_LEN)?)).ok()?
+    } else {
+        SessionId::parse(std::str::from_utf8(reader.take(TOKEN_LEN)?).ok()?).ok()?
+    };
+    let created_at = Record::from_millis(reader.i64()?);
+    let idle_expires_at = Record::from_millis(reader.i64()?);
+    let absolute_expires_at = Record::from_millis(reader.i64()?);
+    let version = reader.varint()?;
+    let owner = match reader.varint()? {
+        0 => None,
+        n => {
+            let len = usize::try_from(n - 1).ok()?;
+            Some(std::str::from_utf8(reader.take(len)?).ok()?.to_owned())
+        }
+    };
+    Some(Record {
+        id,
+        data: reader.0.to_vec(),
+        created_at,
+        idle_expires_at,
+        absolute_expires_at,
+        version,
+        owner,
+    })
+}
+
+fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// A cursor whose every read is checked.
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        if self.0.len() < len {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(len);
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.take(8)?.try_into().ok()?))
+    }
+
+    /// LEB128, at most ten bytes; anything that overflows 64 bits is refused.
+    fn varint(&mut self) -> Option<u64> {
+        let mut value = 0u64;
+        for index in 0..10 {
+            let byte = self.take(1)?[0];
+            let bits = u64::from(byte & 0x7f);
+            if index == 9 && bits > 1 {
+                return None;
+            }
+            value |= bits << (7 * index);
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_core::time::OffsetDateTime;
+
+    fn record(owner: Option<&str>, version: u64) -> Record {
+        let now = Record::from_millis(Record::millis(OffsetDateTime::now_utc()));
+        Record {
+            id: SessionId::random(),
+            data: b"{\"cart\":[1,2,3]}".to_vec(),
+            created_at: now,
+            idle_expires_at: now + time::Duration::minutes(5),
+            absolute_expires_at: now + time::Duration::hours(1),
+            version,
+            owner: owner.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn round_trip_with_and_without_owner() {
+        for (owner, version) in [(None, 0), (Some("user-7"), 1), (Some(""), u64::MAX)] {
+            let r = record(owner, version);
+            let body = encode(&r);
+            assert_eq!(body.flags, 0);
+            assert_eq!(decode(body.flags, &body.bytes), Some(r));
+        }
+    }
+
+    #[test]
+    fn overhead_matches_the_documented_layout() {
+        let mut r = record(None, 1);
+        r.data.clear();
+        assert_eq!(encode(&r).bytes.len(), BODY_OVERHEAD);
+    }
+
+    #[test]
+    fn non_canonical_ids_are_kept_as_text() {
+        // 43 base64url characters whose last one carries stray low bits.
+        let text = format!("{}B", "A".repeat(42));
+        let mut r = record(Some("o"), 3);
+        r.id = SessionId::parse(&text).unwrap();
+        let body = encode(&r);
+        assert_eq!(body.flags, FLAG_TEXT_ID);
+        assert_eq!(decode(body.flags, &body.bytes).unwrap().id.as_str(), text);
+    }
+
+    #[test]
+    fn every_truncation_of_the_header_fails() {
+        let body = encode(&record(Some("owner"), 300));
+        let header = BODY_OVERHEAD + 1 + "owner".len();
+        for len in 0..header {
+            assert_eq!(decode(0, &body.bytes[..len]), None, "length {len}");
+        }
+    }
+
+    #[test]
+    fn varints_refuse_overflow() {
+        for bytes in [
+            &[0xff; 11][..],
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02],
+        ] {
+            assert_eq!(Reader(bytes).varint(), None);
+        }
+        let mut max = Vec::new();
+        put_varint(&mut max, u64::MAX);
+        assert_eq!(Reader(&max).varint(), Some(u64::MAX));
+    }
+
+    #[test]
+    fn frames_refuse_unknown_formats_and_flags() {
+        assert_eq!(split_frame(&[1, 0, 9]), Some((0, &[9][..])));
+        assert_eq!(split_frame(&[2, 0, 9]), None);
+        assert_eq!(split_frame(&[1, 0x80]), None);
+        assert_eq!(split_frame(&[1]), None);
+        assert_eq!(split_frame(&[]), None);
+    }
+}

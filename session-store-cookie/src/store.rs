@@ -1,0 +1,341 @@
+//! The store: sealing, opening, and the server-side operations it refuses.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use session_core::time::OffsetDateTime;
+use session_core::{
+    CookieSealing, KeyRing, Record, SessionId, SessionStore, StoreError, Unsealed, MAX_COOKIE_BYTES,
+};
+use session_crypto::token::{decode_base64url, encode_base64url};
+use session_crypto::Purpose;
+
+use crate::compress::{inflate, Compression};
+use crate::format::{self, FLAG_DEFLATE, FORMAT_VERSION};
+use crate::revocation::Revocation;
+
+/// Default of [`CookieStoreBuilder::max_inflated_len`].
+pub const DEFAULT_MAX_INFLATED: usize = 64 * 1024;
+
+/// Default of [`CookieStoreBuilder::revocation_ttl`]: the default absolute
+/// timeout of `SessionConfig`.
+pub const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// A session store that keeps the whole record in the cookie, sealed with
+/// AES-256-GCM under a [`KeyRing`]: the client can neither read nor change
+/// it, and the server keeps nothing.
+///
+/// Cloning is cheap and shares the optional revocation hook.
+///
+/// ```
+/// use session_core::{KeyRing, SessionConfig, SessionManager};
+/// use session_store_cookie::CookieStore;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let ring = KeyRing::new(["a secret of at least thirty-two bytes!"])?;
+/// let store = CookieStore::builder(ring.clone())
+///     .compress_above(256)
+///     .reseal_old_keys(true)
+///     .build();
+/// let config = SessionConfig::builder().keys(ring).store(store).build()?;
+/// # let _ = config; Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CookieStore {
+    keys: KeyRing,
+    compression: Option<Compression>,
+    max_inflated: usize,
+    reseal_old_keys: bool,
+    revocation: Option<Arc<dyn Revocation>>,
+    revocation_ttl: Duration,
+}
+
+/// Builds a [`CookieStore`]. Every setter states its default.
+#[derive(Debug)]
+#[must_use]
+pub struct CookieStoreBuilder {
+    store: CookieStore,
+    compress_above: Option<usize>,
+}
+
+impl CookieStore {
+    /// A store sealing with `keys`, with the defaults of
+    /// [`CookieStore::builder`].
+    pub fn new(keys: KeyRing) -> Self {
+        Self::builder(keys).build()
+    }
+
+    /// A builder with the defaults: no compression, inflate limit
+    /// [`DEFAULT_MAX_INFLATED`], cookies sealed with an older key resealed on
+    /// the next response, no revocation hook.
+    pub fn builder(keys: KeyRing) -> CookieStoreBuilder {
+        CookieStoreBuilder {
+            store: CookieStore {
+                keys,
+                compression: None,
+                max_inflated: DEFAULT_MAX_INFLATED,
+                reseal_old_keys: true,
+                revocation: None,
+                revocation_ttl: DEFAULT_REVOCATION_TTL,
+            },
+            compress_above: None,
+        }
+    }
+
+    /// Seals `record` into the value of cookie `cookie_name` (base64url, no
+    /// padding). The name is bound in: the value opens under no other name.
+    /// This is [`CookieSealing::seal`] without the `async`, for benchmarks
+    /// and tools.
+    ///
+    /// ```
+    /// use session_core::time::{Duration, OffsetDateTime};
+    /// use session_core::{KeyRing, Record, SessionId};
+    /// use session_store_cookie::CookieStore;
+    ///
+    /// let store = CookieStore::new(KeyRing::generate());
+    /// let now = OffsetDateTime::now_utc();
+    /// let record = Record {
+    ///     id: SessionId::random(),
+    ///     data: b"{}".to_vec(),
+    ///     created_at: now,
+    ///     idle_expires_at: now + Duration::minutes(30),
+    ///     absolute_expires_at: now + Duration::hours(8),
+    ///     version: 1,
+    ///     owner: Some("user-7".into()),
+    /// };
+    /// let value = store.seal_record("_session", &record);
+    /// let opened = store.open_value("_session", &value, now).expect("opens");
+    /// assert_eq!(opened.record.owner.as_deref(), Some("user-7"));
+    /// assert!(store.open_value("_other", &value, now).is_none());
+    /// ```
+    pub fn seal_record(&self, cookie_name: &str, record: &Record) -> String {
+        let body = format::encode(record);
+        let deflated = self.compression.and_then(|c| c.try_deflate(&body.bytes));
+        let (flags, payload) = match &deflated {
+            Some(deflated) => (body.flags | FLAG_DEFLATE, deflated.as_slice()),
+            None => (body.flags, body.bytes.as_slice()),
+        };
+        let mut plaintext = Vec::with_capacity(format::FRAME_OVERHEAD + payload.len());
+        plaintext.push(FORMAT_VERSION);
+        plaintext.push(flags);
+        plaintext.extend_from_slice(payload);
+        let sealed = self
+            .keys
+            .seal(Purpose::Cookie, cookie_name.as_bytes(), &plaintext);
+        encode_base64url(&sealed)
+    }
+
+    /// Opens the value of cookie `cookie_name`: the live record it seals, or
+    /// `None` for anything else (not base64url, tampered, sealed by another
+    /// ring or for another cookie name, unknown format, expired at `now`).
+    /// Total: never panics, whatever the input. This is
+    /// [`CookieSealing::open`] without the revocation check.
+    pub fn open_value(
+        &self,
+        cookie_name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Option<Unsealed> {
+        match self.try_open(cookie_name, value, now) {
+            Ok(unsealed) => Some(unsealed),
+            Err(reason) => {
+                tracing::debug!(cookie = cookie_name, reason, "session cookie refused");
+                None
+            }
+        }
+    }
+
+    fn try_open(
+        &self,
+        cookie_name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<Unsealed, &'static str> {
+        if value.len() > MAX_COOKIE_BYTES {
+            return Err("longer than any cookie");
+        }
+        let sealed = decode_base64url(value).ok_or("not base64url")?;
+        let opened = self
+            .keys
+            .open(Purpose::Cookie, cookie_name.as_bytes(), &sealed)
+            .map_err(|_| "does not open: tampered, foreign key or other cookie name")?;
+        let (flags, payload) = format::split_frame(&opened.plaintext).ok_or("unknown format")?;
+        let inflated;
+        let body = if flags & FLAG_DEFLATE != 0 {
+            inflated =
+                inflate(payload, self.max_inflated).ok_or("does not inflate within the limit")?;
+            inflated.as_slice()
+        } else {
+            payload
+        };
+        let record = format::decode(flags, body).ok_or("malformed record")?;
+        if record.is_expired(now) {
+            return Err("expired");
+        }
+        let stale_key = !opened.sealed_with_primary;
+        if stale_key {
+            tracing::debug!(id = %record.id, "session cookie sealed with an older key");
+        }
+        Ok(Unsealed::new(record, stale_key && self.reseal_old_keys))
+    }
+
+    /// The key ring.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+}
+
+impl CookieStoreBuilder {
+    /// Deflate the record before sealing when it is at least `bytes` long
+    /// (default: never). Compressed data fits about two to ten times more
+    /// text-like data into the 4096-byte cookie; random data does not shrink
+    /// and stays as it is.
+    ///
+    /// # Warning
+    ///
+    /// Compression makes the cookie's length depend on its content. If an
+    /// attacker can both put chosen text into a session next to a secret
+    /// (say a CSRF token) and watch the cookie's length over many requests,
+    /// the length tells when the guess matches part of the secret (the
+    /// CRIME/BREACH family). Keep secrets out of compressed sessions or leave
+    /// compression off.
+    pub fn compress_above(mut self, bytes: usize) -> Self {
+        self.compress_above = Some(bytes);
+        self
+    }
+
+    /// The largest record a compressed cookie may inflate to (default
+    /// [`DEFAULT_MAX_INFLATED`], 64 KiB). Larger records are sealed without
+    /// compression; a cookie that would inflate further is refused.
+    pub fn max_inflated_len(mut self, bytes: usize) -> Self {
+        self.store.max_inflated = bytes;
+        self
+    }
+
+    /// Whether a cookie that an older secret of the ring sealed is sealed
+    /// again with the first secret on the next response even when nothing
+    /// changed (default true). With false it is resealed only when the
+    /// response sets the cookie anyway (a change, or an idle-expiry refresh).
+    pub fn reseal_old_keys(mut self, on: bool) -> Self {
+        self.store.reseal_old_keys = on;
+        self
+    }
+
+    /// A revocation hook (default none): deleting a session (logout, and the
+    /// old id at rotation) revokes its id, and a cookie carrying a revoked id
+    /// is a fresh session. See [`Revocation`].
+    pub fn revocation(self, hook: impl Revocation) -> Self {
+        self.shared_revocation(Arc::new(hook))
+    }
+
+    /// A revocation hook that the application also keeps (to revoke ids of
+    /// its own, for example).
+    pub fn shared_revocation(mut self, hook: Arc<dyn Revocation>) -> Self {
+        self.store.revocation = Some(hook);
+        self
+    }
+
+    /// How long a revocation is kept (default
+    /// [`DEFAULT_REVOCATION_TTL`], 24 hours). Set it to the session's
+    /// absolute timeout: no cookie outlives that, so neither need its
+    /// revocation.
+    pub fn revocation_ttl(mut self, ttl: Duration) -> Self {
+        self.store.revocation_ttl = ttl;
+        self
+    }
+
+    /// Builds the store.
+    pub fn build(self) -> CookieStore {
+        let mut store = self.store;
+        store.compression = self.compress_above.map(|threshold| Compression {
+            threshold,
+            max_inflated: store.max_inflated,
+        });
+        store
+    }
+}
+
+/// The cookie store keeps no server state: the request cycle seals and opens
+/// records through [`CookieSealing`] and never calls `create`, `save`,
+/// `touch` or `load`, which answer [`StoreError::Unsupported`] like every
+/// operation that would need to find sessions on the server (get by id,
+/// clear, count, listing, deleting by owner or predicate).
+#[async_trait]
+impl SessionStore for CookieStore {
+    fn name(&self) -> &'static str {
+        "cookie"
+    }
+
+    async fn create(&self, _record: &Record) -> Result<(), StoreError> {
+        Err(self.unsupported("create (the record lives in the cookie)"))
+    }
+
+    async fn save(&self, _record: &Record, _expected: Option<u64>) -> Result<(), StoreError> {
+        Err(self.unsupported("save (the record lives in the cookie)"))
+    }
+
+    async fn load(
+        &self,
+        _id: &SessionId,
+        _touch: Option<OffsetDateTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        Err(self.unsupported("loading by id"))
+    }
+
+    async fn touch(
+        &self,
+        _id: &SessionId,
+        _idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        Err(self.unsupported("touch (the record lives in the cookie)"))
+    }
+
+    /// Without a revocation hook there is nothing to delete on the server:
+    /// answers `false` (the cookie itself is removed by the response). With
+    /// one, revokes the id and answers `true`.
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let Some(hook) = &self.revocation else {
+            return Ok(false);
+        };
+        let until = OffsetDateTime::now_utc() + self.revocation_ttl;
+        hook.revoke(id, until).await?;
+        tracing::debug!(%id, %until, "session id revoked");
+        Ok(true)
+    }
+
+    /// Unsupported: there is no list of cookies to clear. To end every
+    /// session at once, drop the old secrets from the key ring.
+    async fn clear(&self) -> Result<(), StoreError> {
+        Err(self.unsupported("clear"))
+    }
+
+    fn cookie_sealing(&self) -> Option<&dyn CookieSealing> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl CookieSealing for CookieStore {
+    async fn open(
+        &self,
+        cookie_name: &str,
+        value: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Unsealed>, StoreError> {
+        let Some(unsealed) = self.open_value(cookie_name, value, now) else {
+            return Ok(None);
+        };
+        if let Some(hook) = &self.revocation {
+            if hook.is_revoked(&unsealed.record.id).await? {
+                tracing::debug!(id = %unsealed.record.id, "session cookie carries a revoked id");
+                return Ok(None);
+            }
+        }
+        Ok(Some(unsealed))
+    }
+
+    async fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, StoreError> {
+        Ok(self.seal_record(cookie_name, record))
+    }
+}

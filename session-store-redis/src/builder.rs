@@ -1,0 +1,211 @@
+//! Building a [`RedisStore`]: from a URL, or from a client or pool that the
+//! application built.
+
+use std::time::Duration;
+
+use fred::clients::{Client, Pool};
+use fred::interfaces::ClientLike;
+use fred::types::config::{Config, ReconnectPolicy, UnresponsiveConfig};
+use fred::types::Builder;
+use session_core::StoreError;
+
+use crate::conn::Backend;
+use crate::error::ConnectError;
+use crate::store::RedisStore;
+
+/// The default key prefix.
+pub const DEFAULT_PREFIX: &str = "session:";
+/// The default command timeout.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Builds a [`RedisStore`]. Get one with [`RedisStore::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use session_store_redis::RedisStore;
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+/// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+/// let store = RedisStore::builder()
+///     .prefix("myapp:session:")
+///     .command_timeout(Duration::from_millis(500))
+///     .connect(&url)
+///     .await?;
+/// assert_eq!(store.prefix(), "myapp:session:");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct RedisStoreBuilder {
+    prefix: String,
+    command_timeout: Duration,
+    pool_size: usize,
+    max_reconnect_delay: Duration,
+}
+
+impl Default for RedisStoreBuilder {
+    fn default() -> Self {
+        RedisStoreBuilder {
+            prefix: DEFAULT_PREFIX.to_owned(),
+            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            pool_size: 1,
+            max_reconnect_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RedisStoreBuilder {
+    /// The prefix of every key of the store (default `session:`). Stores with
+    /// different prefixes share a Redis without seeing each other, and
+    /// [`clear`](session_core::SessionStore::clear) removes only keys under
+    /// the prefix.
+    ///
+    /// On a Redis Cluster, a prefix with a hash tag (`{myapp}:session:`) puts
+    /// every session on one slot: owner-index updates then happen in the same
+    /// script as the record write, at the price of one node holding all
+    /// sessions. Without one, sessions spread over the cluster.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one command may take before the store answers
+    /// [`StoreError::Timeout`] (default 1 second). Also the connection
+    /// timeout of [`connect`](Self::connect).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.command_timeout = timeout;
+        self
+    }
+
+    /// For [`connect`](Self::connect) only: how many connections to open
+    /// (default 1; fred pipelines concurrent commands on each connection).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// For [`connect`](Self::connect) only: the longest wait between two
+    /// reconnection attempts while Redis is unreachable (default 2 seconds;
+    /// attempts start after 50 ms and back off exponentially, forever).
+    pub fn max_reconnect_delay(mut self, delay: Duration) -> Self {
+        self.max_reconnect_delay = delay;
+        self
+    }
+
+    /// A store on a client the application built. Connecting it, and giving
+    /// it a [`ReconnectPolicy`] so that it recovers from outages by itself,
+    /// is the application's business; the store's timeout and fail-fast
+    /// behaviour are set per command and apply to any client.
+    pub fn build_with_client(self, client: Client) -> RedisStore {
+        RedisStore::new(
+            Backend::Client(client),
+            self.prefix,
+            self.command_timeout,
+            false,
+        )
+    }
+
+    /// A store on a pool the application built; see
+    /// [`build_with_client`](Self::build_with_client).
+    pub fn build_with_pool(self, pool: Pool) -> RedisStore {
+        RedisStore::new(
+            Backend::Pool(pool),
+            self.prefix,
+            self.command_timeout,
+            false,
+        )
+    }
+
+    /// Connects to `url`, checks the server with a `PING` and loads the
+    /// scripts, all within the command timeout; an unreachable server is
+    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside.
+    ///
+    /// The URL chooses the deployment (see fred's `Config::from_url`):
+    /// `redis://host:6379/0` (single node, `rediss://` needs a TLS feature of
+    /// fred), `redis-cluster://host:7000?node=host:7001&node=host:7002`
+    /// (cluster), `redis-sentinel://host:26379/0?sentinelServiceName=mymaster&node=host2:26379`
+    /// (Sentinel). The client reconnects by itself after an outage.
+    pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
+        let config =
+            Config::from_url(url).map_err(|e| StoreError::unavailable(ConnectError::Url(e)))?;
+        let servers = servers(&config);
+        let backend = self.backend(config).map_err(|e| unreachable(&servers, e))?;
+        let timeout = self.command_timeout;
+        let initialised = match &backend {
+            Backend::Client(client) => tokio::time::timeout(timeout, client.init()).await,
+            Backend::Pool(pool) => tokio::time::timeout(timeout, pool.init()).await,
+        };
+        match initialised {
+            Ok(Ok(_task)) => {}
+            Ok(Err(error)) => return Err(unreachable(&servers, error)),
+            Err(_) => {
+                return Err(StoreError::unavailable(ConnectError::TimedOut {
+                    servers,
+                    timeout,
+                }))
+            }
+        }
+        let store = RedisStore::new(backend, self.prefix, timeout, true);
+        if let Err(error) = store.verify().await {
+            store.quit().await;
+            return Err(match error {
+                StoreError::Unavailable(source) => match source.downcast::<fred::error::Error>() {
+                    Ok(fred) => unreachable(&servers, *fred),
+                    Err(other) => StoreError::Unavailable(other),
+                },
+                StoreError::Timeout(timeout) => {
+                    StoreError::unavailable(ConnectError::TimedOut { servers, timeout })
+                }
+                other => other,
+            });
+        }
+        Ok(store)
+    }
+
+    fn backend(&self, config: Config) -> Result<Backend, fred::error::Error> {
+        let timeout = self.command_timeout;
+        let mut builder = Builder::from_config(config);
+        builder
+            .with_connection_config(|c| {
+                c.connection_timeout = timeout;
+                c.internal_command_timeout = timeout;
+                c.max_command_attempts = 1;
+                // A server that stops answering (frozen, partitioned) gets its
+                // connection closed, so that later commands fail fast instead
+                // of each waiting for the timeout.
+                c.unresponsive = UnresponsiveConfig {
+                    max_timeout: Some(timeout * 2),
+                    interval: (timeout / 4).max(Duration::from_millis(10)),
+                };
+            })
+            .with_performance_config(|p| p.default_command_timeout = timeout)
+            .set_policy(ReconnectPolicy::new_exponential(
+                0,
+                50,
+                u32::try_from(self.max_reconnect_delay.as_millis()).unwrap_or(u32::MAX),
+                2,
+            ));
+        Ok(if self.pool_size > 1 {
+            Backend::Pool(builder.build_pool(self.pool_size)?)
+        } else {
+            Backend::Client(builder.build()?)
+        })
+    }
+}
+
+fn servers(config: &Config) -> String {
+    let hosts: Vec<String> = config
+        .server
+        .hosts()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    hosts.join(", ")
+}
+
+fn unreachable(servers: &str, source: fred::error::Error) -> StoreError {
+    StoreError::unavailable(ConnectError::Unreachable {
+        servers: servers.to_owned(),
+        source,
+    })
+}

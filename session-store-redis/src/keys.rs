@@ -1,0 +1,135 @@
+//! The key layout: which Redis key holds what.
+//!
+//! - `{prefix}{id}`: one hash per session, where `id` is the [`SessionId`]
+//!   (the SHA-256 of the cookie token, never the token).
+//! - `{prefix}owner:{<owner>}`: one set per owner holding the ids of that
+//!   owner's sessions. The owner is the key's hash tag, so every write to the
+//!   index of one owner goes to one cluster slot.
+//!
+//! Ids are 43 base64url characters, so `owner:{` can never be mistaken for
+//! an id: a scan tells the two kinds apart by the part after the prefix.
+
+use fred::util::redis_keyslot;
+use session_core::SessionId;
+
+/// The key names of one store.
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(crate) fn new(prefix: String) -> Self {
+        Keys { prefix }
+    }
+
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The key of a session record.
+    pub(crate) fn record(&self, id: &SessionId) -> String {
+        format!("{}{}", self.prefix, id.as_str())
+    }
+
+    /// The key of an owner's index set.
+    pub(crate) fn owner(&self, owner: &str) -> String {
+        format!("{}owner:{{{}}}", self.prefix, owner)
+    }
+
+    /// The `SCAN MATCH` pattern that matches every key of this store and no
+    /// other: the prefix with its glob characters escaped, then `*`.
+    pub(crate) fn scan_pattern(&self) -> String {
+        let mut pattern = String::with_capacity(self.prefix.len() + 8);
+        for c in self.prefix.chars() {
+            if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('*');
+        pattern
+    }
+
+    /// Whether `key` (returned by a scan) belongs to this store at all: the
+    /// escaped pattern already guarantees it, this is a second check so that
+    /// nothing outside the prefix is ever deleted.
+    pub(crate) fn owns(&self, key: &[u8]) -> bool {
+        key.starts_with(self.prefix.as_bytes())
+    }
+
+    /// The session id of a record key, or `None` for any other key (an owner
+    /// index, or a foreign key that happens to share the prefix).
+    pub(crate) fn record_id(&self, key: &[u8]) -> Option<SessionId> {
+        let rest = key.strip_prefix(self.prefix.as_bytes())?;
+        SessionId::parse(std::str::from_utf8(rest).ok()?).ok()
+    }
+
+    /// Whether the prefix carries a Redis Cluster hash tag (`{...}` with
+    /// something inside), which pins every key of the store, owner indexes
+    /// included, to one slot.
+    pub(crate) fn prefix_pins_one_slot(&self) -> bool {
+        hash_tag(&self.prefix).is_some()
+    }
+}
+
+/// The cluster slot of a key.
+pub(crate) fn slot(key: &str) -> u16 {
+    redis_keyslot(key.as_bytes())
+}
+
+/// The hash tag of a key: the text between the first `{` and the next `}`,
+/// if not empty (the rule Redis Cluster applies).
+fn hash_tag(key: &str) -> Option<&str> {
+    let open = key.find('{')?;
+    let close = key[open + 1..].find('}')?;
+    let tag = &key[open + 1..open + 1 + close];
+    (!tag.is_empty()).then_some(tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_owner_indexes_never_collide() {
+        let keys = Keys::new("session:".into());
+        let id = SessionId::random();
+        assert_eq!(keys.record(&id), format!("session:{}", id.as_str()));
+        assert_eq!(keys.record_id(keys.record(&id).as_bytes()), Some(id));
+        assert_eq!(keys.owner("alice"), "session:owner:{alice}");
+        assert_eq!(keys.record_id(keys.owner("alice").as_bytes()), None);
+        assert_eq!(keys.record_id(b"other:abc"), None);
+    }
+
+    #[test]
+    fn the_scan_pattern_escapes_glob_characters() {
+        assert_eq!(Keys::new("session:".into()).scan_pattern(), "session:*");
+        assert_eq!(
+            Keys::new("a*b?[c]\\:".into()).scan_pattern(),
+            "a\\*b\\?\\[c\\]\\\\:*"
+        );
+    }
+
+    #[test]
+    fn owner_keys_of_one_owner_share_a_slot_and_tags_are_detected() {
+        let keys = Keys::new("session:".into());
+        assert_eq!(slot(&keys.owner("alice")), slot("{alice}"));
+        assert!(!keys.prefix_pins_one_slot());
+        assert!(Keys::new("{app}:session:".into()).prefix_pins_one_slot());
+        assert!(!Keys::new("{}:session:".into()).prefix_pins_one_slot());
+        let pinned = Keys::new("{app}:s:".into());
+        assert_eq!(
+            slot(&pinned.record(&SessionId::random())),
+            slot(&pinned.owner("bob"))
+        );
+    }
+
+    #[test]
+    fn only_keys_under_the_prefix_are_owned() {
+        let keys = Keys::new("s:".into());
+        assert!(keys.owns(b"s:abc"));
+        assert!(!keys.owns(b"t:abc"));
+        assert!(!keys.owns(b"s"));
+    }
+}

@@ -1,0 +1,122 @@
+//! The owner index: listing and deleting every session of one owner.
+//!
+//! Index entries are hints; each is checked against the record's `o` field.
+//! Where every key shares one slot, one script does the whole job
+//! atomically; on a cluster the records live on other slots than the index,
+//! so each record is checked by its own call, all in parallel.
+
+use fred::types::Value;
+use futures_util::future::join_all;
+use session_core::{SessionId, StoreError};
+
+use super::RedisStore;
+use crate::layout;
+use crate::scripts::SCRIPTS;
+
+impl RedisStore {
+    pub(super) async fn owner_ids(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
+        let mut ids = if self.inner.one_slot {
+            self.owner_sweep(owner, false).await?
+        } else {
+            self.owner_ids_across_slots(owner).await?
+        };
+        ids.sort();
+        Ok(ids)
+    }
+
+    pub(super) async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        if self.inner.one_slot {
+            Ok(self.owner_sweep(owner, true).await?.len() as u64)
+        } else {
+            self.delete_owner_across_slots(owner).await
+        }
+    }
+
+    /// The owner's live ids, dropping stale entries, with one script; with
+    /// `delete`, also deletes those sessions and the index.
+    async fn owner_sweep(&self, owner: &str, delete: bool) -> Result<Vec<SessionId>, StoreError> {
+        let key = self.inner.keys.owner(owner);
+        let args = vec![
+            self.prefix().into(),
+            owner.into(),
+            if delete { "1" } else { "0" }.into(),
+        ];
+        let reply = self
+            .inner
+            .redis
+            .eval(&SCRIPTS.owner_sweep, &[&key], args)
+            .await?;
+        Ok(ids_of(reply))
+    }
+
+    async fn owner_members(&self, owner_key: &str) -> Result<Vec<SessionId>, StoreError> {
+        let reply = self
+            .inner
+            .redis
+            .call("SMEMBERS", owner_key, vec![owner_key.into()])
+            .await?;
+        Ok(ids_of(reply))
+    }
+
+    async fn owner_ids_across_slots(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
+        let members = self.owner_members(&self.inner.keys.owner(owner)).await?;
+        let checks = members.into_iter().map(|id| async move {
+            let key = self.inner.keys.record(&id);
+            let args = vec![key.as_str().into(), "o".into()];
+            let reply = self.inner.redis.call("HGET", &key, args).await?;
+            let owned = layout::bytes(&reply) == Some(owner.as_bytes());
+            Ok::<_, StoreError>(owned.then_some(id))
+        });
+        let mut ids = Vec::new();
+        for checked in join_all(checks).await {
+            ids.extend(checked?);
+        }
+        Ok(ids)
+    }
+
+    async fn delete_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
+        let owner_key = self.inner.keys.owner(owner);
+        let members = self.owner_members(&owner_key).await?;
+        let deletions = members.into_iter().map(|id| async move {
+            let key = self.inner.keys.record(&id);
+            let args = vec![owner.into()];
+            let reply = self
+                .inner
+                .redis
+                .eval(&SCRIPTS.delete_if_owner, &[&key], args)
+                .await?;
+            Ok::<_, StoreError>((id, layout::integer(&reply).unwrap_or(0)))
+        });
+        let mut removed = 0;
+        let mut settled: Vec<Value> = vec![owner_key.as_str().into()];
+        for deletion in join_all(deletions).await {
+            let (id, outcome) = deletion?;
+            if outcome == 1 {
+                removed += 1;
+            }
+            // Deleted, or owned by someone else: the entry is done with. An
+            // absent record keeps its entry, since its create may be in
+            // flight; the index expires with its last session anyway.
+            if outcome != 0 {
+                settled.push(id.as_str().into());
+            }
+        }
+        if settled.len() > 1 {
+            self.inner.redis.call("SREM", &owner_key, settled).await?;
+        }
+        Ok(removed)
+    }
+}
+
+/// Session ids in an array reply; anything else in it is skipped.
+fn ids_of(reply: Value) -> Vec<SessionId> {
+    match reply {
+        Value::Array(items) => items
+            .iter()
+            .filter_map(layout::bytes)
+            .filter_map(|b| std::str::from_utf8(b).ok())
+            .filter_map(|s| SessionId::parse(s).ok())
+            .collect(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,253 @@
+//! A real three-node Redis Cluster on loopback ports, started by the test
+//! (skipped, with the reason printed, where redis-server or redis-cli is
+//! missing).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Scratch};
+use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_store_redis::RedisStore;
+
+struct Cluster {
+    nodes: Vec<RedisServer>,
+    _scratch: Scratch,
+}
+
+impl Cluster {
+    async fn start() -> Option<Cluster> {
+        for program in ["redis-server", "redis-cli"] {
+            if !have(program) {
+                eprintln!("skipped: {program} is not installed");
+                return None;
+            }
+        }
+        let scratch = Scratch::new("cluster");
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let bus = free_port().to_string();
+            let conf = format!(
+                "nodes-{}.conf",
+                SessionId::random().as_str().get(..8).unwrap_or("x")
+            );
+            let args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                &conf,
+                "--cluster-port",
+                &bus,
+                "--cluster-node-timeout",
+                "2000",
+            ];
+            nodes.push(RedisServer::start_with(&scratch, &args).await);
+        }
+        let mut create = Command::new("redis-cli");
+        create.args(["--cluster", "create"]);
+        create.args(nodes.iter().map(RedisServer::address));
+        create.args(["--cluster-replicas", "0", "--cluster-yes"]);
+        let status = create
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli runs");
+        assert!(status.success(), "redis-cli --cluster create failed");
+        let cluster = Cluster {
+            nodes,
+            _scratch: scratch,
+        };
+        cluster.wait_until_ok().await;
+        Some(cluster)
+    }
+
+    async fn wait_until_ok(&self) {
+        for _ in 0..200 {
+            let mut ok = true;
+            for node in &self.nodes {
+                let mut raw = Raw::connect(&node.address()).await.expect("node");
+                let info = raw
+                    .cmd(&["CLUSTER", "INFO"])
+                    .await
+                    .expect("cluster info")
+                    .text();
+                ok &= info.contains("cluster_state:ok");
+            }
+            if ok {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the cluster did not reach cluster_state:ok");
+    }
+
+    fn url(&self) -> String {
+        let others: Vec<String> = self.nodes[1..]
+            .iter()
+            .map(|n| format!("node={}", n.address()))
+            .collect();
+        format!(
+            "redis-cluster://{}?{}",
+            self.nodes[0].address(),
+            others.join("&")
+        )
+    }
+
+    /// How many keys each node holds.
+    async fn keys_per_node(&self) -> Vec<i64> {
+        let mut counts = Vec::new();
+        for node in &self.nodes {
+            let mut raw = Raw::connect(&node.address()).await.expect("node");
+            counts.push(raw.cmd(&["DBSIZE"]).await.expect("dbsize").int());
+        }
+        counts
+    }
+}
+
+async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
+    // Records everywhere: create, load, touch, save, delete.
+    let mut records: Vec<Record> = (0..120).map(|_| record(60_000)).collect();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.owner = (i % 3 == 0).then(|| "alice".to_owned());
+        store.create(r).await.unwrap();
+    }
+    let per_node = cluster.keys_per_node().await;
+    let used = per_node.iter().filter(|n| **n > 0).count();
+    if spread {
+        assert_eq!(used, 3, "sessions spread over the cluster: {per_node:?}");
+    } else {
+        assert_eq!(used, 1, "a hash-tagged prefix pins one slot: {per_node:?}");
+    }
+    for r in &records {
+        assert_eq!(store.load(&r.id, None).await.unwrap().as_ref(), Some(r));
+    }
+    assert!(matches!(
+        store.create(&records[0]).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let later = Record::from_millis(
+        Record::millis(session_core::time::OffsetDateTime::now_utc()) + 120_000,
+    );
+    assert!(store.touch(&records[1].id, later).await.unwrap());
+    assert_eq!(
+        store
+            .load(&records[1].id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .idle_expires_at,
+        later
+    );
+    let mut changed = records[2].clone();
+    changed.version += 1;
+    changed.data = b"changed".to_vec();
+    store
+        .save(&changed, Some(records[2].version))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.save(&changed, Some(records[2].version)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+
+    // Counting and listing scan every node.
+    assert_eq!(store.count().await.unwrap(), 120);
+    let mut ids: Vec<SessionId> = records.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    assert_eq!(store.ids().await.unwrap(), ids);
+
+    // The owner index spans slots: one of alice's sessions changes hands,
+    // then "log out everywhere" removes the other 39 and nothing else.
+    let mut alice: Vec<SessionId> = records
+        .iter()
+        .filter(|r| r.owner.is_some())
+        .map(|r| r.id.clone())
+        .collect();
+    alice.sort();
+    assert_eq!(store.ids_by_owner("alice").await.unwrap(), alice);
+    let mut handed = records[0].clone();
+    handed.owner = Some("bob".into());
+    handed.version += 1;
+    store.save(&handed, None).await.unwrap();
+    assert_eq!(store.ids_by_owner("alice").await.unwrap().len(), 39);
+    assert_eq!(
+        store.ids_by_owner("bob").await.unwrap(),
+        vec![handed.id.clone()]
+    );
+    assert_eq!(store.delete_by_owner("alice").await.unwrap(), 39);
+    assert_eq!(store.delete_by_owner("alice").await.unwrap(), 0);
+    assert_eq!(store.count().await.unwrap(), 81);
+    assert!(store.load(&handed.id, None).await.unwrap().is_some());
+
+    let dropped = records[4].id.clone();
+    assert_eq!(
+        store
+            .delete_where(&|r: &Record| r.id == dropped)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.count().await.unwrap(), 80);
+
+    assert!(store.delete(&records[1].id).await.unwrap());
+    assert!(!store.delete(&records[1].id).await.unwrap());
+
+    // The request cycle on the cluster.
+    let manager = SessionManager::<Vec<String>>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .build()
+            .unwrap(),
+    );
+    let lazy = manager.start_request();
+    lazy.load(None).await.unwrap().data_mut().push("x".into());
+    let cookie = manager
+        .finish_request(&lazy, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    let lazy = manager.start_request();
+    let session = lazy.load(Some(cookie.as_str())).await.unwrap();
+    assert_eq!(*session.data(), ["x"]);
+    session.regenerate();
+    session.set_owner(Some("carol"));
+    let rotated = manager
+        .finish_request(&lazy, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    assert_ne!(rotated, cookie);
+    assert_eq!(manager.delete_owner("carol").await.unwrap(), 1);
+
+    store.clear().await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 0);
+    assert_eq!(
+        cluster.keys_per_node().await,
+        vec![0, 0, 0],
+        "clear removed owner indexes too"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_works_on_a_three_node_cluster() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let store = RedisStore::builder()
+        .prefix(unique_prefix("cluster"))
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    exercise(&store, &cluster, true).await;
+
+    // A prefix with a hash tag keeps every key on one slot.
+    let pinned = RedisStore::builder()
+        .prefix(format!("{{{}}}", unique_prefix("pinned")))
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    exercise(&pinned, &cluster, false).await;
+}

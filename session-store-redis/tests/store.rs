@@ -1,0 +1,769 @@
+//! The store against the shared Redis at REDIS_URL, each test under its own
+//! prefix, which it clears at the end.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{address, record, redis_url, shared_store, unique_prefix, Raw, Reply};
+use session_core::time::{self, OffsetDateTime};
+use session_core::{
+    Concurrency, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+};
+use session_store_redis::fred::clients::Pool;
+use session_store_redis::fred::interfaces::ClientLike;
+use session_store_redis::fred::types::config::Config;
+use session_store_redis::fred::types::Builder;
+use session_store_redis::{ConnectError, RedisStore};
+
+async fn raw() -> Raw {
+    Raw::connect(&address(&redis_url()))
+        .await
+        .expect("shared redis")
+}
+
+#[tokio::test]
+async fn create_never_overwrites_and_save_never_creates() {
+    let store = shared_store("create-save").await;
+    let r = record(60_000);
+    store.create(&r).await.unwrap();
+    assert!(matches!(
+        store.create(&r).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    let other = record(60_000);
+    assert!(matches!(
+        store.save(&other, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store.load(&other.id, None).await.unwrap().is_none(),
+        "save created nothing"
+    );
+    assert_eq!(store.count().await.unwrap(), 1);
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn versioned_saves_refuse_stale_versions_and_report_them() {
+    let store = shared_store("versions").await;
+    let mut r = record(60_000);
+    store.create(&r).await.unwrap();
+    r.version = 2;
+    store.save(&r, Some(1)).await.unwrap();
+    r.version = 3;
+    r.data = b"stale".to_vec();
+    assert!(matches!(
+        store.save(&r, Some(1)).await,
+        Err(StoreError::Conflict { expected: 1 })
+    ));
+    let kept = store.load(&r.id, None).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.version, kept.data),
+        (2, b"data".to_vec()),
+        "the stale save changed nothing"
+    );
+    store.save(&r, None).await.unwrap();
+    assert_eq!(store.load(&r.id, None).await.unwrap().unwrap().version, 3);
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn every_field_of_a_record_survives_the_round_trip() {
+    let store = shared_store("fields").await;
+    let mut r = record(60_000);
+    r.data = (0..=255u8).collect();
+    r.version = u64::MAX - 1;
+    r.owner = Some("ünïcode owner".into());
+    r.created_at -= time::Duration::minutes(3);
+    store.create(&r).await.unwrap();
+    assert_eq!(store.load(&r.id, None).await.unwrap().unwrap(), r);
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_key_is_the_prefix_and_the_id_and_redis_carries_the_expiry() {
+    let store = shared_store("layout").await;
+    let token = session_core::crypto::token::random_token();
+    let mut r = record(90_000);
+    r.id = SessionId::from_token(&token);
+    store.create(&r).await.unwrap();
+    let key = store.record_key(&r.id);
+    assert_eq!(key, format!("{}{}", store.prefix(), r.id));
+    let mut redis = raw().await;
+    assert_eq!(
+        redis.cmd(&["TYPE", &key]).await.unwrap(),
+        Reply::Status("hash".into())
+    );
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!(
+        (85_000..=90_000).contains(&pttl),
+        "expiry follows the idle timeout: {pttl}"
+    );
+    // The token appears nowhere: not in a key, not in a value.
+    let keys = redis
+        .cmd(&["KEYS", &format!("{}*", store.prefix())])
+        .await
+        .unwrap()
+        .text();
+    let values = redis.cmd(&["HGETALL", &key]).await.unwrap().text();
+    assert!(!keys.contains(&token) && !values.contains(&token));
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_touch_never_takes_the_expiry_past_the_absolute_expiry() {
+    let store = shared_store("absolute").await;
+    let mut r = record(1_000);
+    r.absolute_expires_at = r.created_at + time::Duration::seconds(20);
+    store.create(&r).await.unwrap();
+    let mut redis = raw().await;
+    let key = store.record_key(&r.id);
+    let far = OffsetDateTime::now_utc() + time::Duration::hours(5);
+
+    let loaded = store.load(&r.id, Some(far)).await.unwrap().unwrap();
+    assert_eq!(
+        loaded.idle_expires_at, r.absolute_expires_at,
+        "load with touch is capped"
+    );
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!(
+        (15_000..=20_000).contains(&pttl),
+        "the TTL is capped too: {pttl}"
+    );
+
+    let near = OffsetDateTime::now_utc() + time::Duration::seconds(10);
+    assert!(store.touch(&r.id, near).await.unwrap());
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!(
+        (5_000..=10_000).contains(&pttl),
+        "a touch sets the idle expiry: {pttl}"
+    );
+    assert!(store.touch(&r.id, far).await.unwrap());
+    assert_eq!(
+        store
+            .load(&r.id, None)
+            .await
+            .unwrap()
+            .unwrap()
+            .idle_expires_at,
+        r.absolute_expires_at
+    );
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_touch_rewrites_no_data() {
+    let store = shared_store("touch-no-rewrite").await;
+    let r = record(60_000);
+    store.create(&r).await.unwrap();
+    // Another writer changes the data behind our back: a touch must keep it.
+    let mut redis = raw().await;
+    let key = store.record_key(&r.id);
+    redis.cmd(&["HSET", &key, "d", "changed"]).await.unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    assert!(store.touch(&r.id, later).await.unwrap());
+    store.load(&r.id, Some(later)).await.unwrap().unwrap();
+    assert_eq!(
+        redis.cmd(&["HGET", &key, "d"]).await.unwrap().text(),
+        "changed"
+    );
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn expired_records_are_gone_and_a_late_save_is_not_found() {
+    let store = shared_store("expiry").await;
+    let r = record(150);
+    store.create(&r).await.unwrap();
+    assert!(store.load(&r.id, None).await.unwrap().is_some());
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(store.load(&r.id, None).await.unwrap().is_none());
+    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
+    assert!(store.load(&r.id, Some(later)).await.unwrap().is_none());
+    assert!(!store.touch(&r.id, later).await.unwrap());
+    let mut late = r.clone();
+    late.version = 2;
+    late.idle_expires_at = later;
+    assert!(matches!(
+        store.save(&late, Some(1)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.save(&late, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(
+        store.load(&r.id, None).await.unwrap().is_none(),
+        "not recreated"
+    );
+    assert_eq!(store.count().await.unwrap(), 0);
+    // The id may be taken again by a new record.
+    store.create(&late).await.unwrap();
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn delete_answers_whether_the_record_existed() {
+    let store = shared_store("delete").await;
+    let r = record(60_000);
+    store.create(&r).await.unwrap();
+    assert!(store.delete(&r.id).await.unwrap());
+    assert!(!store.delete(&r.id).await.unwrap());
+    assert!(store.load(&r.id, None).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn undecodable_values_are_no_session_and_harm_no_other_session() {
+    let store = shared_store("malformed").await;
+    let good = record(60_000);
+    store.create(&good).await.unwrap();
+    let mut redis = raw().await;
+    let later = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+
+    let cases: Vec<(SessionId, Vec<Vec<&str>>)> = vec![
+        // another type at the key (an older version writing strings)
+        (
+            SessionId::random(),
+            vec![vec!["SET", "{key}", "\u{0}\u{1}garbage"]],
+        ),
+        // a layout this version does not know
+        (
+            SessionId::random(),
+            vec![vec!["HSET", "{key}", "f", "2", "d", "x"]],
+        ),
+        // our layout, corrupted fields
+        (
+            SessionId::random(),
+            vec![vec![
+                "HSET",
+                "{key}",
+                "f",
+                "1",
+                "d",
+                "x",
+                "c",
+                "?",
+                "i",
+                "99999999999999",
+                "a",
+                "99999999999999",
+                "v",
+                "1",
+            ]],
+        ),
+        (
+            SessionId::random(),
+            vec![vec![
+                "HSET", "{key}", "f", "1", "d", "x", "c", "1", "i", "1", "a", "later", "v", "-3",
+            ]],
+        ),
+        // an unrelated hash that happens to sit under the prefix
+        (
+            SessionId::random(),
+            vec![vec!["HSET", "{key}", "name", "x"]],
+        ),
+    ];
+    for (id, commands) in &cases {
+        let key = store.record_key(id);
+        for command in commands {
+            let args: Vec<&str> = command
+                .iter()
+                .map(|a| if *a == "{key}" { key.as_str() } else { a })
+                .collect();
+            redis.cmd(&args).await.unwrap();
+        }
+        redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+        assert!(
+            store.load(id, None).await.unwrap().is_none(),
+            "{commands:?}"
+        );
+        assert!(
+            store.load(id, Some(later)).await.unwrap().is_none(),
+            "{commands:?}"
+        );
+        assert!(!store.touch(id, later).await.unwrap(), "{commands:?}");
+        let mut over = record(60_000);
+        over.id = id.clone();
+        assert!(
+            matches!(store.save(&over, None).await, Err(StoreError::NotFound)),
+            "{commands:?}"
+        );
+        assert!(
+            matches!(store.create(&over).await, Err(StoreError::AlreadyExists)),
+            "{commands:?}"
+        );
+        assert_eq!(
+            redis.cmd(&["EXISTS", &key]).await.unwrap().int(),
+            1,
+            "not wiped: another version may own it"
+        );
+    }
+    assert_eq!(store.load(&good.id, None).await.unwrap().unwrap(), good);
+
+    // A record whose own absolute expiry has passed (a clock jump, a
+    // hand-edited value): a touching load lets Redis drop it, and leaves no
+    // stray key behind.
+    let stale = SessionId::random();
+    let key = store.record_key(&stale);
+    redis
+        .cmd(&[
+            "HSET", &key, "f", "1", "d", "x", "c", "1", "i", "1", "a", "1", "v", "1",
+        ])
+        .await
+        .unwrap();
+    redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+    assert!(store.load(&stale, Some(later)).await.unwrap().is_none());
+    assert_eq!(redis.cmd(&["EXISTS", &key]).await.unwrap().int(), 0);
+
+    let ids = store.ids().await.unwrap();
+    assert!(ids.contains(&good.id));
+
+    // Through the request cycle: a cookie naming a corrupt record gets a
+    // fresh session with a fresh token.
+    let manager = SessionManager::<Vec<String>>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .build()
+            .unwrap(),
+    );
+    let token = session_core::crypto::token::random_token();
+    let key = store.record_key(&SessionId::from_token(&token));
+    redis
+        .cmd(&[
+            "HSET",
+            &key,
+            "f",
+            "1",
+            "d",
+            "not json at all",
+            "c",
+            "1",
+            "i",
+            "99999999999999",
+            "a",
+            "99999999999999",
+            "v",
+            "1",
+        ])
+        .await
+        .unwrap();
+    redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+    let lazy = manager.start_request();
+    let cookie = format!("{}={token}", manager.config().cookie_name());
+    let session = lazy.load(Some(cookie.as_str())).await.unwrap();
+    assert!(session.is_new());
+    assert_ne!(session.id(), SessionId::from_token(&token));
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn clear_count_and_ids_stay_inside_the_prefix() {
+    // Glob characters in the prefix must not widen the match.
+    let base = unique_prefix("scan");
+    let prefix = format!("{base}[ab]*?:");
+    let store = RedisStore::builder()
+        .prefix(&prefix)
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let neighbour = RedisStore::builder()
+        .prefix(format!("{base}a:"))
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let mut mine = Vec::new();
+    for i in 0..1_200 {
+        let mut r = record(60_000);
+        r.owner = (i % 100 == 0).then(|| format!("owner-{i}"));
+        store.create(&r).await.unwrap();
+        mine.push(r.id);
+    }
+    let theirs = record(60_000);
+    neighbour.create(&theirs).await.unwrap();
+    let mut redis = raw().await;
+    let strays = [
+        format!("{base}[ab]*?"),
+        format!("{base}b-x:"),
+        format!("{base}[ab]*?x"),
+    ];
+    for stray in &strays {
+        redis
+            .cmd(&["SET", stray, "keep me", "PX", "60000"])
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(store.count().await.unwrap(), 1_200);
+    mine.sort();
+    assert_eq!(store.ids().await.unwrap(), mine);
+    assert_eq!(neighbour.count().await.unwrap(), 1);
+
+    store.clear().await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 0);
+    let left = redis.cmd(&["KEYS", &format!("{base}*")]).await.unwrap();
+    let Reply::Array(Some(left)) = left else {
+        panic!("{left:?}")
+    };
+    assert_eq!(left.len(), strays.len() + 1, "only our keys went: {left:?}");
+    assert!(neighbour.load(&theirs.id, None).await.unwrap().is_some());
+    neighbour.clear().await.unwrap();
+    for stray in &strays {
+        redis.cmd(&["DEL", stray]).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_owner_index_lists_and_deletes_every_session_of_an_owner() {
+    let store = shared_store("owners").await;
+    let mut a = record(60_000);
+    a.owner = Some("alice".into());
+    let mut b = record(60_000);
+    b.owner = Some("alice".into());
+    let mut c = record(60_000);
+    c.owner = Some("bob".into());
+    let anonymous = record(60_000);
+    for r in [&a, &b, &c, &anonymous] {
+        store.create(r).await.unwrap();
+    }
+    let mut alice = vec![a.id.clone(), b.id.clone()];
+    alice.sort();
+    assert_eq!(store.ids_by_owner("alice").await.unwrap(), alice);
+
+    // The index lives as long as its longest session, no longer.
+    let mut redis = raw().await;
+    let index = format!("{}owner:{{alice}}", store.prefix());
+    let pttl = redis.cmd(&["PTTL", &index]).await.unwrap().int();
+    assert!((3_500_000..=3_600_000).contains(&pttl), "{pttl}");
+
+    // b changes hands: alice's index entry goes stale and is not listed.
+    b.owner = Some("bob".into());
+    b.version = 2;
+    store.save(&b, Some(1)).await.unwrap();
+    assert_eq!(
+        store.ids_by_owner("alice").await.unwrap(),
+        vec![a.id.clone()]
+    );
+    let mut bob = vec![b.id.clone(), c.id.clone()];
+    bob.sort();
+    assert_eq!(store.ids_by_owner("bob").await.unwrap(), bob);
+
+    assert_eq!(store.delete_by_owner("bob").await.unwrap(), 2);
+    assert_eq!(store.delete_by_owner("bob").await.unwrap(), 0);
+    assert!(store.load(&b.id, None).await.unwrap().is_none());
+    assert!(
+        store.load(&a.id, None).await.unwrap().is_some(),
+        "alice keeps hers"
+    );
+    assert!(store.load(&anonymous.id, None).await.unwrap().is_some());
+    assert_eq!(
+        store.ids_by_owner("nobody").await.unwrap(),
+        Vec::<SessionId>::new()
+    );
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn log_out_everywhere_through_the_manager() {
+    let store = shared_store("logout-everywhere").await;
+    let manager = SessionManager::<Vec<String>>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .build()
+            .unwrap(),
+    );
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let session = manager.create();
+        session.data_mut().push("x".into());
+        session.set_owner(Some("7"));
+        manager.commit(&session).await.unwrap();
+        ids.push(session.id());
+    }
+    assert_eq!(manager.delete_owner("7").await.unwrap(), 3);
+    for id in &ids {
+        assert!(manager.find(id).await.unwrap().is_none());
+    }
+    store.clear().await.unwrap();
+}
+
+/// A blocking command on the shared Redis, for use inside a predicate: what
+/// another process would do while `delete_where` runs.
+fn blocking_cmd(args: &[&str]) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::net::TcpStream::connect(address(&redis_url())).unwrap();
+    let mut out = format!("*{}\r\n", args.len());
+    for arg in args {
+        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    (&stream).write_all(out.as_bytes()).unwrap();
+    let mut line = String::new();
+    BufReader::new(&stream).read_line(&mut line).unwrap();
+    line
+}
+
+#[tokio::test]
+async fn delete_where_deletes_what_matches_and_tests_the_version_it_deletes() {
+    let store = shared_store("delete-where").await;
+    let mut records = Vec::new();
+    for i in 0..30 {
+        let mut r = record(60_000);
+        r.data = if i % 3 == 0 {
+            b"drop".to_vec()
+        } else {
+            b"keep".to_vec()
+        };
+        store.create(&r).await.unwrap();
+        records.push(r);
+    }
+    assert_eq!(
+        store
+            .delete_where(&|r: &Record| r.data == b"drop")
+            .await
+            .unwrap(),
+        10
+    );
+    assert_eq!(store.count().await.unwrap(), 20);
+    assert_eq!(
+        store
+            .delete_where(&|r: &Record| r.data == b"drop")
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Another process saves a record between its test and its deletion:
+    // the new version is tested again. Still matching: deleted.
+    let target = records[1].clone();
+    let key = store.record_key(&target.id);
+    let calls = std::sync::atomic::AtomicUsize::new(0);
+    let deleted = store
+        .delete_where(&|r: &Record| {
+            if r.id != target.id {
+                return false;
+            }
+            if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                assert_eq!(blocking_cmd(&["HINCRBY", &key, "v", "1"]), ":2\r\n");
+            }
+            true
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (deleted, calls.into_inner()),
+        (1, 2),
+        "tested twice, deleted once"
+    );
+
+    // No longer matching after the concurrent save: kept.
+    let target = records[2].clone();
+    let key = store.record_key(&target.id);
+    let deleted = store
+        .delete_where(&|r: &Record| {
+            if r.id != target.id || r.data != b"keep" {
+                return false;
+            }
+            blocking_cmd(&["HSET", &key, "d", "saved meanwhile", "v", "9"]);
+            true
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, 0);
+    assert_eq!(
+        store.load(&target.id, None).await.unwrap().unwrap().data,
+        b"saved meanwhile"
+    );
+
+    // Typed, through the manager.
+    #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+    struct Tenant {
+        name: String,
+    }
+    let manager = SessionManager::<Tenant>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .build()
+            .unwrap(),
+    );
+    for name in ["acme", "acme", "initech"] {
+        let session = manager.create();
+        session.data_mut().name = name.into();
+        manager.commit(&session).await.unwrap();
+    }
+    let before = store.count().await.unwrap();
+    assert_eq!(
+        manager
+            .delete_where(|s| s.data.name == "acme")
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(store.count().await.unwrap(), before - 2);
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn connect_fails_fast_and_clearly_when_nothing_listens() {
+    let started = Instant::now();
+    let error = RedisStore::connect("redis://127.0.0.1:1")
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.is_unavailable());
+    let StoreError::Unavailable(source) = &error else {
+        panic!("{error:?}")
+    };
+    let connect = source
+        .downcast_ref::<ConnectError>()
+        .expect("a ConnectError");
+    assert!(
+        matches!(connect, ConnectError::Unreachable { .. }),
+        "{connect:?}"
+    );
+    assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
+
+    let error = RedisStore::connect("not a url").await.unwrap_err();
+    assert!(error.to_string().contains("invalid redis url"), "{error}");
+}
+
+#[tokio::test]
+async fn a_pool_built_by_the_application_works() {
+    let config = Config::from_url(&redis_url()).unwrap();
+    let pool: Pool = Builder::from_config(config).build_pool(3).unwrap();
+    pool.init().await.unwrap();
+    let store = RedisStore::builder()
+        .prefix(unique_prefix("pool"))
+        .command_timeout(Duration::from_millis(300))
+        .build_with_pool(pool.clone());
+    assert_eq!(store.command_timeout(), Duration::from_millis(300));
+    store.ping().await.unwrap();
+    // Without verify() the scripts are not preloaded: the first calls fall
+    // back to EVAL, transparently.
+    let records: Vec<Record> = (0..10).map(|_| record(60_000)).collect();
+    for r in &records {
+        store.create(r).await.unwrap();
+    }
+    for r in &records {
+        assert_eq!(store.load(&r.id, None).await.unwrap().as_ref(), Some(r));
+    }
+    store.verify().await.unwrap();
+    store.clear().await.unwrap();
+    pool.quit().await.unwrap();
+
+    // A pool opened by the store itself.
+    let store = RedisStore::builder()
+        .prefix(unique_prefix("own-pool"))
+        .pool_size(3)
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let r = record(60_000);
+    store.create(&r).await.unwrap();
+    assert!(store.delete(&r.id).await.unwrap());
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Counter {
+    n: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_on_one_session_lose_no_acknowledged_write() {
+    let store = shared_store("reject").await;
+    let manager = SessionManager::<Counter>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .concurrency(Concurrency::Reject)
+            .build()
+            .unwrap(),
+    );
+    let first = manager.start_request();
+    first.load(None).await.unwrap().update(|c| c.n = 0);
+    let cookie = Arc::new(
+        manager
+            .finish_request(&first, 200)
+            .await
+            .unwrap()
+            .unwrap()
+            .pair(),
+    );
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (manager, cookie) = (manager.clone(), cookie.clone());
+            tokio::spawn(async move {
+                let (mut acknowledged, mut refused) = (0u64, 0u64);
+                for _ in 0..25 {
+                    let lazy = manager.start_request();
+                    lazy.load(Some(cookie.as_str()))
+                        .await
+                        .unwrap()
+                        .update(|c| c.n += 1);
+                    match manager.finish_request(&lazy, 200).await {
+                        Ok(_) => acknowledged += 1,
+                        Err(e) => {
+                            assert_eq!(e.status_code(), 409, "{e}");
+                            refused += 1;
+                        }
+                    }
+                }
+                (acknowledged, refused)
+            })
+        })
+        .collect();
+    let (mut acknowledged, mut refused) = (0, 0);
+    for task in tasks {
+        let (a, r) = task.await.unwrap();
+        acknowledged += a;
+        refused += r;
+    }
+    let lazy = manager.start_request();
+    let n = lazy.load(Some(cookie.as_str())).await.unwrap().data().n;
+    assert_eq!(
+        n, acknowledged,
+        "every acknowledged increment is stored, nothing more"
+    );
+    assert!(acknowledged > 0);
+    eprintln!("acknowledged {acknowledged}, refused {refused}");
+    store.clear().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_tasks_on_many_sessions() {
+    let store = shared_store("many").await;
+    let manager = SessionManager::<Counter>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .build()
+            .unwrap(),
+    );
+    let tasks: Vec<_> = (0..32)
+        .map(|_| {
+            let manager = manager.clone();
+            tokio::spawn(async move {
+                let mut cookie: Option<String> = None;
+                for _ in 0..20 {
+                    let lazy = manager.start_request();
+                    lazy.load(cookie.as_deref())
+                        .await
+                        .unwrap()
+                        .update(|c| c.n += 1);
+                    let set = manager.finish_request(&lazy, 200).await.unwrap().unwrap();
+                    cookie = Some(set.pair());
+                }
+                let lazy = manager.start_request();
+                let n = lazy.load(cookie.as_deref()).await.unwrap().data().n;
+                n
+            })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), 20);
+    }
+    assert_eq!(store.count().await.unwrap(), 32);
+    store.clear().await.unwrap();
+}
