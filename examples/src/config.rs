@@ -5,12 +5,27 @@
 //! | `BIND` | address to listen on (`IP:PORT`; port `0` picks a free one) | `127.0.0.1:3000` |
 //! | `SESSION_STORE` | `memory`, `redis`, `cookie`, `postgres`, `mysql`, `sqlite` | `memory` |
 //! | `REDIS_URL` | Redis to use with `redis` | `redis://127.0.0.1:6379` |
-//! | `DATABASE_URL` | database of the SQL stores | see [`StoreKind::default_database_url`] |
+//! | `DATABASE_URL` | database of `postgres`, `mysql`, `sqlite`; its scheme must match the store | per store, below |
 //! | `SESSION_SECRET` | secrets of 32 bytes or more, comma-separated, the first seals | random per start, with a warning |
 //! | `SESSION_IDLE_TIMEOUT_SECS` | idle timeout in seconds | `3600` |
 //! | `SESSION_ABSOLUTE_TIMEOUT_SECS` | absolute timeout in seconds | `86400` |
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix or SQL table name | the store's own |
+//!
+//! Per store:
+//!
+//! | `SESSION_STORE` | connects to | keeps sessions in |
+//! |---|---|---|
+//! | `memory` | nothing | this process (lost at exit) |
+//! | `redis` | `REDIS_URL`, default `redis://127.0.0.1:6379` | keys `<SESSION_NAMESPACE>:session:<id>`, default `session:<id>` |
+//! | `cookie` | nothing | the cookie itself, sealed with `SESSION_SECRET` |
+//! | `postgres` | `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test` | table `<SESSION_NAMESPACE>`, default `sessions` |
+//! | `mysql` | `DATABASE_URL`, default `mysql://root@127.0.0.1:3306/test` | table `<SESSION_NAMESPACE>`, default `sessions` |
+//! | `sqlite` | `DATABASE_URL`, default `sqlite://demo-sessions.db?mode=rwc` (a file in the working directory, created if missing) | table `<SESSION_NAMESPACE>`, default `sessions` |
+//!
+//! The SQL stores create their table at start if it does not exist. An
+//! unreachable Redis or database at start ends the demo with one line on
+//! stderr; an outage later answers `503` until the server is back.
 //!
 //! An empty variable counts as unset. Any other bad value is a [`ConfigError`]
 //! whose message names the variable, and the binaries exit with it.
@@ -88,6 +103,23 @@ impl StoreKind {
         }
     }
 
+    /// Whether the store keeps sessions in an SQL table (and so reads
+    /// `DATABASE_URL`).
+    pub fn is_sql(self) -> bool {
+        self.default_database_url().is_some()
+    }
+
+    /// The URL schemes `DATABASE_URL` may use with this store (empty for
+    /// stores without a database).
+    pub fn url_schemes(self) -> &'static [&'static str] {
+        match self {
+            StoreKind::Postgres => &["postgres", "postgresql"],
+            StoreKind::Mysql => &["mysql", "mariadb"],
+            StoreKind::Sqlite => &["sqlite"],
+            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie => &[],
+        }
+    }
+
     fn parse(value: &str) -> Option<StoreKind> {
         StoreKind::ALL
             .into_iter()
@@ -133,6 +165,13 @@ pub enum ConfigError {
     /// `SESSION_COOKIE_SECURE` is neither `true` nor `false`.
     #[error("SESSION_COOKIE_SECURE must be true or false, got {0:?}")]
     Secure(String),
+    /// `DATABASE_URL` names another database than `SESSION_STORE`. The URL
+    /// is not repeated: it may hold a password.
+    #[error("DATABASE_URL must start with {} for SESSION_STORE={store}", schemes(.store))]
+    DatabaseUrl {
+        /// The store it was meant for.
+        store: StoreKind,
+    },
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
@@ -149,7 +188,7 @@ pub struct DemoConfig {
     /// `REDIS_URL`.
     pub redis_url: String,
     /// `DATABASE_URL`, or the store's default; `None` for stores without a
-    /// database.
+    /// database (the variable is then ignored).
     pub database_url: Option<String>,
     /// The secrets of `SESSION_SECRET`, or a random one.
     pub keys: KeyRing,
@@ -162,8 +201,9 @@ pub struct DemoConfig {
     pub absolute_timeout: Duration,
     /// `SESSION_COOKIE_SECURE`.
     pub cookie_secure: bool,
-    /// `SESSION_NAMESPACE`: the Redis key prefix or SQL table name that keeps
-    /// this run apart from others on the same server (tests set it).
+    /// `SESSION_NAMESPACE`: keeps this run apart from others on the same
+    /// server (tests set it); see [`redis_prefix`](Self::redis_prefix) and
+    /// [`sql_table`](Self::sql_table).
     pub namespace: Option<String>,
 }
 
@@ -226,8 +266,7 @@ impl DemoConfig {
             bind,
             store,
             redis_url: get("REDIS_URL")?.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            database_url: get("DATABASE_URL")?
-                .or_else(|| store.default_database_url().map(Into::into)),
+            database_url: database_url(store, get("DATABASE_URL")?)?,
             keys,
             random_secret,
             idle_timeout: timeout(
@@ -247,6 +286,73 @@ impl DemoConfig {
             namespace,
         })
     }
+}
+
+impl DemoConfig {
+    /// The Redis key prefix: `<SESSION_NAMESPACE>:session:`, or `session:`
+    /// (the Redis store's default) without a namespace.
+    ///
+    /// ```
+    /// use examples::DemoConfig;
+    ///
+    /// assert_eq!(DemoConfig::from_pairs(&[])?.redis_prefix(), "session:");
+    /// let config = DemoConfig::from_pairs(&[("SESSION_NAMESPACE", "shop")])?;
+    /// assert_eq!(config.redis_prefix(), "shop:session:");
+    /// # Ok::<(), examples::ConfigError>(())
+    /// ```
+    pub fn redis_prefix(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}:session:"),
+            None => session_store_redis::DEFAULT_PREFIX.to_owned(),
+        }
+    }
+
+    /// The SQL table: `SESSION_NAMESPACE` itself, or `sessions` (the SQL
+    /// store's default). The namespace is checked to be a valid table name.
+    ///
+    /// ```
+    /// use examples::DemoConfig;
+    ///
+    /// assert_eq!(DemoConfig::from_pairs(&[])?.sql_table(), "sessions");
+    /// let config = DemoConfig::from_pairs(&[("SESSION_NAMESPACE", "shop")])?;
+    /// assert_eq!(config.sql_table(), "shop");
+    /// # Ok::<(), examples::ConfigError>(())
+    /// ```
+    pub fn sql_table(&self) -> &str {
+        self.namespace
+            .as_deref()
+            .unwrap_or(session_store_sql::DEFAULT_TABLE)
+    }
+}
+
+/// `DATABASE_URL` for a SQL store: the variable, or the store's default;
+/// a URL of another database is refused here rather than opened.
+fn database_url(store: StoreKind, value: Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(default) = store.default_database_url() else {
+        return Ok(None);
+    };
+    let url = value.unwrap_or_else(|| default.to_owned());
+    let scheme = url
+        .split_once(':')
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme {
+        Some(scheme) if store.url_schemes().contains(&scheme.as_str()) => Ok(Some(url)),
+        _ => Err(ConfigError::DatabaseUrl { store }),
+    }
+}
+
+/// `postgres:// or postgresql://`, for messages.
+fn schemes(store: &StoreKind) -> String {
+    let store = *store;
+    let listed: Vec<String> = store
+        .url_schemes()
+        .iter()
+        .map(|scheme| match store {
+            StoreKind::Sqlite => format!("{scheme}:"),
+            _ => format!("{scheme}://"),
+        })
+        .collect();
+    listed.join(" or ")
 }
 
 fn timeout(
@@ -336,6 +442,49 @@ mod tests {
             assert_eq!(config.database_url.as_deref(), kind.default_database_url());
             assert!(config.database_url.is_some());
         }
+    }
+
+    #[test]
+    fn database_url_matches_the_store() {
+        let url_of = |store: &str, url: &str| {
+            DemoConfig::from_pairs(&[("SESSION_STORE", store), ("DATABASE_URL", url)])
+        };
+        let config = url_of("mysql", "MariaDB://root@db/app").unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("MariaDB://root@db/app")
+        );
+        assert!(url_of("sqlite", "sqlite::memory:").is_ok());
+        // Only the SQL stores read it.
+        assert_eq!(url_of("redis", "nonsense").unwrap().database_url, None);
+        assert_eq!(url_of("memory", "postgres://x").unwrap().database_url, None);
+
+        for (store, url) in [
+            ("postgres", "mysql://root:hunter2@db/app"),
+            ("mysql", "postgres://db/app"),
+            ("sqlite", "sessions.db"),
+            ("postgres", "postgres"),
+        ] {
+            let message = url_of(store, url).unwrap_err().to_string();
+            assert!(message.contains("DATABASE_URL"), "{message}");
+            assert!(message.contains(store), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let message = url_of("postgres", "x").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "DATABASE_URL must start with postgres:// or postgresql:// for SESSION_STORE=postgres"
+        );
+    }
+
+    #[test]
+    fn the_namespace_names_the_prefix_and_table() {
+        let config = DemoConfig::from_pairs(&[("SESSION_NAMESPACE", "t_1")]).unwrap();
+        assert_eq!(config.redis_prefix(), "t_1:session:");
+        assert_eq!(config.sql_table(), "t_1");
+        let config = DemoConfig::from_pairs(&[]).unwrap();
+        assert_eq!(config.redis_prefix(), "session:");
+        assert_eq!(config.sql_table(), "sessions");
     }
 
     #[test]

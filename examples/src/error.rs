@@ -13,9 +13,6 @@ pub enum DemoError {
     /// The environment holds a bad value.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The store named by `SESSION_STORE` is not wired into the demo yet.
-    #[error("the {0} store is not built yet")]
-    StoreNotBuilt(StoreKind),
     /// The store could not be opened (unreachable server, bad URL, ...).
     #[error("could not open the {store} store: {source}")]
     Store {

@@ -23,6 +23,11 @@
 //!
 //! (Without `SESSION_COOKIE_SECURE=false`, curl keeps the `Secure` cookie
 //! but sends it only over https.)
+//!
+//! Another store is one variable away, for example
+//! `SESSION_STORE=redis cargo run --release --bin axum-demo`; [`config`]
+//! lists what each store connects to by default (`REDIS_URL`,
+//! `DATABASE_URL`) and where it keeps sessions (`SESSION_NAMESPACE`).
 #![deny(missing_docs)]
 
 pub mod config;
@@ -37,3 +42,9 @@ pub use error::DemoError;
 pub use model::DemoSession;
 pub use routes::Reply;
 pub use store::build_store;
+
+/// The workspace README, so that every Rust block in it compiles as a
+/// doctest of this crate (the quick start must build as written).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

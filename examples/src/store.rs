@@ -1,19 +1,31 @@
 //! Opening the store that `SESSION_STORE` names.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use session_core::SessionStore;
+use session_core::{SessionStore, StoreError};
+use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
+use session_store_redis::RedisStore;
+use session_store_sql::SqlStore;
 
 use crate::config::{DemoConfig, StoreKind};
 use crate::error::DemoError;
 
+/// How long one Redis command may take: also the connection timeout at
+/// start. Short, so that an outage is a quick `503` rather than a hang.
+pub const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The pause before the one retry of a failed table creation.
+const MIGRATE_RETRY_DELAY: Duration = Duration::from_millis(250);
+
 /// Opens the configured store: one arm per store, each using the parts of
-/// [`DemoConfig`] it needs (`redis_url`, `database_url`, `namespace`, `keys`).
+/// [`DemoConfig`] it needs (`redis_url`, `database_url`, `namespace`, `keys`;
+/// the defaults are listed in [`config`](crate::config)).
 ///
-/// A store that needs a server connects here, so that an unreachable server
-/// stops the demo at start with one clear line rather than failing the first
-/// request.
+/// A store that needs a server connects here (and an SQL store creates its
+/// table), so that an unreachable server stops the demo at start with one
+/// clear line rather than failing the first request.
 ///
 /// ```
 /// use examples::{build_store, DemoConfig};
@@ -21,17 +33,54 @@ use crate::error::DemoError;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let config = DemoConfig::from_pairs(&[]).unwrap();
 /// assert!(build_store(&config).await.is_ok());
+/// let config = DemoConfig::from_pairs(&[("SESSION_STORE", "cookie")]).unwrap();
+/// assert!(build_store(&config).await.is_ok());
 /// # }
 /// ```
 pub async fn build_store(config: &DemoConfig) -> Result<Arc<dyn SessionStore>, DemoError> {
+    let failed = |source| DemoError::Store {
+        store: config.store,
+        source,
+    };
     let store: Arc<dyn SessionStore> = match config.store {
         StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Redis => return Err(DemoError::StoreNotBuilt(StoreKind::Redis)),
-        StoreKind::Cookie => return Err(DemoError::StoreNotBuilt(StoreKind::Cookie)),
-        StoreKind::Postgres => return Err(DemoError::StoreNotBuilt(StoreKind::Postgres)),
-        StoreKind::Mysql => return Err(DemoError::StoreNotBuilt(StoreKind::Mysql)),
-        StoreKind::Sqlite => return Err(DemoError::StoreNotBuilt(StoreKind::Sqlite)),
+        StoreKind::Redis => Arc::new(open_redis(config).await.map_err(failed)?),
+        // The ring that seals the notes also seals the cookies: the first
+        // secret seals, the others still open (rotation).
+        StoreKind::Cookie => Arc::new(CookieStore::new(config.keys.clone())),
+        StoreKind::Postgres | StoreKind::Mysql | StoreKind::Sqlite => {
+            Arc::new(open_sql(config).await.map_err(failed)?)
+        }
     };
     tracing::debug!(store = %config.store, "session store ready");
+    Ok(store)
+}
+
+async fn open_redis(config: &DemoConfig) -> Result<RedisStore, StoreError> {
+    RedisStore::builder()
+        .prefix(config.redis_prefix())
+        .command_timeout(REDIS_COMMAND_TIMEOUT)
+        .connect(&config.redis_url)
+        .await
+}
+
+async fn open_sql(config: &DemoConfig) -> Result<SqlStore, StoreError> {
+    let url = config
+        .database_url
+        .as_deref()
+        .or(config.store.default_database_url())
+        .unwrap_or_default();
+    let store = SqlStore::builder()
+        .table(config.sql_table())
+        .connect(url)
+        .await?;
+    if let Err(error) = store.migrate().await {
+        // Several demos starting at once on one new table may collide in
+        // CREATE TABLE (SQLite refuses a stale writer at once, for one);
+        // the table exists by the time of the second try.
+        tracing::debug!(%error, "creating the session table failed; trying once more");
+        tokio::time::sleep(MIGRATE_RETRY_DELAY).await;
+        store.migrate().await?;
+    }
     Ok(store)
 }

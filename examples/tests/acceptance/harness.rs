@@ -16,9 +16,9 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 
 /// Every variable the demo reads that a test sets itself; removed from the
 /// inherited environment so a developer's shell cannot change the results.
-/// `REDIS_URL` and `DATABASE_URL` are inherited on purpose: they say where
-/// the servers of this machine are.
-const DEMO_VARS: [&str; 7] = [
+/// `REDIS_URL` is inherited on purpose: it says where the Redis of this
+/// machine is. `DATABASE_URL` is set per store (see [`StoreSetup`]).
+const DEMO_VARS: [&str; 8] = [
     "BIND",
     "SESSION_STORE",
     "SESSION_SECRET",
@@ -26,7 +26,25 @@ const DEMO_VARS: [&str; 7] = [
     "SESSION_ABSOLUTE_TIMEOUT_SECS",
     "SESSION_COOKIE_SECURE",
     "SESSION_NAMESPACE",
+    "DATABASE_URL",
 ];
+
+/// The PostgreSQL of the tests: `POSTGRES_URL` (`.ci/run` exports it), or
+/// the demo's own default.
+pub(crate) fn postgres_url() -> String {
+    std::env::var("POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// The MySQL or MariaDB of the tests: `MYSQL_URL`, or the demo's default.
+pub(crate) fn mysql_url() -> String {
+    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+}
+
+/// The Redis of the tests: `REDIS_URL`, or the demo's default.
+pub(crate) fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
 
 /// How long a server may take to print its address.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -59,10 +77,8 @@ impl Target {
     }
 }
 
-/// The `SESSION_NAMESPACE` of this test run: every server of the run shares
-/// it (sessions are keyed by random tokens, so they do not meet), and no
-/// other run uses it. Lower case, digits and `_`, starting with a letter, as
-/// the demo requires.
+/// A prefix unique to this test run (`t<pid>_<millis>`): lower case,
+/// digits and `_`, starting with a letter, as `SESSION_NAMESPACE` requires.
 pub(crate) fn run_namespace() -> &'static str {
     static NAMESPACE: OnceLock<String> = OnceLock::new();
     NAMESPACE.get_or_init(|| {
@@ -73,24 +89,142 @@ pub(crate) fn run_namespace() -> &'static str {
     })
 }
 
-/// Variables a store needs beyond `SESSION_STORE` and `SESSION_NAMESPACE`,
-/// and files to remove when the server stops.
-fn store_env(store: &str) -> (Vec<(String, String)>, Vec<PathBuf>) {
+/// A `SESSION_NAMESPACE` that no other server of any run uses
+/// (`t<pid>_<millis>_<n>`): each server gets its own Redis key prefix, SQL
+/// table or SQLite file, so a test can look at everything its server
+/// stored, and can remove it afterwards.
+pub(crate) fn fresh_namespace() -> String {
     static SEQ: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}_{}",
+        run_namespace(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What a store needs beyond `SESSION_STORE` and `SESSION_NAMESPACE`, and
+/// what to remove when the server stops.
+#[derive(Default)]
+struct StoreSetup {
+    /// `DATABASE_URL`, for the SQL stores.
+    database_url: Option<String>,
+    /// The SQL table or Redis keys to remove.
+    cleanup: Option<Cleanup>,
+    /// The SQLite files to remove.
+    files: Option<FileGuard>,
+}
+
+fn store_setup(store: &str, namespace: &str) -> StoreSetup {
+    let sql = |url: String| StoreSetup {
+        cleanup: Some(Cleanup::table(&url, namespace)),
+        database_url: Some(url),
+        files: None,
+    };
     match store {
+        "postgres" => sql(postgres_url()),
+        "mysql" => sql(mysql_url()),
         // A database file per server: SQLite serialises writers, and
         // parallel servers on one file would wait on each other.
         "sqlite" => {
-            let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-            let path = std::env::temp_dir().join(format!("{}_{seq}.db", run_namespace()));
-            let url = format!("sqlite://{}?mode=rwc", path.display());
-            let files = ["", "-wal", "-shm", "-journal"]
-                .iter()
-                .map(|suffix| PathBuf::from(format!("{}{suffix}", path.display())))
-                .collect();
-            (vec![("DATABASE_URL".into(), url)], files)
+            let files = FileGuard::sqlite(namespace);
+            StoreSetup {
+                database_url: Some(files.url()),
+                cleanup: None,
+                files: Some(files),
+            }
         }
-        _ => (Vec::new(), Vec::new()),
+        "redis" => StoreSetup {
+            cleanup: Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
+            ..StoreSetup::default()
+        },
+        _ => StoreSetup::default(),
+    }
+}
+
+/// Removes what a test stored in a shared server when dropped: an SQL table,
+/// or the Redis keys under a prefix (sessions would expire, but an hour
+/// later). Best effort: a failure is printed, not raised.
+pub(crate) struct Cleanup {
+    url: String,
+    /// The table, or the key prefix.
+    name: String,
+}
+
+impl Cleanup {
+    /// Drops `table` in the PostgreSQL or MySQL at `url`.
+    pub(crate) fn table(url: &str, table: &str) -> Cleanup {
+        Cleanup {
+            url: url.to_owned(),
+            name: table.to_owned(),
+        }
+    }
+
+    /// Unlinks every key under `prefix` in the Redis at `url`.
+    pub(crate) fn redis_keys(url: &str, prefix: &str) -> Cleanup {
+        Cleanup::table(url, prefix)
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let (url, name) = (self.url.clone(), self.name.clone());
+        // Drop runs inside a test's runtime, which cannot block on another
+        // future: the removal runs on a thread with a runtime of its own.
+        let removed = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                if url.starts_with("redis") {
+                    crate::inspect::unlink_prefix(&url, &name).await
+                } else {
+                    crate::inspect::drop_table(&url, &name).await
+                }
+            })
+        })
+        .join();
+        match removed {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not remove test data {}: {error}", self.name),
+            Err(_) => eprintln!("could not remove test data {}: panicked", self.name),
+        }
+    }
+}
+
+/// A SQLite database file (and its WAL and journal files), removed when
+/// dropped.
+pub(crate) struct FileGuard {
+    path: PathBuf,
+}
+
+impl FileGuard {
+    /// `<temp dir>/<name>.db`.
+    pub(crate) fn sqlite(name: &str) -> FileGuard {
+        FileGuard {
+            path: std::env::temp_dir().join(format!("{name}.db")),
+        }
+    }
+
+    /// The `DATABASE_URL` of the file (created by the demo if missing).
+    pub(crate) fn url(&self) -> String {
+        format!("sqlite://{}?mode=rwc", self.path.display())
+    }
+
+    /// The files SQLite may have written.
+    pub(crate) fn paths(&self) -> Vec<PathBuf> {
+        ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .map(|suffix| PathBuf::from(format!("{}{suffix}", self.path.display())))
+            .collect()
+    }
+}
+
+impl Drop for FileGuard {
+    fn drop(&mut self) {
+        for file in self.paths() {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -100,18 +234,30 @@ pub(crate) struct Server {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
-    /// The `SESSION_NAMESPACE` it runs with (for store inspection).
-    #[allow(dead_code)]
+    /// The `SESSION_NAMESPACE` it runs with: its Redis key prefix is
+    /// `<namespace>:session:`, its SQL table `<namespace>`.
     pub(crate) namespace: String,
+    /// The `DATABASE_URL` it runs with, if any.
+    pub(crate) database_url: Option<String>,
     client: reqwest::Client,
     log: Arc<Mutex<String>>,
-    files: Vec<PathBuf>,
+    // Dropped after the process is killed (fields drop after `drop`).
+    _cleanup: Option<Cleanup>,
+    _files: Option<FileGuard>,
 }
 
 impl Server {
     fn start(target: &Target, extra: &[(&str, &str)]) -> Server {
-        let namespace = run_namespace().to_owned();
-        let (store_vars, files) = store_env(target.store);
+        let generated = fresh_namespace();
+        let setup = store_setup(target.store, &generated);
+        let from_extra = |name: &str| {
+            extra
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        };
+        let namespace = from_extra("SESSION_NAMESPACE").unwrap_or(generated);
+        let database_url = from_extra("DATABASE_URL").or(setup.database_url);
         let mut command = Command::new(target.program);
         for var in DEMO_VARS {
             command.env_remove(var);
@@ -122,7 +268,7 @@ impl Server {
             .env("SESSION_SECRET", TEST_SECRET)
             .env("SESSION_COOKIE_SECURE", "false")
             .env("SESSION_NAMESPACE", &namespace)
-            .envs(store_vars)
+            .envs(database_url.iter().map(|url| ("DATABASE_URL", url)))
             .envs(extra.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -150,9 +296,11 @@ impl Server {
             child,
             base,
             namespace,
+            database_url,
             client: client(),
             log,
-            files,
+            _cleanup: setup.cleanup,
+            _files: setup.files,
         }
     }
 
@@ -162,6 +310,15 @@ impl Server {
             client: self.client.clone(),
             base: self.base.clone(),
             cookie: None,
+        }
+    }
+
+    /// A browser that already holds a session cookie (from another server
+    /// of the same store, or from before a restart).
+    pub(crate) fn agent_with(&self, cookie: Option<String>) -> Agent {
+        Agent {
+            cookie,
+            ..self.agent()
         }
     }
 
@@ -206,9 +363,6 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        for file in &self.files {
-            let _ = std::fs::remove_file(file);
-        }
         if std::thread::panicking() {
             eprintln!(
                 "--- server {} stderr ---\n{}",

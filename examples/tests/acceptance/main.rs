@@ -8,24 +8,45 @@
 //! - `scenarios`: one async function per behaviour of REFERENCE-APP.md.
 //! - `startup`: bad configuration exits with one line; defaults work.
 //!
+//! - `stores`: scenarios of some stores only (what lands in the store,
+//!   cookie restarts and secret rotation, a Redis outage, servers that
+//!   create one table together); `inspect` reads a store's raw contents.
+//!
 //! Every server gets `BIND=127.0.0.1:0`, `SESSION_STORE=<store>`,
 //! `SESSION_SECRET=<test secret>`, `SESSION_COOKIE_SECURE=false` (a cookie
 //! jar does not send `Secure` cookies over plain http) and a
-//! `SESSION_NAMESPACE` unique to the test run (`t<pid>_<millis>`, shared by
-//! its servers); `REDIS_URL` and `DATABASE_URL` come from the environment of
-//! `cargo test` (for `sqlite`, a fresh file per server in the temporary
-//! directory, removed when it stops). Tests run as `<store>::<framework>::<scenario>`,
-//! for example `cargo test -p examples --test acceptance memory::axum::`.
+//! `SESSION_NAMESPACE` of its own (`t<pid>_<millis>_<n>`): its Redis key
+//! prefix, or its SQL table, dropped when the server stops. `REDIS_URL` comes
+//! from the environment of `cargo test`; `DATABASE_URL` is set per store:
+//! `POSTGRES_URL` or `postgres://postgres@127.0.0.1:5432/test`, `MYSQL_URL` or
+//! `mysql://root@127.0.0.1:3306/test`, and for `sqlite` a fresh file per
+//! server in the temporary directory, removed when it stops. Tests run as
+//! `<store>::<framework>::<scenario>`, for example `cargo test -p examples
+//! --test acceptance memory::axum::`.
 
 mod harness;
+mod inspect;
 mod scenarios;
 mod startup;
+mod stores;
 
-/// One `#[tokio::test]` per scenario for a target; the list of scenarios is
+/// One `#[tokio::test]` per scenario of `crate::$module` for a target.
+macro_rules! tests_of {
+    ($module:ident, $target:path; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                crate::$module::$scenario(&$target).await;
+            }
+        )*
+    };
+}
+
+/// One test per scenario of REFERENCE-APP.md for a target; the list is
 /// written here once.
 macro_rules! scenario_tests {
     ($target:path) => {
-        scenario_tests!($target;
+        tests_of!(scenarios, $target;
             health_sets_no_cookie,
             counter_counts_from_one,
             peek_changes_nothing,
@@ -45,21 +66,13 @@ macro_rules! scenario_tests {
             unknown_routes_are_json_errors,
         );
     };
-    ($target:path; $($scenario:ident),+ $(,)?) => {
-        $(
-            #[tokio::test]
-            async fn $scenario() {
-                crate::scenarios::$scenario(&$target).await;
-            }
-        )+
-    };
 }
 
-/// The whole suite for one store: every scenario on both frameworks, and a
-/// check that both frameworks answer alike. Adding a store is one line
-/// below.
+/// The whole suite for one store: every scenario on both frameworks, the
+/// store's own scenarios (from `stores`, in brackets) on both, and a check
+/// that both frameworks answer alike. Adding a store is one line below.
 macro_rules! acceptance_suite {
-    ($module:ident, $store:literal) => {
+    ($module:ident, $store:literal, [$($own:ident),* $(,)?]) => {
         mod $module {
             use crate::harness::Target;
 
@@ -74,10 +87,12 @@ macro_rules! acceptance_suite {
 
             mod axum {
                 scenario_tests!(super::AXUM);
+                tests_of!(stores, super::AXUM; $($own),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
+                tests_of!(stores, super::ACTIX; $($own),*);
             }
 
             #[tokio::test]
@@ -88,4 +103,41 @@ macro_rules! acceptance_suite {
     };
 }
 
-acceptance_suite!(memory, "memory");
+acceptance_suite!(memory, "memory", []);
+acceptance_suite!(
+    redis,
+    "redis",
+    [
+        the_store_never_holds_the_note_or_the_token,
+        a_redis_outage_is_a_quick_503_and_heals,
+    ]
+);
+acceptance_suite!(
+    cookie,
+    "cookie",
+    [cookie_sessions_survive_restarts_and_rotation]
+);
+acceptance_suite!(
+    postgres,
+    "postgres",
+    [
+        the_store_never_holds_the_note_or_the_token,
+        servers_starting_together_share_one_table,
+    ]
+);
+acceptance_suite!(
+    mysql,
+    "mysql",
+    [
+        the_store_never_holds_the_note_or_the_token,
+        servers_starting_together_share_one_table,
+    ]
+);
+acceptance_suite!(
+    sqlite,
+    "sqlite",
+    [
+        the_store_never_holds_the_note_or_the_token,
+        servers_starting_together_share_one_table,
+    ]
+);

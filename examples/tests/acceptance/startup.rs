@@ -29,6 +29,8 @@ fn run_expecting_exit(program: &str, env: &[(&str, &str)]) -> Failure {
         "SESSION_ABSOLUTE_TIMEOUT_SECS",
         "SESSION_COOKIE_SECURE",
         "SESSION_NAMESPACE",
+        "DATABASE_URL",
+        "REDIS_URL",
     ] {
         command.env_remove(var);
     }
@@ -104,6 +106,45 @@ fn bad_values_exit_with_one_line() {
         for (name, value) in cases {
             assert_one_line_failure(program, &[(name, value)], name);
         }
+    }
+}
+
+#[test]
+fn unreachable_stores_exit_with_one_line() {
+    // Port 1 on loopback: nothing listens there, so connecting is refused.
+    let cases = [
+        ("redis", "REDIS_URL", "redis://127.0.0.1:1"),
+        (
+            "postgres",
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:1/test",
+        ),
+        ("mysql", "DATABASE_URL", "mysql://root@127.0.0.1:1/test"),
+        (
+            "sqlite",
+            "DATABASE_URL",
+            "sqlite:///nonexistent-dir-of-the-tests/sessions.db?mode=rwc",
+        ),
+    ];
+    for program in PROGRAMS {
+        for (store, name, url) in cases {
+            let env = [("SESSION_STORE", store), (name, url)];
+            let expected = format!("could not open the {store} store");
+            assert_one_line_failure(program, &env, &expected);
+        }
+    }
+}
+
+#[test]
+fn a_database_url_of_another_database_exits_with_one_line() {
+    for program in PROGRAMS {
+        let env = [
+            ("SESSION_STORE", "postgres"),
+            ("DATABASE_URL", "mysql://root:hunter2@127.0.0.1:3306/test"),
+        ];
+        assert_one_line_failure(program, &env, "DATABASE_URL");
+        let failure = run_expecting_exit(program, &env);
+        assert!(!failure.stderr.contains("hunter2"), "{:?}", failure.stderr);
     }
 }
 
