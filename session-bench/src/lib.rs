@@ -7,8 +7,8 @@
 //!   names one of them; [`apps::serve`] runs it.
 //! - [`cpu`]: CPU time of the server and Redis processes, for the cost per
 //!   request whatever limits the throughput.
-//! - [`inproc`]: requests to an axum app in process, without sockets, for
-//!   profiling and the `http_cycle` micro benchmarks.
+//! - [`inproc`]: requests to an axum or actix-web app in process, without
+//!   sockets, for profiling and the `http_cycle` micro benchmarks.
 //! - [`loadgen`]: the HTTP load generator: virtual users, each with its own
 //!   keep-alive connection and cookie jar, bounded in requests and time,
 //!   loopback only.

@@ -414,10 +414,7 @@ impl Report {
 /// framework and store, and against the framework's no-session app.
 pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
     let mut out = Vec::new();
-    for ours in results
-        .iter()
-        .filter(|r| r.variant.library == Library::Ours)
-    {
+    for ours in results.iter().filter(|r| r.variant.library.is_ours()) {
         let v = ours.variant;
         let ceiling = Variant {
             framework: v.framework,
@@ -427,7 +424,7 @@ pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
         let others = results.iter().filter(|r| {
             r.scenario == ours.scenario
                 && r.variant.framework == v.framework
-                && r.variant.library != Library::Ours
+                && !r.variant.library.is_ours()
                 && (r.variant.store == v.store || r.variant == ceiling)
         });
         for other in others {
@@ -473,7 +470,7 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
     }
     for r in results
         .iter()
-        .filter(|r| r.variant.library == Library::Ours && r.variant.store == Store::Redis)
+        .filter(|r| r.variant.library.is_ours() && r.variant.store == Store::Redis)
     {
         let Some(per_request) = r.median.redis_sent_per_request else {
             continue;

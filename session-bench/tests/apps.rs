@@ -67,9 +67,13 @@ fn every_memory_and_cookie_app_does_the_same_work() {
         "axum/tower-sessions/memory",
         "axum/axum_session/memory",
         "axum/ours/cookie",
+        "axum/ours-onwrite/memory",
+        "axum/ours-onwrite/cookie",
         "actix/none",
         "actix/ours/memory",
         "actix/ours/cookie",
+        "actix/ours-onwrite/memory",
+        "actix/ours-onwrite/cookie",
         "actix/actix-session/cookie",
     ] {
         let (variant, addr) = start(name, ServeOptions::default());
@@ -93,6 +97,61 @@ fn a_session_is_kept_in_process_too() {
     });
 }
 
+/// `ours` sends the cookie on every request that loads the session (its
+/// idle expiry slides); `ours-onwrite` only when the session is written, as
+/// the peers do: on a read it sends no `Set-Cookie` at all.
+#[test]
+fn ours_onwrite_sends_the_cookie_only_on_writes() {
+    for (name, on_read) in [
+        ("axum/ours/memory", true),
+        ("axum/ours/cookie", true),
+        ("actix/ours/cookie", true),
+        ("axum/ours-onwrite/memory", false),
+        ("axum/ours-onwrite/cookie", false),
+        ("actix/ours-onwrite/memory", false),
+        ("actix/ours-onwrite/cookie", false),
+    ] {
+        let (_, addr) = start(name, ServeOptions::default());
+        runtime().block_on(async {
+            let mut users = Users::connect(addr, 3).await.unwrap();
+            let writes = users.run("/counter", Duration::from_secs(5), 30).await;
+            assert_eq!((writes.requests, writes.errors), (30, 0), "{name}");
+            assert_eq!(writes.set_cookies, 30, "{name}: a write sends the cookie");
+            let reads = users.run("/counter/peek", Duration::from_secs(5), 30).await;
+            assert_eq!((reads.requests, reads.errors), (30, 0), "{name}");
+            let expected = if on_read { 30 } else { 0 };
+            assert_eq!(reads.set_cookies, expected, "{name}: Set-Cookie on reads");
+        });
+    }
+}
+
+#[test]
+fn actix_apps_run_in_process_too() {
+    let system = actix_web::rt::System::new();
+    system.block_on(async {
+        for name in ["actix/ours/memory", "actix/ours-onwrite/cookie"] {
+            let variant: Variant = name.parse().unwrap();
+            let mut app = apps::actix_in_process(variant, &ServeOptions::default(), 2)
+                .await
+                .unwrap();
+            // every user has counted once already
+            assert_eq!(app.next("/counter").await.unwrap().count, 2, "{name}");
+            assert_eq!(app.next("/counter/peek").await.unwrap().count, 1, "{name}");
+            assert_eq!(app.next("/counter/peek").await.unwrap().count, 2, "{name}");
+        }
+        let none: Variant = "actix/none".parse().unwrap();
+        let mut app = apps::actix_in_process(none, &ServeOptions::default(), 1)
+            .await
+            .unwrap();
+        assert_eq!(app.next("/counter/peek").await.unwrap().count, 0);
+        let peer: Variant = "actix/actix-session/cookie".parse().unwrap();
+        let mut app = apps::actix_in_process(peer, &ServeOptions::default(), 1)
+            .await
+            .unwrap();
+        assert_eq!(app.next("/counter").await.unwrap().count, 2);
+    });
+}
+
 /// Our Redis apps and actix-session's, on the shared Redis under a prefix of
 /// their own, removed afterwards. (tower-sessions-redis-store cannot prefix
 /// its keys, so it runs only against the benchmark's private Redis.)
@@ -113,7 +172,9 @@ fn redis_apps_do_the_same_work() {
     };
     for name in [
         "axum/ours/redis",
+        "axum/ours-onwrite/redis",
         "actix/ours/redis",
+        "actix/ours-onwrite/redis",
         "actix/actix-session/redis",
     ] {
         let prefix = format!(

@@ -1,7 +1,5 @@
 //! Reading the session cookie from `Cookie` headers and writing `Set-Cookie`.
 
-use std::fmt::Write as _;
-
 use cookie::Cookie;
 use time::OffsetDateTime;
 
@@ -74,39 +72,95 @@ fn render(
 /// `name=value` and the attributes, in the `cookie` crate's order and
 /// spelling (`render` + `to_string` give the same bytes), written straight
 /// into one buffer: this runs on every request that uses its session, and
-/// going through `Cookie`'s `Display` cost several times more.
+/// going through `Cookie`'s `Display` cost several times more. The buffer is
+/// allocated at its exact length, so that the adapters' `HeaderValue` takes
+/// it over without another allocation.
 fn render_header(options: &CookieOptions, name: &str, value: &str, max_age_secs: i64) -> String {
     let domain = options
         .domain
         .as_deref()
         .map(|d| d.strip_prefix('.').unwrap_or(d));
-    let mut header = String::with_capacity(
-        name.len() + value.len() + options.path.len() + domain.map_or(0, str::len) + 80,
-    );
+    let same_site = match options.same_site {
+        SameSite::Lax => "; SameSite=Lax",
+        SameSite::Strict => "; SameSite=Strict",
+        SameSite::None => "; SameSite=None",
+    };
+    const HTTP_ONLY: &str = "; HttpOnly";
+    const SECURE: &str = "; Secure";
+    const PATH: &str = "; Path=";
+    const DOMAIN: &str = "; Domain=";
+    const MAX_AGE: &str = "; Max-Age=";
+    let len = name.len()
+        + 1
+        + value.len()
+        + if options.http_only {
+            HTTP_ONLY.len()
+        } else {
+            0
+        }
+        + same_site.len()
+        + if options.secure { SECURE.len() } else { 0 }
+        + PATH.len()
+        + options.path.len()
+        + domain.map_or(0, |d| DOMAIN.len() + d.len())
+        + MAX_AGE.len()
+        + decimal_len(max_age_secs);
+    let mut header = String::with_capacity(len);
     header.push_str(name);
     header.push('=');
     header.push_str(value);
     if options.http_only {
-        header.push_str("; HttpOnly");
+        header.push_str(HTTP_ONLY);
     }
-    header.push_str(match options.same_site {
-        SameSite::Lax => "; SameSite=Lax",
-        SameSite::Strict => "; SameSite=Strict",
-        SameSite::None => "; SameSite=None",
-    });
+    header.push_str(same_site);
     // SameSite=None without Secure is refused when the config is built.
     if options.secure {
-        header.push_str("; Secure");
+        header.push_str(SECURE);
     }
-    header.push_str("; Path=");
+    header.push_str(PATH);
     header.push_str(&options.path);
     if let Some(domain) = domain {
-        header.push_str("; Domain=");
+        header.push_str(DOMAIN);
         header.push_str(domain);
     }
-    header.push_str("; Max-Age=");
-    let _ = write!(header, "{max_age_secs}");
+    header.push_str(MAX_AGE);
+    push_decimal(&mut header, max_age_secs);
+    debug_assert_eq!(header.len(), len);
     header
+}
+
+/// Appends `n` in decimal, as `Display` writes it, without the formatting
+/// machinery.
+fn push_decimal(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut magnitude = n.unsigned_abs();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (magnitude % 10) as u8;
+        magnitude /= 10;
+        if magnitude == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+}
+
+/// How many characters `n` takes in decimal, sign included.
+fn decimal_len(n: i64) -> usize {
+    let sign = usize::from(n < 0);
+    let mut magnitude = n.unsigned_abs();
+    let mut digits = 1;
+    while magnitude >= 10 {
+        magnitude /= 10;
+        digits += 1;
+    }
+    sign + digits
 }
 
 /// The cookie that carries `value` for `remaining` more time. Errors when the
@@ -148,24 +202,47 @@ pub(crate) fn removal_cookie(options: &CookieOptions, name: &str) -> SetCookie {
 /// Longest `Cookie` header we look into; browsers send at most a few KB.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// The first value of cookie `name` across `headers` that `accept` takes.
-/// Malformed headers and cookies are skipped, never an error.
-pub(crate) fn find_cookie<'a>(
+/// The first value of cookie `name` across `headers` that `parse` takes,
+/// as `parse` makes it. Malformed headers and cookies are skipped, never an
+/// error.
+pub(crate) fn find_cookie<'a, R>(
     headers: impl IntoIterator<Item = &'a str>,
     name: &str,
-    accept: impl Fn(&str) -> bool,
-) -> Option<String> {
+    parse: impl Fn(&str) -> Option<R>,
+) -> Option<R> {
     // The `cookie` crate's `split_parse` rules (pairs split on `;`, name and
     // value trimmed, pairs without `=` or with an empty name skipped), without
-    // building a `Cookie` for every pair of every header.
-    headers
-        .into_iter()
-        .filter(|header| header.len() <= MAX_HEADER_BYTES)
-        .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(n, v)| (n.trim(), v.trim()))
-        .find(|&(n, v)| n == name && accept(v))
-        .map(|(_, v)| v.to_owned())
+    // building a `Cookie` for every pair of every header. Plain loops: this
+    // runs on every request that uses its session.
+    for header in headers {
+        if header.len() > MAX_HEADER_BYTES {
+            continue;
+        }
+        for pair in header.split(';') {
+            let Some((n, v)) = pair.split_once('=') else {
+                continue;
+            };
+            if trim(n) != name {
+                continue;
+            }
+            if let Some(found) = parse(trim(v)) {
+                return Some(found);
+            }
+        }
+    }
+    None
+}
+
+/// `str::trim`, with a shortcut for the usual case: nothing to trim (no
+/// ASCII whitespace at either end, and no non-ASCII byte there that could
+/// start a Unicode space).
+fn trim(text: &str) -> &str {
+    let plain = |b: &u8| *b > b' ' && b.is_ascii();
+    match text.as_bytes() {
+        [first, .., last] if plain(first) && plain(last) => text,
+        [only] if plain(only) => text,
+        _ => text.trim(),
+    }
 }
 
 #[cfg(test)]
@@ -215,18 +292,82 @@ mod tests {
         check(&options);
     }
 
+    /// The value itself, for `find_cookie`.
+    fn any(v: &str) -> Option<String> {
+        Some(v.to_owned())
+    }
+
     #[test]
     fn finds_cookies_like_the_cookie_crate() {
         let headers = [" ; =x; a ; _session = spaced ; other=1", "_session=b=c"];
         assert_eq!(
-            find_cookie(headers, "_session", |_| true).as_deref(),
+            find_cookie(headers, "_session", any).as_deref(),
             Some("spaced")
         );
         assert_eq!(
-            find_cookie(headers, "_session", |v| v != "spaced").as_deref(),
+            find_cookie(headers, "_session", |v| (v != "spaced")
+                .then(|| v.to_owned()))
+            .as_deref(),
             Some("b=c")
         );
-        assert_eq!(find_cookie(headers, "a", |_| true), None);
+        assert_eq!(find_cookie(headers, "a", any), None);
+        // Unicode spaces are trimmed as the cookie crate's `str::trim` does.
+        let unicode = ["\u{3000}_session\u{a0}=\u{2003}v\u{3000}"];
+        assert_eq!(find_cookie(unicode, "_session", any).as_deref(), Some("v"));
+        assert_eq!(
+            find_cookie(["_session=v"], "_session", any).as_deref(),
+            Some("v")
+        );
+        assert_eq!(
+            find_cookie(["_session="], "_session", any).as_deref(),
+            Some("")
+        );
+        assert_eq!(
+            find_cookie(["x=1;_session=\tq "], "_session", any).as_deref(),
+            Some("q")
+        );
+    }
+
+    #[test]
+    fn trim_agrees_with_str_trim() {
+        for text in [
+            "",
+            " ",
+            "a",
+            " a",
+            "a ",
+            "\ta\n",
+            "é",
+            " é ",
+            "\u{a0}a",
+            "a\u{2003}",
+            "ab",
+            "a b",
+        ] {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn headers_have_their_exact_length() {
+        for secs in [1, 9, 10, 99, 3600, 86_400, i64::MAX] {
+            let h = session_cookie(
+                &CookieOptions::default(),
+                "_session",
+                "abc",
+                time::Duration::seconds(secs),
+            )
+            .unwrap();
+            assert!(h.as_str().ends_with(&format!("Max-Age={secs}")));
+            let header = h.into_string();
+            assert_eq!(header.capacity(), header.len());
+        }
+        for n in [0i64, 7, -7, 10, -10, 12_345, i64::MIN, i64::MAX] {
+            assert_eq!(decimal_len(n), n.to_string().len(), "{n}");
+            let mut text = String::new();
+            push_decimal(&mut text, n);
+            assert_eq!(text, n.to_string());
+        }
     }
 
     #[test]
@@ -253,11 +394,14 @@ mod tests {
     fn finds_first_acceptable_value() {
         let headers = ["a=1; _session=bad; _session=good", "_session=later"];
         assert_eq!(
-            find_cookie(headers, "_session", |v| v.starts_with('g')).as_deref(),
+            find_cookie(headers, "_session", |v| v
+                .starts_with('g')
+                .then(|| v.to_owned()))
+            .as_deref(),
             Some("good")
         );
-        assert_eq!(find_cookie(["garbage;;; ==="], "_session", |_| true), None);
+        assert_eq!(find_cookie(["garbage;;; ==="], "_session", any), None);
         let huge = format!("_session={}", "a".repeat(20_000));
-        assert_eq!(find_cookie([huge.as_str()], "_session", |_| true), None);
+        assert_eq!(find_cookie([huge.as_str()], "_session", any), None);
     }
 }

@@ -67,13 +67,13 @@ impl<T: SessionData> LazySession<T> {
             None
         } else {
             find_cookie(cookie_headers, manager.config().cookie_name(), |v| {
-                manager.plausible_cookie(v)
+                manager.read_cookie(v)
             })
         };
         async move {
             self.inner
                 .cell
-                .get_or_try_init(|| manager.load(value.as_deref()))
+                .get_or_try_init(|| manager.load_value(value))
                 .await
                 .cloned()
         }

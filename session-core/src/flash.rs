@@ -43,6 +43,11 @@ impl FlashState {
         }
     }
 
+    /// Whether there is no message at all (pending, read or new).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.read.is_empty() && self.new.is_empty()
+    }
+
     /// Takes the pending messages. Answers whether anything changed.
     pub(crate) fn take(&mut self) -> (Vec<FlashMessage>, bool) {
         let taken = std::mem::take(&mut self.pending);

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use session_crypto::{token, KeyRing};
+use session_crypto::KeyRing;
 use time::OffsetDateTime;
 
 use crate::config::{Concurrency, IdleRefresh, SessionConfig};
@@ -15,7 +15,7 @@ use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::events::{EventKind, SessionEvent};
 use crate::flash::{FlashMessage, FlashState};
-use crate::id::SessionId;
+use crate::id::{SessionId, Token};
 use crate::record::Record;
 use crate::session::{Session, State};
 use crate::store::{SessionStore, StoreError};
@@ -97,19 +97,29 @@ impl<T> std::fmt::Debug for SessionManager<T> {
     }
 }
 
-/// What a commit has to do, decided under the session lock and carried out
-/// after it is released (a lock is never held across a store call).
-enum Plan {
-    Nothing,
-    Delete(Vec<SessionId>),
-    /// A new record: first write of a new session, or a rotation.
-    Create(Record, Option<SessionId>),
-    Save(Record, Option<u64>),
+/// A session cookie's value that passed the cheap checks, owned so that a
+/// load does not hold on to the request's headers.
+pub(crate) enum CookieValue {
+    /// A server-side store's token (43 base64url characters).
+    Token(Token),
+    /// A sealed record, for a store that keeps it in the cookie.
+    Sealed(String),
+}
+
+/// How a commit stores its record, decided under the session lock and
+/// carried out after it is released (a lock is never held across a store
+/// call). A deletion is decided apart, before.
+enum Write {
+    /// A new record: first write of a new session, or a rotation from the
+    /// id given.
+    Create(Option<SessionId>),
+    /// Replace the record, at the version given if any.
+    Save(Option<u64>),
     /// Only the idle expiry moves.
-    Touch(Record),
+    Touch,
     /// Nothing to store, but the cookie goes out again (new `Max-Age`, or a
     /// cookie sealed with an old key).
-    Resend(Record),
+    Resend,
 }
 
 impl<T: SessionData> SessionManager<T> {
@@ -147,8 +157,8 @@ impl<T: SessionData> SessionManager<T> {
         let (id, token) = if self.sealed_cookies() {
             (SessionId::random(), None)
         } else {
-            let token = token::random_token();
-            (SessionId::from_token(&token), Some(token))
+            let token = Token::random();
+            (token.id(), Some(token))
         };
         Session::from_state(
             self.config.keys.clone(),
@@ -173,13 +183,14 @@ impl<T: SessionData> SessionManager<T> {
         )
     }
 
-    /// Whether `value` could be a session cookie of this configuration at all
-    /// (a cheap filter before any store call).
-    pub(crate) fn plausible_cookie(&self, value: &str) -> bool {
+    /// The value if it could be a session cookie of this configuration at
+    /// all (a cheap filter before any store call), owned.
+    pub(crate) fn read_cookie(&self, value: &str) -> Option<CookieValue> {
         if self.sealed_cookies() {
-            !value.is_empty() && value.len() <= crate::config::MAX_COOKIE_BYTES
+            let plausible = !value.is_empty() && value.len() <= crate::config::MAX_COOKIE_BYTES;
+            plausible.then(|| CookieValue::Sealed(value.to_owned()))
         } else {
-            token::is_well_formed(value)
+            Token::parse(value).map(CookieValue::Token)
         }
     }
 
@@ -188,20 +199,32 @@ impl<T: SessionData> SessionManager<T> {
     /// token: a client's token is never adopted. Only a store failure is an
     /// error.
     pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
-        let value = cookie_value.filter(|v| self.plausible_cookie(v));
+        self.load_value(cookie_value.and_then(|v| self.read_cookie(v)))
+            .await
+    }
+
+    /// [`load`](Self::load) for a value that [`read_cookie`](Self::read_cookie)
+    /// has checked already.
+    pub(crate) async fn load_value(
+        &self,
+        value: Option<CookieValue>,
+    ) -> Result<Session<T>, SessionError> {
         let Some(value) = value else {
             return Ok(self.create());
         };
         let now = OffsetDateTime::now_utc();
-        let loaded = match self.config.store.cookie_sealing() {
-            Some(sealing) => sealing
-                .open(&self.config.cookie_name, value, now)
+        let loaded = match (&value, self.config.store.cookie_sealing()) {
+            (CookieValue::Sealed(sealed), Some(sealing)) => sealing
+                .open(&self.config.cookie_name, sealed, now)
                 .await?
                 .map(|u| (u.record, None, u.stale_key)),
-            None => self
-                .load_server(value, now)
+            (CookieValue::Token(token), None) => self
+                .load_server(token, now)
                 .await?
-                .map(|record| (record, Some(value.to_owned()), false)),
+                .map(|record| (record, Some(*token), false)),
+            // A value checked for another kind of store (not possible
+            // through `read_cookie`): a new session, as for any stranger.
+            _ => None,
         };
         let Some((record, token, stale_key)) = loaded else {
             return Ok(self.create());
@@ -217,10 +240,10 @@ impl<T: SessionData> SessionManager<T> {
 
     async fn load_server(
         &self,
-        token: &str,
+        token: &Token,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
-        let id = SessionId::from_token(token);
+        let id = token.id();
         let touch = matches!(self.config.idle_refresh, IdleRefresh::Always)
             .then(|| now + self.config.idle_timeout);
         let record = self.config.store.load(&id, touch).await?;
@@ -231,7 +254,7 @@ impl<T: SessionData> SessionManager<T> {
         &self,
         record: Record,
         envelope: Envelope<T>,
-        token: Option<String>,
+        token: Option<Token>,
         stale_key: bool,
         now: OffsetDateTime,
     ) -> Session<T> {
@@ -284,62 +307,81 @@ impl<T: SessionData> SessionManager<T> {
         status: u16,
     ) -> Result<Option<SetCookie>, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let (plan, generation) = {
+        // This future is part of every request's, so it is kept small: the
+        // rarer steps (deletion, creation) are boxed, and a deletion is
+        // settled before any record exists.
+        let deletion = Self::deletion(&session.lock());
+        if let Some(ids) = deletion {
+            return Box::pin(self.run_delete(session, ids)).await;
+        }
+        // Matched as a temporary: a named plan would stay in the future's
+        // state next to the record moved out of it.
+        let (Some((mut record, write)), generation) = ({
             let state = session.lock();
             (self.plan(&state, status, now)?, state.generation)
+        }) else {
+            return Ok(None);
         };
-        match plan {
-            Plan::Nothing => Ok(None),
-            Plan::Delete(ids) => self.run_delete(session, ids).await,
-            Plan::Create(record, previous) => {
-                self.run_create(session, record, previous, generation, now)
-                    .await
+        // A sealed cookie is its own storage: sealing is the save.
+        let sealed_cookies = self.sealed_cookies();
+        match &write {
+            Write::Create(previous) => {
+                Box::pin(self.run_create(session, &mut record, previous.as_ref())).await?
             }
-            Plan::Save(record, expected) => {
-                // A sealed cookie is its own storage: sealing is the save.
-                if !self.sealed_cookies() {
-                    self.config.store.save(&record, expected).await?;
-                }
-                self.finish_write(session, record, generation, now).await
+            Write::Save(expected) if !sealed_cookies => {
+                self.config.store.save(&record, *expected).await?
             }
-            Plan::Touch(record) => {
-                if self.sealed_cookies()
-                    || self
-                        .config
-                        .store
-                        .touch(&record.id, record.idle_expires_at)
-                        .await?
-                {
-                    self.finish_write(session, record, generation, now).await
-                } else {
+            Write::Touch if !sealed_cookies => {
+                let store = &self.config.store;
+                if !store.touch(&record.id, record.idle_expires_at).await? {
                     tracing::debug!(id = %record.id, "session vanished before its touch");
-                    Ok(None)
+                    return Ok(None);
                 }
             }
-            Plan::Resend(record) => self.finish_write(session, record, generation, now).await,
+            Write::Save(_) | Write::Touch | Write::Resend => {}
         }
+        let sealed = self.seal(&record).await?;
+        let cookie = self.finish_write(session, &record, sealed, generation, now)?;
+        if let Write::Create(previous) = &write {
+            let kind = if previous.is_some() {
+                EventKind::Regenerated
+            } else {
+                EventKind::Started
+            };
+            self.emit_with_state(kind, session, previous.as_ref());
+        }
+        Ok(cookie)
     }
 
+    /// The ids to delete if the session was deleted: the stored one and the
+    /// one it rotated away from.
+    fn deletion(state: &State<T>) -> Option<Vec<SessionId>> {
+        state.deleted.then(|| {
+            let ids = state.persisted.then(|| state.id.clone());
+            ids.into_iter().chain(state.previous_id.clone()).collect()
+        })
+    }
+
+    /// The record to write and how, if anything is to be written.
     fn plan(
         &self,
         state: &State<T>,
         status: u16,
         now: OffsetDateTime,
-    ) -> Result<Plan, SessionError> {
+    ) -> Result<Option<(Record, Write)>, SessionError> {
+        // Deleted after `deletion` looked (by another holder of the
+        // handle): nothing is written; the next commit deletes.
         if state.deleted {
-            let ids = state.persisted.then(|| state.id.clone());
-            return Ok(Plan::Delete(
-                ids.into_iter().chain(state.previous_id.clone()).collect(),
-            ));
+            return Ok(None);
         }
         if status >= 500 && !self.config.save_on_server_error {
-            return Ok(Plan::Nothing);
+            return Ok(None);
         }
         if now >= state.absolute_expires_at {
-            return Ok(Plan::Nothing);
+            return Ok(None);
         }
         if !state.persisted && !state.modified {
-            return Ok(Plan::Nothing);
+            return Ok(None);
         }
         let write_idle = now + self.config.idle_timeout;
         if state.modified {
@@ -349,11 +391,11 @@ impl<T: SessionData> SessionManager<T> {
                 state.version + 1,
             )?;
             if !state.persisted || state.previous_id.is_some() {
-                return Ok(Plan::Create(record, state.previous_id.clone()));
+                return Ok(Some((record, Write::Create(state.previous_id.clone()))));
             }
             let expected =
                 (self.config.concurrency == Concurrency::Reject).then_some(state.version);
-            return Ok(Plan::Save(record, expected));
+            return Ok(Some((record, Write::Save(expected))));
         }
         let touch = match self.config.idle_refresh {
             IdleRefresh::WhenRemainingBelow(fraction) => {
@@ -368,16 +410,13 @@ impl<T: SessionData> SessionManager<T> {
                 write_idle.min(state.absolute_expires_at),
                 state.version,
             )?;
-            return Ok(Plan::Touch(record));
+            return Ok(Some((record, Write::Touch)));
         }
         if state.refreshed || state.reissue {
-            return Ok(Plan::Resend(self.record(
-                state,
-                state.idle_expires_at,
-                state.version,
-            )?));
+            let record = self.record(state, state.idle_expires_at, state.version)?;
+            return Ok(Some((record, Write::Resend)));
         }
-        Ok(Plan::Nothing)
+        Ok(None)
     }
 
     /// The record for the current state. Server stores need the encoded data
@@ -433,26 +472,26 @@ impl<T: SessionData> SessionManager<T> {
         Ok(Some(cookie))
     }
 
+    /// Stores a new record (a new session, or the new id of a rotated one)
+    /// and removes the one it replaces.
     async fn run_create(
         &self,
         session: &Session<T>,
-        mut record: Record,
-        previous: Option<SessionId>,
-        generation: u64,
-        now: OffsetDateTime,
-    ) -> Result<Option<SetCookie>, SessionError> {
+        record: &mut Record,
+        previous: Option<&SessionId>,
+    ) -> Result<(), SessionError> {
         if !self.sealed_cookies() {
-            let mut token = session.lock().token.clone();
+            let mut token = session.lock().token;
             let mut attempts = 0;
             loop {
-                match self.config.store.create(&record).await {
+                match self.config.store.create(record).await {
                     Ok(()) => break,
                     // 2^-256: only a broken random source gets here, but the
                     // cure is cheap and never overwrites another session.
                     Err(StoreError::AlreadyExists) if attempts < 3 => {
                         attempts += 1;
-                        let fresh = token::random_token();
-                        record.id = SessionId::from_token(&fresh);
+                        let fresh = Token::random();
+                        record.id = fresh.id();
                         token = Some(fresh);
                     }
                     Err(error) => return Err(error.into()),
@@ -462,31 +501,31 @@ impl<T: SessionData> SessionManager<T> {
             state.token = token;
             state.id = record.id.clone();
         }
-        if let Some(old) = &previous {
+        if let Some(old) = previous {
             self.config.store.delete(old).await?;
         }
-        let cookie = self.finish_write(session, record, generation, now).await?;
-        let kind = if previous.is_some() {
-            EventKind::Regenerated
-        } else {
-            EventKind::Started
-        };
-        self.emit_with_state(kind, session, previous.as_ref());
-        Ok(cookie)
+        Ok(())
     }
 
-    /// Updates the handle after a successful store call and builds the cookie.
-    async fn finish_write(
+    /// The sealed cookie value of a record, where the store keeps records
+    /// in cookies.
+    async fn seal(&self, record: &Record) -> Result<Option<String>, SessionError> {
+        match self.config.store.cookie_sealing() {
+            Some(sealing) => Ok(Some(sealing.seal(&self.config.cookie_name, record).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Updates the handle after a successful store call and builds the
+    /// cookie, carrying `sealed` or else the session's token.
+    fn finish_write(
         &self,
         session: &Session<T>,
-        record: Record,
+        record: &Record,
+        sealed: Option<String>,
         generation: u64,
         now: OffsetDateTime,
     ) -> Result<Option<SetCookie>, SessionError> {
-        let value = match self.config.store.cookie_sealing() {
-            Some(sealing) => Some(sealing.seal(&self.config.cookie_name, &record).await?),
-            None => None,
-        };
         let mut state = session.lock();
         state.persisted = true;
         state.version = record.version;
@@ -496,19 +535,20 @@ impl<T: SessionData> SessionManager<T> {
         state.reissue = false;
         if state.generation == generation {
             state.modified = false;
-            state.flash = FlashState::loaded(state.flash.to_save());
+            if !state.flash.is_empty() {
+                state.flash = FlashState::loaded(state.flash.to_save());
+            }
         }
-        let value = match value.as_deref().or(state.token.as_deref()) {
-            Some(v) => v.to_owned(),
-            None => return Ok(None),
+        let token = state.token.as_ref().map(Token::as_str);
+        let Some(value) = sealed.as_deref().or(token) else {
+            return Ok(None);
         };
-        let remaining = record.expires_at() - now;
-        drop(state);
+        // Formatting only, under the lock: the token is not copied out.
         session_cookie(
             &self.config.cookie,
             &self.config.cookie_name,
-            &value,
-            remaining,
+            value,
+            record.expires_at() - now,
         )
         .map(Some)
     }

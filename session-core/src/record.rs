@@ -73,13 +73,66 @@ impl Record {
     /// assert_eq!(Record::from_millis(1_700_000_000_000), at);
     /// ```
     pub fn millis(at: OffsetDateTime) -> i64 {
-        (at.unix_timestamp_nanos() / 1_000_000) as i64
+        // Seconds and milliseconds rather than `i128` nanoseconds: stores
+        // convert several timestamps per request. Before 1970 the two
+        // differ in rounding, so those keep the exact formula.
+        let secs = at.unix_timestamp();
+        if secs >= 0 {
+            secs * 1000 + i64::from(at.millisecond())
+        } else {
+            (at.unix_timestamp_nanos() / 1_000_000) as i64
+        }
     }
 
     /// The inverse of [`millis`](Self::millis); out-of-range values clamp to
     /// the Unix epoch, which is always expired.
     pub fn from_millis(millis: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        // The same instant as `from_unix_timestamp_nanos(millis * 10^6)`,
+        // with the same range, without `i128` arithmetic.
+        let (secs, rest) = (millis.div_euclid(1000), millis.rem_euclid(1000));
+        OffsetDateTime::from_unix_timestamp(secs)
+            .and_then(|at| at.replace_millisecond(rest as u16))
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_agree_with_the_nanosecond_formulas() {
+        let old_millis = |at: OffsetDateTime| (at.unix_timestamp_nanos() / 1_000_000) as i64;
+        let old_from = |ms: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        };
+        let mut values = vec![0i64, 1, -1, 999, -999, 1000, -1000, 1_700_000_000_123];
+        values.extend([i64::MIN, i64::MAX, i64::MIN / 1000, i64::MAX / 1000]);
+        let max = OffsetDateTime::new_utc(time::Date::MAX, time::Time::MAX);
+        let min = OffsetDateTime::new_utc(time::Date::MIN, time::Time::MIDNIGHT);
+        values.extend([
+            old_millis(max),
+            old_millis(max) + 1,
+            old_millis(min),
+            old_millis(min) - 1,
+        ]);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..10_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            values.push((state as i64) % 400_000_000_000_000);
+        }
+        for ms in values {
+            assert_eq!(Record::from_millis(ms), old_from(ms), "{ms}");
+            let at = old_from(ms);
+            assert_eq!(Record::millis(at), old_millis(at), "{ms}");
+            // and with sub-millisecond parts, either side of 1970
+            for nanos in [1i64, 499_999, 999_999] {
+                let at = at + time::Duration::nanoseconds(nanos);
+                assert_eq!(Record::millis(at), old_millis(at), "{ms} + {nanos} ns");
+            }
+        }
     }
 }

@@ -5,11 +5,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use session_crypto::{token, FieldError, KeyRing, Sealed};
+use session_crypto::{FieldError, KeyRing, Sealed};
 use time::OffsetDateTime;
 
 use crate::flash::{FlashMessage, FlashState};
-use crate::id::SessionId;
+use crate::id::{SessionId, Token};
 
 /// The session of one request: cheap to clone, `Send + Sync`, one lock.
 ///
@@ -47,7 +47,7 @@ pub(crate) struct State<T> {
     pub(crate) id: SessionId,
     /// The cookie token of a server-side session; `None` where the cookie
     /// is the sealed record itself.
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<Token>,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) idle_expires_at: OffsetDateTime,
     pub(crate) absolute_expires_at: OffsetDateTime,
@@ -239,8 +239,8 @@ impl<T> Session<T> {
             state.previous_id = Some(state.id.clone());
         }
         if state.token.is_some() {
-            let token = token::random_token();
-            state.id = SessionId::from_token(&token);
+            let token = Token::random();
+            state.id = token.id();
             state.token = Some(token);
         } else {
             state.id = SessionId::random();

@@ -223,6 +223,23 @@ impl KeyRing {
     pub(crate) fn all(&self) -> &[DerivedKeys] {
         &self.keys
     }
+
+    /// A ring whose keys all carry the id of the last one: key ids are 32
+    /// bits, so two secrets of one ring may share one, and opening must
+    /// then try both.
+    #[cfg(test)]
+    pub(crate) fn with_one_id(secrets: &[&str]) -> Self {
+        let mut keys: Vec<DerivedKeys> = secrets
+            .iter()
+            .map(|s| DerivedKeys::derive(s.as_bytes()))
+            .collect();
+        if let Some(id) = keys.last().map(|k| k.id) {
+            for key in &mut keys {
+                key.id = id;
+            }
+        }
+        KeyRing { keys: keys.into() }
+    }
 }
 
 impl fmt::Debug for KeyRing {

@@ -55,5 +55,5 @@ pub mod token;
 pub use error::{FieldError, KeyError, OpenError, VerifyError};
 pub use field::Sealed;
 pub use keyring::{KeyId, KeyRing, Purpose, MIN_SECRET_LEN};
-pub use seal::{Opened, SEAL_OVERHEAD};
+pub use seal::{Opened, Plaintext, SEAL_OVERHEAD};
 pub use sign::{Tag, TAG_LEN};

@@ -28,14 +28,70 @@ pub struct Opened {
     pub sealed_with_primary: bool,
 }
 
-fn associated_data(purpose: Purpose, context: &[u8], header: &[u8]) -> Vec<u8> {
-    let label = purpose.label();
-    let mut aad = Vec::with_capacity(label.len() + 1 + context.len() + 5);
-    aad.extend_from_slice(label);
-    aad.push(0);
-    aad.extend_from_slice(context);
-    aad.extend_from_slice(&header[..5]);
-    aad
+/// Associated data up to this long (a cookie name up to about 45 bytes)
+/// stays on the stack: it is built on every seal and open.
+const INLINE_AAD: usize = 64;
+
+/// The associated data: label, zero byte, context, version and key id.
+enum AssociatedData {
+    Inline([u8; INLINE_AAD], usize),
+    Heap(Vec<u8>),
+}
+
+impl AssociatedData {
+    fn new(purpose: Purpose, context: &[u8], header: &[u8]) -> Self {
+        let label = purpose.label();
+        let parts: [&[u8]; 4] = [label, &[0], context, &header[..5]];
+        let len = parts.iter().map(|p| p.len()).sum();
+        if len > INLINE_AAD {
+            return AssociatedData::Heap(parts.concat());
+        }
+        let mut buf = [0u8; INLINE_AAD];
+        let mut at = 0;
+        for part in parts {
+            buf[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        AssociatedData::Inline(buf, len)
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            AssociatedData::Inline(buf, len) => &buf[..*len],
+            AssociatedData::Heap(vec) => vec,
+        }
+    }
+}
+
+/// The plaintext being written by [`KeyRing::seal_with`]: append-only, so
+/// the header in front of it stays as sealed.
+#[derive(Debug)]
+pub struct Plaintext<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl Plaintext<'_> {
+    /// Appends one byte.
+    #[inline]
+    pub fn push(&mut self, byte: u8) {
+        self.buf.push(byte);
+    }
+
+    /// Appends bytes.
+    #[inline]
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// How many bytes of plaintext are written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len() - HEADER_LEN
+    }
+
+    /// Whether nothing is written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl KeyRing {
@@ -52,19 +108,47 @@ impl KeyRing {
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
     pub fn seal(&self, purpose: Purpose, context: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        self.seal_with(purpose, context, plaintext.len(), |out| {
+            out.extend_from_slice(plaintext)
+        })
+    }
+
+    /// [`seal`](Self::seal) with the plaintext written by `write` straight
+    /// into the buffer that is then encrypted in place: no copy of the
+    /// plaintext is made. `len_hint` (the plaintext's length, if known)
+    /// sizes the buffer.
+    ///
+    /// ```
+    /// use session_crypto::{KeyRing, Purpose};
+    ///
+    /// let ring = KeyRing::generate();
+    /// let sealed = ring.seal_with(Purpose::Cookie, b"c", 11, |p| {
+    ///     p.extend_from_slice(b"hello");
+    ///     p.extend_from_slice(b" world");
+    /// });
+    /// assert_eq!(ring.open(Purpose::Cookie, b"c", &sealed)?.plaintext, b"hello world");
+    /// # Ok::<(), session_crypto::OpenError>(())
+    /// ```
+    pub fn seal_with(
+        &self,
+        purpose: Purpose,
+        context: &[u8],
+        len_hint: usize,
+        write: impl FnOnce(&mut Plaintext<'_>),
+    ) -> Vec<u8> {
         let key = self.primary();
         let nonce = random_bytes::<NONCE_LEN>();
-        let mut out = Vec::with_capacity(plaintext.len() + SEAL_OVERHEAD);
+        let mut out = Vec::with_capacity(len_hint + SEAL_OVERHEAD);
         out.push(VERSION);
         out.extend_from_slice(key.id.as_bytes());
         out.extend_from_slice(&nonce);
-        let aad = associated_data(purpose, context, &out);
-        out.extend_from_slice(plaintext);
+        let aad = AssociatedData::new(purpose, context, &out);
+        write(&mut Plaintext { buf: &mut out });
         let tag = key
             .aead(purpose)
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
+                Aad::from(aad.as_slice()),
                 &mut out[HEADER_LEN..],
             )
             // AES-GCM refuses only inputs beyond 64 GiB.
@@ -82,25 +166,67 @@ impl KeyRing {
         context: &[u8],
         sealed: &[u8],
     ) -> Result<Opened, OpenError> {
+        if sealed.len() < SEAL_OVERHEAD {
+            return Err(OpenError(()));
+        }
+        self.open_vec(purpose, context, sealed.to_vec())
+    }
+
+    /// [`open`](Self::open) that decrypts in the buffer it is given (for
+    /// example the one base64 decoding just made) and answers the plaintext
+    /// in that same buffer: no copy, no other allocation. Same checks, same
+    /// answers.
+    ///
+    /// ```
+    /// use session_crypto::{KeyRing, Purpose};
+    ///
+    /// let ring = KeyRing::generate();
+    /// let sealed = ring.seal(Purpose::Cookie, b"c", b"data");
+    /// assert_eq!(ring.open_vec(Purpose::Cookie, b"c", sealed)?.plaintext, b"data");
+    /// # Ok::<(), session_crypto::OpenError>(())
+    /// ```
+    pub fn open_vec(
+        &self,
+        purpose: Purpose,
+        context: &[u8],
+        mut sealed: Vec<u8>,
+    ) -> Result<Opened, OpenError> {
         if sealed.len() < SEAL_OVERHEAD || sealed[0] != VERSION {
             return Err(OpenError(()));
         }
         let header = &sealed[..HEADER_LEN];
         let key_id: [u8; 4] = header[1..5].try_into().map_err(|_| OpenError(()))?;
         let nonce: [u8; NONCE_LEN] = header[5..].try_into().map_err(|_| OpenError(()))?;
-        let aad = associated_data(purpose, context, header);
-        for (index, key) in self.candidates(key_id) {
-            let mut buf = sealed[HEADER_LEN..].to_vec();
-            let opened = key.aead(purpose).open_in_place(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_slice()),
-                &mut buf,
-            );
+        let aad = AssociatedData::new(purpose, context, header);
+        let mut candidates = self.candidates(key_id).peekable();
+        while let Some((index, key)) = candidates.next() {
+            let open = |buf: &mut [u8]| {
+                key.aead(purpose)
+                    .open_in_place(
+                        Nonce::assume_unique_for_key(nonce),
+                        Aad::from(aad.as_slice()),
+                        buf,
+                    )
+                    .map(|plaintext| plaintext.len())
+            };
+            // A failed open may leave its buffer garbled: while another key
+            // (one with a colliding id) remains to try, work on a copy.
+            let opened = if candidates.peek().is_some() {
+                let mut copy = sealed[HEADER_LEN..].to_vec();
+                open(&mut copy).map(|len| {
+                    copy.truncate(len);
+                    copy
+                })
+            } else {
+                open(&mut sealed[HEADER_LEN..]).map(|len| {
+                    sealed.copy_within(HEADER_LEN..HEADER_LEN + len, 0);
+                    sealed.truncate(len);
+                    std::mem::take(&mut sealed)
+                })
+            };
             if let Ok(plaintext) = opened {
-                let len = plaintext.len();
-                buf.truncate(len);
                 return Ok(Opened {
-                    plaintext: buf,
+                    plaintext,
                     sealed_with_primary: index == 0,
                 });
             }
@@ -182,6 +308,43 @@ mod tests {
         let mut longer = sealed.clone();
         longer.push(0);
         assert!(r.open(Purpose::Cookie, b"c", &longer).is_err());
+    }
+
+    #[test]
+    fn in_place_forms_agree_with_the_plain_ones() {
+        let r = ring(&[A]);
+        let long_context = vec![b'x'; 200];
+        for context in [&b"_session"[..], &long_context] {
+            let sealed = r.seal_with(Purpose::Cookie, context, 0, |p| {
+                assert!(p.is_empty());
+                p.push(1);
+                p.extend_from_slice(b"23");
+                assert_eq!(p.len(), 3);
+            });
+            assert_eq!(sealed.len(), 3 + SEAL_OVERHEAD);
+            let opened = r.open(Purpose::Cookie, context, &sealed).unwrap();
+            assert_eq!(opened.plaintext, [1, b'2', b'3']);
+            let opened = r
+                .open_vec(Purpose::Cookie, context, sealed.clone())
+                .unwrap();
+            assert_eq!(opened.plaintext, [1, b'2', b'3']);
+            assert!(r.open_vec(Purpose::Cookie, b"other", sealed).is_err());
+        }
+        assert!(r
+            .open_vec(Purpose::Cookie, b"c", vec![VERSION; 10])
+            .is_err());
+    }
+
+    #[test]
+    fn colliding_key_ids_are_all_tried() {
+        // Two ring entries with the same key id: the value opens with the
+        // second after the first fails (which must not spoil the buffer).
+        let sealed = ring(&[A]).seal(Purpose::Cookie, b"c", b"v");
+        let both = KeyRing::with_one_id(&[B, A]);
+        assert_eq!(both.candidates(ring(&[A]).primary_id().0).count(), 2);
+        let opened = both.open_vec(Purpose::Cookie, b"c", sealed).unwrap();
+        assert_eq!(opened.plaintext, b"v");
+        assert!(!opened.sealed_with_primary);
     }
 
     #[test]

@@ -19,7 +19,8 @@
 //! there. Decoding is total: any byte string gives a record or `None`.
 
 use session_core::{Record, SessionId};
-use session_crypto::token::{decode_base64url, encode_base64url, TOKEN_LEN};
+use session_crypto::token::{decode_base64url_32, encode_base64url_32, TOKEN_LEN};
+use session_crypto::Plaintext;
 
 /// The layout this crate writes and reads.
 pub(crate) const FORMAT_VERSION: u8 = 1;
@@ -45,35 +46,89 @@ pub(crate) struct Body {
     pub(crate) bytes: Vec<u8>,
 }
 
+/// Where a body is written: a plain buffer, or the plaintext of a seal
+/// (so that the uncompressed body is written once, in place).
+pub(crate) trait Sink {
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for Plaintext<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+/// A record, ready to be written: its flags and the raw id, worked out
+/// once.
+pub(crate) struct Layout<'a> {
+    record: &'a Record,
+    raw_id: Option<[u8; RAW_ID_LEN]>,
+}
+
+impl<'a> Layout<'a> {
+    pub(crate) fn new(record: &'a Record) -> Self {
+        Layout {
+            record,
+            raw_id: decode_base64url_32(record.id.as_str()),
+        }
+    }
+
+    /// The flags that describe the body (never [`FLAG_DEFLATE`]).
+    pub(crate) fn flags(&self) -> u8 {
+        if self.raw_id.is_some() {
+            0
+        } else {
+            FLAG_TEXT_ID
+        }
+    }
+
+    /// The body's length, give or take a few varint bytes: a capacity.
+    pub(crate) fn len_hint(&self) -> usize {
+        let owner_len = self.record.owner.as_ref().map_or(0, String::len);
+        BODY_OVERHEAD + 20 + owner_len + self.record.data.len()
+    }
+
+    /// Writes the body.
+    pub(crate) fn write(&self, out: &mut impl Sink) {
+        let record = self.record;
+        match &self.raw_id {
+            Some(raw) => out.put(raw),
+            None => out.put(record.id.as_str().as_bytes()),
+        }
+        for at in [
+            record.created_at,
+            record.idle_expires_at,
+            record.absolute_expires_at,
+        ] {
+            out.put(&Record::millis(at).to_be_bytes());
+        }
+        put_varint(out, record.version);
+        match &record.owner {
+            None => put_varint(out, 0),
+            Some(owner) => {
+                put_varint(out, owner.len() as u64 + 1);
+                out.put(owner.as_bytes());
+            }
+        }
+        out.put(&record.data);
+    }
+}
+
 /// Lays out a record.
 pub(crate) fn encode(record: &Record) -> Body {
-    let owner_len = record.owner.as_ref().map_or(0, String::len);
-    let mut bytes = Vec::with_capacity(BODY_OVERHEAD + 20 + owner_len + record.data.len());
-    let mut flags = 0;
-    match decode_base64url(record.id.as_str()).filter(|raw| raw.len() == RAW_ID_LEN) {
-        Some(raw) => bytes.extend_from_slice(&raw),
-        None => {
-            flags |= FLAG_TEXT_ID;
-            bytes.extend_from_slice(record.id.as_str().as_bytes());
-        }
+    let layout = Layout::new(record);
+    let mut bytes = Vec::with_capacity(layout.len_hint());
+    layout.write(&mut bytes);
+    Body {
+        flags: layout.flags(),
+        bytes,
     }
-    for at in [
-        record.created_at,
-        record.idle_expires_at,
-        record.absolute_expires_at,
-    ] {
-        bytes.extend_from_slice(&Record::millis(at).to_be_bytes());
-    }
-    put_varint(&mut bytes, record.version);
-    match &record.owner {
-        None => put_varint(&mut bytes, 0),
-        Some(owner) => {
-            put_varint(&mut bytes, owner.len() as u64 + 1);
-            bytes.extend_from_slice(owner.as_bytes());
-        }
-    }
-    bytes.extend_from_slice(&record.data);
-    Body { flags, bytes }
 }
 
 /// Splits an opened plaintext into flags and payload, refusing other
@@ -88,10 +143,20 @@ pub(crate) fn split_frame(plaintext: &[u8]) -> Option<(u8, &[u8])> {
 }
 
 /// Reads a body back; `None` for anything that is not one.
+#[cfg(test)]
 pub(crate) fn decode(flags: u8, body: &[u8]) -> Option<Record> {
-    let mut reader = Reader(body);
+    decode_vec(flags, body.to_vec(), 0)
+}
+
+/// Reads back the body that starts at `start` in `buf`; `None` for anything
+/// that is not one. The record's data is the end of the body: `buf` itself
+/// becomes it, without another allocation.
+pub(crate) fn decode_vec(flags: u8, mut buf: Vec<u8>, start: usize) -> Option<Record> {
+    let mut reader = Reader(buf.get(start..)?);
     let id = if flags & FLAG_TEXT_ID == 0 {
-        SessionId::parse(&encode_base64url(reader.take(RAW_ID_LEN)?)).ok()?
+        let raw: &[u8; RAW_ID_LEN] = reader.take(RAW_ID_LEN)?.try_into().ok()?;
+        let text = encode_base64url_32(raw);
+        SessionId::parse(std::str::from_utf8(&text).ok()?).ok()?
     } else {
         SessionId::parse(std::str::from_utf8(reader.take(TOKEN_LEN)?).ok()?).ok()?
     };
@@ -106,9 +171,11 @@ pub(crate) fn decode(flags: u8, body: &[u8]) -> Option<Record> {
             Some(std::str::from_utf8(reader.take(len)?).ok()?.to_owned())
         }
     };
+    let data_start = buf.len() - reader.0.len();
+    buf.drain(..data_start);
     Some(Record {
         id,
-        data: reader.0.to_vec(),
+        data: buf,
         created_at,
         idle_expires_at,
         absolute_expires_at,
@@ -117,12 +184,16 @@ pub(crate) fn decode(flags: u8, body: &[u8]) -> Option<Record> {
     })
 }
 
-fn put_varint(out: &mut Vec<u8>, mut value: u64) {
+fn put_varint(out: &mut impl Sink, mut value: u64) {
+    let mut bytes = [0u8; 10];
+    let mut len = 0;
     while value >= 0x80 {
-        out.push((value as u8) | 0x80);
+        bytes[len] = (value as u8) | 0x80;
         value >>= 7;
+        len += 1;
     }
-    out.push(value as u8);
+    bytes[len] = value as u8;
+    out.put(&bytes[..=len]);
 }
 
 /// A cursor whose every read is checked.

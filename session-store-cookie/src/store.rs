@@ -110,20 +110,40 @@ impl CookieStore {
     /// assert!(store.open_value("_other", &value, now).is_none());
     /// ```
     pub fn seal_record(&self, cookie_name: &str, record: &Record) -> String {
-        let body = format::encode(record);
-        let deflated = self.compression.and_then(|c| c.try_deflate(&body.bytes));
-        let (flags, payload) = match &deflated {
-            Some(deflated) => (body.flags | FLAG_DEFLATE, deflated.as_slice()),
-            None => (body.flags, body.bytes.as_slice()),
+        let context = cookie_name.as_bytes();
+        let sealed = match self.compression {
+            Some(compression) => {
+                let body = format::encode(record);
+                match compression.try_deflate(&body.bytes) {
+                    Some(deflated) => {
+                        self.seal_frame(context, body.flags | FLAG_DEFLATE, &deflated)
+                    }
+                    None => self.seal_frame(context, body.flags, &body.bytes),
+                }
+            }
+            // Without compression the body is laid out once, straight into
+            // the buffer that is encrypted in place.
+            None => {
+                let layout = format::Layout::new(record);
+                let len = format::FRAME_OVERHEAD + layout.len_hint();
+                self.keys
+                    .seal_with(Purpose::Cookie, context, len, |plaintext| {
+                        plaintext.extend_from_slice(&[FORMAT_VERSION, layout.flags()]);
+                        layout.write(plaintext);
+                    })
+            }
         };
-        let mut plaintext = Vec::with_capacity(format::FRAME_OVERHEAD + payload.len());
-        plaintext.push(FORMAT_VERSION);
-        plaintext.push(flags);
-        plaintext.extend_from_slice(payload);
-        let sealed = self
-            .keys
-            .seal(Purpose::Cookie, cookie_name.as_bytes(), &plaintext);
         encode_base64url(&sealed)
+    }
+
+    /// Seals format, flags and a ready payload.
+    fn seal_frame(&self, context: &[u8], flags: u8, payload: &[u8]) -> Vec<u8> {
+        let len = format::FRAME_OVERHEAD + payload.len();
+        self.keys
+            .seal_with(Purpose::Cookie, context, len, |plaintext| {
+                plaintext.extend_from_slice(&[FORMAT_VERSION, flags]);
+                plaintext.extend_from_slice(payload);
+            })
     }
 
     /// Opens the value of cookie `cookie_name`: the live record it seals, or
@@ -156,20 +176,21 @@ impl CookieStore {
             return Err("longer than any cookie");
         }
         let sealed = decode_base64url(value).ok_or("not base64url")?;
+        // Opened in the buffer that decoding made, which then becomes the
+        // record's data: one allocation from cookie to record.
         let opened = self
             .keys
-            .open(Purpose::Cookie, cookie_name.as_bytes(), &sealed)
+            .open_vec(Purpose::Cookie, cookie_name.as_bytes(), sealed)
             .map_err(|_| "does not open: tampered, foreign key or other cookie name")?;
         let (flags, payload) = format::split_frame(&opened.plaintext).ok_or("unknown format")?;
-        let inflated;
-        let body = if flags & FLAG_DEFLATE != 0 {
-            inflated =
+        let (body, start) = if flags & FLAG_DEFLATE != 0 {
+            let inflated =
                 inflate(payload, self.max_inflated).ok_or("does not inflate within the limit")?;
-            inflated.as_slice()
+            (inflated, 0)
         } else {
-            payload
+            (opened.plaintext, format::FRAME_OVERHEAD)
         };
-        let record = format::decode(flags, body).ok_or("malformed record")?;
+        let record = format::decode_vec(flags, body, start).ok_or("malformed record")?;
         if record.is_expired(now) {
             return Err("expired");
         }

@@ -8,7 +8,10 @@
 //! [`Counter`], the peers with their insert API under the key `"count"`.
 //! Each library keeps its own defaults for cookies and expiry (BENCHMARKS.md
 //! lists what each does per request); only the secret is set, random per
-//! process.
+//! process. Ours runs twice per store: `ours` with its defaults (idle
+//! expiry extended and `Set-Cookie` sent on every request that loads the
+//! session) and `ours-onwrite` with `IdleRefresh::OnWrite`, which does the
+//! peers' default work (nothing written or sent on a read).
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener};
@@ -16,6 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::inproc::Driver;
 use crate::loadgen::VirtualUser;
 use crate::BoxError;
 
@@ -55,8 +59,11 @@ pub enum Framework {
 pub enum Library {
     /// No sessions at all: the ceiling.
     None,
-    /// This workspace (session-axum, session-actix).
+    /// This workspace (session-axum, session-actix), default configuration.
     Ours,
+    /// This workspace with `IdleRefresh::OnWrite`: reads neither extend the
+    /// idle expiry nor send `Set-Cookie`, like the peers' defaults.
+    OursOnWrite,
     /// tower-sessions (axum).
     TowerSessions,
     /// actix-session (actix-web).
@@ -101,11 +108,18 @@ impl Framework {
 }
 
 impl Library {
+    /// Whether this is one of our configurations (`ours`, `ours-onwrite`):
+    /// the apps that the ratios compare with the others.
+    pub fn is_ours(self) -> bool {
+        matches!(self, Library::Ours | Library::OursOnWrite)
+    }
+
     /// The name used in variant names.
     pub fn name(self) -> &'static str {
         match self {
             Library::None => "none",
             Library::Ours => "ours",
+            Library::OursOnWrite => "ours-onwrite",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
             Library::AxumSession => "axum_session",
@@ -135,26 +149,33 @@ impl Variant {
     }
 
     /// Every app of the benchmark, in the order they run: per framework the
-    /// ceiling, then ours and the peers per store. A peer appears only with
-    /// the stores it has (actix-session has no memory store; tower-sessions
-    /// and axum_session have no cookie store).
+    /// ceiling, then ours (default, then `ours-onwrite`) and the peers per
+    /// store. A peer appears only with the stores it has (actix-session has
+    /// no memory store; tower-sessions and axum_session have no cookie
+    /// store).
     pub fn all() -> Vec<Variant> {
         use Framework::*;
-        use Library::{ActixSession, AxumSession, Ours, TowerSessions};
+        use Library::{ActixSession, AxumSession, Ours, OursOnWrite, TowerSessions};
         vec![
             Variant::new(Axum, Library::None, Store::None),
             Variant::new(Axum, Ours, Store::Memory),
+            Variant::new(Axum, OursOnWrite, Store::Memory),
             Variant::new(Axum, TowerSessions, Store::Memory),
             Variant::new(Axum, AxumSession, Store::Memory),
             Variant::new(Axum, Ours, Store::Redis),
+            Variant::new(Axum, OursOnWrite, Store::Redis),
             Variant::new(Axum, TowerSessions, Store::Redis),
             Variant::new(Axum, AxumSession, Store::Redis),
             Variant::new(Axum, Ours, Store::Cookie),
+            Variant::new(Axum, OursOnWrite, Store::Cookie),
             Variant::new(Actix, Library::None, Store::None),
             Variant::new(Actix, Ours, Store::Memory),
+            Variant::new(Actix, OursOnWrite, Store::Memory),
             Variant::new(Actix, Ours, Store::Redis),
+            Variant::new(Actix, OursOnWrite, Store::Redis),
             Variant::new(Actix, ActixSession, Store::Redis),
             Variant::new(Actix, Ours, Store::Cookie),
+            Variant::new(Actix, OursOnWrite, Store::Cookie),
             Variant::new(Actix, ActixSession, Store::Cookie),
         ]
     }
@@ -166,10 +187,13 @@ impl Variant {
 
     /// Why this app cannot run in this build, if it cannot.
     pub fn unavailable(&self) -> Option<&'static str> {
-        match (self.library, self.framework, self.store) {
-            (Library::Ours, _, Store::Cookie) => ours::COOKIE_UNAVAILABLE,
-            (Library::Ours, _, Store::Redis) => ours::REDIS_UNAVAILABLE,
-            (Library::Ours, Framework::Actix, _) => ours::ACTIX_UNAVAILABLE,
+        if !self.library.is_ours() {
+            return None;
+        }
+        match (self.framework, self.store) {
+            (_, Store::Cookie) => ours::COOKIE_UNAVAILABLE,
+            (_, Store::Redis) => ours::REDIS_UNAVAILABLE,
+            (Framework::Actix, _) => ours::ACTIX_UNAVAILABLE,
             _ => None,
         }
     }
@@ -276,7 +300,9 @@ pub async fn axum_router(
     }
     Ok(match variant.library {
         Library::None => plain::axum_router(),
-        Library::Ours => ours::axum_router(variant.store, options).await?,
+        library @ (Library::Ours | Library::OursOnWrite) => {
+            ours::axum_router(library, variant.store, options).await?
+        }
         Library::TowerSessions => tower_sessions_app::router(variant.store, options).await?,
         Library::AxumSession => axum_session_app::router(variant.store, options).await?,
         Library::ActixSession => return Err("actix-session runs on actix-web only".into()),
@@ -294,7 +320,9 @@ fn serve_actix(
     system.block_on(async move {
         let server = match variant.library {
             Library::None => plain::actix_server(listener)?,
-            Library::Ours => ours::actix_server(variant.store, &options, listener).await?,
+            library @ (Library::Ours | Library::OursOnWrite) => {
+                ours::actix_server(library, variant.store, &options, listener).await?
+            }
             Library::ActixSession => {
                 actix_session_app::server(variant.store, &options, listener).await?
             }
@@ -304,6 +332,32 @@ fn serve_actix(
         server.await?;
         Ok(())
     })
+}
+
+/// The actix-web app of a variant, called in process (as the profiling
+/// harness does) with `users` users, who each get a session first. Needs an
+/// actix system (`actix_web::rt::System`).
+pub async fn actix_in_process(
+    variant: Variant,
+    options: &ServeOptions,
+    users: usize,
+) -> Result<Box<dyn Driver>, BoxError> {
+    if let Some(why) = variant.unavailable() {
+        return Err(format!("{variant} is not available: {why}").into());
+    }
+    match variant.library {
+        Library::None => {
+            let service = actix_web::test::init_service(plain::actix_app()).await;
+            Ok(Box::new(
+                crate::inproc::ActixInProcess::new(service, users, false).await?,
+            ))
+        }
+        library @ (Library::Ours | Library::OursOnWrite) => {
+            ours::actix_in_process(library, variant.store, options, users).await
+        }
+        Library::ActixSession => actix_session_app::in_process(variant.store, options, users).await,
+        other => Err(format!("{} runs on axum only", other.name()).into()),
+    }
 }
 
 /// Checks that an app does the benchmark's work: a new user's `/counter`

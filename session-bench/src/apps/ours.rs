@@ -2,19 +2,27 @@
 //! stores, default configuration (idle timeout 1 hour refreshed on every
 //! request that loads the session, absolute timeout 24 hours, bincode,
 //! random 256-bit tokens keyed by their SHA-256 in server stores).
+//!
+//! The `ours-onwrite` apps change one setting, [`IdleRefresh::OnWrite`]: a
+//! read neither extends the idle expiry nor sends `Set-Cookie` (nor reseals
+//! a cookie-store cookie), which is what the peers do by default. They
+//! measure ours doing the peers' work.
 
 use std::net::TcpListener;
 
-use actix_web::dev::Server;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::test::init_service;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use axum::routing::get;
 use axum::{Json, Router};
-use session_core::{KeyRing, SessionConfig, SessionManager};
+use session_core::{IdleRefresh, KeyRing, SessionConfig, SessionManager};
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
 
-use super::{CountBody, Counter, ServeOptions, Store};
+use super::{CountBody, Counter, Library, ServeOptions, Store};
+use crate::inproc::{ActixInProcess, Driver};
 use crate::BoxError;
 
 /// Redis connections: the store's default (one connection; fred pipelines
@@ -28,14 +36,19 @@ pub(super) const REDIS_UNAVAILABLE: Option<&str> = None;
 /// Why our actix-web apps cannot run, if they cannot.
 pub(super) const ACTIX_UNAVAILABLE: Option<&str> = None;
 
-/// The manager of an app: the store, and a random secret per process.
+/// The manager of an app: the store, a random secret per process, and the
+/// defaults, except [`IdleRefresh::OnWrite`] for `ours-onwrite`.
 async fn manager(
+    library: Library,
     store: Store,
     options: &ServeOptions,
 ) -> Result<SessionManager<Counter>, BoxError> {
     let secret = session_core::crypto::token::random_token();
     let keys = KeyRing::new([secret.as_str()])?;
-    let builder = SessionConfig::builder().keys(keys.clone()).secure(false);
+    let mut builder = SessionConfig::builder().keys(keys.clone()).secure(false);
+    if library == Library::OursOnWrite {
+        builder = builder.idle_refresh(IdleRefresh::OnWrite);
+    }
     let builder = match store {
         Store::Memory => builder.store(MemoryStore::new()),
         Store::Cookie => builder.store(CookieStore::new(keys)),
@@ -66,8 +79,12 @@ async fn axum_peek(session: session_axum::Session<Counter>) -> Json<CountBody> {
 }
 
 /// The axum app with a store.
-pub(super) async fn axum_router(store: Store, options: &ServeOptions) -> Result<Router, BoxError> {
-    let manager = manager(store, options).await?;
+pub(super) async fn axum_router(
+    library: Library,
+    store: Store,
+    options: &ServeOptions,
+) -> Result<Router, BoxError> {
+    let manager = manager(library, store, options).await?;
     Ok(Router::new()
         .route("/counter", get(axum_counter))
         .route("/counter/peek", get(axum_peek))
@@ -88,21 +105,47 @@ async fn actix_peek(session: session_actix::Session<Counter>) -> HttpResponse {
     })
 }
 
+/// The actix-web app, for a server or for calling in process.
+fn actix_app(
+    manager: SessionManager<Counter>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
+        .route("/counter", web::get().to(actix_counter))
+        .route("/counter/peek", web::get().to(actix_peek))
+        .wrap(session_actix::SessionMiddleware::new(manager))
+}
+
+/// The actix-web app with a store, called in process with `users` users.
+pub(super) async fn actix_in_process(
+    library: Library,
+    store: Store,
+    options: &ServeOptions,
+    users: usize,
+) -> Result<Box<dyn Driver>, BoxError> {
+    let manager = manager(library, store, options).await?;
+    let service = init_service(actix_app(manager)).await;
+    Ok(Box::new(ActixInProcess::new(service, users, true).await?))
+}
+
 /// The actix-web app with a store, one worker.
 pub(super) async fn actix_server(
+    library: Library,
     store: Store,
     options: &ServeOptions,
     listener: TcpListener,
 ) -> Result<Server, BoxError> {
-    let manager = manager(store, options).await?;
-    Ok(HttpServer::new(move || {
-        App::new()
-            .route("/counter", web::get().to(actix_counter))
-            .route("/counter/peek", web::get().to(actix_peek))
-            .wrap(session_actix::SessionMiddleware::new(manager.clone()))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)?
-    .run())
+    let manager = manager(library, store, options).await?;
+    Ok(HttpServer::new(move || actix_app(manager.clone()))
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run())
 }

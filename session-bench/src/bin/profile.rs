@@ -1,20 +1,25 @@
-//! A fixed number of request cycles of one axum app in process, for
-//! `valgrind --tool=callgrind` (instruction counts are repeatable where
-//! wall time on a shared 2-core machine is not):
+//! A fixed number of request cycles of one app (axum or actix-web) in
+//! process, for `valgrind --tool=callgrind` (instruction counts are
+//! repeatable where wall time on a shared 2-core machine is not):
 //!
 //! ```text
 //! valgrind --tool=callgrind --toggle-collect='*measured*' \
 //!     target/release/profile axum/ours/memory counter 2000 [--redis URL]
 //! ```
 //!
-//! Only the `measured` function's cost is collected: the set-up (building
+//! Only the `measured` functions' cost is collected: the set-up (building
 //! the app, giving every user a session) is left out. Divide the total by
-//! the iterations for instructions per request.
+//! the iterations for instructions per request. An axum app is called as a
+//! tower service on a tokio current-thread runtime, an actix-web app as the
+//! service `actix_web::test::init_service` makes, on an actix system; both
+//! without sockets or HTTP parsing, so the figures compare apps on the same
+//! framework, not the two frameworks.
 
 use std::time::Instant;
 
+use session_bench::apps::Framework;
 use session_bench::apps::{self, ServeOptions, Variant};
-use session_bench::inproc::InProcess;
+use session_bench::inproc::{Driver, InProcess};
 use session_bench::BoxError;
 
 fn main() {
@@ -55,15 +60,24 @@ fn run() -> Result<(), BoxError> {
             _ => return Err(USAGE.into()),
         }
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let mut app = runtime.block_on(async {
-        let router = apps::axum_router(variant, &options).await?;
-        InProcess::new(router, users, variant.has_sessions()).await
-    })?;
     let start = Instant::now();
-    measured(&runtime, &mut app, path, iterations)?;
+    match variant.framework {
+        Framework::Axum => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let mut app = runtime.block_on(async {
+                let router = apps::axum_router(variant, &options).await?;
+                InProcess::new(router, users, variant.has_sessions()).await
+            })?;
+            measured(&runtime, &mut app, path, iterations)?;
+        }
+        Framework::Actix => {
+            let system = actix_web::rt::System::new();
+            let mut app = system.block_on(apps::actix_in_process(variant, &options, users))?;
+            measured_actix(&system, app.as_mut(), path, iterations)?;
+        }
+    }
     let elapsed = start.elapsed();
     eprintln!(
         "{variant} {scenario}: {iterations} requests in {elapsed:?} ({:.2} us/request)",
@@ -84,6 +98,23 @@ fn measured(
     iterations: usize,
 ) -> Result<(), BoxError> {
     runtime.block_on(async {
+        for _ in 0..iterations {
+            app.next(path).await?;
+        }
+        Ok(())
+    })
+}
+
+/// The measured loop of an actix-web app; `#[inline(never)]` so callgrind
+/// can toggle on it.
+#[inline(never)]
+fn measured_actix(
+    system: &actix_web::rt::SystemRunner,
+    app: &mut dyn Driver,
+    path: &str,
+    iterations: usize,
+) -> Result<(), BoxError> {
+    system.block_on(async {
         for _ in 0..iterations {
             app.next(path).await?;
         }
