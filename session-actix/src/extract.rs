@@ -132,13 +132,8 @@ fn status_of(error: &SessionError) -> StatusCode {
 /// The answer for a failed session operation (`step` is `load` or `save`):
 /// the error's status and public message; the detail goes to the log only.
 pub(crate) fn error_response(error: &SessionError, step: &'static str) -> HttpResponse {
-    let status = status_of(error);
-    if let SessionError::CookieTooLarge { .. } = error {
-        tracing::error!(%error, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
-    } else {
-        tracing::error!(%error, step, status = status.as_u16(), "session {step} failed");
-    }
-    text_response(status, error.public_message())
+    error.log(step);
+    text_response(status_of(error), error.public_message())
 }
 
 pub(crate) fn text_response(status: StatusCode, body: &'static str) -> HttpResponse {

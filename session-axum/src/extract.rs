@@ -120,12 +120,8 @@ pub(crate) fn missing_layer<T>() -> SessionRejection {
 /// The answer for a failed session operation (`step` is `load` or `save`):
 /// the error's status and public message; the detail goes to the log only.
 pub(crate) fn error_response(error: &SessionError, step: &'static str) -> Response {
+    error.log(step);
     let status =
         StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if let SessionError::CookieTooLarge { .. } = error {
-        tracing::error!(%error, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
-    } else {
-        tracing::error!(%error, step, status = status.as_u16(), "session {step} failed");
-    }
     (status, error.public_message()).into_response()
 }

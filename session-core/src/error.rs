@@ -80,4 +80,16 @@ impl SessionError {
             ErrorClass::Internal => "internal server error",
         }
     }
+
+    /// Records this error as a `tracing` error event for the request step
+    /// that failed (`"load"` or `"save"`), with the detail that
+    /// [`public_message`](Self::public_message) keeps out of the response.
+    /// Adapters call it once per failed step, so every framework logs alike.
+    pub fn log(&self, step: &'static str) {
+        if let SessionError::CookieTooLarge { .. } = self {
+            tracing::error!(error = %self, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
+        } else {
+            tracing::error!(error = %self, step, status = self.status_code(), "session {step} failed");
+        }
+    }
 }
