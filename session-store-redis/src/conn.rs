@@ -7,12 +7,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use fred::clients::{Client, Pool};
+use fred::clients::{Client, Pool, WithOptions};
 use fred::error::{Error as FredError, ErrorKind};
-use fred::interfaces::ClientLike;
+use fred::interfaces::{ClientLike, KeysInterface};
 use fred::types::config::Options;
 use fred::types::scan::{ScanResult, Scanner};
-use fred::types::{ClusterHash, CustomCommand, Value};
+use fred::types::{ClusterHash, CustomCommand, Expiration, SetOptions, Value};
+use futures_util::future::join;
 use futures_util::{Stream, StreamExt};
 use session_core::StoreError;
 
@@ -66,6 +67,11 @@ impl Drop for Redis {
     }
 }
 
+/// Whether Redis refused a command because the key holds another type.
+fn is_wrong_type(error: &FredError) -> bool {
+    error.details().starts_with("WRONGTYPE")
+}
+
 type Pages = Pin<Box<dyn Stream<Item = Result<ScanResult, FredError>> + Send>>;
 
 impl Redis {
@@ -117,8 +123,15 @@ impl Redis {
         }
     }
 
-    /// Runs `future` within the timeout. fred enforces the same timeout; this
-    /// is the backstop for the calls that fred does not time (scans).
+    /// A reply of a command that fred timed itself (every command carries
+    /// the store's timeout in its options), its error mapped.
+    fn answer<T>(&self, reply: Result<T, FredError>) -> Result<T, StoreError> {
+        reply.map_err(|e| self.error(e))
+    }
+
+    /// Runs `future` within the timeout. fred enforces the same timeout on
+    /// each command; this is the backstop for the calls that fred does not
+    /// time (scans, the connection-level calls).
     async fn timed<T>(
         &self,
         future: impl Future<Output = Result<T, FredError>>,
@@ -129,18 +142,22 @@ impl Redis {
         }
     }
 
-    async fn send(
-        &self,
+    /// Sends one command. The fred future is boxed: it is large, and it
+    /// would otherwise be copied through every `async fn` that awaits it.
+    fn send<'a>(
+        &'a self,
         command: &'static str,
         hash: ClusterHash,
         args: Vec<Value>,
-        options: &Options,
-    ) -> Result<Value, FredError> {
+        options: &'a Options,
+    ) -> Pin<Box<dyn Future<Output = Result<Value, FredError>> + Send + 'a>> {
         let command = CustomCommand::new_static(command, hash, false);
-        self.client()
-            .with_options(options)
-            .custom::<Value, Value>(command, args)
-            .await
+        Box::pin(async move {
+            self.client()
+                .with_options(options)
+                .custom::<Value, Value>(command, args)
+                .await
+        })
     }
 
     /// Runs one command on the slot of `key` (its first key).
@@ -153,6 +170,19 @@ impl Redis {
         self.call_on(command, slot(key), args).await
     }
 
+    /// Runs one command on a record key: `Ok(None)` when Redis answers
+    /// `WRONGTYPE` (the key holds something other than a string, such as a
+    /// record of an older layout), which is no session, not an outage.
+    pub(crate) async fn call_string(
+        &self,
+        command: &'static str,
+        key: &str,
+        args: Vec<Value>,
+    ) -> Result<Option<Value>, StoreError> {
+        let hash = ClusterHash::Custom(slot(key));
+        self.string_reply(self.send(command, hash, args, &self.options).await)
+    }
+
     /// Runs one command on a cluster slot.
     pub(crate) async fn call_on(
         &self,
@@ -161,8 +191,139 @@ impl Redis {
         args: Vec<Value>,
     ) -> Result<Value, StoreError> {
         let hash = ClusterHash::Custom(slot);
-        self.timed(self.send(command, hash, args, &self.options))
-            .await
+        self.answer(self.send(command, hash, args, &self.options).await)
+    }
+
+    /// Sends `commands` to the slot of `key` in one pipeline (one round
+    /// trip) and answers each reply, `None` for a `WRONGTYPE` one.
+    pub(crate) async fn pipeline(
+        &self,
+        key: &str,
+        commands: Vec<(&'static str, Vec<Value>)>,
+    ) -> Result<Vec<Option<Value>>, StoreError> {
+        let expected = commands.len();
+        let hash = ClusterHash::Custom(slot(key));
+        let sent = Box::pin(async move {
+            let pipeline = self.client().pipeline();
+            let queue = pipeline.with_options(&self.options);
+            for (command, args) in commands {
+                let command = CustomCommand::new_static(command, hash.clone(), false);
+                // Queuing answers at once; the replies come from `try_all`.
+                queue.custom::<Value, Value>(command, args).await?;
+            }
+            Ok::<_, FredError>(pipeline.try_all::<Value>().await)
+        });
+        let replies = self.timed(sent).await?;
+        if replies.len() != expected {
+            // The whole pipeline failed (connection, timeout): one error.
+            let error = replies.into_iter().find_map(Result::err);
+            return Err(error.map_or_else(
+                || StoreError::Malformed("short pipeline reply".into()),
+                |e| self.error(e),
+            ));
+        }
+        replies
+            .into_iter()
+            .map(|reply| match reply {
+                Ok(value) => Ok(Some(value)),
+                Err(error) if is_wrong_type(&error) => Ok(None),
+                Err(error) => Err(self.error(error)),
+            })
+            .collect()
+    }
+
+    /// Runs a typed command within the timeout: `Ok(None)` when Redis
+    /// answers `WRONGTYPE` (the key holds something other than a string,
+    /// such as a record of an older layout), which is no session, not an
+    /// outage.
+    async fn on_string<T>(
+        &self,
+        command: impl Future<Output = Result<T, FredError>>,
+    ) -> Result<Option<T>, StoreError> {
+        self.string_reply(command.await)
+    }
+
+    /// A reply to a command on a record key; see [`Self::on_string`].
+    fn string_reply<T>(&self, reply: Result<T, FredError>) -> Result<Option<T>, StoreError> {
+        match reply {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if is_wrong_type(&error) => Ok(None),
+            Err(error) => Err(self.error(error)),
+        }
+    }
+
+    /// The client with the store's per-command options.
+    fn typed(&self) -> WithOptions<Client> {
+        self.client().with_options(&self.options)
+    }
+
+    /// `GET key` and `PEXPIREAT key at`, written together (one round trip;
+    /// Redis runs them back to back): the value (`None`: another type) and
+    /// whether the key still existed for the `PEXPIREAT`.
+    ///
+    /// This and the other typed commands below are fred's typed commands:
+    /// fred flushes every custom command on its own, while typed ones share
+    /// writes with other requests' commands under load, which is most of
+    /// what a command costs Redis.
+    pub(crate) async fn get_and_expire(
+        &self,
+        key: &str,
+        at: i64,
+    ) -> Result<(Option<Value>, bool), StoreError> {
+        let client = self.typed();
+        let get = Box::pin(client.get::<Value, _>(key));
+        let expire = Box::pin(client.pexpire_at::<i64, _>(key, at, None));
+        let (value, expired) = join(get, expire).await;
+        let value = self.string_reply(value)?;
+        let expired = self.answer(expired)?;
+        Ok((value, expired == 1))
+    }
+
+    /// `GET key` and `PEXPIRETIME key`, written together: the value (`None`:
+    /// another type) and the key's expiry (-1 none, -2 no key).
+    pub(crate) async fn get_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<(Option<Value>, i64), StoreError> {
+        let client = self.typed();
+        let get = Box::pin(client.get::<Value, _>(key));
+        let expiry = Box::pin(client.pexpire_time::<i64, _>(key));
+        let (value, expiry) = join(get, expiry).await;
+        let value = self.string_reply(value)?;
+        let expiry = self.answer(expiry)?;
+        Ok((value, expiry))
+    }
+
+    /// `SET key value PXAT at NX|XX [GET]`: the reply (`Null` when the
+    /// condition failed; with `GET` the replaced value), `None` for
+    /// `WRONGTYPE` (only with `GET`, which then leaves the key alone).
+    pub(crate) async fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        at: i64,
+        condition: SetOptions,
+        get: bool,
+    ) -> Result<Option<Value>, StoreError> {
+        let client = self.typed();
+        let expire = Some(Expiration::PXAT(at));
+        let value = Value::Bytes(value.into());
+        let set = client.set::<Value, _, _>(key, value, expire, Some(condition), get);
+        self.on_string(Box::pin(set)).await
+    }
+
+    /// `PEXPIREAT key at`: whether the key exists.
+    pub(crate) async fn pexpire_at(&self, key: &str, at: i64) -> Result<bool, StoreError> {
+        let client = self.typed();
+        let set = Box::pin(client.pexpire_at::<i64, _>(key, at, None));
+        Ok(self.answer(set.await)? == 1)
+    }
+
+    /// `UNLINK key`: whether it existed.
+    pub(crate) async fn unlink(&self, key: &str) -> Result<bool, StoreError> {
+        let client = self.typed();
+        let unlink = Box::pin(client.unlink::<i64, _>(key));
+        Ok(self.answer(unlink.await)? > 0)
     }
 
     /// Runs a script with `EVALSHA`, or with `EVAL` when the server does not
@@ -182,13 +343,11 @@ impl Redis {
         let with_sha = std::iter::once(Value::from(script.sha.as_str()))
             .chain(tail.iter().cloned())
             .collect();
-        let first = tokio::time::timeout(
-            self.timeout,
-            self.send("EVALSHA", hash.clone(), with_sha, &self.options),
-        )
-        .await;
+        let first = self
+            .send("EVALSHA", hash.clone(), with_sha, &self.options)
+            .await;
         match first {
-            Ok(Err(error)) if error.details().starts_with("NOSCRIPT") => {
+            Err(error) if error.details().starts_with("NOSCRIPT") => {
                 tracing::debug!(
                     script = script.name,
                     "script not cached on the server; sending it"
@@ -196,11 +355,9 @@ impl Redis {
                 let with_text = std::iter::once(Value::from(script.text.as_str()))
                     .chain(tail)
                     .collect();
-                self.timed(self.send("EVAL", hash, with_text, &self.options))
-                    .await
+                self.answer(self.send("EVAL", hash, with_text, &self.options).await)
             }
-            Ok(result) => result.map_err(|e| self.error(e)),
-            Err(_) => Err(StoreError::Timeout(self.timeout)),
+            result => self.answer(result),
         }
     }
 

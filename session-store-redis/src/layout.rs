@@ -1,84 +1,136 @@
-//! How a [`Record`] becomes script arguments and how a script's reply
-//! becomes a [`Record`] again. Decoding is total: any reply it does not
-//! understand is [`Loaded::Malformed`], never a panic.
+//! The value of a session key: one Redis string, a fixed binary header and
+//! then the data. Decoding is total: anything it does not understand is an
+//! error with a reason for the log, never a panic.
+//!
+//! | Offset | Size | Holds |
+//! |---:|---:|---|
+//! | 0 | 1 | format, `1` |
+//! | 1 | 8 | version (unsigned, big-endian) |
+//! | 9 | 8 | created (ms since the Unix epoch, signed, big-endian) |
+//! | 17 | 8 | absolute expiry (ms, signed, big-endian) |
+//! | 25 | 4 | owner length in bytes (big-endian); `0xFFFFFFFF`: no owner |
+//! | 29 | n | owner (UTF-8) |
+//! | 29 + n | rest | data, as the session codec wrote it |
+//!
+//! The idle expiry is not in the value: it is the key's own expiry
+//! (`min(idle, absolute)`), which a touch moves without rewriting the value.
+//! The Lua scripts read the same offsets (see `scripts.rs`).
 
 use fred::types::Value;
-use session_core::{Record, SessionId};
+use session_core::{Record, SessionId, StoreError};
 
-/// The layout version written in field `f`. A record with another value
-/// was written by another version of this crate and is not read.
-pub(crate) const LAYOUT: &str = "1";
+/// The format byte this version writes and reads. A value with another
+/// first byte was written by another version (or is not a session at all)
+/// and is never read, touched or overwritten by a script.
+pub(crate) const FORMAT: u8 = 1;
+/// Bytes before the owner.
+pub(crate) const HEADER: usize = 29;
+/// The owner length that means "no owner".
+const NO_OWNER: u32 = u32::MAX;
 
-/// What a load found.
-#[derive(Debug)]
-pub(crate) enum Loaded {
-    Record(Record),
-    Missing,
-    /// A key that is not a record of this layout; the reason is for the log.
-    Malformed(&'static str),
+/// The header and the parts of a value, borrowed from it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Parts<'a> {
+    pub(crate) version: u64,
+    pub(crate) created: i64,
+    pub(crate) absolute: i64,
+    pub(crate) owner: Option<&'a [u8]>,
+    pub(crate) data: &'a [u8],
 }
 
-/// The expiry Redis carries for a record: the earlier of its two expiries.
-pub(crate) fn expire_at_millis(record: &Record) -> i64 {
-    Record::millis(record.expires_at())
-}
-
-/// The arguments of the create and save scripts (see `scripts.rs`):
-/// expire-at, data, created, idle, absolute, version, id, owner,
-/// expected version.
-pub(crate) fn write_args(record: &Record, expected_version: Option<u64>) -> Vec<Value> {
-    vec![
-        expire_at_millis(record).into(),
-        record.data.as_slice().into(),
-        Record::millis(record.created_at).into(),
-        Record::millis(record.idle_expires_at).into(),
-        Record::millis(record.absolute_expires_at).into(),
-        record.version.to_string().into(),
-        record.id.as_str().into(),
-        record.owner.as_deref().unwrap_or("").into(),
-        expected_version
-            .map(|v| v.to_string())
-            .unwrap_or_default()
-            .into(),
-    ]
-}
-
-/// Decodes the reply of the load script for `id`.
-pub(crate) fn decode(id: &SessionId, reply: Value) -> Loaded {
-    let fields = match reply {
-        Value::Null => return Loaded::Missing,
-        Value::Array(fields) => fields,
-        _ => return Loaded::Malformed("the key is not a hash"),
+/// The value stored for `record`.
+pub(crate) fn encode(record: &Record) -> Result<Vec<u8>, StoreError> {
+    let owner = record.owner.as_deref().map(str::as_bytes);
+    let owner_len = match owner {
+        None => NO_OWNER,
+        Some(owner) => u32::try_from(owner.len())
+            .ok()
+            .filter(|n| *n != NO_OWNER)
+            .ok_or_else(|| StoreError::Malformed("the owner is too long to store".into()))?,
     };
-    if fields.iter().all(Value::is_null) {
-        return Loaded::Missing;
-    }
-    match parse(id, &fields) {
-        Ok(record) => Loaded::Record(record),
-        Err(reason) => Loaded::Malformed(reason),
-    }
+    let size = HEADER + owner.map_or(0, <[u8]>::len) + record.data.len();
+    let mut value = Vec::with_capacity(size);
+    value.push(FORMAT);
+    value.extend_from_slice(&record.version.to_be_bytes());
+    value.extend_from_slice(&Record::millis(record.created_at).to_be_bytes());
+    value.extend_from_slice(&Record::millis(record.absolute_expires_at).to_be_bytes());
+    value.extend_from_slice(&owner_len.to_be_bytes());
+    value.extend_from_slice(owner.unwrap_or_default());
+    value.extend_from_slice(&record.data);
+    Ok(value)
 }
 
-fn parse(id: &SessionId, fields: &[Value]) -> Result<Record, &'static str> {
-    let [f, d, c, i, a, v, o] = fields else {
-        return Err("unexpected reply shape");
-    };
-    if bytes(f) != Some(LAYOUT.as_bytes()) {
-        return Err("unknown layout version");
+/// The parts of a value of this format.
+pub(crate) fn parse(value: &[u8]) -> Result<Parts<'_>, &'static str> {
+    let (&format, rest) = value.split_first().ok_or("empty value")?;
+    if format != FORMAT {
+        return Err("unknown format");
     }
-    let owner = match o {
-        Value::Null => None,
-        other => Some(text(other).ok_or("owner is not UTF-8")?.to_owned()),
+    let (version, rest) = take8(rest)?;
+    let (created, rest) = take8(rest)?;
+    let (absolute, rest) = take8(rest)?;
+    let (len, rest) = rest.split_first_chunk::<4>().ok_or("truncated header")?;
+    let (owner, data) = match u32::from_be_bytes(*len) {
+        NO_OWNER => (None, rest),
+        len => {
+            let len = usize::try_from(len).map_err(|_| "owner too long")?;
+            let (owner, data) = rest.split_at_checked(len).ok_or("truncated owner")?;
+            (Some(owner), data)
+        }
+    };
+    Ok(Parts {
+        version: u64::from_be_bytes(version),
+        created: i64::from_be_bytes(created),
+        absolute: i64::from_be_bytes(absolute),
+        owner,
+        data,
+    })
+}
+
+fn take8(bytes: &[u8]) -> Result<([u8; 8], &[u8]), &'static str> {
+    let (head, rest) = bytes.split_first_chunk::<8>().ok_or("truncated header")?;
+    Ok((*head, rest))
+}
+
+/// The record in `value` for `id`, whose key expires at `idle_ms` (the
+/// key's expiry is the record's idle expiry).
+pub(crate) fn decode(id: &SessionId, value: &[u8], idle_ms: i64) -> Result<Record, &'static str> {
+    let parts = parse(value)?;
+    let owner = match parts.owner {
+        None => None,
+        Some(bytes) => Some(std::str::from_utf8(bytes).map_err(|_| "owner is not UTF-8")?),
     };
     Ok(Record {
         id: id.clone(),
-        data: bytes(d).ok_or("no data")?.to_vec(),
-        created_at: Record::from_millis(number(c).ok_or("bad created time")?),
-        idle_expires_at: Record::from_millis(number(i).ok_or("bad idle expiry")?),
-        absolute_expires_at: Record::from_millis(number(a).ok_or("bad absolute expiry")?),
-        version: text(v).and_then(|s| s.parse().ok()).ok_or("bad version")?,
-        owner,
+        data: parts.data.to_vec(),
+        created_at: Record::from_millis(parts.created),
+        idle_expires_at: Record::from_millis(idle_ms),
+        absolute_expires_at: Record::from_millis(parts.absolute),
+        version: parts.version,
+        owner: owner.map(str::to_owned),
     })
+}
+
+/// The owner in a value of this format (`Err` for any other value).
+pub(crate) fn owner_of(value: &[u8]) -> Result<Option<&[u8]>, &'static str> {
+    parse(value).map(|parts| parts.owner)
+}
+
+/// The version as the scripts compare it: its 8 bytes in the value.
+pub(crate) fn version_bytes(version: u64) -> Value {
+    Value::from(&version.to_be_bytes()[..])
+}
+
+/// The expiry Redis carries for a record: the earlier of its two expiries,
+/// at least 1 ms after the epoch (Redis refuses 0 and negative times; 1 is
+/// long past, so the key goes at once).
+pub(crate) fn expire_at(record: &Record) -> i64 {
+    Record::millis(record.expires_at()).max(1)
+}
+
+/// A touch's new key expiry: `wanted`, never past the absolute expiry.
+pub(crate) fn capped(wanted: i64, absolute: i64) -> i64 {
+    wanted.min(absolute).max(1)
 }
 
 /// The bytes of a string reply (Redis strings are binary; fred hands them
@@ -91,18 +143,7 @@ pub(crate) fn bytes(value: &Value) -> Option<&[u8]> {
     }
 }
 
-fn text(value: &Value) -> Option<&str> {
-    std::str::from_utf8(bytes(value)?).ok()
-}
-
-fn number(value: &Value) -> Option<i64> {
-    match value {
-        Value::Integer(n) => Some(*n),
-        other => text(other)?.parse().ok(),
-    }
-}
-
-/// An integer reply (the status codes of the scripts).
+/// An integer reply.
 pub(crate) fn integer(value: &Value) -> Option<i64> {
     match value {
         Value::Integer(n) => Some(*n),
@@ -128,68 +169,72 @@ mod tests {
         }
     }
 
-    /// What the load script answers for a record written with `args`.
-    fn reply(args: &[Value]) -> Value {
-        Value::Array(vec![
-            "1".into(),
-            args[1].clone(),
-            args[2].clone(),
-            args[3].clone(),
-            args[4].clone(),
-            args[5].clone(),
-            args[7].clone(),
-        ])
-    }
-
     #[test]
     fn a_record_survives_the_round_trip() {
-        let r = record();
-        let args = write_args(&r, Some(3));
-        assert_eq!(integer(&args[0]), Some(Record::millis(r.idle_expires_at)));
-        assert_eq!(bytes(&args[8]), Some(&b"3"[..]));
-        match decode(&r.id, reply(&args)) {
-            Loaded::Record(back) => assert_eq!(back, r),
-            other => panic!("{other:?}"),
+        for owner in [None, Some(String::new()), Some("ünïcode".to_owned())] {
+            let mut r = record();
+            r.owner = owner;
+            let value = encode(&r).unwrap();
+            let idle = Record::millis(r.idle_expires_at);
+            assert_eq!(decode(&r.id, &value, idle), Ok(r.clone()));
+            assert_eq!(owner_of(&value), Ok(r.owner.as_deref().map(str::as_bytes)));
         }
     }
 
     #[test]
-    fn anything_else_is_missing_or_malformed_never_a_panic() {
-        let id = SessionId::random();
-        assert!(matches!(decode(&id, Value::Null), Loaded::Missing));
-        assert!(matches!(
-            decode(&id, Value::Array(vec![Value::Null; 7])),
-            Loaded::Missing
-        ));
-        assert!(matches!(
-            decode(&id, "malformed".into()),
-            Loaded::Malformed(_)
-        ));
-        assert!(matches!(
-            decode(&id, Value::Array(vec!["1".into()])),
-            Loaded::Malformed(_)
-        ));
+    fn the_header_is_where_the_documentation_and_the_scripts_say() {
         let r = record();
-        let mut args = write_args(&r, None);
-        args[5] = "-1".into();
-        assert!(matches!(
-            decode(&id, reply(&args)),
-            Loaded::Malformed("bad version")
-        ));
-        let mut fields = match reply(&write_args(&r, None)) {
-            Value::Array(f) => f,
-            _ => unreachable!(),
-        };
-        fields[0] = "2".into();
-        assert!(matches!(
-            decode(&id, Value::Array(fields.clone())),
-            Loaded::Malformed(_)
-        ));
-        fields[0] = "1".into();
-        fields[6] = Value::from(&[0xff_u8, 0xfe][..]);
-        assert!(matches!(
-            decode(&id, Value::Array(fields)),
-            Loaded::Malformed(_)
-        ));
+        let value = encode(&r).unwrap();
+        assert_eq!(value[0], 1);
+        assert_eq!(&value[1..9], &u64::MAX.to_be_bytes());
+        assert_eq!(bytes(&version_bytes(u64::MAX)), Some(&value[1..9]));
+        assert_eq!(&value[9..17], &Record::millis(r.created_at).to_be_bytes());
+        let absolute = Record::millis(r.absolute_expires_at).to_be_bytes();
+        assert_eq!(&value[17..25], &absolute);
+        assert_eq!(&value[25..29], &5u32.to_be_bytes());
+        assert_eq!(&value[29..34], b"alice");
+        assert_eq!(&value[34..], &r.data[..]);
+        let mut anonymous = r;
+        anonymous.owner = None;
+        let value = encode(&anonymous).unwrap();
+        assert_eq!(&value[25..29], &[0xff; 4]);
+        assert_eq!(&value[29..], &anonymous.data[..]);
+    }
+
+    #[test]
+    fn anything_else_is_malformed_never_a_panic() {
+        let id = SessionId::random();
+        let good = encode(&record()).unwrap();
+        let mut cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            vec![1],
+            b"\x00\x01garbage".to_vec(),
+            b"{\"json\":true}".to_vec(),
+        ];
+        // Every truncation of the header or the owner.
+        cases.extend((1..HEADER + 5).map(|n| good[..n].to_vec()));
+        let mut other_format = good.clone();
+        other_format[0] = 2;
+        cases.push(other_format);
+        let mut long_owner = good.clone();
+        long_owner[25..29].copy_from_slice(&0xffff_fffe_u32.to_be_bytes());
+        cases.push(long_owner);
+        for case in &cases {
+            assert!(decode(&id, case, 1).is_err(), "{case:?}");
+            assert!(owner_of(case).is_err(), "{case:?}");
+        }
+        let mut bad_owner = good;
+        bad_owner[29] = 0xff;
+        assert_eq!(decode(&id, &bad_owner, 1), Err("owner is not UTF-8"));
+    }
+
+    #[test]
+    fn expiries_stay_positive_and_capped() {
+        assert_eq!(capped(10, 5), 5);
+        assert_eq!(capped(5, 10), 5);
+        assert_eq!(capped(-3, 10), 1);
+        let mut r = record();
+        r.idle_expires_at = Record::from_millis(-5);
+        assert_eq!(expire_at(&r), 1);
     }
 }

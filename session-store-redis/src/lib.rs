@@ -15,6 +15,7 @@ mod builder;
 mod conn;
 mod error;
 mod keys;
+mod known;
 mod layout;
 mod scripts;
 mod store;

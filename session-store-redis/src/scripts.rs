@@ -1,15 +1,18 @@
-//! The Lua scripts: each store operation that must read and write in one
-//! round trip runs as one script, so it is atomic and costs one `EVALSHA`.
+//! The Lua scripts: the operations that must read a value before writing
+//! it in one round trip run as one script, atomically, sent by SHA-1
+//! (`EVALSHA`). The common paths do without them (plain `GET`, `SET`,
+//! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve Reject-policy saves, writes
+//! that maintain an owner index on one slot, the first touch of a session
+//! this process does not know yet, and the owner and predicate deletions.
 //!
-//! The record is a hash with the fields
-//! `f` (layout version, `1`), `d` (data), `c` (created), `i` (idle expiry),
-//! `a` (absolute expiry), `v` (version) and `o` (owner, absent if none);
-//! times are milliseconds since the Unix epoch. The key's own expiry
-//! (`PEXPIREAT`) is always `min(i, a)`, so Redis removes the record by itself.
+//! They read the value layout of `layout.rs` (1-based offsets in Lua): byte
+//! 1 format (`1`), bytes 2-9 version, 10-17 created, 18-25 absolute expiry,
+//! 26-29 owner length (`0xFFFFFFFF`: none), then owner and data. A value of
+//! another format, or a key of another type, is neither touched nor
+//! overwritten nor deleted.
 //!
 //! Scripts read and write only the keys they are given, except the owner
-//! listings, which run only where every key of the store lives in one slot.
-//! An optional second key is the owner index to add the record to.
+//! sweep, which runs only where every key of the store lives in one slot.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -37,117 +40,114 @@ impl Script {
     }
 }
 
-/// Adds an id to an owner index and makes the index live at least as long as
-/// the record (`abs`): the set expires with the last session it can name.
-const INDEX_FN: &str = r#"
-local function index(key, id, abs)
-  redis.call('SADD', key, id)
-  local ttl = redis.call('PTTL', key)
-  local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  if ttl < 0 or now + ttl < tonumber(abs) then
-    redis.call('PEXPIREAT', key, abs)
-  end
+/// Reading the value layout, shared by every script.
+const LAYOUT_FN: &str = r#"
+local HEADER = 29
+local NO_OWNER = 4294967295
+local function num(v, i, n)
+  local x = 0
+  for k = i, i + n - 1 do x = x * 256 + string.byte(v, k) end
+  return x
 end
-"#;
-
-/// Writes the record fields from ARGV (shared by create and save).
-/// ARGV: 1 expire-at, 2 data, 3 created, 4 idle, 5 absolute, 6 version,
-/// 7 id, 8 owner or '' ; create: 9 unused ; save: 9 expected version or ''.
-const WRITE_FN: &str = r#"
-local function write(key)
-  redis.call('HSET', key, 'f', '1', 'd', ARGV[2], 'c', ARGV[3], 'i', ARGV[4], 'a', ARGV[5], 'v', ARGV[6])
-  if ARGV[8] ~= '' then redis.call('HSET', key, 'o', ARGV[8]) end
-  redis.call('PEXPIREAT', key, ARGV[1])
-  if KEYS[2] then index(KEYS[2], ARGV[7], ARGV[5]) end
+-- Whether v (a GET reply, false or an error table included) is a value of
+-- this format: a string with the format byte and a whole header and owner.
+local function ours(v)
+  if type(v) ~= 'string' or #v < HEADER or string.byte(v, 1) ~= 1 then return false end
+  local n = num(v, 26, 4)
+  return n == NO_OWNER or HEADER + n <= #v
 end
-"#;
-
-/// Whether a record's fields are readable: what a load would not return is
-/// neither touched nor overwritten. `r` holds the fields `f c i a v`.
-const READABLE_FN: &str = r#"
-local function int(x, sign)
-  return type(x) == 'string' and string.match(x, sign and '^%-?%d+$' or '^%d+$') ~= nil
+-- The absolute expiry in ms; a negative one counts as long past.
+local function absolute(v)
+  if string.byte(v, 18) >= 128 then return 1 end
+  return num(v, 18, 8)
 end
-local function readable(key, r)
-  return r[1] == '1' and int(r[2], true) and int(r[3], true) and int(r[4], true)
-    and int(r[5], false) and redis.call('HEXISTS', key, 'd') == 1
+local function owner(v)
+  local n = num(v, 26, 4)
+  if n == NO_OWNER then return false end
+  return string.sub(v, HEADER + 1, HEADER + n)
 end
-"#;
-
-/// Sets the idle expiry field and the key's expiry to `min(want, abs)`.
-const EXTEND_FN: &str = r#"
-local function extend(key, want, abs)
-  local at = want
-  if tonumber(abs) < tonumber(want) then at = abs end
-  -- HSET first: a PEXPIREAT in the past deletes the key, and an HSET after
-  -- it would create a stray hash without expiry.
-  redis.call('HSET', key, 'i', at)
-  redis.call('PEXPIREAT', key, at)
+-- A touch's new expiry: the wanted one, never past the absolute expiry.
+local function capped(want, v)
+  local at = math.min(tonumber(want), absolute(v))
+  if at < 1 then at = 1 end
   return at
 end
 "#;
 
-/// Loads a record, optionally moving its expiry to `min(ARGV[1], a)` in the
-/// same call. Answers the fields `f d c i a v o` (nil if the key is absent)
-/// or the string `malformed` for a key of another type.
-const LOAD_BODY: &str = r#"
-local r = redis.pcall('HMGET', KEYS[1], 'f', 'd', 'c', 'i', 'a', 'v', 'o')
-if r['err'] then return 'malformed' end
-if ARGV[1] ~= '' and tonumber(ARGV[1]) and readable(KEYS[1], {r[1], r[3], r[4], r[5], r[6]}) then
-  r[4] = extend(KEYS[1], ARGV[1], r[5])
+/// Adds an id to an owner index and makes the index live at least until
+/// `abs`, the record's absolute expiry: `NX` sets the expiry of a new set,
+/// `GT` extends that of an existing one, so the set expires with the last
+/// session it can name.
+const INDEX_FN: &str = r#"
+local function index(key, id, abs)
+  redis.call('SADD', key, id)
+  redis.call('PEXPIREAT', key, abs, 'NX')
+  redis.call('PEXPIREAT', key, abs, 'GT')
 end
-return r
 "#;
 
-/// Creates a record unless its key exists: 1 created, 0 exists.
-const CREATE_BODY: &str = r#"
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-write(KEYS[1])
-return 1
+/// Loads a value and moves the key's expiry to `min(ARGV[1], absolute)`:
+/// `{1, value, new expiry}`, `{0}` if the key is absent, `{2}` if it holds
+/// something else (left as it is).
+const LOAD_BODY: &str = r#"
+local v = redis.pcall('GET', KEYS[1])
+if not v then return {0} end
+if not ours(v) then return {2} end
+local at = capped(ARGV[1], v)
+redis.call('PEXPIREAT', KEYS[1], at)
+return {1, v, at}
 "#;
 
-/// Replaces a live record: 1 saved, 0 missing (or not a readable record of
-/// ours), -1 version conflict (ARGV[9] is the expected version, '' for none).
-const SAVE_BODY: &str = r#"
-local cur = redis.pcall('HMGET', KEYS[1], 'f', 'c', 'i', 'a', 'v')
-if cur['err'] or not readable(KEYS[1], cur) then return 0 end
-if ARGV[9] ~= '' and cur[5] ~= ARGV[9] then return -1 end
-redis.call('DEL', KEYS[1])
-write(KEYS[1])
-return 1
-"#;
-
-/// Moves the expiry of a live record to `min(ARGV[1], a)`: 1 done, 0 missing.
+/// Moves the expiry of a record to `min(ARGV[1], absolute)`: 1 done, 0
+/// absent or not a record of this format.
 const TOUCH_BODY: &str = r#"
-local r = redis.pcall('HMGET', KEYS[1], 'f', 'c', 'i', 'a', 'v')
-if r['err'] or not tonumber(ARGV[1]) or not readable(KEYS[1], r) then return 0 end
-extend(KEYS[1], ARGV[1], r[4])
+local v = redis.pcall('GET', KEYS[1])
+if not ours(v) then return 0 end
+redis.call('PEXPIREAT', KEYS[1], capped(ARGV[1], v))
 return 1
 "#;
 
-/// Adds ARGV[1] to the owner index KEYS[1], live until ARGV[2] at least
-/// (the separate index write used on a cluster).
-const INDEX_BODY: &str = r#"
-index(KEYS[1], ARGV[1], ARGV[2])
+/// Creates a record and indexes it under its owner (KEYS[2], same slot):
+/// 1 created, 0 the key exists. ARGV: value, expire-at, id.
+const CREATE_BODY: &str = r#"
+if not redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'NX') then return 0 end
+index(KEYS[2], ARGV[3], absolute(ARGV[1]))
+return 1
+"#;
+
+/// Replaces a live record of this format. ARGV: value, expire-at, expected
+/// version (its 8 bytes, '' for none), id. Answers 1 saved, 0 absent (or
+/// not a record of this format), -1 version conflict, 2 saved with a new
+/// owner that the caller indexes (no index key given: another slot). With
+/// KEYS[2], a new owner is indexed here.
+const SAVE_BODY: &str = r#"
+local old = redis.pcall('GET', KEYS[1])
+if not ours(old) then return 0 end
+if ARGV[3] ~= '' and string.sub(old, 2, 9) ~= ARGV[3] then return -1 end
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+local new = owner(ARGV[1])
+if new and new ~= owner(old) then
+  if not KEYS[2] then return 2 end
+  index(KEYS[2], ARGV[4], absolute(ARGV[1]))
+end
 return 1
 "#;
 
 /// Deletes the record KEYS[1] if its owner is ARGV[1]: 1 deleted, 0 absent,
-/// -1 present with another owner (its index entry is stale).
+/// -1 present with another owner (its index entry is stale) or not ours.
 const DELETE_IF_OWNER: &str = r#"
-local o = redis.pcall('HGET', KEYS[1], 'o')
-if o == ARGV[1] then redis.call('UNLINK', KEYS[1]) return 1 end
-if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
-return 0
+local v = redis.pcall('GET', KEYS[1])
+if not v then return 0 end
+if ours(v) and owner(v) == ARGV[1] then redis.call('UNLINK', KEYS[1]) return 1 end
+return -1
 "#;
 
-/// Deletes the record KEYS[1] if it is still at version ARGV[1]: 1 deleted,
-/// 0 absent, -1 changed meanwhile (to be tested again).
+/// Deletes the record KEYS[1] if it is still at version ARGV[1] (8 bytes):
+/// 1 deleted, 0 absent or not ours, -1 changed meanwhile (to test again).
 const DELETE_IF_VERSION: &str = r#"
-local v = redis.pcall('HGET', KEYS[1], 'v')
-if v == ARGV[1] then redis.call('UNLINK', KEYS[1]) return 1 end
-if v == false then return 0 end
+local v = redis.pcall('GET', KEYS[1])
+if not ours(v) then return 0 end
+if string.sub(v, 2, 9) == ARGV[1] then redis.call('UNLINK', KEYS[1]) return 1 end
 return -1
 "#;
 
@@ -158,7 +158,8 @@ const OWNER_SWEEP: &str = r#"
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local key = ARGV[1] .. id
-  if redis.pcall('HGET', key, 'o') == ARGV[2] then
+  local v = redis.pcall('GET', key)
+  if ours(v) and owner(v) == ARGV[2] then
     table.insert(out, id)
     if ARGV[3] == '1' then redis.call('UNLINK', key) end
   else
@@ -173,23 +174,21 @@ return out
 #[derive(Debug)]
 pub(crate) struct Scripts {
     pub(crate) load: Script,
+    pub(crate) touch: Script,
     pub(crate) create: Script,
     pub(crate) save: Script,
-    pub(crate) touch: Script,
-    pub(crate) index: Script,
     pub(crate) delete_if_owner: Script,
     pub(crate) delete_if_version: Script,
     pub(crate) owner_sweep: Script,
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 8] {
+    pub(crate) fn all(&self) -> [&Script; 7] {
         [
             &self.load,
+            &self.touch,
             &self.create,
             &self.save,
-            &self.touch,
-            &self.index,
             &self.delete_if_owner,
             &self.delete_if_version,
             &self.owner_sweep,
@@ -199,14 +198,13 @@ impl Scripts {
 
 /// The scripts, built and hashed on first use.
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    load: Script::new("load", &[READABLE_FN, EXTEND_FN, LOAD_BODY]),
-    create: Script::new("create", &[INDEX_FN, WRITE_FN, CREATE_BODY]),
-    save: Script::new("save", &[READABLE_FN, INDEX_FN, WRITE_FN, SAVE_BODY]),
-    touch: Script::new("touch", &[READABLE_FN, EXTEND_FN, TOUCH_BODY]),
-    index: Script::new("index", &[INDEX_FN, INDEX_BODY]),
-    delete_if_owner: Script::new("delete_if_owner", &[DELETE_IF_OWNER]),
-    delete_if_version: Script::new("delete_if_version", &[DELETE_IF_VERSION]),
-    owner_sweep: Script::new("owner_sweep", &[OWNER_SWEEP]),
+    load: Script::new("load", &[LAYOUT_FN, LOAD_BODY]),
+    touch: Script::new("touch", &[LAYOUT_FN, TOUCH_BODY]),
+    create: Script::new("create", &[LAYOUT_FN, INDEX_FN, CREATE_BODY]),
+    save: Script::new("save", &[LAYOUT_FN, INDEX_FN, SAVE_BODY]),
+    delete_if_owner: Script::new("delete_if_owner", &[LAYOUT_FN, DELETE_IF_OWNER]),
+    delete_if_version: Script::new("delete_if_version", &[LAYOUT_FN, DELETE_IF_VERSION]),
+    owner_sweep: Script::new("owner_sweep", &[LAYOUT_FN, OWNER_SWEEP]),
 });
 
 #[cfg(test)]

@@ -2,21 +2,22 @@
 //! the keyspace are in `scan`, the owner index in `owners`.
 
 mod owners;
+mod read;
 mod scan;
+mod write;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::types::Value;
-use futures_util::future::try_join;
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
 
 use crate::builder::RedisStoreBuilder;
 use crate::conn::{Backend, Redis};
 use crate::keys::Keys;
-use crate::layout::{self, Loaded};
+use crate::known::{Known, GENERATION};
 use crate::scripts::SCRIPTS;
 
 /// A session store on Redis (single node, Sentinel or Cluster), through
@@ -37,6 +38,8 @@ struct Inner {
     /// a prefix with a hash tag): then record and owner index are written by
     /// one script.
     one_slot: bool,
+    /// The sessions this process has seen recently (see `known.rs`).
+    known: Known,
 }
 
 impl RedisStore {
@@ -83,6 +86,7 @@ impl RedisStore {
                 redis,
                 keys,
                 one_slot,
+                known: Known::new(GENERATION),
             }),
         }
     }
@@ -113,7 +117,8 @@ impl RedisStore {
     /// after [`build_with_client`](RedisStoreBuilder::build_with_client) or
     /// [`build_with_pool`](RedisStoreBuilder::build_with_pool) it is
     /// optional: without it, the first use of each script on each node sends
-    /// the script in full once (`EVAL`) instead of by its hash.
+    /// the script in full once (`EVAL`) instead of by its hash. (The common
+    /// requests use plain commands; scripts serve the rarer operations.)
     pub async fn verify(&self) -> Result<(), StoreError> {
         self.inner.redis.ping().await?;
         self.inner.redis.load_scripts(&SCRIPTS.all()).await
@@ -123,51 +128,6 @@ impl RedisStore {
     pub(crate) async fn quit(&self) {
         let redis = &self.inner.redis;
         redis.backend().quit(redis.timeout()).await;
-    }
-
-    /// The owner-index write that goes with a record write on a cluster,
-    /// where the two keys live on different slots.
-    async fn index_separately(&self, record: &Record) -> Result<(), StoreError> {
-        let Some(owner) = record.owner.as_deref().filter(|_| !self.inner.one_slot) else {
-            return Ok(());
-        };
-        let key = self.inner.keys.owner(owner);
-        let args = vec![
-            record.id.as_str().into(),
-            Record::millis(record.absolute_expires_at).into(),
-        ];
-        self.inner.redis.eval(&SCRIPTS.index, &[&key], args).await?;
-        Ok(())
-    }
-
-    /// The keys of a create or save script: the record, and the owner index
-    /// when both live on one slot.
-    fn write_keys(&self, record: &Record) -> Vec<String> {
-        let mut keys = vec![self.inner.keys.record(&record.id)];
-        if let Some(owner) = record.owner.as_deref().filter(|_| self.inner.one_slot) {
-            keys.push(self.inner.keys.owner(owner));
-        }
-        keys
-    }
-
-    async fn write(
-        &self,
-        script: &crate::scripts::Script,
-        record: &Record,
-        expected: Option<u64>,
-    ) -> Result<i64, StoreError> {
-        let keys = self.write_keys(record);
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let args = layout::write_args(record, expected);
-        // On a cluster the index write runs alongside, not after: one round
-        // trip of latency. An index entry without its record is harmless
-        // (entries are checked against the record's owner when read).
-        let (reply, ()) = try_join(
-            self.inner.redis.eval(script, &keys, args),
-            self.index_separately(record),
-        )
-        .await?;
-        layout::integer(&reply).ok_or_else(|| unexpected(script.name, &reply))
     }
 }
 
@@ -182,22 +142,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        match self.write(&SCRIPTS.create, record, None).await? {
-            1 => Ok(()),
-            0 => Err(StoreError::AlreadyExists),
-            other => Err(unexpected("create", &Value::Integer(other))),
-        }
+        self.create_record(record).await
     }
 
     async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError> {
-        match self.write(&SCRIPTS.save, record, expected_version).await? {
-            1 => Ok(()),
-            0 => Err(StoreError::NotFound),
-            -1 => Err(StoreError::Conflict {
-                expected: expected_version.unwrap_or_default(),
-            }),
-            other => Err(unexpected("save", &Value::Integer(other))),
-        }
+        self.save_record(record, expected_version).await
     }
 
     async fn load(
@@ -205,27 +154,7 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         touch: Option<OffsetDateTime>,
     ) -> Result<Option<Record>, StoreError> {
-        let key = self.inner.keys.record(id);
-        let touch: Value = match touch {
-            Some(at) => Record::millis(at).into(),
-            None => "".into(),
-        };
-        let reply = self
-            .inner
-            .redis
-            .eval(&SCRIPTS.load, &[&key], vec![touch])
-            .await?;
-        match layout::decode(id, reply) {
-            // Redis expires the key itself; this covers an application clock
-            // ahead of the server's.
-            Loaded::Record(record) if record.is_expired(OffsetDateTime::now_utc()) => Ok(None),
-            Loaded::Record(record) => Ok(Some(record)),
-            Loaded::Missing => Ok(None),
-            Loaded::Malformed(reason) => {
-                tracing::warn!(%id, reason, "redis holds an unreadable session record; treating it as absent");
-                Ok(None)
-            }
-        }
+        self.load_record(id, touch.map(Record::millis)).await
     }
 
     async fn touch(
@@ -233,23 +162,17 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         idle_expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let key = self.inner.keys.record(id);
-        let args = vec![Record::millis(idle_expires_at).into()];
-        let reply = self.inner.redis.eval(&SCRIPTS.touch, &[&key], args).await?;
-        Ok(layout::integer(&reply) == Some(1))
+        self.touch_record(id, Record::millis(idle_expires_at)).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let key = self.inner.keys.record(id);
-        let reply = self
-            .inner
-            .redis
-            .call("UNLINK", &key, vec![key.as_str().into()])
-            .await?;
-        Ok(layout::integer(&reply).is_some_and(|n| n > 0))
+        self.inner.known.forget(id);
+        self.inner.redis.unlink(&key).await
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
+        self.inner.known.clear();
         self.clear_prefix().await
     }
 

@@ -4,9 +4,28 @@
 
 mod common;
 
-use common::{have, Monitor, RedisServer, Scratch};
-use session_core::{SessionConfig, SessionManager};
+use common::{have, Monitor, Raw, RedisServer, Scratch};
+use session_core::{Concurrency, IdleRefresh, SessionConfig, SessionManager};
 use session_store_redis::RedisStore;
+
+/// How many reads Redis needed for what `action` sent (`total_reads_processed`
+/// of `INFO stats`, less the reads of the two `INFO` calls themselves): the
+/// round trips, when nothing else talks to the server.
+async fn round_trips(address: &str, action: impl std::future::Future) -> i64 {
+    let mut raw = Raw::connect(address).await.expect("info connection");
+    let before = reads_processed(&mut raw).await;
+    action.await;
+    let after = reads_processed(&mut raw).await;
+    after - before - 1
+}
+
+async fn reads_processed(raw: &mut Raw) -> i64 {
+    let info = raw.cmd(&["INFO", "stats"]).await.expect("INFO").text();
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_reads_processed:"))
+        .and_then(|n| n.trim().parse::<i64>().ok())
+        .expect("total_reads_processed")
+}
 
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Cart {
@@ -57,9 +76,11 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
                 .pair()
         })
         .await;
-    assert_eq!(sent, ["EVALSHA"], "new session");
+    assert_eq!(sent, ["SET"], "new session");
 
-    // A read with idle refresh: the load moves the expiry in the same call.
+    // A read with idle refresh: `GET` and `PEXPIREAT` (capped at the
+    // absolute expiry the store learnt when it wrote the session), written
+    // together in one round trip.
     let (items, sent) = monitor
         .commands(async {
             let lazy = manager.start_request();
@@ -76,7 +97,19 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
         })
         .await;
     assert_eq!(items, ["tea"]);
-    assert_eq!(sent, ["EVALSHA"], "read-only request with idle refresh");
+    assert_eq!(
+        sent,
+        ["GET", "PEXPIREAT"],
+        "read-only request with idle refresh"
+    );
+    // Two commands, one round trip: Redis reads them in one go.
+    let reads = round_trips(&server.address(), async {
+        let lazy = manager.start_request();
+        lazy.load(Some(cookie.as_str())).await.unwrap();
+        manager.finish_request(&lazy, 200).await.unwrap();
+    })
+    .await;
+    assert_eq!(reads, 1, "read-only request with idle refresh");
 
     // A modification: load, save.
     let (_, sent) = monitor
@@ -91,7 +124,15 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
             manager.finish_request(&lazy, 200).await.unwrap();
         })
         .await;
-    assert_eq!(sent, ["EVALSHA", "EVALSHA"], "modifying request");
+    assert_eq!(sent, ["GET", "PEXPIREAT", "SET"], "modifying request");
+    let reads = round_trips(&server.address(), async {
+        let lazy = manager.start_request();
+        let session = lazy.load(Some(cookie.as_str())).await.unwrap();
+        session.data_mut().items.push("sugar".into());
+        manager.finish_request(&lazy, 200).await.unwrap();
+    })
+    .await;
+    assert_eq!(reads, 2, "modifying request: load, then save");
 
     // A token the store does not know: one load, then a fresh session that
     // is not written because it holds nothing.
@@ -104,6 +145,8 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
             assert!(manager.finish_request(&lazy, 200).await.unwrap().is_none());
         })
         .await;
+    // (A session this process has not seen: the load reads the absolute
+    // expiry before moving the expiry, in one script.)
     assert_eq!(sent, ["EVALSHA"], "unknown token");
 
     // Rotation on login: load, create the new record (with its owner index
@@ -122,8 +165,28 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
                 .pair()
         })
         .await;
-    assert_eq!(sent, ["EVALSHA", "EVALSHA", "UNLINK"], "rotation");
+    assert_eq!(sent, ["GET", "PEXPIREAT", "EVALSHA", "UNLINK"], "rotation");
     assert_ne!(rotated, cookie);
+
+    // A logged-in user's modification: the owner is unchanged, so the save
+    // is a plain `SET ... XX GET` (the replaced value confirms the owner).
+    let (_, sent) = monitor
+        .commands(async {
+            let lazy = manager.start_request();
+            lazy.load(Some(rotated.as_str()))
+                .await
+                .unwrap()
+                .data_mut()
+                .items
+                .push("jam".into());
+            manager.finish_request(&lazy, 200).await.unwrap();
+        })
+        .await;
+    assert_eq!(
+        sent,
+        ["GET", "PEXPIREAT", "SET"],
+        "modifying a logged-in session"
+    );
 
     // Logout: load, delete.
     let (_, sent) = monitor
@@ -133,10 +196,99 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
             manager.finish_request(&lazy, 200).await.unwrap();
         })
         .await;
-    assert_eq!(sent, ["EVALSHA", "UNLINK"], "logout");
+    assert_eq!(sent, ["GET", "PEXPIREAT", "UNLINK"], "logout");
     assert_eq!(
         session_core::SessionStore::count(&store).await.unwrap(),
         0,
         "nothing left behind"
+    );
+}
+
+#[tokio::test]
+async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("round-trips-more");
+    let server = RedisServer::start(&scratch).await;
+    let manager = |store: &RedisStore, concurrency, refresh| {
+        SessionManager::<Cart>::new(
+            SessionConfig::testing()
+                .store(store.clone())
+                .concurrency(concurrency)
+                .idle_refresh(refresh)
+                .build()
+                .unwrap(),
+        )
+    };
+    let first = RedisStore::connect(&server.url()).await.unwrap();
+    let writer = manager(&first, Concurrency::LastWriteWins, IdleRefresh::Always);
+    let lazy = writer.start_request();
+    lazy.load(None)
+        .await
+        .unwrap()
+        .data_mut()
+        .items
+        .push("tea".into());
+    let cookie = writer
+        .finish_request(&lazy, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    let mut monitor = Monitor::start(&server.address()).await;
+
+    // Another process (its own store) has not seen the session: its first
+    // read runs the load script, later reads are plain.
+    let second = RedisStore::connect(&server.url()).await.unwrap();
+    let reader = manager(&second, Concurrency::LastWriteWins, IdleRefresh::Always);
+    let read = |manager: SessionManager<Cart>| {
+        let cookie = cookie.clone();
+        async move {
+            let lazy = manager.start_request();
+            let items = lazy
+                .load(Some(cookie.as_str()))
+                .await
+                .unwrap()
+                .data()
+                .items
+                .clone();
+            manager.finish_request(&lazy, 200).await.unwrap();
+            items
+        }
+    };
+    let (items, sent) = monitor.commands(read(reader.clone())).await;
+    assert_eq!(items, ["tea"]);
+    assert_eq!(sent, ["EVALSHA"], "first read in another process");
+    let (_, sent) = monitor.commands(read(reader)).await;
+    assert_eq!(sent, ["GET", "PEXPIREAT"], "later reads there");
+
+    // Without idle refresh on reads: `GET` and `PEXPIRETIME`, pipelined in
+    // one round trip (the key's expiry is the idle expiry).
+    let on_write = manager(&first, Concurrency::LastWriteWins, IdleRefresh::OnWrite);
+    let (_, sent) = monitor.commands(read(on_write.clone())).await;
+    assert_eq!(sent, ["GET", "PEXPIRETIME"], "read without refresh");
+    let reads = round_trips(&server.address(), read(on_write)).await;
+    assert_eq!(reads, 1, "read without refresh");
+
+    // Under Reject the save checks the version in a script.
+    let reject = manager(&first, Concurrency::Reject, IdleRefresh::Always);
+    let (_, sent) = monitor
+        .commands(async {
+            let lazy = reject.start_request();
+            lazy.load(Some(cookie.as_str()))
+                .await
+                .unwrap()
+                .data_mut()
+                .items
+                .push("milk".into());
+            reject.finish_request(&lazy, 200).await.unwrap();
+        })
+        .await;
+    assert_eq!(
+        sent,
+        ["GET", "PEXPIREAT", "EVALSHA"],
+        "modification under Reject"
     );
 }

@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{address, record, redis_url, shared_store, unique_prefix, Raw, Reply};
+use common::{
+    address, encode, record, redis_url, shared_store, unique_prefix, Raw, Reply, DATA_OFFSET,
+};
 use session_core::time::{self, OffsetDateTime};
 use session_core::{
     Concurrency, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
@@ -70,6 +72,68 @@ async fn versioned_saves_refuse_stale_versions_and_report_them() {
 }
 
 #[tokio::test]
+async fn a_plain_save_of_a_deleted_session_is_not_found_and_recreates_nothing() {
+    // The store knows these sessions, so their saves are plain `SET ... XX`
+    // (without owner) and `SET ... XX GET` (with one).
+    let store = shared_store("plain-save").await;
+    let mut redis = raw().await;
+    for owner in [None, Some("alice".to_owned())] {
+        let mut r = record(60_000);
+        r.owner = owner.clone();
+        store.create(&r).await.unwrap();
+        r.version = 2;
+        store.save(&r, None).await.unwrap();
+        let key = store.record_key(&r.id);
+        assert_eq!(
+            redis.cmd(&["GET", &key]).await.unwrap(),
+            Reply::Bulk(Some(encode(&r))),
+            "{owner:?}"
+        );
+        let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+        assert!((55_000..=60_000).contains(&pttl), "{owner:?}: {pttl}");
+        // Deleted behind the store's back ("log out everywhere" elsewhere).
+        redis.cmd(&["DEL", &key]).await.unwrap();
+        r.version = 3;
+        assert!(
+            matches!(store.save(&r, None).await, Err(StoreError::NotFound)),
+            "{owner:?}"
+        );
+        assert_eq!(redis.cmd(&["EXISTS", &key]).await.unwrap().int(), 0);
+    }
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_owner_changed_by_another_process_is_indexed_again_on_save() {
+    let store = shared_store("owner-race").await;
+    let other = RedisStore::builder()
+        .prefix(store.prefix())
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let mut r = record(60_000);
+    r.owner = Some("alice".into());
+    store.create(&r).await.unwrap();
+    // Another process hands the session to bob, and a "log out everywhere"
+    // listing of alice drops her stale index entry.
+    let mut bob = r.clone();
+    bob.owner = Some("bob".into());
+    bob.version = 2;
+    other.save(&bob, None).await.unwrap();
+    assert_eq!(store.ids_by_owner("alice").await.unwrap(), vec![]);
+    // This process, still believing alice owns it, saves with alice: the
+    // replaced value shows bob, so alice's index gets the entry back.
+    r.version = 3;
+    store.save(&r, None).await.unwrap();
+    assert_eq!(
+        store.ids_by_owner("alice").await.unwrap(),
+        vec![r.id.clone()]
+    );
+    assert_eq!(store.delete_by_owner("alice").await.unwrap(), 1);
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
 async fn every_field_of_a_record_survives_the_round_trip() {
     let store = shared_store("fields").await;
     let mut r = record(60_000);
@@ -94,7 +158,12 @@ async fn the_key_is_the_prefix_and_the_id_and_redis_carries_the_expiry() {
     let mut redis = raw().await;
     assert_eq!(
         redis.cmd(&["TYPE", &key]).await.unwrap(),
-        Reply::Status("hash".into())
+        Reply::Status("string".into())
+    );
+    // One value, laid out as the README documents it.
+    assert_eq!(
+        redis.cmd(&["GET", &key]).await.unwrap(),
+        Reply::Bulk(Some(encode(&r)))
     );
     let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
     assert!(
@@ -107,7 +176,7 @@ async fn the_key_is_the_prefix_and_the_id_and_redis_carries_the_expiry() {
         .await
         .unwrap()
         .text();
-    let values = redis.cmd(&["HGETALL", &key]).await.unwrap().text();
+    let values = redis.cmd(&["GET", &key]).await.unwrap().text();
     assert!(!keys.contains(&token) && !values.contains(&token));
     store.clear().await.unwrap();
 }
@@ -115,41 +184,101 @@ async fn the_key_is_the_prefix_and_the_id_and_redis_carries_the_expiry() {
 #[tokio::test]
 async fn a_touch_never_takes_the_expiry_past_the_absolute_expiry() {
     let store = shared_store("absolute").await;
-    let mut r = record(1_000);
-    r.absolute_expires_at = r.created_at + time::Duration::seconds(20);
-    store.create(&r).await.unwrap();
-    let mut redis = raw().await;
-    let key = store.record_key(&r.id);
-    let far = OffsetDateTime::now_utc() + time::Duration::hours(5);
+    // Another process with the same prefix: it has not seen the sessions,
+    // so its first touches read the absolute expiry in a script.
+    let stranger = RedisStore::builder()
+        .prefix(store.prefix())
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    for (who, touching) in [("knows", &store), ("stranger", &stranger)] {
+        let mut r = record(1_000);
+        r.absolute_expires_at = r.created_at + time::Duration::seconds(20);
+        store.create(&r).await.unwrap();
+        let mut redis = raw().await;
+        let key = store.record_key(&r.id);
+        let far = OffsetDateTime::now_utc() + time::Duration::hours(5);
 
-    let loaded = store.load(&r.id, Some(far)).await.unwrap().unwrap();
-    assert_eq!(
-        loaded.idle_expires_at, r.absolute_expires_at,
-        "load with touch is capped"
-    );
-    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
-    assert!(
-        (15_000..=20_000).contains(&pttl),
-        "the TTL is capped too: {pttl}"
-    );
+        let loaded = touching.load(&r.id, Some(far)).await.unwrap().unwrap();
+        assert_eq!(
+            loaded.idle_expires_at, r.absolute_expires_at,
+            "{who}: load with touch is capped"
+        );
+        let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+        assert!(
+            (15_000..=20_000).contains(&pttl),
+            "{who}: the TTL is capped too: {pttl}"
+        );
 
-    let near = OffsetDateTime::now_utc() + time::Duration::seconds(10);
-    assert!(store.touch(&r.id, near).await.unwrap());
-    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
-    assert!(
-        (5_000..=10_000).contains(&pttl),
-        "a touch sets the idle expiry: {pttl}"
-    );
-    assert!(store.touch(&r.id, far).await.unwrap());
-    assert_eq!(
-        store
-            .load(&r.id, None)
+        let near = OffsetDateTime::now_utc() + time::Duration::seconds(10);
+        assert!(touching.touch(&r.id, near).await.unwrap());
+        let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+        assert!(
+            (5_000..=10_000).contains(&pttl),
+            "{who}: a touch sets the idle expiry: {pttl}"
+        );
+        let stranger_touch = RedisStore::builder()
+            .prefix(store.prefix())
+            .connect(&redis_url())
             .await
-            .unwrap()
-            .unwrap()
-            .idle_expires_at,
-        r.absolute_expires_at
-    );
+            .unwrap();
+        for touch in [touching, &stranger_touch] {
+            assert!(touch.touch(&r.id, far).await.unwrap());
+            let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+            assert!((0..=20_000).contains(&pttl), "{who}: {pttl}");
+        }
+        assert_eq!(
+            touching
+                .load(&r.id, None)
+                .await
+                .unwrap()
+                .unwrap()
+                .idle_expires_at,
+            r.absolute_expires_at
+        );
+    }
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_session_recreated_elsewhere_with_an_earlier_absolute_expiry_is_corrected() {
+    // Facts this process remembers could only go stale if another process
+    // wrote the same id with another absolute expiry; the load notices and
+    // puts the key's expiry right in the same call.
+    let store = shared_store("stale-facts").await;
+    let r = record(60_000);
+    store.create(&r).await.unwrap();
+    let mut other = r.clone();
+    other.absolute_expires_at = r.created_at + time::Duration::seconds(30);
+    let key = store.record_key(&r.id);
+    let mut redis = raw().await;
+    redis
+        .cmd_bytes(&[b"SET", key.as_bytes(), &encode(&other), b"PX", b"60000"])
+        .await
+        .unwrap();
+    let far = OffsetDateTime::now_utc() + time::Duration::hours(5);
+    let loaded = store.load(&r.id, Some(far)).await.unwrap().unwrap();
+    assert_eq!(loaded.absolute_expires_at, other.absolute_expires_at);
+    assert_eq!(loaded.idle_expires_at, other.absolute_expires_at);
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!((25_000..=30_000).contains(&pttl), "{pttl}");
+    // And from then on the new facts are used.
+    assert!(store.touch(&r.id, far).await.unwrap());
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!((25_000..=30_000).contains(&pttl), "{pttl}");
+    // A record of this format without any expiry (written by hand): the
+    // first read gives it its absolute expiry.
+    let mut persistent = record(60_000);
+    persistent.absolute_expires_at = persistent.created_at + time::Duration::seconds(40);
+    let key = store.record_key(&persistent.id);
+    redis
+        .cmd_bytes(&[b"SET", key.as_bytes(), &encode(&persistent)])
+        .await
+        .unwrap();
+    let loaded = store.load(&persistent.id, None).await.unwrap().unwrap();
+    assert_eq!(loaded.idle_expires_at, persistent.absolute_expires_at);
+    let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+    assert!((35_000..=40_000).contains(&pttl), "{pttl}");
     store.clear().await.unwrap();
 }
 
@@ -161,13 +290,20 @@ async fn a_touch_rewrites_no_data() {
     // Another writer changes the data behind our back: a touch must keep it.
     let mut redis = raw().await;
     let key = store.record_key(&r.id);
-    redis.cmd(&["HSET", &key, "d", "changed"]).await.unwrap();
+    let offset = DATA_OFFSET.to_string();
+    redis
+        .cmd(&["SETRANGE", &key, &offset, "DATA"])
+        .await
+        .unwrap();
     let later = OffsetDateTime::now_utc() + time::Duration::minutes(10);
     assert!(store.touch(&r.id, later).await.unwrap());
-    store.load(&r.id, Some(later)).await.unwrap().unwrap();
+    let loaded = store.load(&r.id, Some(later)).await.unwrap().unwrap();
+    assert_eq!(loaded.data, b"DATA");
+    let mut changed = r.clone();
+    changed.data = b"DATA".to_vec();
     assert_eq!(
-        redis.cmd(&["HGET", &key, "d"]).await.unwrap().text(),
-        "changed"
+        redis.cmd(&["GET", &key]).await.unwrap(),
+        Reply::Bulk(Some(encode(&changed)))
     );
     store.clear().await.unwrap();
 }
@@ -214,6 +350,13 @@ async fn delete_answers_whether_the_record_existed() {
     assert!(store.load(&r.id, None).await.unwrap().is_none());
 }
 
+/// A value of this format with an edited header.
+fn edited(record: &Record, at: usize, bytes: &[u8]) -> Vec<u8> {
+    let mut value = encode(record);
+    value[at..at + bytes.len()].copy_from_slice(bytes);
+    value
+}
+
 #[tokio::test]
 async fn undecodable_values_are_no_session_and_harm_no_other_session() {
     let store = shared_store("malformed").await;
@@ -222,82 +365,86 @@ async fn undecodable_values_are_no_session_and_harm_no_other_session() {
     let mut redis = raw().await;
     let later = OffsetDateTime::now_utc() + time::Duration::minutes(5);
 
-    let cases: Vec<(SessionId, Vec<Vec<&str>>)> = vec![
-        // another type at the key (an older version writing strings)
+    let template = record(60_000);
+    let mut owned = template.clone();
+    owned.owner = Some("alice".into());
+    let strings: Vec<(&str, Vec<u8>)> = vec![
+        ("another format byte", b"\x00\x01garbage".to_vec()),
+        ("a newer format", edited(&template, 0, &[2])),
+        ("a truncated header", encode(&template)[..20].to_vec()),
         (
-            SessionId::random(),
-            vec![vec!["SET", "{key}", "\u{0}\u{1}garbage"]],
+            "an owner longer than the value",
+            edited(&owned, 25, &100u32.to_be_bytes()),
         ),
-        // a layout this version does not know
-        (
-            SessionId::random(),
-            vec![vec!["HSET", "{key}", "f", "2", "d", "x"]],
-        ),
-        // our layout, corrupted fields
-        (
-            SessionId::random(),
-            vec![vec![
-                "HSET",
-                "{key}",
-                "f",
-                "1",
-                "d",
-                "x",
-                "c",
-                "?",
-                "i",
-                "99999999999999",
-                "a",
-                "99999999999999",
-                "v",
-                "1",
-            ]],
-        ),
-        (
-            SessionId::random(),
-            vec![vec![
-                "HSET", "{key}", "f", "1", "d", "x", "c", "1", "i", "1", "a", "later", "v", "-3",
-            ]],
-        ),
-        // an unrelated hash that happens to sit under the prefix
-        (
-            SessionId::random(),
-            vec![vec!["HSET", "{key}", "name", "x"]],
-        ),
+        ("JSON", br#"{"data":"x"}"#.to_vec()),
+        ("empty", Vec::new()),
     ];
-    for (id, commands) in &cases {
-        let key = store.record_key(id);
+    let mut cases: Vec<(String, Vec<Vec<Vec<u8>>>)> = strings
+        .into_iter()
+        .map(|(what, value)| {
+            (
+                what.to_owned(),
+                vec![vec![b"SET".to_vec(), b"{key}".to_vec(), value]],
+            )
+        })
+        .collect();
+    // Other types: the hash layout of earlier versions, an unrelated set.
+    let hash: Vec<&[u8]> = vec![b"HSET", b"{key}", b"f", b"1", b"d", b"x", b"v", b"1"];
+    cases.push((
+        "a hash".into(),
+        vec![hash.into_iter().map(<[u8]>::to_vec).collect()],
+    ));
+    cases.push((
+        "a set".into(),
+        vec![vec![b"SADD".to_vec(), b"{key}".to_vec(), b"x".to_vec()]],
+    ));
+    for (what, commands) in &cases {
+        let id = SessionId::random();
+        let key = store.record_key(&id);
         for command in commands {
-            let args: Vec<&str> = command
+            let args: Vec<&[u8]> = command
                 .iter()
-                .map(|a| if *a == "{key}" { key.as_str() } else { a })
+                .map(|a| {
+                    if a == b"{key}" {
+                        key.as_bytes()
+                    } else {
+                        a.as_slice()
+                    }
+                })
                 .collect();
-            redis.cmd(&args).await.unwrap();
+            redis.cmd_bytes(&args).await.unwrap();
         }
         redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+        let before = redis.cmd(&["DUMP", &key]).await.unwrap();
+        assert!(store.load(&id, None).await.unwrap().is_none(), "{what}");
         assert!(
-            store.load(id, None).await.unwrap().is_none(),
-            "{commands:?}"
+            store.load(&id, Some(later)).await.unwrap().is_none(),
+            "{what}"
         );
-        assert!(
-            store.load(id, Some(later)).await.unwrap().is_none(),
-            "{commands:?}"
-        );
-        assert!(!store.touch(id, later).await.unwrap(), "{commands:?}");
+        assert!(!store.touch(&id, later).await.unwrap(), "{what}");
         let mut over = record(60_000);
         over.id = id.clone();
         assert!(
             matches!(store.save(&over, None).await, Err(StoreError::NotFound)),
-            "{commands:?}"
+            "{what}"
+        );
+        assert!(
+            matches!(store.save(&over, Some(1)).await, Err(StoreError::NotFound)),
+            "{what}"
         );
         assert!(
             matches!(store.create(&over).await, Err(StoreError::AlreadyExists)),
-            "{commands:?}"
+            "{what}"
         );
         assert_eq!(
-            redis.cmd(&["EXISTS", &key]).await.unwrap().int(),
-            1,
-            "not wiped: another version may own it"
+            redis.cmd(&["DUMP", &key]).await.unwrap(),
+            before,
+            "{what}: not changed: another version may own it"
+        );
+        let pttl = redis.cmd(&["PTTL", &key]).await.unwrap().int();
+        assert!(
+            (50_000..=60_000).contains(&pttl),
+            "{what}: expiry kept: {pttl}"
         );
     }
     assert_eq!(store.load(&good.id, None).await.unwrap().unwrap(), good);
@@ -305,23 +452,21 @@ async fn undecodable_values_are_no_session_and_harm_no_other_session() {
     // A record whose own absolute expiry has passed (a clock jump, a
     // hand-edited value): a touching load lets Redis drop it, and leaves no
     // stray key behind.
-    let stale = SessionId::random();
-    let key = store.record_key(&stale);
+    let mut stale = record(60_000);
+    stale.absolute_expires_at = Record::from_millis(1);
+    let key = store.record_key(&stale.id);
     redis
-        .cmd(&[
-            "HSET", &key, "f", "1", "d", "x", "c", "1", "i", "1", "a", "1", "v", "1",
-        ])
+        .cmd_bytes(&[b"SET", key.as_bytes(), &encode(&stale), b"PX", b"60000"])
         .await
         .unwrap();
-    redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
-    assert!(store.load(&stale, Some(later)).await.unwrap().is_none());
+    assert!(store.load(&stale.id, Some(later)).await.unwrap().is_none());
     assert_eq!(redis.cmd(&["EXISTS", &key]).await.unwrap().int(), 0);
 
     let ids = store.ids().await.unwrap();
     assert!(ids.contains(&good.id));
 
-    // Through the request cycle: a cookie naming a corrupt record gets a
-    // fresh session with a fresh token.
+    // Through the request cycle: a cookie naming a record whose data the
+    // codec cannot read gets a fresh session with a fresh token.
     let manager = SessionManager::<Vec<String>>::new(
         SessionConfig::testing()
             .store(store.clone())
@@ -329,32 +474,49 @@ async fn undecodable_values_are_no_session_and_harm_no_other_session() {
             .unwrap(),
     );
     let token = session_core::crypto::token::random_token();
-    let key = store.record_key(&SessionId::from_token(&token));
-    redis
-        .cmd(&[
-            "HSET",
-            &key,
-            "f",
-            "1",
-            "d",
-            "not json at all",
-            "c",
-            "1",
-            "i",
-            "99999999999999",
-            "a",
-            "99999999999999",
-            "v",
-            "1",
-        ])
-        .await
-        .unwrap();
-    redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+    let mut corrupt = record(60_000);
+    corrupt.id = SessionId::from_token(&token);
+    corrupt.data = b"not json at all".to_vec();
+    store.create(&corrupt).await.unwrap();
     let lazy = manager.start_request();
     let cookie = format!("{}={token}", manager.config().cookie_name());
     let session = lazy.load(Some(cookie.as_str())).await.unwrap();
     assert!(session.is_new());
     assert_ne!(session.id(), SessionId::from_token(&token));
+    store.clear().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_known_session_replaced_by_another_type_is_no_session_not_an_outage() {
+    // This process has seen the session (plain commands from then on), then
+    // another version writes the key as a hash: WRONGTYPE is no session.
+    let store = shared_store("wrongtype").await;
+    let mut r = record(60_000);
+    r.owner = Some("alice".into());
+    store.create(&r).await.unwrap();
+    let key = store.record_key(&r.id);
+    let mut redis = raw().await;
+    redis.cmd(&["DEL", &key]).await.unwrap();
+    redis.cmd(&["HSET", &key, "f", "1"]).await.unwrap();
+    redis.cmd(&["PEXPIRE", &key, "60000"]).await.unwrap();
+    let later = OffsetDateTime::now_utc() + time::Duration::minutes(5);
+    assert!(store.load(&r.id, Some(later)).await.unwrap().is_none());
+    store.create(&r).await.unwrap_err();
+    let mut known = record(60_000);
+    known.owner = Some("bob".into());
+    store.create(&known).await.unwrap();
+    let key = store.record_key(&known.id);
+    redis.cmd(&["DEL", &key]).await.unwrap();
+    redis.cmd(&["HSET", &key, "f", "1"]).await.unwrap();
+    known.version += 1;
+    assert!(matches!(
+        store.save(&known, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(
+        redis.cmd(&["TYPE", &key]).await.unwrap(),
+        Reply::Status("hash".into())
+    );
     store.clear().await.unwrap();
 }
 
@@ -490,14 +652,16 @@ async fn log_out_everywhere_through_the_manager() {
 
 /// A blocking command on the shared Redis, for use inside a predicate: what
 /// another process would do while `delete_where` runs.
-fn blocking_cmd(args: &[&str]) -> String {
+fn blocking_cmd(args: &[&[u8]]) -> String {
     use std::io::{BufRead, BufReader, Write};
     let stream = std::net::TcpStream::connect(address(&redis_url())).unwrap();
-    let mut out = format!("*{}\r\n", args.len());
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
     for arg in args {
-        out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        out.extend(format!("${}\r\n", arg.len()).bytes());
+        out.extend(*arg);
+        out.extend(b"\r\n");
     }
-    (&stream).write_all(out.as_bytes()).unwrap();
+    (&stream).write_all(&out).unwrap();
     let mut line = String::new();
     BufReader::new(&stream).read_line(&mut line).unwrap();
     line
@@ -544,7 +708,10 @@ async fn delete_where_deletes_what_matches_and_tests_the_version_it_deletes() {
                 return false;
             }
             if calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
-                assert_eq!(blocking_cmd(&["HINCRBY", &key, "v", "1"]), ":2\r\n");
+                // Bumps the version in place, as a save by another process.
+                let version = 2u64.to_be_bytes();
+                let reply = blocking_cmd(&[b"SETRANGE", key.as_bytes(), b"1", &version]);
+                assert!(reply.starts_with(':'), "{reply}");
             }
             true
         })
@@ -564,7 +731,11 @@ async fn delete_where_deletes_what_matches_and_tests_the_version_it_deletes() {
             if r.id != target.id || r.data != b"keep" {
                 return false;
             }
-            blocking_cmd(&["HSET", &key, "d", "saved meanwhile", "v", "9"]);
+            let mut saved = r.clone();
+            saved.data = b"saved meanwhile".to_vec();
+            saved.version = 9;
+            let value = encode(&saved);
+            blocking_cmd(&[b"SET", key.as_bytes(), &value, b"KEEPTTL"]);
             true
         })
         .await

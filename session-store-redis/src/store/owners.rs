@@ -1,6 +1,7 @@
 //! The owner index: listing and deleting every session of one owner.
 //!
-//! Index entries are hints; each is checked against the record's `o` field.
+//! Index entries are hints; each is checked against the owner in the
+//! record's value.
 //! Where every key shares one slot, one script does the whole job
 //! atomically; on a cluster the records live on other slots than the index,
 //! so each record is checked by its own call, all in parallel.
@@ -61,10 +62,13 @@ impl RedisStore {
     async fn owner_ids_across_slots(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
         let members = self.owner_members(&self.inner.keys.owner(owner)).await?;
         let checks = members.into_iter().map(|id| async move {
+            // The header and the owner are enough: the data stays in Redis.
             let key = self.inner.keys.record(&id);
-            let args = vec![key.as_str().into(), "o".into()];
-            let reply = self.inner.redis.call("HGET", &key, args).await?;
-            let owned = layout::bytes(&reply) == Some(owner.as_bytes());
+            let end = (layout::HEADER + owner.len()).saturating_sub(1);
+            let args = vec![key.as_str().into(), 0.into(), end.to_string().into()];
+            let reply = self.inner.redis.call_string("GETRANGE", &key, args).await?;
+            let owned = reply.as_ref().and_then(layout::bytes).map(layout::owner_of)
+                == Some(Ok(Some(owner.as_bytes())));
             Ok::<_, StoreError>(owned.then_some(id))
         });
         let mut ids = Vec::new();

@@ -95,7 +95,7 @@ impl RedisStore {
                 return Ok(false);
             }
             version = record.version;
-            let args = vec![version.to_string().into()];
+            let args = vec![layout::version_bytes(version)];
             let reply = self
                 .inner
                 .redis

@@ -60,6 +60,28 @@ pub fn record(idle_ms: i64) -> Record {
     }
 }
 
+/// The value of a record key as the README documents it, written here
+/// independently of the crate: format 1, version, created, absolute expiry,
+/// owner length (`0xFFFFFFFF` for none), owner, data.
+pub fn encode(record: &Record) -> Vec<u8> {
+    let mut value = vec![1u8];
+    value.extend(record.version.to_be_bytes());
+    value.extend(Record::millis(record.created_at).to_be_bytes());
+    value.extend(Record::millis(record.absolute_expires_at).to_be_bytes());
+    match &record.owner {
+        None => value.extend(u32::MAX.to_be_bytes()),
+        Some(owner) => {
+            value.extend((owner.len() as u32).to_be_bytes());
+            value.extend(owner.as_bytes());
+        }
+    }
+    value.extend(&record.data);
+    value
+}
+
+/// Where the data starts in the value of an owner-less record.
+pub const DATA_OFFSET: usize = 29;
+
 /// Whether `program --version` runs.
 pub fn have(program: &str) -> bool {
     Command::new(program)

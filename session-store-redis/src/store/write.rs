@@ -1,0 +1,227 @@
+//! Creates and saves.
+//!
+//! - Create: `SET key value PXAT at NX` (fred's typed command, which shares
+//!   writes with other requests' commands under load). With an owner, the owner index is
+//!   written too: by the `create` script where both keys share a slot (one
+//!   atomic step), else by `SADD` + `PEXPIREAT NX` + `PEXPIREAT GT` on the
+//!   index's slot, sent alongside.
+//! - Save under last-write-wins, of a session this process knows (it read
+//!   or wrote it, so the key held a value of this format):
+//!   `SET key value PXAT at XX`, which refuses a key that expired or was
+//!   deleted meanwhile (`NotFound`, never a resurrection). With an owner the
+//!   store believes unchanged, `SET ... XX GET`, whose reply shows the owner
+//!   it replaced; an owner that changed after all is indexed next.
+//! - Any other save (an expected version under `Concurrency::Reject`, an
+//!   owner that changes or is unknown, a session not known here): the
+//!   `save` script, which checks format, version and owner before writing.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use fred::types::{SetOptions, Value};
+use futures_util::future::try_join;
+use session_core::{Record, StoreError};
+
+use super::{unexpected, RedisStore};
+use crate::known::Facts;
+use crate::layout;
+use crate::scripts::SCRIPTS;
+
+/// A boxed store future: the joined writes stay small to move around.
+type Boxed<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// A record ready to send: its key, value and key expiry.
+struct Write<'a> {
+    record: &'a Record,
+    key: String,
+    value: Vec<u8>,
+    at: i64,
+}
+
+impl RedisStore {
+    fn prepare<'a>(&self, record: &'a Record) -> Result<Write<'a>, StoreError> {
+        Ok(Write {
+            record,
+            key: self.inner.keys.record(&record.id),
+            value: layout::encode(record)?,
+            at: layout::expire_at(record),
+        })
+    }
+
+    /// Remembers a written record's facts, unless `known` already holds them.
+    fn remember(&self, record: &Record, known: Option<Facts>) {
+        let absolute = Record::millis(record.absolute_expires_at);
+        let owner = record.owner.as_deref().map(str::as_bytes);
+        let facts = self.inner.known.facts(absolute, owner);
+        if known != Some(facts) {
+            self.inner.known.remember(&record.id, facts);
+        }
+    }
+
+    pub(super) async fn create_record(&self, record: &Record) -> Result<(), StoreError> {
+        let write = self.prepare(record)?;
+        let created = match record.owner.as_deref() {
+            Some(owner) if self.inner.one_slot => self.create_by_script(write, owner).await?,
+            Some(owner) => {
+                // On a cluster the index lives on another slot: written
+                // alongside, not after (one round trip of latency). An index
+                // entry without its record is harmless: entries are checked
+                // against the record's owner when read.
+                let set = Box::pin(self.set(write, SetOptions::NX)) as Boxed<'_, bool>;
+                let index = Box::pin(self.index(owner, record)) as Boxed<'_, ()>;
+                try_join(set, index).await?.0
+            }
+            None => self.set(write, SetOptions::NX).await?,
+        };
+        if !created {
+            return Err(StoreError::AlreadyExists);
+        }
+        self.remember(record, None);
+        Ok(())
+    }
+
+    pub(super) async fn save_record(
+        &self,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let write = self.prepare(record)?;
+        let owner = record.owner.as_deref().map(str::as_bytes);
+        let known = self.inner.known.get(&record.id);
+        let saved = match known {
+            Some(_) if expected.is_none() && owner.is_none() => {
+                self.set(write, SetOptions::XX).await?
+            }
+            Some(facts)
+                if expected.is_none() && facts.owner == self.inner.known.owner_hash(owner) =>
+            {
+                self.set_checking_owner(write).await?
+            }
+            _ => self.save_by_script(write, expected).await?,
+        };
+        if !saved {
+            self.inner.known.forget(&record.id);
+            return Err(StoreError::NotFound);
+        }
+        self.remember(record, known);
+        Ok(())
+    }
+
+    /// `SET key value PXAT at NX|XX`: whether it was set.
+    async fn set(&self, write: Write<'_>, condition: SetOptions) -> Result<bool, StoreError> {
+        let reply = self
+            .inner
+            .redis
+            .set(&write.key, write.value, write.at, condition, false)
+            .await?;
+        Ok(reply.is_some_and(|reply| !reply.is_null()))
+    }
+
+    /// `SET key value PXAT at XX GET`, for a record with an owner believed
+    /// unchanged: the replaced value tells whether it was, and a new owner
+    /// is indexed now (a second round trip, only after a change made by
+    /// another process).
+    async fn set_checking_owner(&self, write: Write<'_>) -> Result<bool, StoreError> {
+        let record = write.record;
+        let (key, value, at) = (write.key, write.value, write.at);
+        let old = match self
+            .inner
+            .redis
+            .set(&key, value, at, SetOptions::XX, true)
+            .await?
+        {
+            // A key of another type is not ours to overwrite, and SET GET
+            // left it as it was.
+            None => {
+                tracing::warn!(id = %record.id, "redis holds an unreadable session record; not saving over it");
+                return Ok(false);
+            }
+            Some(Value::Null) => return Ok(false),
+            Some(old) => old,
+        };
+        let new_owner = record.owner.as_deref().map(str::as_bytes);
+        match layout::bytes(&old).map(layout::owner_of) {
+            Some(Ok(old_owner)) if old_owner == new_owner => return Ok(true),
+            Some(Ok(_)) => {}
+            _ => tracing::warn!(id = %record.id, "a save replaced a value of another format"),
+        }
+        if let Some(owner) = record.owner.as_deref() {
+            self.index(owner, record).await?;
+        }
+        Ok(true)
+    }
+
+    async fn create_by_script(&self, write: Write<'_>, owner: &str) -> Result<bool, StoreError> {
+        let index = self.inner.keys.owner(owner);
+        let args = vec![
+            Value::Bytes(write.value.into()),
+            write.at.into(),
+            write.record.id.as_str().into(),
+        ];
+        let keys = [write.key.as_str(), index.as_str()];
+        let reply = self.inner.redis.eval(&SCRIPTS.create, &keys, args).await?;
+        match layout::integer(&reply) {
+            Some(1) => Ok(true),
+            Some(0) => Ok(false),
+            _ => Err(unexpected("create", &reply)),
+        }
+    }
+
+    /// The `save` script: whether the record was saved; a version conflict
+    /// is an error.
+    async fn save_by_script(
+        &self,
+        write: Write<'_>,
+        expected: Option<u64>,
+    ) -> Result<bool, StoreError> {
+        let record = write.record;
+        let owner = record.owner.as_deref();
+        let index = owner
+            .filter(|_| self.inner.one_slot)
+            .map(|owner| self.inner.keys.owner(owner));
+        let mut keys = vec![write.key.as_str()];
+        keys.extend(index.as_deref());
+        let args = vec![
+            Value::Bytes(write.value.into()),
+            write.at.into(),
+            expected.map_or_else(|| "".into(), layout::version_bytes),
+            record.id.as_str().into(),
+        ];
+        let script = Box::pin(self.inner.redis.eval(&SCRIPTS.save, &keys, args));
+        let reply = match owner.filter(|_| !self.inner.one_slot) {
+            // Another slot: the index is written alongside (see create).
+            Some(owner) => {
+                let index = Box::pin(self.index(owner, record)) as Boxed<'_, ()>;
+                try_join(script as Boxed<'_, Value>, index).await?.0
+            }
+            None => script.await?,
+        };
+        match layout::integer(&reply) {
+            Some(1 | 2) => Ok(true),
+            Some(0) => Ok(false),
+            Some(-1) => Err(StoreError::Conflict {
+                expected: expected.unwrap_or_default(),
+            }),
+            _ => Err(unexpected("save", &reply)),
+        }
+    }
+
+    /// Adds `record` to the index of `owner` and makes the index live at
+    /// least as long as the record: `NX` gives a new set its expiry, `GT`
+    /// extends an existing one. One pipeline on the index's slot.
+    async fn index(&self, owner: &str, record: &Record) -> Result<(), StoreError> {
+        let key = self.inner.keys.owner(owner);
+        let absolute = Record::millis(record.absolute_expires_at).max(1);
+        let expire = |flag: &'static str| {
+            let args: Vec<Value> = vec![key.as_str().into(), absolute.into(), flag.into()];
+            ("PEXPIREAT", args)
+        };
+        let commands = vec![
+            ("SADD", vec![key.as_str().into(), record.id.as_str().into()]),
+            expire("NX"),
+            expire("GT"),
+        ];
+        self.inner.redis.pipeline(&key, commands).await?;
+        Ok(())
+    }
+}
