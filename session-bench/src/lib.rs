@@ -14,7 +14,8 @@
 //!   loopback only.
 //! - [`redis`]: a private `redis-server` on a free loopback port for the
 //!   Redis variants, and the few admin commands the benchmark needs
-//!   (`INFO commandstats`, `SCAN` + `DEL` of a key prefix).
+//!   (`INFO commandstats`, the reads of `INFO stats` for round trips,
+//!   `SCAN` + `DEL` of a key prefix).
 //! - [`stats`]: percentiles and medians.
 //! - [`report`]: the JSON file and the markdown tables, the ratios and the
 //!   targets of the issue.

@@ -144,6 +144,17 @@ impl RedisAdmin {
         }
     }
 
+    /// Read events the server has processed since it started
+    /// (`total_reads_processed` of `INFO stats`), this connection's own
+    /// included.
+    pub fn reads_processed(&mut self) -> Result<u64, BoxError> {
+        match self.command(&["INFO", "stats"])? {
+            Resp::Bulk(Some(text)) => parse_reads_processed(&String::from_utf8_lossy(&text))
+                .ok_or_else(|| "INFO stats has no total_reads_processed".into()),
+            other => Err(format!("unexpected INFO answer {other:?}").into()),
+        }
+    }
+
     /// Deletes every key that starts with `prefix` (`SCAN MATCH` + `DEL`),
     /// and nothing else. Answers how many were deleted.
     pub fn delete_prefix(&mut self, prefix: &str) -> Result<u64, BoxError> {
@@ -168,6 +179,65 @@ impl RedisAdmin {
             }
             cursor = next;
         }
+    }
+}
+
+/// The `total_reads_processed` field of an `INFO stats` answer.
+fn parse_reads_processed(info: &str) -> Option<u64> {
+    info.lines()
+        .find_map(|l| l.strip_prefix("total_reads_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Counts the round trips clients make to the server: Redis counts one read
+/// event each time it reads from a client's socket, so while one request at
+/// a time is in flight and nothing else talks to the server, every round
+/// trip of the app is one read, however many commands it pipelines in it,
+/// as long as it writes them together: commands pipelined but written
+/// separately (the client does not wait in between) can reach Redis in two
+/// reads, and count as two. The count is then what Redis pays, a bound
+/// above the round trips the app waits for.
+///
+/// The counter's own `INFO` calls are reads too; their share is measured
+/// once, at connect time, and taken off every count.
+#[derive(Debug)]
+pub struct ReadCounter {
+    admin: RedisAdmin,
+    own_reads: u64,
+}
+
+impl ReadCounter {
+    /// Connects and measures what one reading costs: the least difference
+    /// of consecutive readings with nothing in between (1 on Redis 7, the
+    /// read of the second `INFO`); the least of a few, so that a stray read
+    /// of another client cannot inflate it.
+    pub fn connect(addr: SocketAddr) -> Result<Self, BoxError> {
+        let mut admin = RedisAdmin::connect(addr)?;
+        let mut previous = admin.reads_processed()?;
+        let mut own_reads = u64::MAX;
+        for _ in 0..3 {
+            let next = admin.reads_processed()?;
+            own_reads = own_reads.min(next.saturating_sub(previous));
+            previous = next;
+        }
+        Ok(ReadCounter { admin, own_reads })
+    }
+
+    /// A reading, to pass to [`ReadCounter::reads_since`] later.
+    pub fn reading(&mut self) -> Result<u64, BoxError> {
+        self.admin.reads_processed()
+    }
+
+    /// The reads of other clients since `earlier`, this counter's own left
+    /// out.
+    pub fn reads_since(&mut self, earlier: u64) -> Result<u64, BoxError> {
+        let now = self.admin.reads_processed()?;
+        Ok(now.saturating_sub(earlier).saturating_sub(self.own_reads))
+    }
+
+    /// What one reading costs, in reads.
+    pub fn own_reads(&self) -> u64 {
+        self.own_reads
     }
 }
 
@@ -403,6 +473,13 @@ mod tests {
             None
         );
         assert_eq!(monitored_command("+OK"), None);
+    }
+
+    #[test]
+    fn reads_processed_is_read_from_info_stats() {
+        let info = "# Stats\r\ntotal_connections_received:3\r\ntotal_reads_processed:1234\r\ntotal_writes_processed:99\r\n";
+        assert_eq!(parse_reads_processed(info), Some(1234));
+        assert_eq!(parse_reads_processed("# Stats\r\n"), None);
     }
 
     #[test]

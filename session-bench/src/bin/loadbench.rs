@@ -20,10 +20,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use session_bench::apps::{self, ServeOptions, Store, Variant};
-use session_bench::loadgen::Users;
-use session_bench::redis::{Monitor, RedisAdmin, RedisServer};
+use session_bench::loadgen::{Users, VirtualUser};
+use session_bench::redis::{Monitor, ReadCounter, RedisAdmin, RedisServer};
 use session_bench::report::{
-    Machine, RedisCount, Report, RunFigures, Scenario, ScenarioResult, Settings, Unavailable,
+    Machine, RedisCount, RedisRoundTrips, Report, RunFigures, Scenario, ScenarioResult, Settings,
+    Unavailable,
 };
 use session_bench::{cpu, BoxError};
 
@@ -316,6 +317,7 @@ fn measure(
     );
     let app = AppProcess::start(variant, redis, &prefix)?;
     let mut admin = redis.map(|r| RedisAdmin::connect(r.addr())).transpose()?;
+    let mut reads = redis.map(|r| ReadCounter::connect(r.addr())).transpose()?;
     let figures = runtime.block_on(async {
         apps::check(app.addr, variant).await?;
         let mut users = Users::connect(app.addr, options.users).await?;
@@ -350,6 +352,12 @@ fn measure(
                 requests: phase.requests,
                 commands: b.delta_to(&a),
             });
+            // Before the MONITOR phase: the connections it opens and closes
+            // are reads too, and would land in the count.
+            let redis_round_trips = match reads.as_mut() {
+                Some(counter) => Some(count_round_trips(counter, app.addr, scenario).await?),
+                None => None,
+            };
             let redis_sent = match redis {
                 Some(server) => Some(count_sent(server, &mut users, scenario).await?),
                 None => None,
@@ -360,6 +368,7 @@ fn measure(
                     summary,
                     redis_executed,
                     redis_sent,
+                    redis_round_trips,
                     first_error: phase.first_error.clone(),
                 },
             ));
@@ -403,6 +412,53 @@ async fn count_sent(
     })
 }
 
+/// The Redis round trips per request of a scenario: one new user gets its
+/// session, then sends the scenario's requests one at a time, so that each
+/// read event Redis counts is one round trip of the app (see
+/// [`ReadCounter`]).
+async fn count_round_trips(
+    counter: &mut ReadCounter,
+    addr: SocketAddr,
+    scenario: Scenario,
+) -> Result<RedisRoundTrips, BoxError> {
+    let mut user = VirtualUser::connect(addr).await?;
+    // The session, then a few requests that are not counted: whatever
+    // happens once per session or connection stays out of the figure.
+    sequential(&mut user, "/counter", 1).await?;
+    sequential(&mut user, scenario.path(), 3).await?;
+    let before = counter.reading()?;
+    let start = Instant::now();
+    sequential(&mut user, scenario.path(), ROUND_TRIP_REQUESTS).await?;
+    let reads = counter.reads_since(before)?;
+    // As long again with no request: the app's background reads.
+    let idle = start
+        .elapsed()
+        .clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let before = counter.reading()?;
+    tokio::time::sleep(idle).await;
+    let idle_reads = counter.reads_since(before)?;
+    Ok(RedisRoundTrips {
+        requests: ROUND_TRIP_REQUESTS,
+        reads,
+        idle_reads,
+    })
+}
+
+/// Sends `GET path` `count` times, one after the other; any failure is an
+/// error.
+async fn sequential(user: &mut VirtualUser, path: &str, count: u64) -> Result<(), BoxError> {
+    for _ in 0..count {
+        let answer = user.get(path).await?;
+        if !answer.status.is_success() {
+            return Err(format!("round-trip phase: GET {path}: {}", answer.status).into());
+        }
+    }
+    Ok(())
+}
+
+/// Requests of a round-trip counting phase.
+const ROUND_TRIP_REQUESTS: u64 = 200;
+
 /// CPU microseconds per request between two readings.
 fn per_request_us(before: Option<Duration>, after: Option<Duration>, requests: u64) -> Option<f64> {
     let spent = after?.checked_sub(before?)?;
@@ -417,11 +473,19 @@ fn print_progress(run: usize, options: &Options, variant: Variant, figures: &App
         .iter()
         .map(|(scenario, f)| {
             let s = &f.summary;
-            let redis = f
+            let round_trips = f.redis_round_trips.as_ref();
+            let redis = round_trips
+                .and_then(RedisRoundTrips::per_request)
+                .map_or(String::new(), |r| format!(", {r:.2} Redis round trips/req"));
+            let idle = round_trips
+                .filter(|r| r.idle_reads > 0)
+                .map_or(String::new(), |r| format!(" ({} reads idle)", r.idle_reads));
+            let sent = f
                 .redis_sent
                 .as_ref()
                 .and_then(RedisCount::per_request)
-                .map_or(String::new(), |r| format!(", {r:.2} Redis cmds sent/req"));
+                .map_or(String::new(), |r| format!(", {r:.2} cmds sent/req"));
+            let redis = format!("{redis}{idle}{sent}");
             let errors = if s.errors > 0 {
                 format!(
                     ", {} errors ({})",
