@@ -18,6 +18,9 @@ pub const DEFAULT_PREFIX: &str = "session:";
 /// The default command timeout.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// The default [`RedisStoreBuilder::touch_slack`]: 1 second.
+pub const DEFAULT_TOUCH_SLACK: Duration = Duration::from_secs(1);
+
 /// Builds a [`RedisStore`]. Get one with [`RedisStore::builder`].
 ///
 /// ```
@@ -41,6 +44,7 @@ pub struct RedisStoreBuilder {
     command_timeout: Duration,
     pool_size: usize,
     max_reconnect_delay: Duration,
+    touch_slack: Duration,
 }
 
 impl Default for RedisStoreBuilder {
@@ -50,6 +54,7 @@ impl Default for RedisStoreBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             pool_size: 1,
             max_reconnect_delay: Duration::from_secs(2),
+            touch_slack: DEFAULT_TOUCH_SLACK,
         }
     }
 }
@@ -92,6 +97,17 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// How far short of exact a read may leave a session's idle expiry to
+    /// save its touch (default 1 second, and never more than 1% of the idle
+    /// timeout). A read that would move the key's expiry by less than this,
+    /// judged from this process's own last touch or write of the session,
+    /// is a plain `GET`: a session used several times a second costs one
+    /// command per read, not two. `Duration::ZERO` touches on every read.
+    pub fn touch_slack(mut self, slack: Duration) -> Self {
+        self.touch_slack = slack;
+        self
+    }
+
     /// A store on a client the application built. Connecting it, and giving
     /// it a [`ReconnectPolicy`] so that it recovers from outages by itself,
     /// is the application's business; the store's timeout and fail-fast
@@ -101,6 +117,7 @@ impl RedisStoreBuilder {
             Backend::Client(client),
             self.prefix,
             self.command_timeout,
+            self.touch_slack,
             false,
         )
     }
@@ -112,6 +129,7 @@ impl RedisStoreBuilder {
             Backend::Pool(pool),
             self.prefix,
             self.command_timeout,
+            self.touch_slack,
             false,
         )
     }
@@ -145,7 +163,7 @@ impl RedisStoreBuilder {
                 }))
             }
         }
-        let store = RedisStore::new(backend, self.prefix, timeout, true);
+        let store = RedisStore::new(backend, self.prefix, timeout, self.touch_slack, true);
         if let Err(error) = store.verify().await {
             store.quit().await;
             return Err(match error {

@@ -279,6 +279,12 @@ impl Redis {
         Ok((value, expired == 1))
     }
 
+    /// `GET key`: the value (`None`: another type).
+    pub(crate) async fn get(&self, key: &str) -> Result<Option<Value>, StoreError> {
+        let reply = Box::pin(self.typed().get::<Value, _>(key)).await;
+        self.string_reply(reply)
+    }
+
     /// `GET key` and `PEXPIRETIME key`, written together: the value (`None`:
     /// another type) and the key's expiry (-1 none, -2 no key).
     pub(crate) async fn get_with_expiry(

@@ -34,6 +34,11 @@ pub(crate) struct Facts {
     pub(crate) absolute: i64,
     /// The hash of the owner (see [`Known::owner_hash`]).
     pub(crate) owner: u64,
+    /// The key expiry (ms) this process last set or read: a lower bound of
+    /// the real one, since every writer only moves it later (saves and
+    /// touches extend; rotation makes a new id). Lets a load skip a touch
+    /// that would move the expiry by almost nothing.
+    pub(crate) expiry: i64,
 }
 
 #[derive(Debug, Default)]
@@ -74,10 +79,11 @@ impl Known {
     }
 
     /// The facts of a session with this absolute expiry and owner.
-    pub(crate) fn facts(&self, absolute: i64, owner: Option<&[u8]>) -> Facts {
+    pub(crate) fn facts(&self, absolute: i64, owner: Option<&[u8]>, expiry: i64) -> Facts {
         Facts {
             absolute,
             owner: self.owner_hash(owner),
+            expiry,
         }
     }
 
@@ -132,17 +138,17 @@ mod tests {
         let known = Known::new(8);
         let id = SessionId::random();
         assert_eq!(known.get(&id), None);
-        known.remember(&id, known.facts(5, Some(b"alice")));
+        known.remember(&id, known.facts(5, Some(b"alice"), 0));
         let facts = known.get(&id).unwrap();
         assert_eq!(facts.absolute, 5);
         assert_eq!(facts.owner, known.owner_hash(Some(b"alice")));
         assert_ne!(facts.owner, known.owner_hash(None));
         assert_ne!(known.owner_hash(None), known.owner_hash(Some(b"")));
-        known.remember(&id, known.facts(7, None));
+        known.remember(&id, known.facts(7, None, 0));
         assert_eq!(known.get(&id).unwrap().absolute, 7);
         known.forget(&id);
         assert_eq!(known.get(&id), None);
-        known.remember(&id, known.facts(1, None));
+        known.remember(&id, known.facts(1, None, 0));
         known.clear();
         assert_eq!(known.get(&id), None);
     }
@@ -152,9 +158,9 @@ mod tests {
         let known = Known::new(4);
         let ids: Vec<SessionId> = (0..20).map(|_| SessionId::random()).collect();
         let first = &ids[0];
-        known.remember(first, known.facts(0, None));
+        known.remember(first, known.facts(0, None, 0));
         for id in &ids[1..] {
-            known.remember(id, known.facts(1, None));
+            known.remember(id, known.facts(1, None, 0));
             // Used on every round: promoted, never dropped.
             assert!(known.get(first).is_some());
             let generations = known.lock();

@@ -20,7 +20,9 @@ mod layout;
 mod scripts;
 mod store;
 
-pub use builder::{RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX};
+pub use builder::{
+    RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, DEFAULT_TOUCH_SLACK,
+};
 pub use error::ConnectError;
 pub use store::RedisStore;
 

@@ -40,6 +40,8 @@ struct Inner {
     one_slot: bool,
     /// The sessions this process has seen recently (see `known.rs`).
     known: Known,
+    /// See [`RedisStoreBuilder::touch_slack`], in ms.
+    touch_slack_ms: i64,
 }
 
 impl RedisStore {
@@ -77,7 +79,13 @@ impl RedisStore {
 
     /// A store on `backend`; `owned` when the store opened the connection
     /// and closes it when its last clone is dropped.
-    pub(crate) fn new(backend: Backend, prefix: String, timeout: Duration, owned: bool) -> Self {
+    pub(crate) fn new(
+        backend: Backend,
+        prefix: String,
+        timeout: Duration,
+        touch_slack: Duration,
+        owned: bool,
+    ) -> Self {
         let redis = Redis::new(backend, timeout, owned);
         let keys = Keys::new(prefix);
         let one_slot = !redis.is_clustered() || keys.prefix_pins_one_slot();
@@ -87,6 +95,7 @@ impl RedisStore {
                 keys,
                 one_slot,
                 known: Known::new(GENERATION),
+                touch_slack_ms: i64::try_from(touch_slack.as_millis()).unwrap_or(i64::MAX),
             }),
         }
     }

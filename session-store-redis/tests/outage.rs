@@ -95,16 +95,20 @@ async fn a_killed_redis_fails_requests_fast_and_the_store_recovers_by_itself() {
         .await;
     let fresh = fresh.unwrap();
     assert_ne!(fresh, cookie);
-    assert_eq!(
-        sent,
-        ["GET", "PEXPIREAT", "SET"],
-        "load finds nothing, create"
+    // The load touches unless this process touched the key less than a
+    // second ago (before the kill), which depends on how fast the restart was.
+    let load = &sent[..sent.len() - 1];
+    assert!(
+        load == ["GET", "PEXPIREAT"] || load == ["GET"],
+        "load finds nothing: {sent:?}"
     );
+    assert_eq!(sent.last().map(String::as_str), Some("SET"), "create");
     let (again, sent) = monitor
         .commands(visit(&manager, Some(fresh.as_str())))
         .await;
     again.unwrap();
-    assert_eq!(sent, ["GET", "PEXPIREAT", "SET"], "load, save");
+    // Written a moment ago: the touch is negligible and skipped.
+    assert_eq!(sent, ["GET", "SET"], "load, save");
 
     // It has no scripts cached either: the first use of a script sends it
     // in full once, and by its hash again from then on.

@@ -5,7 +5,7 @@
 mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
-use session_core::{Concurrency, IdleRefresh, SessionConfig, SessionManager};
+use session_core::{Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager};
 use session_store_redis::RedisStore;
 
 /// How many reads Redis needed for what `action` sent (`total_reads_processed`
@@ -27,6 +27,16 @@ async fn reads_processed(raw: &mut Raw) -> i64 {
         .expect("total_reads_processed")
 }
 
+/// A store that touches on every read (no touch slack), so that each
+/// request's commands are the same whatever the timing.
+async fn exact(url: &str) -> RedisStore {
+    RedisStore::builder()
+        .touch_slack(std::time::Duration::ZERO)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Cart {
     items: Vec<String>,
@@ -40,7 +50,7 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
     }
     let scratch = Scratch::new("round-trips");
     let server = RedisServer::start(&scratch).await;
-    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let store = exact(&server.url()).await;
     let manager = SessionManager::<Cart>::new(
         SessionConfig::testing()
             .store(store.clone())
@@ -222,7 +232,7 @@ async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
                 .unwrap(),
         )
     };
-    let first = RedisStore::connect(&server.url()).await.unwrap();
+    let first = exact(&server.url()).await;
     let writer = manager(&first, Concurrency::LastWriteWins, IdleRefresh::Always);
     let lazy = writer.start_request();
     lazy.load(None)
@@ -241,7 +251,7 @@ async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
 
     // Another process (its own store) has not seen the session: its first
     // read runs the load script, later reads are plain.
-    let second = RedisStore::connect(&server.url()).await.unwrap();
+    let second = exact(&server.url()).await;
     let reader = manager(&second, Concurrency::LastWriteWins, IdleRefresh::Always);
     let read = |manager: SessionManager<Cart>| {
         let cookie = cookie.clone();
@@ -291,4 +301,77 @@ async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
         ["GET", "PEXPIREAT", "EVALSHA"],
         "modification under Reject"
     );
+}
+
+#[tokio::test]
+async fn reads_within_the_touch_slack_skip_the_touch() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("touch-slack");
+    let server = RedisServer::start(&scratch).await;
+    // Default slack (1 s), capped at 1% of this 10 s idle timeout: 100 ms.
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    let manager = SessionManager::<Cart>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .idle_timeout(std::time::Duration::from_secs(10))
+            .build()
+            .unwrap(),
+    );
+    let lazy = manager.start_request();
+    lazy.load(None)
+        .await
+        .unwrap()
+        .data_mut()
+        .items
+        .push("tea".into());
+    let cookie = manager
+        .finish_request(&lazy, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    let key = store.record_key(&SessionId::from_token(cookie.split_once('=').unwrap().1));
+    let read = || async {
+        let lazy = manager.start_request();
+        let items = lazy
+            .load(Some(cookie.as_str()))
+            .await
+            .unwrap()
+            .data()
+            .items
+            .clone();
+        let set_cookie = manager.finish_request(&lazy, 200).await.unwrap();
+        assert!(set_cookie.is_some(), "the cookie's Max-Age still goes out");
+        items
+    };
+    let mut monitor = Monitor::start(&server.address()).await;
+    let mut raw = Raw::connect(&server.address()).await.unwrap();
+    let written = pexpire_time(&mut raw, &key).await;
+
+    // Right after the write: the touch would move the expiry by a few ms.
+    let (items, sent) = monitor.commands(read()).await;
+    assert_eq!(items, ["tea"]);
+    assert_eq!(sent, ["GET"], "a read within the slack");
+    assert_eq!(
+        pexpire_time(&mut raw, &key).await,
+        written,
+        "expiry left alone"
+    );
+
+    // Past the slack: the read touches again, and the expiry moves on.
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let (_, sent) = monitor.commands(read()).await;
+    assert_eq!(sent, ["GET", "PEXPIREAT"], "a read past the slack");
+    let touched = pexpire_time(&mut raw, &key).await;
+    assert!(touched >= written + 150, "{touched} vs {written}");
+    // And the next read within the slack of that touch is a GET again.
+    let (_, sent) = monitor.commands(read()).await;
+    assert_eq!(sent, ["GET"], "within the slack of the last touch");
+}
+
+async fn pexpire_time(raw: &mut Raw, key: &str) -> i64 {
+    raw.cmd(&["PEXPIRETIME", key]).await.unwrap().int()
 }

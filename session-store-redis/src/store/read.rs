@@ -46,7 +46,11 @@ impl RedisStore {
             (None, _) => self.get_plain(&key).await?,
             (Some(at), Some(facts)) => {
                 let at = layout::capped(at, facts.absolute);
-                self.get_touching(&key, at).await?
+                if touch_is_negligible(at, facts.expiry, self.inner.touch_slack_ms) {
+                    self.get_only(&key, facts.expiry).await?
+                } else {
+                    self.get_touching(&key, at).await?
+                }
             }
             (Some(at), None) => self.get_by_script(&key, at).await?,
         };
@@ -97,7 +101,10 @@ impl RedisStore {
             return Ok(None);
         }
         let owner = record.owner.as_deref().map(str::as_bytes);
-        let facts = self.inner.known.facts(absolute, owner);
+        let facts = self
+            .inner
+            .known
+            .facts(absolute, owner, expiry.min(absolute));
         if known != Some(facts) {
             self.inner.known.remember(&record.id, facts);
         }
@@ -111,6 +118,16 @@ impl RedisStore {
             (Some(Value::Null), _) | (_, -2) => Found::Missing,
             (Some(value), -1) => Found::Value(value, i64::MAX),
             (Some(value), at) => Found::Value(value, at),
+        })
+    }
+
+    /// `GET` alone, for a session whose key this process knows to expire
+    /// at `expiry` or later.
+    async fn get_only(&self, key: &str, expiry: i64) -> Result<Found, StoreError> {
+        Ok(match self.inner.redis.get(key).await? {
+            None => Found::Unreadable("the key is not a string"),
+            Some(Value::Null) => Found::Missing,
+            Some(value) => Found::Value(value, expiry),
         })
     }
 
@@ -151,7 +168,17 @@ impl RedisStore {
         let touched = match self.inner.known.get(id) {
             Some(facts) => {
                 let at = layout::capped(at, facts.absolute);
-                self.inner.redis.pexpire_at(&key, at).await?
+                let touched = self.inner.redis.pexpire_at(&key, at).await?;
+                if touched {
+                    self.inner.known.remember(
+                        id,
+                        Facts {
+                            expiry: at,
+                            ..facts
+                        },
+                    );
+                }
+                touched
             }
             None => {
                 let args = vec![at.into()];
@@ -163,5 +190,52 @@ impl RedisStore {
             self.inner.known.forget(id);
         }
         Ok(touched)
+    }
+}
+
+/// Whether moving the key's expiry from `known` (a lower bound: this
+/// process's own last touch or write) to `at` changes so little (less than
+/// `slack_ms`, and less than 1% of the idle timeout) that the touch can be
+/// skipped; see [`RedisStoreBuilder::touch_slack`](crate::RedisStoreBuilder::touch_slack).
+fn touch_is_negligible(at: i64, known: i64, slack_ms: i64) -> bool {
+    if slack_ms <= 0 {
+        return false; // touch on every read, as configured
+    }
+    let now = Record::millis(OffsetDateTime::now_utc());
+    // `at - now` is the idle timeout (less near the absolute expiry).
+    let slack = ((at - now) / 100).clamp(0, slack_ms.max(0));
+    known >= at - slack
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SLACK: i64 = 1_000;
+
+    fn now() -> i64 {
+        Record::millis(OffsetDateTime::now_utc())
+    }
+
+    #[test]
+    fn a_touch_is_skipped_only_when_it_moves_the_expiry_by_little() {
+        let hour = 3_600_000;
+        let at = now() + hour;
+        assert!(touch_is_negligible(at, at, SLACK));
+        assert!(touch_is_negligible(at, at - 900, SLACK));
+        assert!(
+            !touch_is_negligible(at, at - 1_100, SLACK),
+            "more than a second"
+        );
+        // Short idle timeouts: 1% of 2 s is 20 ms.
+        let at = now() + 2_000;
+        assert!(touch_is_negligible(at, at - 10, SLACK));
+        assert!(!touch_is_negligible(at, at - 100, SLACK));
+        // A zero slack touches every time.
+        let at = now() + hour;
+        assert!(!touch_is_negligible(at, at, 0));
+        // Never skipped for an expiry in the past.
+        let at = now() - 10;
+        assert!(!touch_is_negligible(at, at - 1, SLACK));
     }
 }

@@ -52,7 +52,10 @@ impl RedisStore {
     fn remember(&self, record: &Record, known: Option<Facts>) {
         let absolute = Record::millis(record.absolute_expires_at);
         let owner = record.owner.as_deref().map(str::as_bytes);
-        let facts = self.inner.known.facts(absolute, owner);
+        let facts = self
+            .inner
+            .known
+            .facts(absolute, owner, layout::expire_at(record));
         if known != Some(facts) {
             self.inner.known.remember(&record.id, facts);
         }
