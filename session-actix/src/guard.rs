@@ -40,40 +40,7 @@ use crate::SessionRejection;
 #[derive(Clone, Debug)]
 pub struct LoginGuard<T>(LoginPolicy<T>);
 
-impl<T: SessionData> LoginGuard<T> {
-    /// A guard that lets through sessions whose data satisfies `permits`,
-    /// redirecting the others to `/login`.
-    pub fn new(permits: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
-        LoginGuard(LoginPolicy::new(permits))
-    }
-
-    /// Lets everyone reach exactly this path (`"/about"` matches `/about`,
-    /// not `/about/` nor `/about/team`).
-    #[must_use]
-    pub fn allow(self, path: impl Into<String>) -> Self {
-        LoginGuard(self.0.allow(path))
-    }
-
-    /// Lets everyone reach this path and everything below it, segment-wise:
-    /// `"/public"` matches `/public` and `/public/a`, not `/publicity`.
-    #[must_use]
-    pub fn allow_prefix(self, prefix: impl Into<String>) -> Self {
-        LoginGuard(self.0.allow_prefix(prefix))
-    }
-
-    /// Redirects refused requests to this sign-in page (default `/login`).
-    #[must_use]
-    pub fn sign_in(self, path: impl Into<String>) -> Self {
-        LoginGuard(self.0.sign_in(path))
-    }
-
-    /// Answers refused requests `401 Unauthorized` instead of redirecting
-    /// (for APIs).
-    #[must_use]
-    pub fn unauthorized(self) -> Self {
-        LoginGuard(self.0.unauthorized())
-    }
-}
+session_core::login_guard_builder!(LoginGuard);
 
 impl<S, B, T> Transform<S, ServiceRequest> for LoginGuard<T>
 where

@@ -175,6 +175,52 @@ fn has_dot_segment(path: &str) -> bool {
     })
 }
 
+/// The builder methods of an adapter's login guard, written once so that
+/// both adapters offer the same API: `new`, `allow`, `allow_prefix`,
+/// `sign_in` and `unauthorized`, each forwarding to [`LoginPolicy`]. For
+/// adapter crates: `$guard` must be a tuple struct `$guard<T>(LoginPolicy<T>)`.
+#[macro_export]
+macro_rules! login_guard_builder {
+    ($guard:ident) => {
+        impl<T: $crate::SessionData> $guard<T> {
+            /// A guard that lets through sessions whose data satisfies
+            /// `permits`, redirecting the others to `/login`.
+            pub fn new(permits: impl Fn(&T) -> bool + Send + Sync + 'static) -> Self {
+                $guard($crate::LoginPolicy::new(permits))
+            }
+
+            /// Lets everyone reach exactly this path (`"/about"` matches
+            /// `/about`, not `/about/` nor `/about/team`).
+            #[must_use]
+            pub fn allow(self, path: impl Into<String>) -> Self {
+                $guard(self.0.allow(path))
+            }
+
+            /// Lets everyone reach this path and everything below it,
+            /// segment-wise: `"/public"` matches `/public` and `/public/a`,
+            /// not `/publicity`.
+            #[must_use]
+            pub fn allow_prefix(self, prefix: impl Into<String>) -> Self {
+                $guard(self.0.allow_prefix(prefix))
+            }
+
+            /// Redirects refused requests to this sign-in page (default
+            /// `/login`).
+            #[must_use]
+            pub fn sign_in(self, path: impl Into<String>) -> Self {
+                $guard(self.0.sign_in(path))
+            }
+
+            /// Answers refused requests `401 Unauthorized` instead of
+            /// redirecting (for APIs).
+            #[must_use]
+            pub fn unauthorized(self) -> Self {
+                $guard(self.0.unauthorized())
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

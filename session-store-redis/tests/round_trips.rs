@@ -370,6 +370,29 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
     // And the next read within the slack of that touch is a GET again.
     let (_, sent) = monitor.commands(read()).await;
     assert_eq!(sent, ["GET"], "within the slack of the last touch");
+
+    // Without idle refresh on reads, a known session's load is a lone GET
+    // too: the expiry this process last set stands for the key's.
+    let on_write = SessionManager::<Cart>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .idle_refresh(IdleRefresh::OnWrite)
+            .build()
+            .unwrap(),
+    );
+    let (session, sent) = monitor
+        .commands(async {
+            let lazy = on_write.start_request();
+            let session = lazy.load(Some(cookie.as_str())).await.unwrap();
+            assert!(on_write.finish_request(&lazy, 200).await.unwrap().is_none());
+            session
+        })
+        .await;
+    assert_eq!(sent, ["GET"], "a known session's read without refresh");
+    assert_eq!(session.data().items, ["tea"]);
+    let expires = session_core::Record::millis(session.expires_at());
+    assert!(expires <= touched, "a lower bound: {expires} vs {touched}");
+    assert!(expires >= touched - 5, "{expires} vs {touched}");
 }
 
 async fn pexpire_time(raw: &mut Raw, key: &str) -> i64 {

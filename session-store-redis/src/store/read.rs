@@ -1,7 +1,8 @@
 //! Loads and touches.
 //!
 //! - A load without touch: `GET` and `PEXPIRETIME` in one pipeline (the
-//!   key's expiry is the record's idle expiry).
+//!   key's expiry is the record's idle expiry), or a lone `GET` for a
+//!   session this process knows (its last known expiry is a lower bound).
 //! - A touching load of a session this process knows: `GET` and
 //!   `PEXPIREAT key min(touch, absolute)`, written together (one round
 //!   trip); of one it does not know yet, the `load` script, which reads the
@@ -43,6 +44,11 @@ impl RedisStore {
         let key = self.inner.keys.record(id);
         let known = self.inner.known.get(id);
         let found = match (touch, known) {
+            // The known expiry is a lower bound of the key's: good enough
+            // for a read that moves nothing, and it saves the PEXPIRETIME.
+            (None, Some(facts)) if self.inner.touch_slack_ms > 0 => {
+                self.get_only(&key, facts.expiry).await?
+            }
             (None, _) => self.get_plain(&key).await?,
             (Some(at), Some(facts)) => {
                 let at = layout::capped(at, facts.absolute);
