@@ -295,6 +295,16 @@ pub struct Ratio {
     pub other_rps: f64,
     /// ours / theirs.
     pub ratio: f64,
+    /// The best `ratio` ours could reach in this run if our session layer
+    /// cost nothing: the no-session app's req/s over theirs. `None` where
+    /// `other` is the no-session app itself, or where it did not run.
+    pub bound: Option<f64>,
+    /// What the session layer costs ours per request, in µs of the one
+    /// server thread: `1/ours_rps - 1/ceiling_rps` (the no-session app of
+    /// the same framework and scenario). `None` without a ceiling.
+    pub ours_session_us: Option<f64>,
+    /// The same for the other app (zero for the no-session app itself).
+    pub other_session_us: Option<f64>,
 }
 
 /// One target of the issue, checked.
@@ -308,6 +318,10 @@ pub struct Target {
     pub goal: String,
     /// Whether it is met.
     pub met: bool,
+    /// For a throughput target against a peer: the ratio ours would reach
+    /// if our session layer cost nothing ([`Ratio::bound`]). Below the goal,
+    /// the target cannot be met in this run by any session layer.
+    pub bound: Option<f64>,
 }
 
 /// An app that could not run.
@@ -414,12 +428,12 @@ impl Report {
 
     fn ratios_table(&self) -> String {
         let mut out = String::from(
-            "\n### Ratios (median req/s)\n\n| framework | store | scenario | ours | compared with | ours req/s | their req/s | ours/theirs |\n|---|---|---|---|---|---:|---:|---:|\n",
+            "\n### Ratios (median req/s)\n\n*Session µs/req* is what the session layer costs per request on the one server thread, from the throughputs: `1/req/s - 1/req/s of the no-session app`. *Bound* is the ratio ours would reach if our session layer cost nothing (the no-session app's req/s over theirs): where it is below a goal, no session layer can meet that goal in this run.\n\n| framework | store | scenario | ours | compared with | ours req/s | their req/s | ours/theirs | bound | session µs/req ours | theirs |\n|---|---|---|---|---|---:|---:|---:|---:|---:|---:|\n",
         );
         for r in &self.ratios {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | `{}` | `{}` | {:.0} | {:.0} | {:.2} |",
+                "| {} | {} | {} | `{}` | `{}` | {:.0} | {:.0} | {:.2} | {} | {} | {} |",
                 r.framework.name(),
                 r.store.name(),
                 r.scenario.name(),
@@ -427,7 +441,10 @@ impl Report {
                 r.other,
                 r.ours_rps,
                 r.other_rps,
-                r.ratio
+                r.ratio,
+                fixed(r.bound, 2),
+                fixed(r.ours_session_us, 2),
+                fixed(r.other_session_us, 2),
             );
         }
         out
@@ -435,20 +452,26 @@ impl Report {
 
     fn targets_table(&self) -> String {
         let mut out = String::from(
-            "\n### Targets\n\n| target | measured | goal | met |\n|---|---:|---|---|\n",
+            "\n### Targets\n\n| target | measured | goal | met | bound (ours at zero cost) |\n|---|---:|---|---|---:|\n",
         );
         for t in &self.targets {
             let _ = writeln!(
                 out,
-                "| {} | {:.2} | {} | {} |",
+                "| {} | {:.2} | {} | {} | {} |",
                 t.what,
                 t.measured,
                 t.goal,
-                if t.met { "yes" } else { "**no**" }
+                if t.met { "yes" } else { "**no**" },
+                fixed(t.bound, 2),
             );
         }
         out
     }
+}
+
+/// `value` with `decimals`, or an empty cell.
+fn fixed(value: Option<f64>, decimals: usize) -> String {
+    value.map_or_else(String::new, |v| format!("{v:.decimals$}"))
 }
 
 /// For each of our apps and scenario: against every peer with the same
@@ -468,7 +491,12 @@ pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
                 && !r.variant.library.is_ours()
                 && (r.variant.store == v.store || r.variant == ceiling)
         });
+        let ceiling_rps = results
+            .iter()
+            .find(|r| r.variant == ceiling && r.scenario == ours.scenario)
+            .map(|r| r.median.rps);
         for other in others {
+            let is_ceiling = other.variant == ceiling;
             out.push(Ratio {
                 framework: v.framework,
                 store: v.store,
@@ -478,10 +506,21 @@ pub fn ratios(results: &[ScenarioResult]) -> Vec<Ratio> {
                 ours_rps: ours.median.rps,
                 other_rps: other.median.rps,
                 ratio: ours.median.rps / other.median.rps,
+                bound: ceiling_rps
+                    .filter(|_| !is_ceiling)
+                    .map(|c| c / other.median.rps),
+                ours_session_us: ceiling_rps.map(|c| session_us(ours.median.rps, c)),
+                other_session_us: ceiling_rps.map(|c| session_us(other.median.rps, c)),
             });
         }
     }
     out
+}
+
+/// µs per request above the no-session app, from throughputs on one
+/// server thread.
+fn session_us(rps: f64, ceiling_rps: f64) -> f64 {
+    1e6 / rps - 1e6 / ceiling_rps
 }
 
 /// The issue's targets that the results allow checking.
@@ -506,6 +545,7 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
                 measured: r.ratio,
                 goal: format!(">= {goal}"),
                 met: r.ratio >= goal,
+                bound: r.bound,
             });
         }
     }
@@ -533,6 +573,7 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
             // Rounding: a few reads outside requests (reconnects) must not
             // flip the verdict.
             met: per_request <= goal + 0.005,
+            bound: None,
         });
     }
     out
@@ -617,9 +658,40 @@ mod tests {
                 ("axum/ours/memory", "axum/tower-sessions/memory", 1.9),
             ]
         );
+        // Ours at 950 req/s against a ceiling of 1000: 52.6 µs of session
+        // per request; tower-sessions at 500: 1000 µs. At zero cost ours
+        // would be 1000/500 = 2x tower-sessions.
+        let peer = &ratios[1];
+        assert_eq!(peer.bound, Some(2.0));
+        assert!((peer.ours_session_us.unwrap() - 52.63).abs() < 0.01);
+        assert!((peer.other_session_us.unwrap() - 1000.0).abs() < 1e-9);
+        assert_eq!(ratios[0].bound, None);
+        assert_eq!(ratios[0].other_session_us, Some(0.0));
         let targets = targets(&results, &ratios);
         assert_eq!(targets.len(), 2);
         assert!(targets.iter().all(|t| t.met));
+        assert_eq!(targets[1].bound, Some(2.0));
+    }
+
+    #[test]
+    fn a_bound_below_the_goal_shows_an_unreachable_target() {
+        // tower-sessions costs 10% over the ceiling: even a free session
+        // layer is only 1.1x it, so the 1.2x goal cannot be met.
+        let results = vec![
+            result("axum/none", Scenario::Peek, 1100.0, None),
+            result("axum/ours/memory", Scenario::Peek, 1050.0, None),
+            result("axum/tower-sessions/memory", Scenario::Peek, 1000.0, None),
+        ];
+        let ratios = ratios(&results);
+        let targets = targets(&results, &ratios);
+        let peer = targets.iter().find(|t| t.what.contains("tower")).unwrap();
+        assert!(!peer.met);
+        assert!((peer.bound.unwrap() - 1.1).abs() < 1e-9);
+        let mut report = report_of(results);
+        report.finish();
+        assert!(report
+            .markdown()
+            .contains("| axum/ours/memory / axum/tower-sessions/memory (peek) | 1.05 | >= 1.2 | **no** | 1.10 |"));
     }
 
     #[test]
@@ -681,9 +753,8 @@ mod tests {
         assert!(super::targets(&unmeasured, &[]).is_empty());
     }
 
-    #[test]
-    fn the_table_and_the_json_carry_round_trips_for_every_redis_app() {
-        let mut report = Report {
+    fn report_of(results: Vec<ScenarioResult>) -> Report {
+        Report {
             command: "loadbench".into(),
             started_at: String::new(),
             total_secs: 1.0,
@@ -697,14 +768,19 @@ mod tests {
                 server_threads: 1,
                 client_threads: 1,
             },
-            results: vec![
-                redis_result("actix/actix-session/redis", Scenario::Peek, 1000, [1000; 3]),
-                result("axum/ours/memory", Scenario::Peek, 100.0, None),
-            ],
+            results,
             ratios: Vec::new(),
             targets: Vec::new(),
             unavailable: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn the_table_and_the_json_carry_round_trips_for_every_redis_app() {
+        let mut report = report_of(vec![
+            redis_result("actix/actix-session/redis", Scenario::Peek, 1000, [1000; 3]),
+            result("axum/ours/memory", Scenario::Peek, 100.0, None),
+        ]);
         report.finish();
         let markdown = report.markdown();
         assert!(markdown.contains("| Redis round trips/req | Redis cmds sent/req |"));

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
-//!     [--users 256] [--duration 3] [--warmup 1] [--runs 3] [--max-requests 2000000]
+//!     [--users 256] [--duration 2] [--warmup 1] [--runs 3] [--max-requests 2000000]
 //!     [--only axum/ours,tower-sessions]
 //! ```
 //!
@@ -83,7 +83,7 @@ impl Options {
         let mut options = Options {
             out: PathBuf::from("session-bench/results"),
             users: 256,
-            duration: Duration::from_secs(3),
+            duration: Duration::from_secs(2),
             warmup: Duration::from_secs(1),
             runs: 3,
             max_requests: 2_000_000,
