@@ -45,6 +45,42 @@ pub enum ConfigError {
     },
 }
 
+/// The database could not be reached when the store was built (by
+/// [`SqlStore::connect`](crate::SqlStore::connect)). It arrives as the
+/// source of [`StoreError::Unavailable`], so `error.source()` can be
+/// downcast to it; the message names the server, never credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// A connection was refused or failed.
+    #[error("cannot connect to the {dialect} database at {server}: {source}")]
+    Unreachable {
+        /// The database.
+        dialect: SqlDialect,
+        /// The server tried (`host:port`, or a socket path).
+        server: String,
+        /// What the driver reported.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// No connection was made within the pool's acquire timeout.
+    #[error("no connection to the {dialect} database at {server} within {timeout:?}")]
+    TimedOut {
+        /// The database.
+        dialect: SqlDialect,
+        /// The server tried.
+        server: String,
+        /// The acquire timeout.
+        timeout: Duration,
+    },
+}
+
+impl From<ConnectError> for StoreError {
+    fn from(error: ConnectError) -> Self {
+        StoreError::unavailable(error)
+    }
+}
+
 impl From<ConfigError> for StoreError {
     fn from(error: ConfigError) -> Self {
         StoreError::unavailable(error)

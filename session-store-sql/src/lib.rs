@@ -88,7 +88,7 @@ mod pool;
 mod store;
 
 pub use dialect::SqlDialect;
-pub use error::ConfigError;
+pub use error::{ConfigError, ConnectError};
 pub use pool::SqlPool;
 pub use store::{SqlStore, SqlStoreBuilder};
 

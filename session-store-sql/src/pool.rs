@@ -7,7 +7,7 @@ use std::time::Duration;
 use session_core::StoreError;
 
 use crate::dialect::SqlDialect;
-use crate::error::{from_sqlx, ConfigError};
+use crate::error::{from_sqlx, ConfigError, ConnectError};
 
 /// Runs the same code on whichever pool is inside a [`SqlPool`]: the sqlx
 /// query API is generic over the database, so one body serves all three.
@@ -117,10 +117,8 @@ pub(crate) async fn connect(url: &str, settings: PoolSettings) -> Result<SqlPool
                 // Lets a DBA see (and tests find) this pool's connections.
                 options = options.application_name("session-store-sql");
             }
-            let pool = pool_options(settings)
-                .connect_with(options)
-                .await
-                .map_err(fail)?;
+            let server = format!("{}:{}", options.get_host(), options.get_port());
+            let pool = open(options, settings, dialect, server).await?;
             Ok(SqlPool::Postgres(pool))
         }
         #[cfg(feature = "mysql")]
@@ -128,16 +126,70 @@ pub(crate) async fn connect(url: &str, settings: PoolSettings) -> Result<SqlPool
             let fail = |e| from_sqlx(e, settings.acquire_timeout);
             // sqlx ignores the scheme, so `mariadb://` parses as is.
             let options = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
-            let pool = pool_options(settings)
-                .connect_with(options)
-                .await
-                .map_err(fail)?;
+            let server = format!("{}:{}", options.get_host(), options.get_port());
+            let pool = open(options, settings, dialect, server).await?;
             Ok(SqlPool::MySql(pool))
         }
         #[cfg(feature = "sqlite")]
         SqlDialect::Sqlite => connect_sqlite(url, settings).await,
         #[allow(unreachable_patterns)]
         other => Err(ConfigError::DriverNotEnabled { dialect: other }.into()),
+    }
+}
+
+/// A pool of a network database with its first connection open; if none
+/// can be made, an error that names `server` and says why.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn open<DB: sqlx::Database>(
+    options: <DB::Connection as sqlx::Connection>::Options,
+    settings: PoolSettings,
+    dialect: SqlDialect,
+    server: String,
+) -> Result<sqlx::Pool<DB>, StoreError> {
+    match pool_options(settings).connect_with(options.clone()).await {
+        Ok(pool) => Ok(pool),
+        Err(error) => {
+            let why = why_unreachable::<DB>(&options, error, settings.acquire_timeout).await;
+            Err(match why {
+                Some(source) => ConnectError::Unreachable {
+                    dialect,
+                    server,
+                    source,
+                },
+                None => ConnectError::TimedOut {
+                    dialect,
+                    server,
+                    timeout: settings.acquire_timeout,
+                },
+            }
+            .into())
+        }
+    }
+}
+
+/// The driver's reason for a failed first connection, `None` for a plain
+/// timeout. A pool retries until its acquire timeout and then answers only
+/// that it timed out, which hides a refused connection or a wrong
+/// password: one direct attempt, within the same timeout, tells which.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+async fn why_unreachable<DB: sqlx::Database>(
+    options: &<DB::Connection as sqlx::Connection>::Options,
+    error: sqlx::Error,
+    timeout: Duration,
+) -> Option<sqlx::Error> {
+    use sqlx::Connection as _;
+
+    if !matches!(error, sqlx::Error::PoolTimedOut) {
+        return Some(error);
+    }
+    match tokio::time::timeout(timeout, DB::Connection::connect_with(options)).await {
+        Ok(Err(reason)) => Some(reason),
+        Ok(Ok(connection)) => {
+            // It answers now: what failed was its slowness.
+            let _ = connection.close().await;
+            None
+        }
+        Err(_) => None,
     }
 }
 

@@ -775,3 +775,23 @@ pub(crate) async fn versioned_saves_serialise_increments(fx: &Fixture) {
     assert_eq!(last.version, 161);
     eprintln!("conflicts retried: {conflicts}");
 }
+
+/// `error` is the failure to reach `server` (`host:port`) of a `dialect`
+/// database that refused the connection: the message names both and the
+/// driver's reason, and the source is a [`ConnectError::Unreachable`].
+///
+/// [`ConnectError::Unreachable`]: session_store_sql::ConnectError::Unreachable
+pub(crate) fn assert_refused(error: &StoreError, dialect: &str, server: &str) {
+    use session_store_sql::ConnectError;
+
+    let text = error.to_string();
+    assert!(text.contains(server) && text.contains(dialect), "{text}");
+    let source = std::error::Error::source(error)
+        .and_then(|e| e.downcast_ref::<ConnectError>())
+        .unwrap_or_else(|| panic!("no ConnectError in {error:?}"));
+    let ConnectError::Unreachable { source, .. } = source else {
+        panic!("not a refused connection: {source}");
+    };
+    let reason = source.to_string().to_lowercase();
+    assert!(reason.contains("refused"), "{reason}");
+}
