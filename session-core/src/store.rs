@@ -92,6 +92,10 @@ pub type RecordPredicate<'a> = dyn Fn(&Record) -> bool + Send + Sync + 'a;
 /// The first six methods are required. Listing, counting and owner-wide
 /// deletion are optional abilities: their default answers
 /// [`StoreError::Unsupported`].
+///
+/// The repository's `session-store-conformance` crate holds this contract
+/// as checks that the memory, Redis and SQL stores' tests run; a new
+/// server-side store can run them too.
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// A short name for logs and errors (`"memory"`, `"redis"`, ...).

@@ -1,18 +1,17 @@
-//! The store against the shared Redis at REDIS_URL, each test under its own
-//! prefix, which it clears at the end.
+//! What only the Redis store does, against the shared Redis at REDIS_URL,
+//! each test under its own prefix, which it clears at the end: the key
+//! layout and expiries, other processes' writes, undecodable values, the
+//! owner index, prefixes with glob characters, connecting. The contract it
+//! shares with the other stores is checked in `conformance.rs`.
 
 mod common;
-
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
     address, encode, record, redis_url, shared_store, unique_prefix, Raw, Reply, DATA_OFFSET,
 };
 use session_core::time::{self, OffsetDateTime};
-use session_core::{
-    Concurrency, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
-};
+use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
 use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
 use session_store_redis::fred::types::config::Config;
@@ -23,52 +22,6 @@ async fn raw() -> Raw {
     Raw::connect(&address(&redis_url()))
         .await
         .expect("shared redis")
-}
-
-#[tokio::test]
-async fn create_never_overwrites_and_save_never_creates() {
-    let store = shared_store("create-save").await;
-    let r = record(60_000);
-    store.create(&r).await.unwrap();
-    assert!(matches!(
-        store.create(&r).await,
-        Err(StoreError::AlreadyExists)
-    ));
-    let other = record(60_000);
-    assert!(matches!(
-        store.save(&other, None).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(
-        store.load(&other.id, None).await.unwrap().is_none(),
-        "save created nothing"
-    );
-    assert_eq!(store.count().await.unwrap(), 1);
-    store.clear().await.unwrap();
-}
-
-#[tokio::test]
-async fn versioned_saves_refuse_stale_versions_and_report_them() {
-    let store = shared_store("versions").await;
-    let mut r = record(60_000);
-    store.create(&r).await.unwrap();
-    r.version = 2;
-    store.save(&r, Some(1)).await.unwrap();
-    r.version = 3;
-    r.data = b"stale".to_vec();
-    assert!(matches!(
-        store.save(&r, Some(1)).await,
-        Err(StoreError::Conflict { expected: 1 })
-    ));
-    let kept = store.load(&r.id, None).await.unwrap().unwrap();
-    assert_eq!(
-        (kept.version, kept.data),
-        (2, b"data".to_vec()),
-        "the stale save changed nothing"
-    );
-    store.save(&r, None).await.unwrap();
-    assert_eq!(store.load(&r.id, None).await.unwrap().unwrap().version, 3);
-    store.clear().await.unwrap();
 }
 
 #[tokio::test]
@@ -306,48 +259,6 @@ async fn a_touch_rewrites_no_data() {
         Reply::Bulk(Some(encode(&changed)))
     );
     store.clear().await.unwrap();
-}
-
-#[tokio::test]
-async fn expired_records_are_gone_and_a_late_save_is_not_found() {
-    let store = shared_store("expiry").await;
-    let r = record(150);
-    store.create(&r).await.unwrap();
-    assert!(store.load(&r.id, None).await.unwrap().is_some());
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert!(store.load(&r.id, None).await.unwrap().is_none());
-    let later = OffsetDateTime::now_utc() + time::Duration::hours(1);
-    assert!(store.load(&r.id, Some(later)).await.unwrap().is_none());
-    assert!(!store.touch(&r.id, later).await.unwrap());
-    let mut late = r.clone();
-    late.version = 2;
-    late.idle_expires_at = later;
-    assert!(matches!(
-        store.save(&late, Some(1)).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.save(&late, None).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(
-        store.load(&r.id, None).await.unwrap().is_none(),
-        "not recreated"
-    );
-    assert_eq!(store.count().await.unwrap(), 0);
-    // The id may be taken again by a new record.
-    store.create(&late).await.unwrap();
-    store.clear().await.unwrap();
-}
-
-#[tokio::test]
-async fn delete_answers_whether_the_record_existed() {
-    let store = shared_store("delete").await;
-    let r = record(60_000);
-    store.create(&r).await.unwrap();
-    assert!(store.delete(&r.id).await.unwrap());
-    assert!(!store.delete(&r.id).await.unwrap());
-    assert!(store.load(&r.id, None).await.unwrap().is_none());
 }
 
 /// A value of this format with an edited header.
@@ -836,105 +747,4 @@ async fn a_pool_built_by_the_application_works() {
     let r = record(60_000);
     store.create(&r).await.unwrap();
     assert!(store.delete(&r.id).await.unwrap());
-}
-
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-struct Counter {
-    n: u64,
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_tasks_on_one_session_lose_no_acknowledged_write() {
-    let store = shared_store("reject").await;
-    let manager = SessionManager::<Counter>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .concurrency(Concurrency::Reject)
-            .build()
-            .unwrap(),
-    );
-    let first = manager.start_request();
-    first.load(None).await.unwrap().update(|c| c.n = 0);
-    let cookie = Arc::new(
-        manager
-            .finish_request(&first, 200)
-            .await
-            .unwrap()
-            .unwrap()
-            .pair(),
-    );
-    let tasks: Vec<_> = (0..16)
-        .map(|_| {
-            let (manager, cookie) = (manager.clone(), cookie.clone());
-            tokio::spawn(async move {
-                let (mut acknowledged, mut refused) = (0u64, 0u64);
-                for _ in 0..25 {
-                    let lazy = manager.start_request();
-                    lazy.load(Some(cookie.as_str()))
-                        .await
-                        .unwrap()
-                        .update(|c| c.n += 1);
-                    match manager.finish_request(&lazy, 200).await {
-                        Ok(_) => acknowledged += 1,
-                        Err(e) => {
-                            assert_eq!(e.status_code(), 409, "{e}");
-                            refused += 1;
-                        }
-                    }
-                }
-                (acknowledged, refused)
-            })
-        })
-        .collect();
-    let (mut acknowledged, mut refused) = (0, 0);
-    for task in tasks {
-        let (a, r) = task.await.unwrap();
-        acknowledged += a;
-        refused += r;
-    }
-    let lazy = manager.start_request();
-    let n = lazy.load(Some(cookie.as_str())).await.unwrap().data().n;
-    assert_eq!(
-        n, acknowledged,
-        "every acknowledged increment is stored, nothing more"
-    );
-    assert!(acknowledged > 0);
-    eprintln!("acknowledged {acknowledged}, refused {refused}");
-    store.clear().await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn many_tasks_on_many_sessions() {
-    let store = shared_store("many").await;
-    let manager = SessionManager::<Counter>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .build()
-            .unwrap(),
-    );
-    let tasks: Vec<_> = (0..32)
-        .map(|_| {
-            let manager = manager.clone();
-            tokio::spawn(async move {
-                let mut cookie: Option<String> = None;
-                for _ in 0..20 {
-                    let lazy = manager.start_request();
-                    lazy.load(cookie.as_deref())
-                        .await
-                        .unwrap()
-                        .update(|c| c.n += 1);
-                    let set = manager.finish_request(&lazy, 200).await.unwrap().unwrap();
-                    cookie = Some(set.pair());
-                }
-                let lazy = manager.start_request();
-                let n = lazy.load(cookie.as_deref()).await.unwrap().data().n;
-                n
-            })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap(), 20);
-    }
-    assert_eq!(store.count().await.unwrap(), 32);
-    store.clear().await.unwrap();
 }

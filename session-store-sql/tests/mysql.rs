@@ -13,18 +13,6 @@ use session_store_sql::{SqlDialect, SqlPool, SqlStore};
 
 behaviour_suite!(common::Fixture::mysql);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn reject_policy_loses_no_acknowledged_write() {
-    let fx = common::Fixture::mysql().await;
-    common::reject_policy_loses_no_acknowledged_write(&fx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn versioned_saves_serialise_increments() {
-    let fx = common::Fixture::mysql().await;
-    common::versioned_saves_serialise_increments(&fx).await;
-}
-
 #[tokio::test]
 async fn mariadb_scheme_and_unreachable_server() {
     let url = common::mysql_url().replacen("mysql://", "mariadb://", 1);

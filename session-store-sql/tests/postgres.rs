@@ -13,18 +13,6 @@ use session_store_sql::{SqlPool, SqlStore};
 
 behaviour_suite!(common::Fixture::postgres);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn reject_policy_loses_no_acknowledged_write() {
-    let fx = common::Fixture::postgres().await;
-    common::reject_policy_loses_no_acknowledged_write(&fx).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn versioned_saves_serialise_increments() {
-    let fx = common::Fixture::postgres().await;
-    common::versioned_saves_serialise_increments(&fx).await;
-}
-
 fn dead_url() -> String {
     // A port that was free a moment ago: nothing listens there.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -60,7 +48,7 @@ async fn an_unreachable_server_fails_fast_and_maps_to_503() {
     assert!(err.is_unavailable(), "{err}");
     assert!(started.elapsed() < Duration::from_secs(2));
 
-    let manager = SessionManager::<common::Counter>::new(
+    let manager = SessionManager::<session_store_conformance::Counter>::new(
         SessionConfig::testing().store(store).build().unwrap(),
     );
     let session = manager.create();

@@ -20,12 +20,6 @@ async fn in_memory_database_survives_between_calls() {
     assert_eq!(store.load(&r.id, None).await.unwrap(), Some(r));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_writers_on_a_file_wait_instead_of_failing() {
-    let fx = common::Fixture::sqlite().await;
-    common::versioned_saves_serialise_increments(&fx).await;
-}
-
 #[tokio::test]
 async fn a_missing_table_is_an_error_not_a_panic() {
     let store = SqlStore::connect("sqlite::memory:").await.unwrap();

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use session_core::time::{self, OffsetDateTime};
 use session_core::{Record, SessionId};
 use session_store_redis::RedisStore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -46,18 +45,9 @@ pub async fn shared_store(test: &str) -> RedisStore {
         .expect("the shared Redis at REDIS_URL is reachable")
 }
 
-/// A record that expires after `idle_ms` (absolute: one hour).
+/// The shared checks' record: expires after `idle_ms` (absolute: one hour).
 pub fn record(idle_ms: i64) -> Record {
-    let now = Record::from_millis(Record::millis(OffsetDateTime::now_utc()));
-    Record {
-        id: SessionId::random(),
-        data: b"data".to_vec(),
-        created_at: now,
-        idle_expires_at: now + time::Duration::milliseconds(idle_ms),
-        absolute_expires_at: now + time::Duration::hours(1),
-        version: 1,
-        owner: None,
-    }
+    session_store_conformance::record(idle_ms)
 }
 
 /// The value of a record key as the README documents it, written here

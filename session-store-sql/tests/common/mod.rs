@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use session_core::time::{self, OffsetDateTime};
-use session_core::{
-    Concurrency, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
-};
+use session_core::time;
+use session_core::{SessionId, SessionStore, StoreError};
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore, SqlStoreBuilder};
 
@@ -232,50 +230,23 @@ impl Drop for Fixture {
     }
 }
 
-/// Now, truncated to the milliseconds that the table keeps.
-pub(crate) fn now_ms() -> OffsetDateTime {
-    Record::from_millis(Record::millis(OffsetDateTime::now_utc()))
-}
+pub(crate) use session_store_conformance::{expired, now_ms, record};
 
-pub(crate) fn record(idle_ms: i64) -> Record {
-    let now = now_ms();
-    Record {
-        id: SessionId::random(),
-        data: b"data".to_vec(),
-        created_at: now,
-        idle_expires_at: now + time::Duration::milliseconds(idle_ms),
-        absolute_expires_at: now + time::Duration::hours(1),
-        version: 1,
-        owner: None,
-    }
-}
-
-/// A record that expired a second ago.
-pub(crate) fn expired() -> Record {
-    record(-1000)
-}
-
-/// The same suite of behaviour tests on one database's fixture.
+/// The checks only the SQL store has (cleanup, migrations, rows kept
+/// until cleanup), on one database's fixture. The contract it shares with
+/// the other stores runs through [`conformance_suite!`] on [`Shared`].
+///
+/// [`conformance_suite!`]: session_store_conformance::conformance_suite
 #[macro_export]
 macro_rules! behaviour_suite {
     ($fixture:path) => {
         $crate::behaviour_suite!(@tests $fixture;
-            create_never_overwrites_and_save_never_creates,
-            records_round_trip_exactly,
-            versioned_save_refuses_stale_versions,
-            load_with_touch_moves_the_idle_expiry_capped_at_absolute,
-            touch_writes_only_the_expiry,
-            expired_rows_are_invisible_and_replaceable,
-            delete_answers_whether_a_live_row_existed,
-            clear_empties_only_this_table,
-            count_and_listing,
-            owners_are_exact_and_ids_are_case_sensitive,
-            delete_where_removes_what_the_predicate_selects,
+            expired_rows_stay_until_cleanup,
             cleanup_runs_in_bounded_batches,
             background_cleanup_runs_and_stops_with_the_store,
             migrate_is_idempotent,
-            manager_round_trip,
         );
+        session_store_conformance::conformance_suite!(common::Shared::of($fixture));
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
         $(
@@ -288,274 +259,46 @@ macro_rules! behaviour_suite {
     };
 }
 
-pub(crate) async fn create_never_overwrites_and_save_never_creates(fx: &Fixture) {
-    let store = fx.store().await;
-    let r = record(60_000);
-    store.create(&r).await.unwrap();
-    let mut again = r.clone();
-    again.data = b"other".to_vec();
-    assert!(matches!(
-        store.create(&again).await,
-        Err(StoreError::AlreadyExists)
-    ));
-    assert_eq!(
-        store.load(&r.id, None).await.unwrap().unwrap().data,
-        b"data"
-    );
-    let other = record(60_000);
-    assert!(matches!(
-        store.save(&other, None).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.save(&other, Some(1)).await,
-        Err(StoreError::NotFound)
-    ));
-    assert_eq!(fx.raw_count().await, 1);
+/// A fixture for the shared contract: the store on this test's table (with
+/// room for the concurrency checks) and, as its neighbour, a store on a
+/// second table of the same test.
+pub(crate) struct Shared {
+    fixture: Fixture,
+    store: SqlStore,
 }
 
-pub(crate) async fn records_round_trip_exactly(fx: &Fixture) {
-    let store = fx.store().await;
-    let mut r = record(60_000);
-    r.data = (0..=255u8).cycle().take(100_000).collect();
-    r.owner = Some("Zoë ☃ 42".into());
-    r.version = 7;
-    r.absolute_expires_at = r.created_at + time::Duration::minutes(30);
-    store.create(&r).await.unwrap();
-    assert_eq!(store.load(&r.id, None).await.unwrap(), Some(r.clone()));
-    let mut no_owner = record(60_000);
-    no_owner.data.clear();
-    store.create(&no_owner).await.unwrap();
-    assert_eq!(
-        store.load(&no_owner.id, None).await.unwrap(),
-        Some(no_owner)
-    );
-}
-
-pub(crate) async fn versioned_save_refuses_stale_versions(fx: &Fixture) {
-    let store = fx.store().await;
-    let mut r = record(60_000);
-    store.create(&r).await.unwrap();
-    r.version = 2;
-    r.data = b"v2".to_vec();
-    store.save(&r, Some(1)).await.unwrap();
-    let mut stale = r.clone();
-    stale.version = 3;
-    stale.data = b"stale".to_vec();
-    assert!(matches!(
-        store.save(&stale, Some(1)).await,
-        Err(StoreError::Conflict { expected: 1 })
-    ));
-    assert_eq!(store.load(&r.id, None).await.unwrap().unwrap().data, b"v2");
-    // an impossible expected version is a conflict too, not an error
-    assert!(matches!(
-        store.save(&stale, Some(u64::MAX)).await,
-        Err(StoreError::Conflict { .. })
-    ));
-    // last write wins ignores the version
-    stale.data = b"forced".to_vec();
-    store.save(&stale, None).await.unwrap();
-    let loaded = store.load(&r.id, None).await.unwrap().unwrap();
-    assert_eq!((loaded.version, loaded.data), (3, b"forced".to_vec()));
-}
-
-pub(crate) async fn load_with_touch_moves_the_idle_expiry_capped_at_absolute(fx: &Fixture) {
-    let store = fx.store().await;
-    let r = record(60_000);
-    store.create(&r).await.unwrap();
-    let later = now_ms() + time::Duration::minutes(10);
-    let loaded = store.load(&r.id, Some(later)).await.unwrap().unwrap();
-    assert_eq!(loaded.idle_expires_at, later);
-    assert_eq!((loaded.version, &loaded.data), (r.version, &r.data));
-    assert_eq!(
-        store
-            .load(&r.id, None)
-            .await
-            .unwrap()
-            .unwrap()
-            .idle_expires_at,
-        later,
-        "the touch was stored"
-    );
-    let far = now_ms() + time::Duration::hours(5);
-    let capped = store.load(&r.id, Some(far)).await.unwrap().unwrap();
-    assert_eq!(capped.idle_expires_at, r.absolute_expires_at);
-    assert!(store
-        .load(&SessionId::random(), Some(far))
-        .await
-        .unwrap()
-        .is_none());
-}
-
-pub(crate) async fn touch_writes_only_the_expiry(fx: &Fixture) {
-    let store = fx.store().await;
-    let mut r = record(60_000);
-    r.absolute_expires_at = r.created_at + time::Duration::minutes(2);
-    store.create(&r).await.unwrap();
-    let later = now_ms() + time::Duration::minutes(1);
-    assert!(store.touch(&r.id, later).await.unwrap());
-    // touching twice to the same instant still finds the row
-    assert!(store.touch(&r.id, later).await.unwrap());
-    let loaded = store.load(&r.id, None).await.unwrap().unwrap();
-    assert_eq!(loaded.idle_expires_at, later);
-    assert_eq!(
-        Record {
-            idle_expires_at: r.idle_expires_at,
-            ..loaded
-        },
-        r,
-        "nothing but the idle expiry changed"
-    );
-    assert!(store
-        .touch(&r.id, now_ms() + time::Duration::hours(3))
-        .await
-        .unwrap());
-    let loaded = store.load(&r.id, None).await.unwrap().unwrap();
-    assert_eq!(loaded.idle_expires_at, r.absolute_expires_at, "capped");
-    assert!(!store.touch(&SessionId::random(), later).await.unwrap());
-}
-
-pub(crate) async fn expired_rows_are_invisible_and_replaceable(fx: &Fixture) {
-    let store = fx.store().await;
-    let r = record(150);
-    store.create(&r).await.unwrap();
-    let mut hard = record(60_000);
-    hard.absolute_expires_at = hard.created_at + time::Duration::milliseconds(150);
-    store.create(&hard).await.unwrap();
-    assert_eq!(store.count().await.unwrap(), 2);
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    let far = now_ms() + time::Duration::hours(1);
-    for id in [&r.id, &hard.id] {
-        assert!(store.load(id, None).await.unwrap().is_none());
-        assert!(store.load(id, Some(far)).await.unwrap().is_none());
-        assert!(!store.touch(id, far).await.unwrap());
+impl Shared {
+    pub(crate) async fn of<F: std::future::Future<Output = Fixture>>(
+        make: impl FnOnce() -> F,
+    ) -> Shared {
+        let fixture = make().await;
+        let store = fixture.open(fixture.builder().max_connections(8)).await;
+        Shared { fixture, store }
     }
-    assert!(matches!(
-        store.save(&r, None).await,
-        Err(StoreError::NotFound)
-    ));
-    assert!(matches!(
-        store.save(&r, Some(1)).await,
-        Err(StoreError::NotFound)
-    ));
-    assert_eq!(store.count().await.unwrap(), 0);
-    assert!(store.ids().await.unwrap().is_empty());
-    assert_eq!(fx.raw_count().await, 2, "still there until cleanup");
-    // an expired id may be taken again by a new record
-    let mut fresh = record(60_000);
-    fresh.id = r.id.clone();
-    fresh.data = b"fresh".to_vec();
-    store.create(&fresh).await.unwrap();
-    assert_eq!(
-        store.load(&r.id, None).await.unwrap().unwrap().data,
-        b"fresh"
-    );
-    assert_eq!(fx.raw_count().await, 2);
 }
 
-pub(crate) async fn delete_answers_whether_a_live_row_existed(fx: &Fixture) {
-    let store = fx.store().await;
-    let r = record(60_000);
-    store.create(&r).await.unwrap();
-    assert!(store.delete(&r.id).await.unwrap());
-    assert!(!store.delete(&r.id).await.unwrap());
-    assert!(store.load(&r.id, None).await.unwrap().is_none());
-    let gone = expired();
-    store.create(&gone).await.unwrap();
-    assert!(!store.delete(&gone.id).await.unwrap());
-}
-
-pub(crate) async fn clear_empties_only_this_table(fx: &Fixture) {
-    let store = fx.store().await;
-    let neighbour_table = format!("{}_n", fx.table);
-    let neighbour = fx.open(fx.builder_for(&neighbour_table)).await;
-    for _ in 0..3 {
-        store.create(&record(60_000)).await.unwrap();
+#[async_trait::async_trait]
+impl session_store_conformance::Fixture for Shared {
+    fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.store.clone())
     }
-    let kept = record(60_000);
-    neighbour.create(&kept).await.unwrap();
-    store.clear().await.unwrap();
-    assert_eq!(fx.raw_count().await, 0);
-    assert_eq!(neighbour.count().await.unwrap(), 1);
-    assert!(neighbour.load(&kept.id, None).await.unwrap().is_some());
+
+    async fn neighbour(&self) -> Arc<dyn SessionStore> {
+        let table = format!("{}_n", self.fixture.table);
+        Arc::new(self.fixture.open(self.fixture.builder_for(&table)).await)
+    }
 }
 
-pub(crate) async fn count_and_listing(fx: &Fixture) {
+/// Expired rows are invisible to the store (the shared contract) but stay
+/// in the table until cleanup removes them.
+pub(crate) async fn expired_rows_stay_until_cleanup(fx: &Fixture) {
     let store = fx.store().await;
-    let mut live: Vec<SessionId> = Vec::new();
-    for _ in 0..5 {
-        let r = record(60_000);
-        store.create(&r).await.unwrap();
-        live.push(r.id);
-    }
     store.create(&expired()).await.unwrap();
-    assert_eq!(store.count().await.unwrap(), 5);
-    let mut ids = store.ids().await.unwrap();
-    ids.sort();
-    live.sort();
-    assert_eq!(ids, live);
-}
-
-pub(crate) async fn owners_are_exact_and_ids_are_case_sensitive(fx: &Fixture) {
-    let store = fx.store().await;
-    // Two ids that differ only in case are two sessions (base64url).
-    let upper = SessionId::parse(&"A".repeat(43)).unwrap();
-    let lower = SessionId::parse(&"a".repeat(43)).unwrap();
-    let mut a = record(60_000);
-    a.id = upper.clone();
-    a.owner = Some("Alice".into());
-    let mut b = record(60_000);
-    b.id = lower.clone();
-    b.owner = Some("alice".into());
-    let mut c = record(60_000);
-    c.owner = Some("Alice".into());
-    let mut old = expired();
-    old.owner = Some("Alice".into());
-    for r in [&a, &b, &c, &old] {
-        store.create(r).await.unwrap();
-    }
-    let mut alice = store.ids_by_owner("Alice").await.unwrap();
-    alice.sort();
-    let mut want = vec![upper.clone(), c.id.clone()];
-    want.sort();
-    assert_eq!(alice, want);
-    assert_eq!(
-        store.ids_by_owner("alice").await.unwrap(),
-        vec![lower.clone()]
-    );
-    // b changes hands
-    b.owner = Some("bob".into());
-    b.version = 2;
-    store.save(&b, Some(1)).await.unwrap();
-    assert!(store.ids_by_owner("alice").await.unwrap().is_empty());
-    assert_eq!(store.delete_by_owner("Alice").await.unwrap(), 2);
-    assert_eq!(store.delete_by_owner("Alice").await.unwrap(), 0);
-    assert_eq!(store.ids().await.unwrap(), vec![lower]);
-}
-
-pub(crate) async fn delete_where_removes_what_the_predicate_selects(fx: &Fixture) {
-    let store = fx.store().await;
-    // more than one scan page (500 rows)
-    let mut marked = 0;
-    for i in 0..620u32 {
-        let mut r = record(60_000);
-        r.data = if i % 3 == 0 {
-            marked += 1;
-            b"acme".to_vec()
-        } else {
-            b"initech".to_vec()
-        };
-        store.create(&r).await.unwrap();
-    }
-    let mut old = expired();
-    old.data = b"acme".to_vec();
-    store.create(&old).await.unwrap();
-    let removed = store
-        .delete_where(&|r: &Record| r.data == b"acme")
-        .await
-        .unwrap();
-    assert_eq!(removed, marked);
-    assert_eq!(store.count().await.unwrap(), 620 - marked);
+    store.create(&record(60_000)).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert_eq!(fx.raw_count().await, 2, "still there until cleanup");
+    assert_eq!(store.delete_expired().await.unwrap(), 1);
+    assert_eq!(fx.raw_count().await, 1);
 }
 
 pub(crate) async fn cleanup_runs_in_bounded_batches(fx: &Fixture) {
@@ -649,131 +392,6 @@ pub(crate) async fn migrate_is_idempotent(fx: &Fixture) {
             .unwrap()
             .migration_sql()
     );
-}
-
-#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Counter {
-    pub(crate) n: u64,
-}
-
-pub(crate) async fn manager_round_trip(fx: &Fixture) {
-    let store = fx.store().await;
-    let m = SessionManager::<Counter>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .build()
-            .unwrap(),
-    );
-    let mut cookie: Option<String> = None;
-    for _ in 0..3 {
-        let lazy = m.start_request();
-        lazy.load(cookie.as_deref())
-            .await
-            .unwrap()
-            .update(|c| c.n += 1);
-        cookie = Some(m.finish_request(&lazy, 200).await.unwrap().unwrap().pair());
-    }
-    let lazy = m.start_request();
-    assert_eq!(lazy.load(cookie.as_deref()).await.unwrap().data().n, 3);
-    assert_eq!(store.count().await.unwrap(), 1);
-}
-
-/// Many requests on one session under `Concurrency::Reject`: every
-/// acknowledged increment is in the store, and nothing more.
-pub(crate) async fn reject_policy_loses_no_acknowledged_write(fx: &Fixture) {
-    let store = fx.open(fx.builder().max_connections(8)).await;
-    let m = SessionManager::<Counter>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .concurrency(Concurrency::Reject)
-            .build()
-            .unwrap(),
-    );
-    let first = m.start_request();
-    first.load(None).await.unwrap().update(|c| c.n = 0);
-    let cookie = Arc::new(m.finish_request(&first, 200).await.unwrap().unwrap().pair());
-    let tasks: Vec<_> = (0..12)
-        .map(|_| {
-            let (m, cookie) = (m.clone(), cookie.clone());
-            tokio::spawn(async move {
-                let mut acknowledged = 0u64;
-                let mut refused = 0u64;
-                for _ in 0..25 {
-                    let lazy = m.start_request();
-                    lazy.load(Some(cookie.as_str()))
-                        .await
-                        .unwrap()
-                        .update(|c| c.n += 1);
-                    match m.finish_request(&lazy, 200).await {
-                        Ok(_) => acknowledged += 1,
-                        Err(e) => {
-                            assert_eq!(e.status_code(), 409, "{e}");
-                            refused += 1;
-                        }
-                    }
-                }
-                (acknowledged, refused)
-            })
-        })
-        .collect();
-    let (mut acknowledged, mut refused) = (0, 0);
-    for t in tasks {
-        let (a, r) = t.await.unwrap();
-        acknowledged += a;
-        refused += r;
-    }
-    let lazy = m.start_request();
-    let n = lazy.load(Some(cookie.as_str())).await.unwrap().data().n;
-    assert_eq!(
-        n, acknowledged,
-        "every acknowledged increment, nothing more"
-    );
-    assert!(acknowledged > 0);
-    eprintln!("acknowledged {acknowledged}, refused {refused}");
-}
-
-/// The same at the store level: tasks increment a counter with
-/// compare-and-set saves and retry on conflict; the final value is the
-/// number of successful saves.
-pub(crate) async fn versioned_saves_serialise_increments(fx: &Fixture) {
-    let store = fx.open(fx.builder().max_connections(8)).await;
-    let mut r = record(60_000);
-    r.data = 0u64.to_be_bytes().to_vec();
-    store.create(&r).await.unwrap();
-    let id = r.id.clone();
-    let tasks: Vec<_> = (0..8)
-        .map(|_| {
-            let (store, id) = (store.clone(), id.clone());
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                let mut conflicts = 0u64;
-                while done < 20 {
-                    let mut current = store.load(&id, None).await.unwrap().unwrap();
-                    let n = u64::from_be_bytes(current.data[..8].try_into().unwrap());
-                    let expected = current.version;
-                    current.data = (n + 1).to_be_bytes().to_vec();
-                    current.version += 1;
-                    match store.save(&current, Some(expected)).await {
-                        Ok(()) => done += 1,
-                        Err(StoreError::Conflict { expected: e }) => {
-                            assert_eq!(e, expected);
-                            conflicts += 1;
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                conflicts
-            })
-        })
-        .collect();
-    let mut conflicts = 0;
-    for t in tasks {
-        conflicts += t.await.unwrap();
-    }
-    let last = store.load(&id, None).await.unwrap().unwrap();
-    assert_eq!(u64::from_be_bytes(last.data[..8].try_into().unwrap()), 160);
-    assert_eq!(last.version, 161);
-    eprintln!("conflicts retried: {conflicts}");
 }
 
 /// `error` is the failure to reach `server` (`host:port`) of a `dialect`

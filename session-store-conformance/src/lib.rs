@@ -1,0 +1,96 @@
+//! The behaviour every server-side [`SessionStore`] promises, written once.
+//!
+//! Each store's own tests run these checks against a fresh, empty store of
+//! theirs through [`conformance_suite!`], so the memory, Redis and SQL stores
+//! keep one contract instead of three copies of it. What only one store
+//! does (a sweeper, key layouts, SQL cleanup, outages) stays in that store's
+//! tests.
+//!
+//! ```
+//! use std::sync::Arc;
+//!
+//! use session_core::SessionStore;
+//! use session_store_memory::MemoryStore;
+//!
+//! /// A test's store, and another beside it.
+//! struct Fresh(MemoryStore);
+//!
+//! #[async_trait::async_trait]
+//! impl session_store_conformance::Fixture for Fresh {
+//!     fn store(&self) -> Arc<dyn SessionStore> {
+//!         Arc::new(self.0.clone())
+//!     }
+//!     async fn neighbour(&self) -> Arc<dyn SessionStore> {
+//!         Arc::new(MemoryStore::new())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // One check by hand:
+//! session_store_conformance::records_round_trip_exactly(&Fresh(MemoryStore::new())).await;
+//! # }
+//! // In a store's `tests/conformance.rs`, one line makes a test of every
+//! // check, each on a fresh fixture:
+//! // session_store_conformance::conformance_suite!(async { Fresh(MemoryStore::new()) });
+//! ```
+#![deny(missing_docs)]
+
+mod checks;
+mod records;
+
+use std::sync::Arc;
+
+use session_core::SessionStore;
+
+pub use checks::*;
+pub use records::{expired, now_ms, record, Counter};
+
+/// What the checks need from a store's tests.
+#[async_trait::async_trait]
+pub trait Fixture: Send + Sync {
+    /// The store under test: empty at the start, and this test's alone.
+    /// Every call answers the same store.
+    fn store(&self) -> Arc<dyn SessionStore>;
+
+    /// A second store on the same backend beside the first (another key
+    /// prefix, table or instance), empty too: what the first one's
+    /// [`clear`](SessionStore::clear) must leave alone.
+    async fn neighbour(&self) -> Arc<dyn SessionStore>;
+}
+
+/// Generates one `#[tokio::test]` per check, each on the fixture that
+/// `$fresh` (an expression, awaited once per test) makes.
+///
+/// The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
+/// features among its dev-dependencies.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fresh:expr) => {
+        $crate::conformance_suite!(@tests $fresh;
+            create_never_overwrites_and_save_never_creates,
+            records_round_trip_exactly,
+            versioned_save_refuses_stale_versions,
+            load_with_touch_moves_the_idle_expiry_capped_at_absolute,
+            touch_writes_only_the_expiry,
+            expired_records_are_invisible_and_replaceable,
+            delete_answers_whether_a_live_record_existed,
+            clear_empties_only_this_store,
+            count_and_listing,
+            owners_are_exact_and_ids_are_case_sensitive,
+            delete_where_removes_what_the_predicate_selects,
+            manager_round_trip,
+            many_sessions_at_once_keep_their_own_counts,
+            reject_policy_loses_no_acknowledged_write,
+            versioned_saves_serialise_increments,
+        );
+    };
+    (@tests $fresh:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture = $fresh.await;
+                $crate::$check(&fixture).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,38 @@
+//! The records and the session type the checks use.
+
+use session_core::time::{self, OffsetDateTime};
+use session_core::{Record, SessionId};
+
+/// Now, truncated to milliseconds: the precision every store keeps.
+pub fn now_ms() -> OffsetDateTime {
+    Record::from_millis(Record::millis(OffsetDateTime::now_utc()))
+}
+
+/// A record with a random id and `b"data"`, idle for `idle_ms` from now
+/// (negative: already expired), absolutely expiring in an hour, version 1,
+/// no owner.
+pub fn record(idle_ms: i64) -> Record {
+    let now = now_ms();
+    Record {
+        id: SessionId::random(),
+        data: b"data".to_vec(),
+        created_at: now,
+        idle_expires_at: now + time::Duration::milliseconds(idle_ms),
+        absolute_expires_at: now + time::Duration::hours(1),
+        version: 1,
+        owner: None,
+    }
+}
+
+/// A record that expired a second ago.
+pub fn expired() -> Record {
+    record(-1000)
+}
+
+/// The session data of the checks that go through a
+/// [`SessionManager`](session_core::SessionManager).
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Counter {
+    /// Incremented by each request.
+    pub n: u64,
+}

@@ -1,0 +1,31 @@
+//! The contract every server-side store keeps (session-store-conformance),
+//! on a memory store without its sweeper, so that expired records are seen
+//! to be absent before anything removes them.
+
+use std::sync::Arc;
+
+use session_core::SessionStore;
+use session_store_memory::MemoryStore;
+
+struct Fresh(MemoryStore);
+
+#[async_trait::async_trait]
+impl session_store_conformance::Fixture for Fresh {
+    fn store(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.0.clone())
+    }
+
+    async fn neighbour(&self) -> Arc<dyn SessionStore> {
+        Arc::new(unswept())
+    }
+}
+
+fn unswept() -> MemoryStore {
+    MemoryStore::builder().no_sweeper().build()
+}
+
+async fn fresh() -> Fresh {
+    Fresh(unswept())
+}
+
+session_store_conformance::conformance_suite!(fresh());
