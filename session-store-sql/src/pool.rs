@@ -7,7 +7,7 @@ use std::time::Duration;
 use session_core::StoreError;
 
 use crate::dialect::SqlDialect;
-use crate::error::{from_sqlx, ConfigError, ConnectError};
+use crate::error::{from_sqlx, ConfigError};
 
 /// Runs the same code on whichever pool is inside a [`SqlPool`]: the sqlx
 /// query API is generic over the database, so one body serves all three.
@@ -146,6 +146,8 @@ async fn open<DB: sqlx::Database>(
     dialect: SqlDialect,
     server: String,
 ) -> Result<sqlx::Pool<DB>, StoreError> {
+    use crate::error::ConnectError;
+
     match pool_options(settings).connect_with(options.clone()).await {
         Ok(pool) => Ok(pool),
         Err(error) => {
