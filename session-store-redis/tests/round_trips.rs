@@ -42,6 +42,41 @@ struct Cart {
     items: Vec<String>,
 }
 
+/// A manager on `store` with a concurrency policy and a refresh mode.
+fn manager(
+    store: &RedisStore,
+    concurrency: Concurrency,
+    refresh: IdleRefresh,
+) -> SessionManager<Cart> {
+    SessionManager::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .concurrency(concurrency)
+            .idle_refresh(refresh)
+            .build()
+            .unwrap(),
+    )
+}
+
+/// One request that adds `item` to the cart of `cookie` (a new session
+/// without one); answers the `Set-Cookie` pair it got, if any.
+async fn add(manager: &SessionManager<Cart>, cookie: Option<&str>, item: &str) -> Option<String> {
+    let lazy = manager.start_request();
+    let session = lazy.load(cookie).await.unwrap();
+    session.data_mut().items.push(item.into());
+    let set_cookie = manager.finish_request(&lazy, 200).await.unwrap();
+    set_cookie.map(|c| c.pair())
+}
+
+/// One request that reads the cart of `cookie`; answers it and whether a
+/// `Set-Cookie` went out.
+async fn read(manager: &SessionManager<Cart>, cookie: &str) -> (Vec<String>, bool) {
+    let lazy = manager.start_request();
+    let items = lazy.load(Some(cookie)).await.unwrap().data().items.clone();
+    let set_cookie = manager.finish_request(&lazy, 200).await.unwrap();
+    (items, set_cookie.is_some())
+}
+
 #[tokio::test]
 async fn each_kind_of_request_costs_what_the_design_promises() {
     if !have("redis-server") {
@@ -51,12 +86,7 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
     let scratch = Scratch::new("round-trips");
     let server = RedisServer::start(&scratch).await;
     let store = exact(&server.url()).await;
-    let manager = SessionManager::<Cart>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .build()
-            .unwrap(),
-    );
+    let manager = manager(&store, Concurrency::LastWriteWins, IdleRefresh::Always);
     let mut monitor = Monitor::start(&server.address()).await;
 
     // A request whose handler never asks for the session: nothing.
@@ -69,43 +99,15 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
     assert_eq!(sent, Vec::<String>::new(), "untouched request");
 
     // A new session that gets data: one create.
-    let (cookie, sent) = monitor
-        .commands(async {
-            let lazy = manager.start_request();
-            lazy.load(None)
-                .await
-                .unwrap()
-                .data_mut()
-                .items
-                .push("tea".into());
-            manager
-                .finish_request(&lazy, 200)
-                .await
-                .unwrap()
-                .unwrap()
-                .pair()
-        })
-        .await;
+    let (cookie, sent) = monitor.commands(add(&manager, None, "tea")).await;
+    let cookie = cookie.unwrap();
     assert_eq!(sent, ["SET"], "new session");
 
     // A read with idle refresh: `GET` and `PEXPIREAT` (capped at the
     // absolute expiry the store learnt when it wrote the session), written
     // together in one round trip.
-    let (items, sent) = monitor
-        .commands(async {
-            let lazy = manager.start_request();
-            let items = lazy
-                .load(Some(cookie.as_str()))
-                .await
-                .unwrap()
-                .data()
-                .items
-                .clone();
-            let again = manager.finish_request(&lazy, 200).await.unwrap();
-            assert!(again.is_some(), "the cookie's Max-Age goes out again");
-            items
-        })
-        .await;
+    let ((items, again), sent) = monitor.commands(read(&manager, &cookie)).await;
+    assert!(again, "the cookie's Max-Age goes out again");
     assert_eq!(items, ["tea"]);
     assert_eq!(
         sent,
@@ -113,35 +115,13 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
         "read-only request with idle refresh"
     );
     // Two commands, one round trip: Redis reads them in one go.
-    let reads = round_trips(&server.address(), async {
-        let lazy = manager.start_request();
-        lazy.load(Some(cookie.as_str())).await.unwrap();
-        manager.finish_request(&lazy, 200).await.unwrap();
-    })
-    .await;
+    let reads = round_trips(&server.address(), read(&manager, &cookie)).await;
     assert_eq!(reads, 1, "read-only request with idle refresh");
 
     // A modification: load, save.
-    let (_, sent) = monitor
-        .commands(async {
-            let lazy = manager.start_request();
-            lazy.load(Some(cookie.as_str()))
-                .await
-                .unwrap()
-                .data_mut()
-                .items
-                .push("milk".into());
-            manager.finish_request(&lazy, 200).await.unwrap();
-        })
-        .await;
+    let (_, sent) = monitor.commands(add(&manager, Some(&cookie), "milk")).await;
     assert_eq!(sent, ["GET", "PEXPIREAT", "SET"], "modifying request");
-    let reads = round_trips(&server.address(), async {
-        let lazy = manager.start_request();
-        let session = lazy.load(Some(cookie.as_str())).await.unwrap();
-        session.data_mut().items.push("sugar".into());
-        manager.finish_request(&lazy, 200).await.unwrap();
-    })
-    .await;
+    let reads = round_trips(&server.address(), add(&manager, Some(&cookie), "sugar")).await;
     assert_eq!(reads, 2, "modifying request: load, then save");
 
     // A token the store does not know: one load, then a fresh session that
@@ -180,18 +160,7 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
 
     // A logged-in user's modification: the owner is unchanged, so the save
     // is a plain `SET ... XX GET` (the replaced value confirms the owner).
-    let (_, sent) = monitor
-        .commands(async {
-            let lazy = manager.start_request();
-            lazy.load(Some(rotated.as_str()))
-                .await
-                .unwrap()
-                .data_mut()
-                .items
-                .push("jam".into());
-            manager.finish_request(&lazy, 200).await.unwrap();
-        })
-        .await;
+    let (_, sent) = monitor.commands(add(&manager, Some(&rotated), "jam")).await;
     assert_eq!(
         sent,
         ["GET", "PEXPIREAT", "SET"],
@@ -222,80 +191,32 @@ async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
     }
     let scratch = Scratch::new("round-trips-more");
     let server = RedisServer::start(&scratch).await;
-    let manager = |store: &RedisStore, concurrency, refresh| {
-        SessionManager::<Cart>::new(
-            SessionConfig::testing()
-                .store(store.clone())
-                .concurrency(concurrency)
-                .idle_refresh(refresh)
-                .build()
-                .unwrap(),
-        )
-    };
     let first = exact(&server.url()).await;
     let writer = manager(&first, Concurrency::LastWriteWins, IdleRefresh::Always);
-    let lazy = writer.start_request();
-    lazy.load(None)
-        .await
-        .unwrap()
-        .data_mut()
-        .items
-        .push("tea".into());
-    let cookie = writer
-        .finish_request(&lazy, 200)
-        .await
-        .unwrap()
-        .unwrap()
-        .pair();
+    let cookie = add(&writer, None, "tea").await.unwrap();
     let mut monitor = Monitor::start(&server.address()).await;
 
     // Another process (its own store) has not seen the session: its first
     // read runs the load script, later reads are plain.
     let second = exact(&server.url()).await;
     let reader = manager(&second, Concurrency::LastWriteWins, IdleRefresh::Always);
-    let read = |manager: SessionManager<Cart>| {
-        let cookie = cookie.clone();
-        async move {
-            let lazy = manager.start_request();
-            let items = lazy
-                .load(Some(cookie.as_str()))
-                .await
-                .unwrap()
-                .data()
-                .items
-                .clone();
-            manager.finish_request(&lazy, 200).await.unwrap();
-            items
-        }
-    };
-    let (items, sent) = monitor.commands(read(reader.clone())).await;
+    let ((items, _), sent) = monitor.commands(read(&reader, &cookie)).await;
     assert_eq!(items, ["tea"]);
     assert_eq!(sent, ["EVALSHA"], "first read in another process");
-    let (_, sent) = monitor.commands(read(reader)).await;
+    let (_, sent) = monitor.commands(read(&reader, &cookie)).await;
     assert_eq!(sent, ["GET", "PEXPIREAT"], "later reads there");
 
     // Without idle refresh on reads: `GET` and `PEXPIRETIME`, pipelined in
     // one round trip (the key's expiry is the idle expiry).
     let on_write = manager(&first, Concurrency::LastWriteWins, IdleRefresh::OnWrite);
-    let (_, sent) = monitor.commands(read(on_write.clone())).await;
+    let (_, sent) = monitor.commands(read(&on_write, &cookie)).await;
     assert_eq!(sent, ["GET", "PEXPIRETIME"], "read without refresh");
-    let reads = round_trips(&server.address(), read(on_write)).await;
+    let reads = round_trips(&server.address(), read(&on_write, &cookie)).await;
     assert_eq!(reads, 1, "read without refresh");
 
     // Under Reject the save checks the version in a script.
     let reject = manager(&first, Concurrency::Reject, IdleRefresh::Always);
-    let (_, sent) = monitor
-        .commands(async {
-            let lazy = reject.start_request();
-            lazy.load(Some(cookie.as_str()))
-                .await
-                .unwrap()
-                .data_mut()
-                .items
-                .push("milk".into());
-            reject.finish_request(&lazy, 200).await.unwrap();
-        })
-        .await;
+    let (_, sent) = monitor.commands(add(&reject, Some(&cookie), "milk")).await;
     assert_eq!(
         sent,
         ["GET", "PEXPIREAT", "EVALSHA"],
@@ -320,31 +241,11 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
             .build()
             .unwrap(),
     );
-    let lazy = manager.start_request();
-    lazy.load(None)
-        .await
-        .unwrap()
-        .data_mut()
-        .items
-        .push("tea".into());
-    let cookie = manager
-        .finish_request(&lazy, 200)
-        .await
-        .unwrap()
-        .unwrap()
-        .pair();
+    let cookie = add(&manager, None, "tea").await.unwrap();
     let key = store.record_key(&SessionId::from_token(cookie.split_once('=').unwrap().1));
     let read = || async {
-        let lazy = manager.start_request();
-        let items = lazy
-            .load(Some(cookie.as_str()))
-            .await
-            .unwrap()
-            .data()
-            .items
-            .clone();
-        let set_cookie = manager.finish_request(&lazy, 200).await.unwrap();
-        assert!(set_cookie.is_some(), "the cookie's Max-Age still goes out");
+        let (items, set_cookie) = read(&manager, &cookie).await;
+        assert!(set_cookie, "the cookie's Max-Age still goes out");
         items
     };
     let mut monitor = Monitor::start(&server.address()).await;
@@ -373,13 +274,7 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
 
     // Without idle refresh on reads, a known session's load is a lone GET
     // too: the expiry this process last set stands for the key's.
-    let on_write = SessionManager::<Cart>::new(
-        SessionConfig::testing()
-            .store(store.clone())
-            .idle_refresh(IdleRefresh::OnWrite)
-            .build()
-            .unwrap(),
-    );
+    let on_write = crate::manager(&store, Concurrency::LastWriteWins, IdleRefresh::OnWrite);
     let (session, sent) = monitor
         .commands(async {
             let lazy = on_write.start_request();
