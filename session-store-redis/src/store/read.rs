@@ -106,14 +106,7 @@ impl RedisStore {
             self.inner.known.forget(&record.id);
             return Ok(None);
         }
-        let owner = record.owner.as_deref().map(str::as_bytes);
-        let facts = self
-            .inner
-            .known
-            .facts(absolute, owner, expiry.min(absolute));
-        if known != Some(facts) {
-            self.inner.known.remember(&record.id, facts);
-        }
+        self.remember(&record, expiry.min(absolute), known);
         Ok(Some(record))
     }
 
@@ -209,7 +202,7 @@ fn touch_is_negligible(at: i64, known: i64, slack_ms: i64) -> bool {
     }
     let now = Record::millis(OffsetDateTime::now_utc());
     // `at - now` is the idle timeout (less near the absolute expiry).
-    let slack = ((at - now) / 100).clamp(0, slack_ms.max(0));
+    let slack = ((at - now) / 100).clamp(0, slack_ms);
     known >= at - slack
 }
 

@@ -48,14 +48,12 @@ impl RedisStore {
         })
     }
 
-    /// Remembers a written record's facts, unless `known` already holds them.
-    fn remember(&self, record: &Record, known: Option<Facts>) {
+    /// Remembers the facts of `record`, whose key expires at `expiry` (ms),
+    /// unless `known` already holds them.
+    pub(super) fn remember(&self, record: &Record, expiry: i64, known: Option<Facts>) {
         let absolute = Record::millis(record.absolute_expires_at);
         let owner = record.owner.as_deref().map(str::as_bytes);
-        let facts = self
-            .inner
-            .known
-            .facts(absolute, owner, layout::expire_at(record));
+        let facts = self.inner.known.facts(absolute, owner, expiry);
         if known != Some(facts) {
             self.inner.known.remember(&record.id, facts);
         }
@@ -79,7 +77,7 @@ impl RedisStore {
         if !created {
             return Err(StoreError::AlreadyExists);
         }
-        self.remember(record, None);
+        self.remember(record, layout::expire_at(record), None);
         Ok(())
     }
 
@@ -106,7 +104,7 @@ impl RedisStore {
             self.inner.known.forget(&record.id);
             return Err(StoreError::NotFound);
         }
-        self.remember(record, known);
+        self.remember(record, layout::expire_at(record), known);
         Ok(())
     }
 
