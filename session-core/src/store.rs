@@ -89,7 +89,8 @@ pub type RecordPredicate<'a> = dyn Fn(&Record) -> bool + Send + Sync + 'a;
 /// records as absent. The trait is object-safe, so a configuration holds any
 /// store as `Arc<dyn SessionStore>` and swapping stores is one line.
 ///
-/// The first six methods are required. Listing, counting and owner-wide
+/// The first six methods are required; [`rotate`](Self::rotate) has a
+/// non-atomic fallback that a store able to do better overrides. Listing, counting and owner-wide
 /// deletion are optional abilities: their default answers
 /// [`StoreError::Unsupported`].
 ///
@@ -111,6 +112,49 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError::NotFound`], never recreated.
     async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError>;
 
+    /// Moves a live record to a new id (session rotation, on login), in one
+    /// atomic operation: `record` (its new id, data and version) is stored
+    /// and the record at `from` removed, only if `from` still holds a live
+    /// record, and, with `expected_version`, one at that version.
+    ///
+    /// - `from` missing or expired (logged out in another tab, deleted by
+    ///   "log out everywhere", revoked): [`StoreError::NotFound`], and
+    ///   nothing is created: a rotation never resurrects a session.
+    /// - `from` at another version than `expected_version`:
+    ///   [`StoreError::Conflict`], nothing changes (the other request's save
+    ///   is kept).
+    /// - a live record at `record.id` already: [`StoreError::AlreadyExists`],
+    ///   nothing changes.
+    ///
+    /// A store that can make this one operation (a script, a transaction, a
+    /// map operation) must override it. The default is the documented
+    /// fallback for stores that cannot: it checks `from`, creates `record`
+    /// and then deletes `from`, three calls, so a save or a delete that lands
+    /// on `from` between the check and the delete is lost (the rotation wins),
+    /// and a failure between the create and the delete leaves both records
+    /// until the old one expires.
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let current = self
+            .load(from, None)
+            .await?
+            .filter(|r| !r.is_expired(now))
+            .ok_or(StoreError::NotFound)?;
+        if let Some(expected) = expected_version {
+            if current.version != expected {
+                return Err(StoreError::Conflict { expected });
+            }
+        }
+        self.create(record).await?;
+        self.delete(from).await?;
+        Ok(())
+    }
+
     /// Loads a live record. With `touch`, also moves its idle expiry to
     /// `touch` (capped at the absolute expiry) in the same operation and
     /// returns the record with the new idle expiry.
@@ -121,8 +165,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Option<Record>, StoreError>;
 
     /// Moves the idle expiry of a live record to `idle_expires_at` (capped at
-    /// its absolute expiry) without rewriting its data. Answers whether the
-    /// record existed.
+    /// its absolute expiry) without rewriting its data. Answers whether a
+    /// live record existed: `false` for a record that was deleted, rotated
+    /// away or expired, which the request cycle relies on to never send a
+    /// dead token back to the browser. The answer must come from the
+    /// backend, never from memory of this process alone.
     async fn touch(
         &self,
         id: &SessionId,

@@ -399,3 +399,135 @@ fn manager(
         .unwrap();
     SessionManager::new(config)
 }
+
+/// `rotate` moves a live record to its new id in one step: the new id holds
+/// the new record, the old id holds nothing, the owner index follows, and a
+/// stale expected version or a taken new id changes nothing.
+pub async fn rotation_moves_the_record_atomically(fx: &dyn Fixture) {
+    let store = fx.store();
+    let mut old = record(60_000);
+    old.owner = Some("rotating-owner".into());
+    store.create(&old).await.unwrap();
+    let mut moved = record(60_000);
+    moved.created_at = old.created_at;
+    moved.owner = old.owner.clone();
+    moved.data = b"moved".to_vec();
+    moved.version = 2;
+
+    // A stale version: refused, nothing changes.
+    assert!(matches!(
+        store.rotate(&old.id, &moved, Some(7)).await,
+        Err(StoreError::Conflict { expected: 7 })
+    ));
+    assert_eq!(store.load(&old.id, None).await.unwrap(), Some(old.clone()));
+    assert!(store.load(&moved.id, None).await.unwrap().is_none());
+
+    // A new id that is taken: refused, nothing changes.
+    let taken = record(60_000);
+    store.create(&taken).await.unwrap();
+    let mut onto_taken = moved.clone();
+    onto_taken.id = taken.id.clone();
+    assert!(matches!(
+        store.rotate(&old.id, &onto_taken, Some(1)).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.load(&old.id, None).await.unwrap(), Some(old.clone()));
+    assert_eq!(store.load(&taken.id, None).await.unwrap(), Some(taken));
+
+    // At the loaded version: moved.
+    store.rotate(&old.id, &moved, Some(1)).await.unwrap();
+    assert!(store.load(&old.id, None).await.unwrap().is_none());
+    assert_eq!(store.load(&moved.id, None).await.unwrap(), Some(moved.clone()));
+    assert_eq!(
+        store.ids_by_owner("rotating-owner").await.unwrap(),
+        vec![moved.id.clone()]
+    );
+
+    // Without an expected version (last write wins) any live version moves.
+    let mut again = record(60_000);
+    again.version = 9;
+    store.rotate(&moved.id, &again, None).await.unwrap();
+    assert!(store.load(&moved.id, None).await.unwrap().is_none());
+    assert_eq!(store.load(&again.id, None).await.unwrap(), Some(again));
+}
+
+/// A rotation from a record that was deleted, or has expired, creates
+/// nothing: a session logged out meanwhile is never resurrected under a new
+/// id, whatever the concurrency policy.
+pub async fn rotation_after_delete_creates_nothing(fx: &dyn Fixture) {
+    let store = fx.store();
+    let old = record(60_000);
+    store.create(&old).await.unwrap();
+    assert!(store.delete(&old.id).await.unwrap());
+    let gone = store.count().await.unwrap();
+    for expected in [None, Some(1)] {
+        let target = record(60_000);
+        assert!(matches!(
+            store.rotate(&old.id, &target, expected).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(store.load(&target.id, None).await.unwrap().is_none());
+    }
+    let dead = expired();
+    store.create(&dead).await.unwrap();
+    let target = record(60_000);
+    assert!(matches!(
+        store.rotate(&dead.id, &target, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.load(&target.id, None).await.unwrap().is_none());
+    assert_eq!(store.count().await.unwrap(), gone);
+}
+
+/// Through the manager: a session deleted by another request (logout in
+/// another tab, "log out everywhere") while this request rotated it is not
+/// resurrected, and this response expires the cookie; under `Reject`, a
+/// save that landed between this request's load and its rotation is
+/// reported as a conflict, not overwritten.
+pub async fn manager_rotation_never_resurrects_or_loses_a_save(fx: &dyn Fixture) {
+    for concurrency in [Concurrency::LastWriteWins, Concurrency::Reject] {
+        let config = SessionConfig::testing()
+            .shared_store(fx.store())
+            .concurrency(concurrency)
+            .build()
+            .unwrap();
+        let manager = SessionManager::<Counter>::new(config);
+        let first = manager.create();
+        first.data_mut().n = 1;
+        first.set_owner(Some("resurrection-owner"));
+        let cookie = manager.commit(&first).await.unwrap().unwrap().pair();
+        let value = cookie.split_once('=').unwrap().1;
+
+        // Logged in on this request while another logged everyone out.
+        let login = manager.load(Some(value)).await.unwrap();
+        assert_eq!(manager.delete_owner("resurrection-owner").await.unwrap(), 1);
+        login.regenerate();
+        let answer = manager.commit(&login).await.unwrap();
+        assert!(
+            answer.as_ref().is_none_or(|c| c.is_removal()),
+            "{concurrency:?}: a cookie for a resurrected session: {answer:?}"
+        );
+        assert_eq!(manager.count().await.unwrap(), 0, "{concurrency:?}");
+    }
+
+    let config = SessionConfig::testing()
+        .shared_store(fx.store())
+        .concurrency(Concurrency::Reject)
+        .build()
+        .unwrap();
+    let manager = SessionManager::<Counter>::new(config);
+    let first = manager.create();
+    first.data_mut().n = 1;
+    let cookie = manager.commit(&first).await.unwrap().unwrap().pair();
+    let value = cookie.split_once('=').unwrap().1;
+    let rotating = manager.load(Some(value)).await.unwrap();
+    let saving = manager.load(Some(value)).await.unwrap();
+    saving.data_mut().n = 2;
+    manager.commit(&saving).await.unwrap();
+    rotating.regenerate();
+    assert!(matches!(
+        manager.commit(&rotating).await,
+        Err(session_core::SessionError::Store(StoreError::Conflict { .. }))
+    ));
+    assert_eq!(manager.get(&saving.id()).await.unwrap().data.n, 2);
+}

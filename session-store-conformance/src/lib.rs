@@ -82,6 +82,9 @@ macro_rules! conformance_suite {
             many_sessions_at_once_keep_their_own_counts,
             reject_policy_loses_no_acknowledged_write,
             versioned_saves_serialise_increments,
+            rotation_moves_the_record_atomically,
+            rotation_after_delete_creates_nothing,
+            manager_rotation_never_resurrects_or_loses_a_save,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {
