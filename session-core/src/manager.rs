@@ -110,12 +110,18 @@ pub(crate) enum CookieValue {
 /// carried out after it is released (a lock is never held across a store
 /// call). A deletion is decided apart, before.
 enum Write {
-    /// A new record: first write of a new session, or a rotation from the
-    /// id given.
-    Create(Option<SessionId>),
+    /// A new record: the first write of a new session.
+    Create,
+    /// The record moves to the session's new id (rotation), only if `from`
+    /// still holds it (at `expected`, when given).
+    Rotate {
+        from: SessionId,
+        expected: Option<u64>,
+    },
     /// Replace the record, at the version given if any.
     Save(Option<u64>),
-    /// Only the idle expiry moves.
+    /// Only the idle expiry moves. The store's answer also proves that the
+    /// record still exists, so a dead token is never sent back.
     Touch,
     /// Nothing to store, but the cookie goes out again (new `Max-Age`, or a
     /// cookie sealed with an old key).
@@ -238,15 +244,17 @@ impl<T: SessionData> SessionManager<T> {
         }
     }
 
+    /// Loads a server-side record without touching it: the idle refresh
+    /// happens at commit, where the store's answer also tells whether the
+    /// record still exists (another request may rotate or delete it while
+    /// this one runs).
     async fn load_server(
         &self,
         token: &Token,
         now: OffsetDateTime,
     ) -> Result<Option<Record>, StoreError> {
         let id = token.id();
-        let touch = matches!(self.config.idle_refresh, IdleRefresh::Always)
-            .then(|| now + self.config.idle_timeout);
-        let record = self.config.store.load(&id, touch).await?;
+        let record = self.config.store.load(&id, None).await?;
         Ok(record.filter(|r| !r.is_expired(now) && r.id == id))
     }
 
@@ -325,8 +333,14 @@ impl<T: SessionData> SessionManager<T> {
         // A sealed cookie is its own storage: sealing is the save.
         let sealed_cookies = self.sealed_cookies();
         match &write {
-            Write::Create(previous) => {
-                Box::pin(self.run_create(session, &mut record, previous.as_ref())).await?
+            Write::Create if !sealed_cookies => {
+                Box::pin(self.store_new(session, &mut record, None)).await?
+            }
+            Write::Rotate { from, expected } => {
+                let moved = Box::pin(self.run_rotate(session, &mut record, from, *expected));
+                if !moved.await? {
+                    return Ok(Self::vanished(session, "rotation"));
+                }
             }
             Write::Save(expected) if !sealed_cookies => {
                 self.config.store.save(&record, *expected).await?
@@ -334,21 +348,19 @@ impl<T: SessionData> SessionManager<T> {
             Write::Touch if !sealed_cookies => {
                 let store = &self.config.store;
                 if !store.touch(&record.id, record.idle_expires_at).await? {
-                    tracing::debug!(id = %record.id, "session vanished before its touch");
-                    return Ok(None);
+                    return Ok(Self::vanished(session, "touch"));
                 }
             }
-            Write::Save(_) | Write::Touch | Write::Resend => {}
+            Write::Create | Write::Save(_) | Write::Touch | Write::Resend => {}
         }
         let sealed = self.seal(&record).await?;
         let cookie = self.finish_write(session, &record, sealed, generation, now)?;
-        if let Write::Create(previous) = &write {
-            let kind = if previous.is_some() {
-                EventKind::Regenerated
-            } else {
-                EventKind::Started
-            };
-            self.emit_with_state(kind, session, previous.as_ref());
+        match &write {
+            Write::Create => self.emit_with_state(EventKind::Started, session, None),
+            Write::Rotate { from, .. } => {
+                self.emit_with_state(EventKind::Regenerated, session, Some(from))
+            }
+            _ => {}
         }
         Ok(cookie)
     }
@@ -390,19 +402,28 @@ impl<T: SessionData> SessionManager<T> {
                 write_idle.min(state.absolute_expires_at),
                 state.version + 1,
             )?;
-            if !state.persisted || state.previous_id.is_some() {
-                return Ok(Some((record, Write::Create(state.previous_id.clone()))));
-            }
             let expected =
                 (self.config.concurrency == Concurrency::Reject).then_some(state.version);
-            return Ok(Some((record, Write::Save(expected))));
+            let write = match (&state.previous_id, state.persisted) {
+                (Some(from), _) => Write::Rotate {
+                    from: from.clone(),
+                    expected,
+                },
+                (None, false) => Write::Create,
+                (None, true) => Write::Save(expected),
+            };
+            return Ok(Some((record, write)));
         }
         let touch = match self.config.idle_refresh {
             IdleRefresh::WhenRemainingBelow(fraction) => {
                 let remaining = state.idle_expires_at - now;
                 remaining < self.config.idle_timeout.mul_f64(fraction.clamp(0.0, 1.0))
             }
-            IdleRefresh::Always | IdleRefresh::OnWrite => false,
+            // A server store's touch at commit is the sliding refresh, and
+            // its answer proves that the record still exists; a sealed
+            // cookie is resealed instead (`refreshed`).
+            IdleRefresh::Always => state.refreshed && !self.sealed_cookies(),
+            IdleRefresh::OnWrite => false,
         };
         if touch {
             let record = self.record(
@@ -472,39 +493,82 @@ impl<T: SessionData> SessionManager<T> {
         Ok(Some(cookie))
     }
 
-    /// Stores a new record (a new session, or the new id of a rotated one)
-    /// and removes the one it replaces.
-    async fn run_create(
+    /// Stores a new record under the session's token, or moves the record
+    /// there from `from` (rotation). A new id that is taken (only a broken
+    /// random source gets there) is retried with a fresh token, so another
+    /// session is never overwritten.
+    async fn store_new(
         &self,
         session: &Session<T>,
         record: &mut Record,
-        previous: Option<&SessionId>,
-    ) -> Result<(), SessionError> {
-        if !self.sealed_cookies() {
-            let mut token = session.lock().token;
-            let mut attempts = 0;
-            loop {
-                match self.config.store.create(record).await {
-                    Ok(()) => break,
-                    // 2^-256: only a broken random source gets here, but the
-                    // cure is cheap and never overwrites another session.
-                    Err(StoreError::AlreadyExists) if attempts < 3 => {
-                        attempts += 1;
-                        let fresh = Token::random();
-                        record.id = fresh.id();
-                        token = Some(fresh);
-                    }
-                    Err(error) => return Err(error.into()),
+        from: Option<(&SessionId, Option<u64>)>,
+    ) -> Result<(), StoreError> {
+        let store = &self.config.store;
+        let mut token = session.lock().token;
+        let mut attempts = 0;
+        loop {
+            let stored = match from {
+                None => store.create(record).await,
+                Some((old, expected)) => store.rotate(old, record, expected).await,
+            };
+            match stored {
+                Ok(()) => break,
+                Err(StoreError::AlreadyExists) if attempts < 3 => {
+                    attempts += 1;
+                    let fresh = Token::random();
+                    record.id = fresh.id();
+                    token = Some(fresh);
                 }
+                Err(error) => return Err(error),
             }
-            let mut state = session.lock();
-            state.token = token;
-            state.id = record.id.clone();
         }
-        if let Some(old) = previous {
-            self.config.store.delete(old).await?;
-        }
+        let mut state = session.lock();
+        state.token = token;
+        state.id = record.id.clone();
         Ok(())
+    }
+
+    /// Rotates the record away from `from`. Answers `false` when `from` was
+    /// deleted or expired meanwhile: then nothing was created. A sealed
+    /// cookie has no server record to move; its old id is revoked, where the
+    /// store keeps revocations.
+    async fn run_rotate(
+        &self,
+        session: &Session<T>,
+        record: &mut Record,
+        from: &SessionId,
+        expected: Option<u64>,
+    ) -> Result<bool, SessionError> {
+        if self.sealed_cookies() {
+            self.config.store.delete(from).await?;
+            return Ok(true);
+        }
+        match self
+            .store_new(session, record, Some((from, expected)))
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(StoreError::NotFound) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// The session's record is gone (deleted, rotated away or expired by
+    /// another request or process while this one ran): nothing was written,
+    /// and the response sends no `Set-Cookie` at all. Not the old token (it
+    /// is dead), and not a removal either: the request that rotated or
+    /// deleted the session has sent the browser its own cookie, which a
+    /// later response must not overwrite (two parallel logins, a read that
+    /// loaded before the login). A browser that still holds a dead token
+    /// gets a fresh session on its next request.
+    fn vanished(session: &Session<T>, during: &'static str) -> Option<SetCookie> {
+        let mut state = session.lock();
+        tracing::debug!(id = %state.id, during, "session vanished from the store while the request ran");
+        state.persisted = false;
+        state.previous_id = None;
+        state.refreshed = false;
+        state.reissue = false;
+        None
     }
 
     /// The sealed cookie value of a record, where the store keeps records

@@ -60,8 +60,9 @@ pub(crate) struct State<T> {
     /// Bumped by every change, so a commit clears `modified` only if nothing
     /// changed while it ran.
     pub(crate) generation: u64,
-    /// The idle expiry moved during load: the cookie's `Max-Age` must be sent
-    /// again (and a sealed cookie sealed again).
+    /// The idle expiry is to be refreshed at commit (`IdleRefresh::Always`):
+    /// a server store's record is touched, a sealed cookie sealed again, and
+    /// the cookie's `Max-Age` sent again.
     pub(crate) refreshed: bool,
     /// The cookie must be sent again even if nothing changed (a sealed cookie
     /// opened with an old key).
@@ -246,6 +247,40 @@ impl<T> Session<T> {
             state.id = SessionId::random();
         }
         state.changed();
+    }
+
+    /// Starts over: a new token and id (as [`regenerate`](Self::regenerate)),
+    /// and the data, flash messages and owner of a new session. The old
+    /// record is removed when the request commits. Call it when a different
+    /// user logs in on a browser that holds another user's session, so that
+    /// nothing of theirs carries over (what Rails calls `reset_session`);
+    /// [`regenerate`](Self::regenerate) keeps the data, for a login over an
+    /// anonymous session whose cart should survive.
+    ///
+    /// ```
+    /// # use session_core::{SessionConfig, SessionManager};
+    /// # use session_store_memory::MemoryStore;
+    /// #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+    /// struct UserSession { username: Option<String>, note: String }
+    ///
+    /// # let manager = SessionManager::<UserSession>::new(
+    /// #     SessionConfig::testing().store(MemoryStore::new()).build().unwrap());
+    /// let session = manager.create();
+    /// session.data_mut().note = "alice's".into();
+    /// let before = session.id();
+    /// session.reset();
+    /// assert_ne!(session.id(), before);
+    /// assert!(session.data().note.is_empty());
+    /// ```
+    pub fn reset(&self)
+    where
+        T: Default,
+    {
+        self.regenerate();
+        let mut state = self.lock();
+        state.data = T::default();
+        state.flash = FlashState::default();
+        state.owner = None;
     }
 
     /// Ends the session: the record is removed and the cookie expired when

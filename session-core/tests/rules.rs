@@ -61,17 +61,22 @@ async fn new_session_is_written_only_once_it_holds_data() {
 }
 
 #[tokio::test]
-async fn unchanged_session_is_touched_in_the_load_not_rewritten() {
+async fn unchanged_session_is_touched_at_commit_not_rewritten() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
     let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
     let before = store.calls.total();
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
-    assert_eq!(store.calls.total() - before, 1, "exactly one store call");
     assert_eq!(
-        store.calls.get(&store.calls.load_touch),
+        store.calls.total() - before,
+        2,
+        "a plain load, then a touch"
+    );
+    assert_eq!(store.calls.get(&store.calls.load_touch), 0);
+    assert_eq!(
+        store.calls.get(&store.calls.touch),
         1,
-        "the load carried the touch"
+        "the commit touched, which also proves the record is still there"
     );
     assert_eq!(store.calls.get(&store.calls.save), 0);
     // Max-Age moved, so the cookie goes out again with the same token.
@@ -304,7 +309,8 @@ async fn regenerate_moves_the_session_and_removes_the_old_record() {
         .unwrap(),
     );
     assert_ne!(new, old);
-    assert!(store.calls.total() - before <= 3, "load, create, delete");
+    assert_eq!(store.calls.total() - before, 2, "load, rotate");
+    assert_eq!(store.calls.get(&store.calls.rotate), 1);
     assert!(
         store.inner.load(&old_id, None).await.unwrap().is_none(),
         "old record gone"

@@ -437,7 +437,10 @@ pub async fn rotation_moves_the_record_atomically(fx: &dyn Fixture) {
     // At the loaded version: moved.
     store.rotate(&old.id, &moved, Some(1)).await.unwrap();
     assert!(store.load(&old.id, None).await.unwrap().is_none());
-    assert_eq!(store.load(&moved.id, None).await.unwrap(), Some(moved.clone()));
+    assert_eq!(
+        store.load(&moved.id, None).await.unwrap(),
+        Some(moved.clone())
+    );
     assert_eq!(
         store.ids_by_owner("rotating-owner").await.unwrap(),
         vec![moved.id.clone()]
@@ -527,7 +530,41 @@ pub async fn manager_rotation_never_resurrects_or_loses_a_save(fx: &dyn Fixture)
     rotating.regenerate();
     assert!(matches!(
         manager.commit(&rotating).await,
-        Err(session_core::SessionError::Store(StoreError::Conflict { .. }))
+        Err(session_core::SessionError::Store(
+            StoreError::Conflict { .. }
+        ))
     ));
     assert_eq!(manager.get(&saving.id()).await.unwrap().data.n, 2);
+}
+
+/// A read-only request that loaded before another request rotated or
+/// deleted the session answers no `Set-Cookie`: re-sending its old token
+/// would overwrite the cookie the other response set (a login undone by a
+/// parallel read). Its touch finds the record gone and writes nothing.
+pub async fn a_read_that_raced_a_rotation_or_delete_sends_no_cookie(fx: &dyn Fixture) {
+    let config = SessionConfig::testing()
+        .shared_store(fx.store())
+        .build()
+        .unwrap();
+    let manager = SessionManager::<Counter>::new(config);
+    for delete in [false, true] {
+        let first = manager.create();
+        first.data_mut().n = 1;
+        let cookie = manager.commit(&first).await.unwrap().unwrap().pair();
+        let value = cookie.split_once('=').unwrap().1;
+        let changing = manager.load(Some(value)).await.unwrap();
+        let reading = manager.load(Some(value)).await.unwrap();
+        assert_eq!(reading.data().n, 1);
+        if delete {
+            changing.delete();
+        } else {
+            changing.regenerate();
+        }
+        manager.commit(&changing).await.unwrap();
+        let answer = manager.commit(&reading).await.unwrap();
+        assert!(answer.is_none(), "delete {delete}: {answer:?}");
+        let expected = u64::from(!delete);
+        assert_eq!(manager.count().await.unwrap(), expected, "delete {delete}");
+        manager.clear().await.unwrap();
+    }
 }

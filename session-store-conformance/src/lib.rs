@@ -85,6 +85,7 @@ macro_rules! conformance_suite {
             rotation_moves_the_record_atomically,
             rotation_after_delete_creates_nothing,
             manager_rotation_never_resurrects_or_loses_a_save,
+            a_read_that_raced_a_rotation_or_delete_sends_no_cookie,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {

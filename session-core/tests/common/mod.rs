@@ -29,6 +29,7 @@ pub struct Calls {
     pub load_touch: AtomicUsize,
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
+    pub rotate: AtomicUsize,
 }
 
 impl Calls {
@@ -40,6 +41,7 @@ impl Calls {
             &self.load_touch,
             &self.touch,
             &self.delete,
+            &self.rotate,
         ]
         .iter()
         .map(|c| c.load(Ordering::SeqCst))
@@ -102,6 +104,15 @@ impl SessionStore for Counting {
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         bump(&self.calls.delete);
         self.inner.delete(id).await
+    }
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        bump(&self.calls.rotate);
+        self.inner.rotate(from, record, expected).await
     }
     async fn clear(&self) -> Result<(), StoreError> {
         self.inner.clear().await
