@@ -245,7 +245,19 @@ pub fn login(session: &Session<DemoSession>, body: &[u8]) -> Reply {
         session.update(|d| d.user.record_failed_login());
         return Reply::error(401, "wrong username or password");
     };
-    session.regenerate();
+    // Over an anonymous session the data carries over (a cart survives
+    // login); over another user's session nothing of theirs may.
+    let other_user = session
+        .data()
+        .user
+        .username
+        .as_deref()
+        .is_some_and(|current| current != username);
+    if other_user {
+        session.reset();
+    } else {
+        session.regenerate();
+    }
     let now = OffsetDateTime::now_utc().truncate_to_second();
     session.update(|d| d.user.log_in(user_id, username, now));
     session.set_owner(Some(username));
@@ -379,6 +391,33 @@ pub fn body_too_large() -> Reply {
 /// The request body could not be read: `400`.
 pub fn body_unreadable() -> Reply {
     Reply::error(400, "the request body could not be read")
+}
+
+/// `415` unless the request's `Content-Type` is `application/json`
+/// (parameters such as `charset` allowed, case-insensitive type). A missing
+/// type is refused too: a cross-site `<form enctype="text/plain">` can post a
+/// JSON-looking body without it being JSON, which would log a victim into
+/// the attacker's account (login CSRF). Browsers cannot send
+/// `application/json` cross-site without a CORS preflight.
+///
+/// ```
+/// use examples::routes::require_json;
+///
+/// assert!(require_json(Some("application/json; charset=utf-8")).is_ok());
+/// assert_eq!(require_json(Some("text/plain")).unwrap_err().status, 415);
+/// assert_eq!(require_json(None).unwrap_err().status, 415);
+/// ```
+pub fn require_json(content_type: Option<&str>) -> Result<(), Reply> {
+    let media_type = content_type
+        .and_then(|value| value.split(';').next())
+        .map(|media_type| media_type.trim_matches([' ', '\t']));
+    match media_type {
+        Some(media_type) if media_type.eq_ignore_ascii_case(JSON) => Ok(()),
+        _ => Err(Reply::error(
+            415,
+            "the request body must be sent as Content-Type: application/json",
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -90,8 +90,20 @@ fn respond(reply: Reply) -> HttpResponse {
     }
 }
 
-/// Runs a route on the request body, or answers why the body is unusable.
-fn with_body(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> HttpResponse {
+/// Runs a route on a JSON request body, or answers why the body is
+/// unusable (not JSON by its `Content-Type`, too large, unreadable).
+fn with_body(
+    request: &HttpRequest,
+    body: Body,
+    route: impl FnOnce(&[u8]) -> Reply,
+) -> HttpResponse {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    if let Err(reply) = routes::require_json(content_type) {
+        return respond(reply);
+    }
     respond(match body {
         Ok(bytes) => route(&bytes),
         Err(err) if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -113,8 +125,8 @@ async fn counter_peek(session: Session) -> HttpResponse {
     respond(routes::counter_peek(&session))
 }
 
-async fn login(session: Session, body: Body) -> HttpResponse {
-    with_body(body, |body| routes::login(&session, body))
+async fn login(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+    with_body(&request, body, |body| routes::login(&session, body))
 }
 
 async fn me(session: Session) -> HttpResponse {
@@ -125,8 +137,8 @@ async fn logout(session: Session) -> HttpResponse {
     respond(routes::logout(&session))
 }
 
-async fn flash_post(session: Session, body: Body) -> HttpResponse {
-    with_body(body, |body| routes::flash_post(&session, body))
+async fn flash_post(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+    with_body(&request, body, |body| routes::flash_post(&session, body))
 }
 
 async fn flash_get(session: Session) -> HttpResponse {
@@ -135,11 +147,13 @@ async fn flash_get(session: Session) -> HttpResponse {
 
 async fn consent(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
     let peer = request.peer_addr().map(|addr| addr.ip());
-    with_body(body, |body| routes::consent(&session, body, peer))
+    with_body(&request, body, |body| routes::consent(&session, body, peer))
 }
 
-async fn put_secret_note(session: Session, body: Body) -> HttpResponse {
-    with_body(body, |body| routes::put_secret_note(&session, body))
+async fn put_secret_note(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+    with_body(&request, body, |body| {
+        routes::put_secret_note(&session, body)
+    })
 }
 
 async fn get_secret_note(session: Session) -> HttpResponse {

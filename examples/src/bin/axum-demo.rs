@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit};
-use axum::http::{header, StatusCode};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -78,8 +79,13 @@ fn respond(reply: Reply) -> Response {
     }
 }
 
-/// Runs a route on the request body, or answers why the body is unusable.
-fn with_body(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> Response {
+/// Runs a route on a JSON request body, or answers why the body is
+/// unusable (not JSON by its `Content-Type`, too large, unreadable).
+fn with_body(headers: &HeaderMap, body: Body, route: impl FnOnce(&[u8]) -> Reply) -> Response {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if let Err(reply) = routes::require_json(content_type) {
+        return respond(reply);
+    }
     respond(match body {
         Ok(bytes) => route(&bytes),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -101,8 +107,8 @@ async fn counter_peek(session: Session) -> Response {
     respond(routes::counter_peek(&session))
 }
 
-async fn login(session: Session, body: Body) -> Response {
-    with_body(body, |body| routes::login(&session, body))
+async fn login(headers: HeaderMap, session: Session, body: Body) -> Response {
+    with_body(&headers, body, |body| routes::login(&session, body))
 }
 
 async fn me(session: Session) -> Response {
@@ -113,8 +119,8 @@ async fn logout(session: Session) -> Response {
     respond(routes::logout(&session))
 }
 
-async fn flash_post(session: Session, body: Body) -> Response {
-    with_body(body, |body| routes::flash_post(&session, body))
+async fn flash_post(headers: HeaderMap, session: Session, body: Body) -> Response {
+    with_body(&headers, body, |body| routes::flash_post(&session, body))
 }
 
 async fn flash_get(session: Session) -> Response {
@@ -123,16 +129,19 @@ async fn flash_get(session: Session) -> Response {
 
 async fn consent(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     session: Session,
     body: Body,
 ) -> Response {
-    with_body(body, |body| {
+    with_body(&headers, body, |body| {
         routes::consent(&session, body, Some(peer.ip()))
     })
 }
 
-async fn put_secret_note(session: Session, body: Body) -> Response {
-    with_body(body, |body| routes::put_secret_note(&session, body))
+async fn put_secret_note(headers: HeaderMap, session: Session, body: Body) -> Response {
+    with_body(&headers, body, |body| {
+        routes::put_secret_note(&session, body)
+    })
 }
 
 async fn get_secret_note(session: Session) -> Response {

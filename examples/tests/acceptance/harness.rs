@@ -327,7 +327,8 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
-    /// One request with exactly the given `Cookie` header bytes.
+    /// One request with exactly the given `Cookie` header bytes; a body goes
+    /// as `Content-Type: application/json`.
     pub(crate) async fn send_raw(
         &self,
         method: Method,
@@ -335,12 +336,28 @@ impl Server {
         cookie: Option<&[u8]>,
         body: Option<Vec<u8>>,
     ) -> Answer {
+        let body = body.map(|body| (Some("application/json"), body));
+        self.send_typed(method, path, cookie, body).await
+    }
+
+    /// One request with exactly the given `Cookie` header bytes and a body
+    /// with the given `Content-Type` (or none).
+    pub(crate) async fn send_typed(
+        &self,
+        method: Method,
+        path: &str,
+        cookie: Option<&[u8]>,
+        body: Option<(Option<&str>, Vec<u8>)>,
+    ) -> Answer {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
         if let Some(cookie) = cookie {
             let value = HeaderValue::from_bytes(cookie).expect("a sendable header value");
             request = request.header(COOKIE, value);
         }
-        if let Some(body) = body {
+        if let Some((content_type, body)) = body {
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
             request = request.body(body);
         }
         Answer::read(request.send().await.expect("the server answers")).await

@@ -63,6 +63,8 @@ macro_rules! scenario_tests {
             absolute_timeout_expires_sessions,
             bad_cookies_get_fresh_sessions,
             bad_bodies_are_client_errors,
+            json_routes_require_json,
+            login_as_another_user_starts_clean,
             unknown_routes_are_json_errors,
         );
     };

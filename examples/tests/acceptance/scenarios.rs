@@ -576,6 +576,116 @@ pub(crate) async fn bad_bodies_are_client_errors(target: &Target) {
     agent.login("alice", "wonderland").await;
 }
 
+/// Every `POST`/`PUT` route with a body answers `415` unless the body is
+/// sent as `application/json` (a `charset` parameter is fine): a cross-site
+/// `<form enctype="text/plain">` cannot log a victim into another account.
+pub(crate) async fn json_routes_require_json(target: &Target) {
+    let server = target.start();
+    let mut agent = server.agent();
+    agent.get("/counter").await;
+    let cookie = format!("_session={}", agent.cookie.clone().expect("a session"));
+    let login = br#"{"username":"alice","password":"wonderland"}"#.to_vec();
+    let refused = [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/jsonp"),
+        Some("text/json"),
+        None,
+    ];
+    for content_type in refused {
+        for (method, path, body) in [
+            (Method::POST, "/login", login.clone()),
+            (Method::POST, "/flash", br#"{"message":"hi"}"#.to_vec()),
+            (
+                Method::POST,
+                "/consent",
+                br#"{"privacy_policy_version":"1","marketing":true}"#.to_vec(),
+            ),
+            (Method::PUT, "/secret-note", br#"{"note":"n"}"#.to_vec()),
+        ] {
+            let answer = server
+                .send_typed(
+                    method.clone(),
+                    path,
+                    Some(cookie.as_bytes()),
+                    Some((content_type, body)),
+                )
+                .await;
+            assert_eq!(
+                answer.status, 415,
+                "{method} {path} {content_type:?}: {answer:?}"
+            );
+            assert!(answer.json()["error"].is_string(), "{answer:?}");
+        }
+    }
+    assert_eq!(agent.get("/me").await.status, 401, "no login went through");
+    assert!(agent.get("/flash").await.json()["messages"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let answer = server
+        .send_typed(
+            Method::POST,
+            "/login",
+            Some(cookie.as_bytes()),
+            Some((Some("Application/JSON; charset=utf-8"), login)),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
+
+/// A login over an anonymous session keeps its data; a login as another
+/// user than the one logged in starts from a fresh session: nothing of the
+/// first user (sealed note, consent log, flash) carries over.
+pub(crate) async fn login_as_another_user_starts_clean(target: &Target) {
+    let server = target.start();
+    let mut agent = server.agent();
+    agent.get("/counter").await;
+    agent.get("/counter").await;
+    assert_eq!(agent.login("alice", "wonderland").await.status, 200);
+    agent
+        .get("/counter/peek")
+        .await
+        .assert_json(200, json!({ "count": 2 }));
+    assert_eq!(
+        agent
+            .put("/secret-note", r#"{"note":"alice's diary"}"#)
+            .await
+            .status,
+        204
+    );
+    assert_eq!(
+        agent
+            .post("/flash", r#"{"message":"for alice"}"#)
+            .await
+            .status,
+        204
+    );
+    // The same user again keeps the session's data.
+    assert_eq!(agent.login("alice", "wonderland").await.status, 200);
+    agent
+        .get("/secret-note")
+        .await
+        .assert_json(200, json!({ "note": "alice's diary" }));
+    let before = agent.cookie.clone();
+    assert_eq!(agent.login("bob", "builder").await.status, 200);
+    assert_ne!(agent.cookie, before, "a new token");
+    agent
+        .get("/secret-note")
+        .await
+        .assert_json(200, json!({ "note": null }));
+    agent
+        .get("/counter/peek")
+        .await
+        .assert_json(200, json!({ "count": 0 }));
+    assert!(agent.get("/flash").await.json()["messages"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(agent.get("/me").await.json()["username"], "bob");
+}
+
 /// Unknown paths answer `404`, known paths with another method `405`, both
 /// as JSON; neither touches the session.
 pub(crate) async fn unknown_routes_are_json_errors(target: &Target) {
