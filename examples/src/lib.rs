@@ -1,5 +1,5 @@
 //! The reference app: the demo that two servers, `axum-demo` and
-//! `actix-demo`, serve identically (see `REFERENCE-APP.md`).
+//! `actix-demo`, serve identically (the contract is in this crate's `README.md`).
 //!
 //! Everything but the framework glue lives here, written once:
 //!

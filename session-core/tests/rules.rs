@@ -1,5 +1,5 @@
-//! One test per rule of DESIGN.md that core enforces; each fails if its rule
-//! is broken.
+//! One test per rule that core enforces (ARCHITECTURE.md, "One request, step
+//! by step"); each fails if its rule is broken.
 
 mod common;
 

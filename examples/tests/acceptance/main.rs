@@ -5,7 +5,7 @@
 //! - `harness`: starting a server (`Target::start`), reading its address,
 //!   killing it on drop; an HTTP `Agent` that keeps the session cookie;
 //!   `Set-Cookie` parsing.
-//! - `scenarios`: one async function per behaviour of REFERENCE-APP.md.
+//! - `scenarios`: one async function per behaviour of the reference app (`examples/README.md`).
 //! - `startup`: bad configuration exits with one line; defaults work.
 //!
 //! - `stores`: scenarios of some stores only (what lands in the store,
@@ -42,8 +42,8 @@ macro_rules! tests_of {
     };
 }
 
-/// One test per scenario of REFERENCE-APP.md for a target; the list is
-/// written here once.
+/// One test per scenario of the reference app (`examples/README.md`) for a
+/// target; the list is written here once.
 macro_rules! scenario_tests {
     ($target:path) => {
         tests_of!(scenarios, $target;

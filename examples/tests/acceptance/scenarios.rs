@@ -1,5 +1,6 @@
-//! One function per row of REFERENCE-APP.md (and a few more), each taking
-//! the [`Target`] to run against. `main.rs` turns them into tests.
+//! One function per row of the reference app's contract (`examples/README.md`,
+//! and a few more), each taking the [`Target`] to run against. `main.rs`
+//! turns them into tests.
 
 use std::time::Duration;
 
