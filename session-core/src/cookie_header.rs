@@ -189,13 +189,20 @@ fn decimal_len(n: i64) -> usize {
 }
 
 /// The cookie that carries `value` for `remaining` more time. Errors when the
-/// header would exceed [`MAX_COOKIE_BYTES`].
+/// header would exceed [`MAX_COOKIE_BYTES`], or when `value` holds a byte
+/// that is not a cookie-octet (so every `SetCookie` is a valid header
+/// value, given the checks on name, path and domain at build).
 pub(crate) fn session_cookie(
     options: &CookieOptions,
     name: &str,
     value: &str,
     remaining: time::Duration,
 ) -> Result<SetCookie, SessionError> {
+    // A token is base64url by construction; a sealed value comes from a
+    // store, which must not be able to break the header (or add one).
+    if !value.bytes().all(is_cookie_octet) {
+        return Err(SessionError::InvalidCookieValue);
+    }
     // Round up so that a session with 0.4 s left is not removed early; the
     // server-side expiry is what counts anyway.
     let secs = remaining.whole_seconds() + i64::from(remaining.subsec_nanoseconds() > 0);
@@ -211,6 +218,11 @@ pub(crate) fn session_cookie(
         header,
         removal: false,
     })
+}
+
+/// RFC 6265's `cookie-octet`: visible ASCII but `"`, `,`, `;` and `\\`.
+fn is_cookie_octet(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\')
 }
 
 /// The header that makes the browser drop the cookie.
@@ -367,7 +379,11 @@ mod tests {
             "\u{b}__Host-_session=v",
             "\u{c}__Host-_session=v",
         ] {
-            assert_eq!(find_cookie([header], "__Host-_session", any), None, "{header:?}");
+            assert_eq!(
+                find_cookie([header], "__Host-_session", any),
+                None,
+                "{header:?}"
+            );
         }
         // Around values too: what is left is for the value's parser to refuse.
         assert_eq!(
@@ -421,6 +437,29 @@ mod tests {
             let mut text = String::new();
             push_decimal(&mut text, n);
             assert_eq!(text, n.to_string());
+        }
+    }
+
+    #[test]
+    fn values_a_cookie_cannot_carry_are_an_error() {
+        for value in [
+            "a b",
+            "a;b",
+            "a\r\nSet-Cookie: x=1",
+            "a,b",
+            "\"a\"",
+            "a\\b",
+            "é",
+            "\0",
+        ] {
+            let err = session_cookie(
+                &CookieOptions::default(),
+                "_session",
+                value,
+                time::Duration::HOUR,
+            )
+            .unwrap_err();
+            assert!(matches!(err, SessionError::InvalidCookieValue), "{value:?}");
         }
     }
 

@@ -711,7 +711,10 @@ async fn a_cookie_name_with_unicode_spaces_is_another_cookie() {
     ] {
         let lazy = m.start_request();
         let session = lazy.load([tossed.as_str()]).await.unwrap();
-        assert!(session.is_new(), "{tossed:?} was read as the session cookie");
+        assert!(
+            session.is_new(),
+            "{tossed:?} was read as the session cookie"
+        );
         assert!(session.data().items.is_empty());
     }
     // The real cookie, with the blanks RFC 6265bis allows around it.
@@ -735,12 +738,22 @@ async fn oversized_sessions_are_refused_at_commit_and_nothing_is_written() {
     let error = m.finish_request(&lazy, 200).await.unwrap_err();
     assert_eq!(error.status_code(), 500, "{error:?}");
     assert_eq!(error.class(), ErrorClass::Internal);
-    assert!(error.to_string().contains("65536"), "{error}");
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { size, limit: 65_536 } if size > 70_000),
+        "{error:?}"
+    );
     let after = store.calls.get(&store.calls.save) + store.calls.get(&store.calls.create);
     assert_eq!(after, writes, "nothing was written");
     let stored = m.get(&id).await.unwrap();
-    assert_eq!(stored.data.items, ["tea"], "the store holds the previous version");
-    assert_eq!(store.inner.load(&id, None).await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        stored.data.items,
+        ["tea"],
+        "the store holds the previous version"
+    );
+    assert_eq!(
+        store.inner.load(&id, None).await.unwrap().unwrap().version,
+        1
+    );
 }
 
 /// Takes the flash messages of one request, in order.
@@ -792,4 +805,45 @@ async fn pending_flash_messages_are_capped_to_the_newest() {
         .unwrap();
     }
     assert_eq!(flash_texts(&m, &cookie).await, newest);
+}
+
+#[tokio::test]
+async fn the_session_bound_is_configurable_and_covers_new_sessions_and_rotations() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| b.max_session_bytes(200));
+    // A new session over the bound: not created.
+    let big = |s: &Session<Cart>| s.data_mut().items.push("x".repeat(300));
+    let error = request(&m, None, 200, Some(&big)).await.unwrap_err();
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { limit: 200, .. }),
+        "{error:?}"
+    );
+    assert!(store.inner.is_empty());
+    assert_eq!(store.calls.total(), 0, "no store call at all");
+    // A rotation over the bound: neither moved nor rewritten.
+    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let before = store.calls.total();
+    let rotate_big = |s: &Session<Cart>| {
+        s.regenerate();
+        s.data_mut().items.push("x".repeat(300));
+    };
+    let error = request(&m, Some(&cookie), 200, Some(&rotate_big))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(store.calls.total(), before + 1, "only the load");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    request(
+        &m,
+        Some(&cookie),
+        200,
+        Some(&move |s: &Session<Cart>| *into.lock().unwrap() = s.data().items.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["tea"], "the old token still works");
 }
