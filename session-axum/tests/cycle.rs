@@ -546,3 +546,19 @@ async fn every_accepted_path_and_domain_makes_a_header_and_hostile_ones_never_bu
         assert!(built.is_err(), "{path:?} {domain:?}");
     }
 }
+
+#[tokio::test]
+async fn a_session_over_its_size_limit_is_a_500_and_nothing_is_stored() {
+    let store = MemoryStore::builder().no_sweeper().build();
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .max_session_bytes(4)
+        .build()
+        .unwrap();
+    let app = routes().layer(SessionLayer::new(SessionManager::<Data>::new(config)));
+    let response = send(&app, "/count", &[]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(store.len(), 0);
+    assert_eq!(body(response).await, "internal server error");
+}
