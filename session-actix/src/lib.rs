@@ -90,18 +90,33 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Caching
+//!
+//! [`SessionMiddleware`] adds `Cache-Control: no-store` to a response that sets or
+//! removes the session cookie, unless the handler set a `Cache-Control` of
+//! its own, and `Vary: Cookie` to every response whose handler loaded the
+//! session (appended as a line of its own: an existing `Vary` is kept,
+//! `Cookie` is never repeated and `Vary: *` stays alone). Shared caches then
+//! neither keep a session cookie nor serve one user's page to another.
+//! [`SessionConfig::cache_headers_for`](session_core::SessionConfig::cache_headers_for)
+//! holds the rules; `.cache_headers(false)` on the builder turns them off.
+//!
 //! # Errors
 //!
 //! A tampered, expired or absurd cookie is a fresh session, never an error.
 //! A store failure while loading rejects the extraction, and one while
 //! saving replaces the response: both answer [`SessionError::status_code`]
-//! (`503` for an unavailable store) with [`SessionError::public_message`] as
-//! a `text/plain` body, and log the detail as a `tracing` error event. A
+//! (`503` for an unavailable store, `500` for a session over
+//! [`max_session_bytes`](session_core::SessionConfigBuilder::max_session_bytes))
+//! with [`SessionError::public_message`] as a `text/plain` body, and log the
+//! detail as a `tracing` error event. A
 //! `5xx` from the handler saves nothing (see
 //! [`SessionConfigBuilder::save_on_server_error`](session_core::SessionConfigBuilder::save_on_server_error)).
 //! When a middleware inside [`SessionMiddleware`] fails with an error, the
 //! session is still committed for the error's status (a logout still
-//! happens) and its `Set-Cookie` rides on the error's response.
+//! happens) and its `Set-Cookie`, with the caching headers, rides on the
+//! error's response; without a `Set-Cookie` the error passes through as it
+//! is (so outer error handlers still see its type).
 #![deny(missing_docs)]
 
 mod extract;

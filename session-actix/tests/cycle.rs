@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
-use actix_web::http::header::{HeaderValue, COOKIE, LOCATION, SET_COOKIE};
+use actix_web::http::header::{
+    HeaderName, HeaderValue, CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE, VARY,
+};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -465,4 +467,233 @@ async fn guard_without_middleware_is_a_500() {
 async fn session_handle_is_send() {
     fn check<S: Send + Sync + 'static>() {}
     check::<Session<Data>>();
+}
+
+/// The values of one header, in order.
+fn header_values(headers: &actix_web::http::header::HeaderMap, name: HeaderName) -> Vec<String> {
+    headers
+        .get_all(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn with_headers(
+    session: Session<Data>,
+    pairs: &'static [(&'static str, &'static str)],
+) -> HttpResponse {
+    session.update(|d| d.count += 1);
+    let mut response = HttpResponse::Ok();
+    for pair in pairs {
+        response.append_header(*pair);
+    }
+    response.body("ok")
+}
+
+fn cache_routes(cfg: &mut web::ServiceConfig) {
+    routes(cfg);
+    cfg.route(
+        "/own-cache-control",
+        web::get().to(|s| with_headers(s, &[("cache-control", "private, max-age=60")])),
+    )
+    .route(
+        "/vary-accept",
+        web::get().to(|s| with_headers(s, &[("vary", "Accept-Encoding"), ("vary", "Origin")])),
+    )
+    .route(
+        "/vary-star",
+        web::get().to(|s| with_headers(s, &[("vary", "*")])),
+    )
+    .route(
+        "/vary-cookie",
+        web::get().to(|s| with_headers(s, &[("vary", "accept-encoding, COOKIE")])),
+    );
+}
+
+macro_rules! cache_app {
+    ($f:expr) => {
+        test::init_service(
+            App::new()
+                .wrap(SessionMiddleware::new($f.manager.clone()))
+                .configure(cache_routes),
+        )
+        .await
+    };
+}
+
+#[actix_web::test]
+async fn responses_that_set_the_session_cookie_are_not_stored_by_caches() {
+    let f = fixture();
+    let app = cache_app!(f);
+    let response = send!(app, "/count", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert_eq!(
+        header_values(response.headers(), CACHE_CONTROL),
+        ["no-store"]
+    );
+    assert_eq!(header_values(response.headers(), VARY), ["Cookie"]);
+    let response = send!(app, "/own-cache-control", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert_eq!(
+        header_values(response.headers(), CACHE_CONTROL),
+        ["private, max-age=60"]
+    );
+}
+
+#[actix_web::test]
+async fn responses_that_loaded_the_session_vary_on_cookie() {
+    let f = fixture();
+    let app = cache_app!(f);
+    let response = send!(app, "/peek", &[]).await;
+    assert_eq!(set_cookie(&response), None);
+    assert!(header_values(response.headers(), CACHE_CONTROL).is_empty());
+    assert_eq!(header_values(response.headers(), VARY), ["Cookie"]);
+    let response = send!(app, "/health", &[b"_session=whatever"]).await;
+    assert!(header_values(response.headers(), CACHE_CONTROL).is_empty());
+    assert!(header_values(response.headers(), VARY).is_empty());
+}
+
+#[actix_web::test]
+async fn vary_is_extended_never_broken() {
+    let f = fixture();
+    let app = cache_app!(f);
+    let response = send!(app, "/vary-accept", &[]).await;
+    let vary = header_values(response.headers(), VARY).join(", ");
+    for member in ["Accept-Encoding", "Origin", "Cookie"] {
+        assert!(vary.contains(member), "{member} missing in {vary}");
+    }
+    assert_eq!(vary.matches("Cookie").count(), 1, "{vary}");
+    let response = send!(app, "/vary-cookie", &[]).await;
+    assert_eq!(
+        header_values(response.headers(), VARY),
+        ["accept-encoding, COOKIE"],
+        "Cookie is not repeated"
+    );
+    let response = send!(app, "/vary-star", &[]).await;
+    assert_eq!(header_values(response.headers(), VARY), ["*"]);
+    assert_eq!(
+        header_values(response.headers(), CACHE_CONTROL),
+        ["no-store"]
+    );
+}
+
+#[actix_web::test]
+async fn error_responses_that_set_the_cookie_are_not_stored_by_caches() {
+    let f = fixture();
+    let app = app!(f);
+    let cookie = pair(&set_cookie(&send!(app, "/count", &[]).await).unwrap());
+    // A handler error after a logout: the removal goes out on the error page.
+    let response = send!(app, "/logout-fail", &[cookie.as_bytes()]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(set_cookie(&response).unwrap().contains("Max-Age=0"));
+    assert_eq!(
+        header_values(response.headers(), CACHE_CONTROL),
+        ["no-store"]
+    );
+    assert_eq!(header_values(response.headers(), VARY), ["Cookie"]);
+    // An inner middleware's error (the `finish_error` path).
+    let cookie = pair(&set_cookie(&send!(app, "/count", &[]).await).unwrap());
+    let failing = test::init_service(
+        App::new()
+            .wrap(actix_web::middleware::from_fn(logout_and_refuse))
+            .wrap(SessionMiddleware::new(f.manager.clone()))
+            .configure(routes),
+    )
+    .await;
+    let error = test::try_call_service(
+        &failing,
+        request("/peek", &[cookie.as_bytes()]).to_request(),
+    )
+    .await
+    .expect_err("the error passes through");
+    let response = error.error_response();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        header_values(response.headers(), CACHE_CONTROL),
+        ["no-store"]
+    );
+    assert_eq!(header_values(response.headers(), VARY), ["Cookie"]);
+}
+
+#[actix_web::test]
+async fn cache_headers_can_be_turned_off() {
+    let config = SessionConfig::testing()
+        .store(MemoryStore::builder().no_sweeper().build())
+        .cache_headers(false)
+        .build()
+        .unwrap();
+    let manager = SessionManager::<Data>::new(config);
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager))
+            .configure(routes),
+    )
+    .await;
+    let response = send!(app, "/count", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert!(header_values(response.headers(), CACHE_CONTROL).is_empty());
+    assert!(header_values(response.headers(), VARY).is_empty());
+}
+
+#[actix_web::test]
+async fn every_accepted_path_and_domain_makes_a_header_and_hostile_ones_never_build() {
+    for (path, domain) in [
+        ("/", "example.com"),
+        ("/a-b_c.~!$&'()*+,=:@%20/", ".sub-1.example.com"),
+    ] {
+        let config = SessionConfig::testing()
+            .store(MemoryStore::builder().no_sweeper().build())
+            .path(path)
+            .domain(domain)
+            .build()
+            .unwrap();
+        let manager = SessionManager::<Data>::new(config);
+        let app = test::init_service(
+            App::new()
+                .wrap(SessionMiddleware::new(manager))
+                .configure(routes),
+        )
+        .await;
+        let response = send!(app, "/count", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let header = set_cookie(&response).unwrap();
+        assert!(header.contains(&format!("Path={path}")), "{header}");
+    }
+    for (path, domain) in [
+        ("/a;b", "example.com"),
+        ("/a\r\nX: y", "example.com"),
+        ("/a b", "example.com"),
+        ("/é", "example.com"),
+        ("/", "example.com; Secure"),
+        ("/", "exa\nmple.com"),
+        ("/", "exämple.com"),
+    ] {
+        let built = SessionConfig::testing()
+            .store(MemoryStore::new())
+            .path(path)
+            .domain(domain)
+            .build();
+        assert!(built.is_err(), "{path:?} {domain:?}");
+    }
+}
+
+#[actix_web::test]
+async fn a_session_over_its_size_limit_is_a_500_and_nothing_is_stored() {
+    let store = MemoryStore::builder().no_sweeper().build();
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .max_session_bytes(4)
+        .build()
+        .unwrap();
+    let manager = SessionManager::<Data>::new(config);
+    let app = test::init_service(
+        App::new()
+            .wrap(SessionMiddleware::new(manager))
+            .configure(routes),
+    )
+    .await;
+    let response = send!(app, "/count", &[]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(store.len(), 0);
+    assert_eq!(body(response).await, "internal server error");
 }

@@ -5,10 +5,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum_core::body::Body;
-use axum_core::response::{IntoResponse, Response};
-use http::header::SET_COOKIE;
-use http::{HeaderValue, Request, StatusCode};
-use session_core::{LazySession, SessionData, SessionManager};
+use axum_core::response::Response;
+use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
+use http::{HeaderMap, HeaderValue, Request};
+use session_core::{
+    CacheHeaders, LazySession, ResponseFacts, SessionConfig, SessionData, SessionManager,
+};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -23,9 +25,18 @@ pub(crate) type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send + 'static>>
 /// it saves what changed and appends the `Set-Cookie` header. A request
 /// whose handler never extracts the session costs nothing.
 ///
+/// A response that sets (or removes) the session cookie gets
+/// `Cache-Control: no-store` unless the handler set a `Cache-Control` of
+/// its own, and a response whose handler loaded the session gets
+/// `Vary: Cookie` (appended: an existing `Vary` is kept, `Cookie` is not
+/// repeated and `Vary: *` stays alone), so that shared caches neither store
+/// a session cookie nor serve one user's page to another. See
+/// [`SessionConfig::cache_headers_for`]; `cache_headers(false)` on the
+/// configuration builder turns this off.
+///
 /// If saving fails, the response is replaced by the error's status (`503`
-/// when the store is down) with a short `text/plain` body; the detail is
-/// logged with `tracing`, never sent.
+/// when the store is down, `500` for a session over its size limit) with a
+/// short `text/plain` body; the detail is logged with `tracing`, never sent.
 #[derive(Clone, Debug)]
 pub struct SessionLayer<T> {
     manager: SessionManager<T>,
@@ -82,26 +93,55 @@ where
     }
 }
 
-/// Commits the session for `response` and adds its `Set-Cookie`.
+/// Commits the session for `response` and adds its `Set-Cookie` and
+/// caching headers.
 async fn finish<T: SessionData>(
     manager: &SessionManager<T>,
     lazy: &LazySession<T>,
     mut response: Response,
 ) -> Response {
     let status = response.status().as_u16();
-    match manager.finish_request(lazy, status).await {
-        Ok(None) => response,
-        Ok(Some(set_cookie)) => match HeaderValue::try_from(set_cookie.into_string()) {
-            Ok(value) => {
-                response.headers_mut().append(SET_COOKIE, value);
-                response
-            }
-            // Only a cookie path or domain with control characters gets here.
-            Err(error) => {
-                tracing::error!(%error, "Set-Cookie is not a valid header value: check the cookie path and domain");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
-            }
-        },
-        Err(error) => error_response(&error, "save"),
+    let sets_cookie = match manager.finish_request(lazy, status).await {
+        Ok(None) => false,
+        Ok(Some(set_cookie)) => {
+            // Takes the buffer over without a copy.
+            let value = HeaderValue::try_from(set_cookie.into_string())
+                .expect("a SetCookie is visible ASCII and spaces: the configuration checks the name, Path and Domain, and core the value");
+            response.headers_mut().append(SET_COOKIE, value);
+            true
+        }
+        Err(error) => {
+            response = error_response(&error, "save");
+            false
+        }
+    };
+    if lazy.is_loaded() {
+        add_cache_headers(manager.config(), sets_cookie, response.headers_mut());
+    }
+    response
+}
+
+/// Adds what [`SessionConfig::cache_headers_for`] asks for to the headers
+/// of a response whose handler loaded the session.
+fn add_cache_headers(config: &SessionConfig, sets_cookie: bool, headers: &mut HeaderMap) {
+    if !config.cache_headers_enabled() {
+        return;
+    }
+    let vary = headers.get_all(VARY).iter().filter_map(|v| v.to_str().ok());
+    let add = config.cache_headers_for(ResponseFacts {
+        sets_session_cookie: sets_cookie,
+        session_loaded: true,
+        has_cache_control: headers.contains_key(CACHE_CONTROL),
+        varies_on_cookie: CacheHeaders::vary_covers_cookie(vary),
+    });
+    if add.no_store {
+        headers.insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static(CacheHeaders::NO_STORE),
+        );
+    }
+    if add.vary_cookie {
+        // A line of its own: the members already there stay as they are.
+        headers.append(VARY, HeaderValue::from_static(CacheHeaders::VARY_COOKIE));
     }
 }

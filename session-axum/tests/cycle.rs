@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, COOKIE, LOCATION, SET_COOKIE, VARY};
 use axum::http::{HeaderValue, Request, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
@@ -387,4 +387,178 @@ fn services_are_clone_and_send() {
         .layer(LoginGuard::new(signed_in))
         .service(routes());
     check(&service);
+}
+
+/// The values of one header, in order.
+fn header_values(response: &Response, name: axum::http::header::HeaderName) -> Vec<String> {
+    response
+        .headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// How many `Vary` members name `Cookie`.
+fn vary_cookie_count(response: &Response) -> usize {
+    header_values(response, VARY)
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter(|m| m.trim().eq_ignore_ascii_case("cookie"))
+        .count()
+}
+
+fn cache_routes(f: &Fixture) -> Router {
+    async fn with_headers(
+        session: Session<Data>,
+        headers: axum::http::HeaderMap,
+    ) -> (axum::http::HeaderMap, String) {
+        session.data_mut().count += 1;
+        (headers, "ok".to_owned())
+    }
+    let own = |pairs: &'static [(&'static str, &'static str)]| {
+        move |session: Session<Data>| async move {
+            let mut headers = axum::http::HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, HeaderValue::from_static(value));
+            }
+            with_headers(session, headers).await
+        }
+    };
+    routes()
+        .route(
+            "/own-cache-control",
+            get(own(&[("cache-control", "private, max-age=60")])),
+        )
+        .route(
+            "/vary-accept",
+            get(own(&[("vary", "Accept-Encoding"), ("vary", "Origin")])),
+        )
+        .route("/vary-star", get(own(&[("vary", "*")])))
+        .route(
+            "/vary-cookie",
+            get(own(&[("vary", "accept-encoding, COOKIE")])),
+        )
+        .layer(SessionLayer::new(f.manager.clone()))
+}
+
+#[tokio::test]
+async fn responses_that_set_the_session_cookie_are_not_stored_by_caches() {
+    let f = fixture();
+    let app = cache_routes(&f);
+    let response = send(&app, "/count", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert_eq!(header_values(&response, CACHE_CONTROL), ["no-store"]);
+    assert_eq!(header_values(&response, VARY), ["Cookie"]);
+    // The application's own Cache-Control is left alone.
+    let response = send(&app, "/own-cache-control", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert_eq!(
+        header_values(&response, CACHE_CONTROL),
+        ["private, max-age=60"]
+    );
+}
+
+#[tokio::test]
+async fn responses_that_loaded_the_session_vary_on_cookie() {
+    let f = fixture();
+    let app = cache_routes(&f);
+    // Loaded, nothing to save: no Set-Cookie, no Cache-Control, but the
+    // body depends on the cookie.
+    let response = send(&app, "/peek", &[]).await;
+    assert_eq!(set_cookie(&response), None);
+    assert!(header_values(&response, CACHE_CONTROL).is_empty());
+    assert_eq!(header_values(&response, VARY), ["Cookie"]);
+    // Never loaded: untouched.
+    let response = send(&app, "/health", &[b"_session=whatever"]).await;
+    assert!(header_values(&response, CACHE_CONTROL).is_empty());
+    assert!(header_values(&response, VARY).is_empty());
+}
+
+#[tokio::test]
+async fn vary_is_extended_never_broken() {
+    let f = fixture();
+    let app = cache_routes(&f);
+    let response = send(&app, "/vary-accept", &[]).await;
+    let vary = header_values(&response, VARY).join(", ");
+    for member in ["Accept-Encoding", "Origin", "Cookie"] {
+        assert!(vary.contains(member), "{member} missing in {vary}");
+    }
+    assert_eq!(vary_cookie_count(&response), 1);
+    let response = send(&app, "/vary-cookie", &[]).await;
+    assert_eq!(
+        header_values(&response, VARY),
+        ["accept-encoding, COOKIE"],
+        "Cookie is not repeated"
+    );
+    let response = send(&app, "/vary-star", &[]).await;
+    assert_eq!(header_values(&response, VARY), ["*"], "Vary: * stays alone");
+    assert_eq!(header_values(&response, CACHE_CONTROL), ["no-store"]);
+}
+
+#[tokio::test]
+async fn cache_headers_can_be_turned_off() {
+    let config = SessionConfig::testing()
+        .store(MemoryStore::builder().no_sweeper().build())
+        .cache_headers(false)
+        .build()
+        .unwrap();
+    let app = routes().layer(SessionLayer::new(SessionManager::<Data>::new(config)));
+    let response = send(&app, "/count", &[]).await;
+    assert!(set_cookie(&response).is_some());
+    assert!(header_values(&response, CACHE_CONTROL).is_empty());
+    assert!(header_values(&response, VARY).is_empty());
+}
+
+#[tokio::test]
+async fn every_accepted_path_and_domain_makes_a_header_and_hostile_ones_never_build() {
+    for (path, domain) in [
+        ("/", "example.com"),
+        ("/a-b_c.~!$&'()*+,=:@%20/", ".sub-1.example.com"),
+    ] {
+        let config = SessionConfig::testing()
+            .store(MemoryStore::builder().no_sweeper().build())
+            .path(path)
+            .domain(domain)
+            .build()
+            .unwrap();
+        let app = routes().layer(SessionLayer::new(SessionManager::<Data>::new(config)));
+        let response = send(&app, "/count", &[]).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let header = set_cookie(&response).unwrap();
+        assert!(header.contains(&format!("Path={path}")), "{header}");
+    }
+    // What could not be a header value is refused before any request.
+    for (path, domain) in [
+        ("/a;b", "example.com"),
+        ("/a\r\nX: y", "example.com"),
+        ("/a b", "example.com"),
+        ("/é", "example.com"),
+        ("/", "example.com; Secure"),
+        ("/", "exa\nmple.com"),
+        ("/", "exämple.com"),
+    ] {
+        let built = SessionConfig::testing()
+            .store(MemoryStore::new())
+            .path(path)
+            .domain(domain)
+            .build();
+        assert!(built.is_err(), "{path:?} {domain:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_session_over_its_size_limit_is_a_500_and_nothing_is_stored() {
+    let store = MemoryStore::builder().no_sweeper().build();
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .max_session_bytes(4)
+        .build()
+        .unwrap();
+    let app = routes().layer(SessionLayer::new(SessionManager::<Data>::new(config)));
+    let response = send(&app, "/count", &[]).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(set_cookie(&response), None);
+    assert_eq!(store.len(), 0);
+    assert_eq!(body(response).await, "internal server error");
 }

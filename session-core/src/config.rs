@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_crypto::{KeyError, KeyRing};
+use zeroize::Zeroizing;
 
 use crate::codec::Codec;
 use crate::events::{Callbacks, EventKind, SessionEvent};
@@ -14,6 +15,23 @@ use crate::store::SessionStore;
 /// Browsers keep cookies up to 4096 bytes, counted over the whole
 /// `Set-Cookie` value (name, value and attributes).
 pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// The longest idle or absolute timeout a configuration accepts: 100 years
+/// (of 365.25 days).
+///
+/// Expiries are computed as `now + timeout` on every request, so a timeout
+/// must keep that sum representable: `time::OffsetDateTime` ends at the
+/// year 9999, which `now + 100 years` stays far below for the next
+/// 78 centuries, and as the milliseconds since 1970 that stores keep
+/// (`i64`), it is about 5·10¹² against a limit of 9·10¹⁸. Anything longer is
+/// a mistake (`Duration::MAX` as "forever") and is refused by
+/// [`SessionConfigBuilder::build`] rather than left to overflow at request
+/// time. Browsers cap a cookie's `Max-Age` at 400 days anyway.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(36_525 * 24 * 3600);
+
+/// The default bound on a session's encoded size:
+/// [`SessionConfigBuilder::max_session_bytes`].
+pub const DEFAULT_MAX_SESSION_BYTES: usize = 64 * 1024;
 
 /// The `SameSite` attribute of the session cookie.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -123,6 +141,35 @@ pub enum ConfigError {
     /// A timeout is zero.
     #[error("the {0} timeout must be longer than zero")]
     ZeroTimeout(&'static str),
+    /// A timeout is longer than [`MAX_TIMEOUT`], so that expiries could
+    /// overflow at request time.
+    #[error("the {which} timeout of {given:?} is longer than the maximum of {max:?} (100 years)")]
+    TimeoutTooLong {
+        /// `"idle"` or `"absolute"`.
+        which: &'static str,
+        /// The timeout given.
+        given: Duration,
+        /// [`MAX_TIMEOUT`].
+        max: Duration,
+    },
+    /// The fraction of [`IdleRefresh::WhenRemainingBelow`] is not strictly
+    /// between 0 and 1 (or is NaN).
+    #[error("the idle refresh fraction must be strictly between 0 and 1, not {0}")]
+    InvalidRefreshFraction(f64),
+    /// The cookie `Path` does not start with `/`, or holds a `;`, a space, a
+    /// control character or a non-ASCII character.
+    #[error("invalid cookie path {0:?}: it must start with '/' and hold visible ASCII characters other than ';'")]
+    InvalidCookiePath(String),
+    /// The cookie `Domain` is not a host name (ASCII letters, digits, `-`,
+    /// `_` and `.`, with an optional leading `.`; an internationalized name
+    /// goes in its `xn--` form).
+    #[error(
+        "invalid cookie domain {0:?}: use a host name of ASCII letters, digits, '-', '_' and '.'"
+    )]
+    InvalidCookieDomain(String),
+    /// [`max_session_bytes`](SessionConfigBuilder::max_session_bytes) is zero.
+    #[error("the maximum session size must be larger than zero")]
+    ZeroSessionLimit,
     /// The cookie name is empty or not a valid cookie name.
     #[error("invalid cookie name {0:?}: use letters, digits, '-' and '_'")]
     InvalidCookieName(String),
@@ -149,14 +196,16 @@ pub struct SessionConfig {
     pub(crate) concurrency: Concurrency,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) callbacks: Callbacks,
+    pub(crate) max_session_bytes: usize,
+    pub(crate) cache_headers: bool,
 }
 
 impl SessionConfig {
     /// A builder with the defaults: cookie `_session` (`HttpOnly`, `Secure`,
     /// `SameSite=Lax`, `Path=/`), idle timeout 1 hour, absolute timeout 24
     /// hours, bincode, [`IdleRefresh::Always`], [`Concurrency::LastWriteWins`],
-    /// no save on `5xx`, and a random secret (with a warning) unless one is
-    /// given.
+    /// no save on `5xx`, sessions of at most 64 KiB encoded, cache headers
+    /// on, and a random secret (with a warning) unless one is given.
     pub fn builder() -> SessionConfigBuilder {
         SessionConfigBuilder::default()
     }
@@ -223,6 +272,16 @@ impl SessionConfig {
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.store
     }
+    /// The largest encoded session a commit writes; see
+    /// [`SessionConfigBuilder::max_session_bytes`].
+    pub fn max_session_bytes(&self) -> usize {
+        self.max_session_bytes
+    }
+    /// Whether the adapters add `Cache-Control` and `Vary`; see
+    /// [`SessionConfigBuilder::cache_headers`].
+    pub fn cache_headers_enabled(&self) -> bool {
+        self.cache_headers
+    }
 }
 
 impl fmt::Debug for SessionConfig {
@@ -238,17 +297,22 @@ impl fmt::Debug for SessionConfig {
             .field("concurrency", &self.concurrency)
             .field("store", &self.store)
             .field("callbacks", &self.callbacks)
+            .field("max_session_bytes", &self.max_session_bytes)
+            .field("cache_headers", &self.cache_headers)
             .finish()
     }
 }
 
 /// Builds a [`SessionConfig`]. Every setter states its default.
+///
+/// The secrets it holds until [`build`](Self::build) are wiped from memory
+/// when the builder is dropped (built or not).
 #[must_use]
 pub struct SessionConfigBuilder {
     cookie: CookieOptions,
     idle_timeout: Duration,
     absolute_timeout: Duration,
-    secrets: Vec<Vec<u8>>,
+    secrets: Vec<Zeroizing<Vec<u8>>>,
     keys: Option<KeyRing>,
     codec: Codec,
     save_on_server_error: bool,
@@ -258,6 +322,8 @@ pub struct SessionConfigBuilder {
     callbacks: Callbacks,
     require_secret: bool,
     warn_random_secret: bool,
+    max_session_bytes: usize,
+    cache_headers: bool,
 }
 
 impl Default for SessionConfigBuilder {
@@ -276,6 +342,8 @@ impl Default for SessionConfigBuilder {
             callbacks: Callbacks::default(),
             require_secret: false,
             warn_random_secret: true,
+            max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
+            cache_headers: true,
         }
     }
 }
@@ -288,6 +356,8 @@ impl fmt::Debug for SessionConfigBuilder {
             .field("absolute_timeout", &self.absolute_timeout)
             .field("secrets", &self.secrets.len())
             .field("store", &self.store)
+            .field("max_session_bytes", &self.max_session_bytes)
+            .field("cache_headers", &self.cache_headers)
             .finish_non_exhaustive()
     }
 }
@@ -309,7 +379,8 @@ impl SessionConfigBuilder {
     /// ones only open, which is how secrets rotate. Default: a random secret
     /// per process, with a warning, so sessions do not survive a restart.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
-        self.secrets.push(secret.as_ref().to_vec());
+        // Copied once, straight into memory that is wiped on drop.
+        self.secrets.push(Zeroizing::new(secret.as_ref().to_vec()));
         self
     }
 
@@ -343,13 +414,18 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The `Path` attribute (default `/`).
+    /// The `Path` attribute (default `/`). It must start with `/` and hold
+    /// visible ASCII characters other than `;` (percent-encode the others),
+    /// or [`build`](Self::build) refuses it.
     pub fn path(mut self, path: impl Into<String>) -> Self {
         self.cookie.path = path.into();
         self
     }
 
-    /// The `Domain` attribute (default none).
+    /// The `Domain` attribute (default none). It must be a host name of
+    /// ASCII letters, digits, `-`, `_` and `.` (an internationalized name in
+    /// its `xn--` form), optionally with a leading `.`, or
+    /// [`build`](Self::build) refuses it.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.cookie.domain = Some(domain.into());
         self
@@ -361,13 +437,13 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The idle timeout (default 1 hour).
+    /// The idle timeout (default 1 hour; at most [`MAX_TIMEOUT`]).
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
     }
 
-    /// The absolute timeout (default 24 hours).
+    /// The absolute timeout (default 24 hours; at most [`MAX_TIMEOUT`]).
     pub fn absolute_timeout(mut self, timeout: Duration) -> Self {
         self.absolute_timeout = timeout;
         self
@@ -386,9 +462,65 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The idle refresh policy (default [`IdleRefresh::Always`]).
+    /// The idle refresh policy (default [`IdleRefresh::Always`]). The
+    /// fraction of [`IdleRefresh::WhenRemainingBelow`] must be strictly
+    /// between 0 and 1.
     pub fn idle_refresh(mut self, policy: IdleRefresh) -> Self {
         self.idle_refresh = policy;
+        self
+    }
+
+    /// The largest session a commit writes, in bytes of encoded data (the
+    /// application's data and its pending flash messages, as the codec
+    /// writes them; default 64 KiB, [`DEFAULT_MAX_SESSION_BYTES`]; must not
+    /// be zero).
+    ///
+    /// A commit over it fails with
+    /// [`SessionError::SessionTooLarge`](crate::SessionError::SessionTooLarge)
+    /// before any store call, whatever the store: nothing is written, the
+    /// store keeps the previous version, the error is logged and the
+    /// adapters answer `500`. It keeps one client from growing its record
+    /// without bound (a cart that only grows, a form that appends). Flash
+    /// messages are capped apart ([`MAX_FLASH_MESSAGES`](crate::MAX_FLASH_MESSAGES)).
+    /// The cookie store is bounded by the cookie limit,
+    /// [`MAX_COOKIE_BYTES`], long before.
+    ///
+    /// ```
+    /// use session_core::{SessionConfig, SessionError, SessionManager};
+    /// # use session_store_memory::MemoryStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let config = SessionConfig::testing()
+    ///     .store(MemoryStore::new())
+    ///     .max_session_bytes(1024)
+    ///     .build()
+    ///     .unwrap();
+    /// let manager = SessionManager::<Vec<String>>::new(config);
+    /// let session = manager.create();
+    /// session.data_mut().push("x".repeat(2000));
+    /// let error = manager.commit(&session).await.unwrap_err();
+    /// assert!(matches!(error, SessionError::SessionTooLarge { limit: 1024, .. }));
+    /// assert_eq!(error.status_code(), 500);
+    /// # }
+    /// ```
+    pub fn max_session_bytes(mut self, limit: usize) -> Self {
+        self.max_session_bytes = limit;
+        self
+    }
+
+    /// Whether the adapters add caching headers to responses (default
+    /// true): `Cache-Control: no-store` on a response that sets or removes
+    /// the session cookie and has no `Cache-Control` of its own, and
+    /// `Vary: Cookie` on every response whose handler loaded the session.
+    /// See [`SessionConfig::cache_headers_for`] for the rules and why
+    /// `no-store`.
+    ///
+    /// Turn it off only where something else sets these headers (a proxy
+    /// that never caches, a handler that always sets both): otherwise a
+    /// shared cache may store one user's session cookie or page and serve
+    /// it to others.
+    pub fn cache_headers(mut self, on: bool) -> Self {
+        self.cache_headers = on;
         self
     }
 
@@ -447,6 +579,27 @@ impl SessionConfigBuilder {
         if self.absolute_timeout.is_zero() {
             return Err(ConfigError::ZeroTimeout("absolute"));
         }
+        for (which, given) in [
+            ("idle", self.idle_timeout),
+            ("absolute", self.absolute_timeout),
+        ] {
+            if given > MAX_TIMEOUT {
+                return Err(ConfigError::TimeoutTooLong {
+                    which,
+                    given,
+                    max: MAX_TIMEOUT,
+                });
+            }
+        }
+        if let IdleRefresh::WhenRemainingBelow(fraction) = self.idle_refresh {
+            // Written so that NaN fails too.
+            if !(fraction > 0.0 && fraction < 1.0) {
+                return Err(ConfigError::InvalidRefreshFraction(fraction));
+            }
+        }
+        if self.max_session_bytes == 0 {
+            return Err(ConfigError::ZeroSessionLimit);
+        }
         let keys = match (self.keys, self.secrets.is_empty()) {
             (Some(keys), _) => keys,
             (None, false) => KeyRing::new(&self.secrets)?,
@@ -470,6 +623,8 @@ impl SessionConfigBuilder {
             concurrency: self.concurrency,
             store,
             callbacks: self.callbacks,
+            max_session_bytes: self.max_session_bytes,
+            cache_headers: self.cache_headers,
         })
     }
 }
@@ -482,6 +637,28 @@ fn check_cookie(cookie: &CookieOptions) -> Result<(), ConfigError> {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
     if !name_ok {
         return Err(ConfigError::InvalidCookieName(cookie.name.clone()));
+    }
+    // These end up in the `Set-Cookie` header as they are: a `;` would add
+    // an attribute, a control character or a space would break the header
+    // (or, with CR LF, add one), and the adapters rely on every `SetCookie`
+    // being a valid header value.
+    let path_ok = cookie.path.starts_with('/')
+        && cookie
+            .path
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b';');
+    if !path_ok {
+        return Err(ConfigError::InvalidCookiePath(cookie.path.clone()));
+    }
+    if let Some(domain) = &cookie.domain {
+        let host = domain.strip_prefix('.').unwrap_or(domain);
+        let domain_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        if !domain_ok {
+            return Err(ConfigError::InvalidCookieDomain(domain.clone()));
+        }
     }
     if cookie.host_prefix && (!cookie.secure || cookie.path != "/" || cookie.domain.is_some()) {
         return Err(ConfigError::HostPrefixConflict);

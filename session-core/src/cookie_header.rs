@@ -7,7 +7,18 @@ use crate::config::{CookieOptions, SameSite, MAX_COOKIE_BYTES};
 use crate::error::SessionError;
 
 /// A `Set-Cookie` header value for the session cookie.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Its bytes are always a valid HTTP header value (visible ASCII and
+/// spaces): the name, `Path` and `Domain` are checked when the configuration
+/// is built, and the value is a token or a sealed record in cookie-safe
+/// characters (checked when it is made). Adapters convert it without a
+/// fallback.
+///
+/// The value is the session's credential: [`Debug`](std::fmt::Debug) shows
+/// the name and the attributes only. [`Display`](std::fmt::Display),
+/// [`as_str`](Self::as_str) and [`pair`](Self::pair) give the whole header
+/// (that is what they are for), so do not log them.
+#[derive(Clone, PartialEq, Eq)]
 pub struct SetCookie {
     header: String,
     pair_len: usize,
@@ -33,6 +44,20 @@ impl SetCookie {
     /// Whether this header removes the cookie (`Max-Age=0`).
     pub fn is_removal(&self) -> bool {
         self.removal
+    }
+}
+
+impl std::fmt::Debug for SetCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The name holds no `=` (checked at build), so the first one ends it.
+        let pair = &self.header[..self.pair_len];
+        let name = pair.split_once('=').map_or(pair, |(name, _)| name);
+        f.debug_struct("SetCookie")
+            .field("name", &name)
+            .field("value", &"[redacted]")
+            .field("attributes", &&self.header[self.pair_len..])
+            .field("removal", &self.removal)
+            .finish()
     }
 }
 
@@ -164,13 +189,20 @@ fn decimal_len(n: i64) -> usize {
 }
 
 /// The cookie that carries `value` for `remaining` more time. Errors when the
-/// header would exceed [`MAX_COOKIE_BYTES`].
+/// header would exceed [`MAX_COOKIE_BYTES`], or when `value` holds a byte
+/// that is not a cookie-octet (so every `SetCookie` is a valid header
+/// value, given the checks on name, path and domain at build).
 pub(crate) fn session_cookie(
     options: &CookieOptions,
     name: &str,
     value: &str,
     remaining: time::Duration,
 ) -> Result<SetCookie, SessionError> {
+    // A token is base64url by construction; a sealed value comes from a
+    // store, which must not be able to break the header (or add one).
+    if !value.bytes().all(is_cookie_octet) {
+        return Err(SessionError::InvalidCookieValue);
+    }
     // Round up so that a session with 0.4 s left is not removed early; the
     // server-side expiry is what counts anyway.
     let secs = remaining.whole_seconds() + i64::from(remaining.subsec_nanoseconds() > 0);
@@ -186,6 +218,11 @@ pub(crate) fn session_cookie(
         header,
         removal: false,
     })
+}
+
+/// RFC 6265's `cookie-octet`: visible ASCII but `"`, `,`, `;` and `\\`.
+fn is_cookie_octet(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\')
 }
 
 /// The header that makes the browser drop the cookie.
@@ -210,10 +247,11 @@ pub(crate) fn find_cookie<'a, R>(
     name: &str,
     parse: impl Fn(&str) -> Option<R>,
 ) -> Option<R> {
-    // The `cookie` crate's `split_parse` rules (pairs split on `;`, name and
-    // value trimmed, pairs without `=` or with an empty name skipped), without
-    // building a `Cookie` for every pair of every header. Plain loops: this
-    // runs on every request that uses its session.
+    // The `cookie` crate's `split_parse` rules (pairs split on `;`, pairs
+    // without `=` skipped), except that names and values are trimmed of SP
+    // and HTAB only (see `trim`), without building a `Cookie` for every pair
+    // of every header. Plain loops: this runs on every request that uses
+    // its session.
     for header in headers {
         if header.len() > MAX_HEADER_BYTES {
             continue;
@@ -233,16 +271,15 @@ pub(crate) fn find_cookie<'a, R>(
     None
 }
 
-/// `str::trim`, with a shortcut for the usual case: nothing to trim (no
-/// ASCII whitespace at either end, and no non-ASCII byte there that could
-/// start a Unicode space).
+/// Strips SP and HTAB, and nothing else, from both ends (RFC 6265bis,
+/// 5.6: "remove any leading or trailing WSP characters from the name string
+/// and the value string"). Not `str::trim`: browsers keep a cookie named
+/// `\u{2000}__Host-_session` apart from `__Host-_session` (and outside the
+/// `__Host-` rules), so a sibling subdomain could toss one in; any byte but
+/// SP and HTAB makes another name.
 fn trim(text: &str) -> &str {
-    let plain = |b: &u8| *b > b' ' && b.is_ascii();
-    match text.as_bytes() {
-        [first, .., last] if plain(first) && plain(last) => text,
-        [only] if plain(only) => text,
-        _ => text.trim(),
-    }
+    // Both are ASCII, so slicing around them stays on char boundaries.
+    text.trim_matches([' ', '\t'])
 }
 
 #[cfg(test)]
@@ -311,9 +348,6 @@ mod tests {
             Some("b=c")
         );
         assert_eq!(find_cookie(headers, "a", any), None);
-        // Unicode spaces are trimmed as the cookie crate's `str::trim` does.
-        let unicode = ["\u{3000}_session\u{a0}=\u{2003}v\u{3000}"];
-        assert_eq!(find_cookie(unicode, "_session", any).as_deref(), Some("v"));
         assert_eq!(
             find_cookie(["_session=v"], "_session", any).as_deref(),
             Some("v")
@@ -329,22 +363,58 @@ mod tests {
     }
 
     #[test]
-    fn trim_agrees_with_str_trim() {
-        for text in [
-            "",
-            " ",
-            "a",
-            " a",
-            "a ",
-            "\ta\n",
-            "é",
-            " é ",
-            "\u{a0}a",
-            "a\u{2003}",
-            "ab",
-            "a b",
+    fn only_sp_and_htab_are_trimmed_around_names_and_values() {
+        assert_eq!(
+            find_cookie([" \t_session \t= \tv\t "], "_session", any).as_deref(),
+            Some("v")
+        );
+        // A browser keeps `\u{2000}__Host-_session` as a cookie of its own,
+        // which a sibling subdomain may set: it is not the session cookie.
+        for header in [
+            "\u{2000}__Host-_session=v",
+            "__Host-_session\u{a0}=v",
+            "\u{3000}__Host-_session\u{3000}=v",
+            "\n__Host-_session=v",
+            "__Host-_session\r=v",
+            "\u{b}__Host-_session=v",
+            "\u{c}__Host-_session=v",
         ] {
-            assert_eq!(trim(text), text.trim(), "{text:?}");
+            assert_eq!(
+                find_cookie([header], "__Host-_session", any),
+                None,
+                "{header:?}"
+            );
+        }
+        // Around values too: what is left is for the value's parser to refuse.
+        assert_eq!(
+            find_cookie(["_session=\u{2003}v\u{3000}"], "_session", any).as_deref(),
+            Some("\u{2003}v\u{3000}")
+        );
+        assert_eq!(
+            find_cookie(["_session=\nv"], "_session", any).as_deref(),
+            Some("\nv")
+        );
+    }
+
+    #[test]
+    fn trim_strips_sp_and_htab_only() {
+        for (text, trimmed) in [
+            ("", ""),
+            (" ", ""),
+            ("\t \t", ""),
+            ("a", "a"),
+            (" a", "a"),
+            ("a ", "a"),
+            ("\ta\t", "a"),
+            ("\na\r", "\na\r"),
+            ("é", "é"),
+            (" é ", "é"),
+            ("\u{a0}a", "\u{a0}a"),
+            ("a\u{2003}", "a\u{2003}"),
+            (" \u{2000}a ", "\u{2000}a"),
+            ("a b", "a b"),
+        ] {
+            assert_eq!(trim(text), trimmed, "{text:?}");
         }
     }
 
@@ -367,6 +437,29 @@ mod tests {
             let mut text = String::new();
             push_decimal(&mut text, n);
             assert_eq!(text, n.to_string());
+        }
+    }
+
+    #[test]
+    fn values_a_cookie_cannot_carry_are_an_error() {
+        for value in [
+            "a b",
+            "a;b",
+            "a\r\nSet-Cookie: x=1",
+            "a,b",
+            "\"a\"",
+            "a\\b",
+            "é",
+            "\0",
+        ] {
+            let err = session_cookie(
+                &CookieOptions::default(),
+                "_session",
+                value,
+                time::Duration::HOUR,
+            )
+            .unwrap_err();
+            assert!(matches!(err, SessionError::InvalidCookieValue), "{value:?}");
         }
     }
 
@@ -403,5 +496,25 @@ mod tests {
         assert_eq!(find_cookie(["garbage;;; ==="], "_session", any), None);
         let huge = format!("_session={}", "a".repeat(20_000));
         assert_eq!(find_cookie([huge.as_str()], "_session", any), None);
+    }
+
+    #[test]
+    fn debug_shows_name_and_attributes_but_not_the_value() {
+        let token = "Tok3n-value_that-must-not-leak0123456789abc";
+        let c = session_cookie(
+            &CookieOptions::default(),
+            "_session",
+            token,
+            time::Duration::HOUR,
+        )
+        .unwrap();
+        let text = format!("{c:?}");
+        assert!(!text.contains(token), "{text}");
+        assert!(!text.contains("Tok3n"), "{text}");
+        for shown in ["_session", "HttpOnly", "Max-Age=3600", "redacted"] {
+            assert!(text.contains(shown), "{shown} missing in {text}");
+        }
+        let removal = removal_cookie(&CookieOptions::default(), "_session");
+        assert!(format!("{removal:?}").contains("Max-Age=0"));
     }
 }

@@ -9,6 +9,10 @@
 //! 3. After the handler, the adapter calls [`SessionManager::finish_request`]
 //!    with the response status and adds the `Set-Cookie` it answers.
 //!
+//! 4. The adapter asks [`SessionConfig::cache_headers_for`] which caching
+//!    headers the response needs (`Cache-Control: no-store`, `Vary: Cookie`)
+//!    and adds them.
+//!
 //! A request whose handler never loads its session costs no store call and
 //! gets no `Set-Cookie`.
 
@@ -17,6 +21,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
+use crate::config::SessionConfig;
 use crate::cookie_header::{find_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::error::SessionError;
@@ -84,6 +89,12 @@ impl<T: SessionData> LazySession<T> {
         self.inner.cell.get().cloned()
     }
 
+    /// Whether a handler has loaded the session (the response may then
+    /// depend on the cookie).
+    pub fn is_loaded(&self) -> bool {
+        self.inner.cell.initialized()
+    }
+
     /// The manager this request belongs to.
     pub fn manager(&self) -> &SessionManager<T> {
         &self.inner.manager
@@ -112,6 +123,125 @@ impl<T: SessionData> SessionManager<T> {
         match request.loaded() {
             Some(session) => self.commit_with_status(&session, status).await,
             None => Ok(None),
+        }
+    }
+}
+
+/// What one response carries, for [`SessionConfig::cache_headers_for`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResponseFacts {
+    /// The response carries the session's `Set-Cookie` (a new cookie, a
+    /// refreshed one or a removal).
+    pub sets_session_cookie: bool,
+    /// A handler loaded the session ([`LazySession::is_loaded`]), so the
+    /// response may depend on the cookie.
+    pub session_loaded: bool,
+    /// The response already has a `Cache-Control` header (the
+    /// application's own).
+    pub has_cache_control: bool,
+    /// The response's `Vary` already names `Cookie` or is `*`
+    /// ([`CacheHeaders::vary_covers_cookie`]).
+    pub varies_on_cookie: bool,
+}
+
+/// The caching headers an adapter adds to one response.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheHeaders {
+    /// Add `Cache-Control: no-store` ([`CacheHeaders::NO_STORE`]).
+    pub no_store: bool,
+    /// Append `Cookie` to `Vary`, as a field line of its own so that the
+    /// members already there stay as they are ([`CacheHeaders::VARY_COOKIE`]).
+    pub vary_cookie: bool,
+}
+
+impl CacheHeaders {
+    /// The `Cache-Control` value for a response that sets the session
+    /// cookie.
+    pub const NO_STORE: &'static str = "no-store";
+    /// The `Vary` member for a response that depends on the session.
+    pub const VARY_COOKIE: &'static str = "Cookie";
+
+    /// Whether there is nothing to add.
+    pub fn is_empty(&self) -> bool {
+        !self.no_store && !self.vary_cookie
+    }
+
+    /// Whether `Vary` field values (every `Vary` line of a response) already
+    /// cover `Cookie`: one member is `Cookie` (in any case) or `*` (which
+    /// varies on everything, and must stay alone).
+    ///
+    /// ```
+    /// use session_core::CacheHeaders;
+    ///
+    /// assert!(CacheHeaders::vary_covers_cookie(["Accept-Encoding, cookie"]));
+    /// assert!(CacheHeaders::vary_covers_cookie(["Origin", "*"]));
+    /// assert!(!CacheHeaders::vary_covers_cookie(["Accept-Encoding", "Cookies"]));
+    /// assert!(!CacheHeaders::vary_covers_cookie([]));
+    /// ```
+    pub fn vary_covers_cookie<'a>(values: impl IntoIterator<Item = &'a str>) -> bool {
+        values.into_iter().flat_map(|v| v.split(',')).any(|member| {
+            let member = member.trim_matches([' ', '\t']);
+            member == "*" || member.eq_ignore_ascii_case("cookie")
+        })
+    }
+}
+
+impl SessionConfig {
+    /// The caching headers to add to a response, so that no shared cache
+    /// (a CDN, a corporate proxy) stores a session cookie or serves one
+    /// user's page to another. The adapters call this for every response;
+    /// [`cache_headers(false)`](crate::SessionConfigBuilder::cache_headers)
+    /// turns it off.
+    ///
+    /// - `Cache-Control: no-store` when the response sets the session cookie
+    ///   (or removes it) and the application set no `Cache-Control` of its
+    ///   own (which is left alone: it is the application's decision).
+    /// - `Vary: Cookie` when the session was loaded (the page may depend on
+    ///   it) and `Vary` does not name `Cookie` or `*` already.
+    ///
+    /// Why `no-store` and not `private, no-cache="Set-Cookie"`: `no-store`
+    /// is the one directive that every cache honours alike. The field-name
+    /// forms of `private` and `no-cache` are optional for caches (RFC 9111
+    /// lets a cache treat them as the unqualified directives, and many
+    /// ignore the field names), so whether the `Set-Cookie` is kept out of a
+    /// shared cache would depend on that cache. And a response that hands
+    /// out a session token is usually personal (a login, a cart) and worth
+    /// keeping out of the browser's disk cache too. A response that only
+    /// reads the session gets no `Cache-Control` from here (with
+    /// [`IdleRefresh::Always`](crate::IdleRefresh::Always) most such
+    /// responses do send a refreshed cookie, so they get `no-store`; an
+    /// application that wants them cached privately sets its own
+    /// `Cache-Control: private, ...`).
+    ///
+    /// ```
+    /// use session_core::{CacheHeaders, ResponseFacts, SessionConfig};
+    /// # use session_store_memory::MemoryStore;
+    ///
+    /// let config = SessionConfig::testing().store(MemoryStore::new()).build().unwrap();
+    /// let login = config.cache_headers_for(ResponseFacts {
+    ///     sets_session_cookie: true,
+    ///     session_loaded: true,
+    ///     ..ResponseFacts::default()
+    /// });
+    /// assert!(login.no_store && login.vary_cookie);
+    /// let page = config.cache_headers_for(ResponseFacts {
+    ///     session_loaded: true,
+    ///     varies_on_cookie: CacheHeaders::vary_covers_cookie(["Accept-Encoding"]),
+    ///     ..ResponseFacts::default()
+    /// });
+    /// assert!(!page.no_store && page.vary_cookie);
+    /// ```
+    pub fn cache_headers_for(&self, response: ResponseFacts) -> CacheHeaders {
+        if !self.cache_headers {
+            return CacheHeaders::default();
+        }
+        // A `Set-Cookie` only ever goes out for a loaded session; counting
+        // it as loaded keeps a caller that says otherwise on the safe side.
+        let loaded = response.session_loaded || response.sets_session_cookie;
+        CacheHeaders {
+            no_store: response.sets_session_cookie && !response.has_cache_control,
+            vary_cookie: loaded && !response.varies_on_cookie,
         }
     }
 }

@@ -25,6 +25,21 @@ pub enum SessionError {
         /// The limit ([`MAX_COOKIE_BYTES`](crate::MAX_COOKIE_BYTES)).
         limit: usize,
     },
+    /// The session's encoded data is over
+    /// [`max_session_bytes`](crate::SessionConfigBuilder::max_session_bytes).
+    /// Nothing was written: the store keeps the previous version.
+    #[error("the session would be {size} bytes encoded, over the configured limit of {limit}")]
+    SessionTooLarge {
+        /// Size of the encoded data (application data and flash messages).
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The store's [`CookieSealing`](crate::CookieSealing) made a cookie
+    /// value with characters a cookie cannot carry (a bug in that store).
+    /// Nothing was sent.
+    #[error("the sealed cookie value holds characters that a cookie cannot carry")]
+    InvalidCookieValue,
     /// No live session has this id ([`SessionManager::get`](crate::SessionManager::get)).
     #[error("no session with id {0}")]
     NotFound(SessionId),
@@ -88,6 +103,8 @@ impl SessionError {
     pub fn log(&self, step: &'static str) {
         if let SessionError::CookieTooLarge { .. } = self {
             tracing::error!(error = %self, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
+        } else if let SessionError::SessionTooLarge { .. } = self {
+            tracing::error!(error = %self, step, "the session is over its size limit and was not saved: keep less data in it or raise max_session_bytes");
         } else {
             tracing::error!(error = %self, step, status = self.status_code(), "session {step} failed");
         }

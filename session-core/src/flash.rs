@@ -2,6 +2,21 @@
 
 use serde::{Deserialize, Serialize};
 
+/// How many flash messages a session keeps for later requests: when more
+/// are pending (set and not yet read), the oldest are dropped and the newest
+/// 32 kept. This bounds what flash messages add to a session (a form that
+/// flashes on every post, never read), so that they alone cannot push it
+/// past [`max_session_bytes`](crate::SessionConfigBuilder::max_session_bytes)
+/// unless single messages are huge.
+pub const MAX_FLASH_MESSAGES: usize = 32;
+
+/// Keeps the newest [`MAX_FLASH_MESSAGES`] of `messages` (oldest first).
+fn keep_newest(mut messages: Vec<FlashMessage>) -> Vec<FlashMessage> {
+    let excess = messages.len().saturating_sub(MAX_FLASH_MESSAGES);
+    messages.drain(..excess);
+    messages
+}
+
 /// One flash message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlashMessage {
@@ -26,7 +41,8 @@ impl FlashMessage {
 /// `pending` came from earlier requests and has not been read yet; reading
 /// moves it to `read`; `new` was set during this request. What is saved for
 /// the next request is `pending` (unread messages are not lost), plus `read`
-/// if the handler asked to keep it, plus `new`.
+/// if the handler asked to keep it, plus `new`, of which the newest
+/// [`MAX_FLASH_MESSAGES`] are kept.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct FlashState {
     pub(crate) pending: Vec<FlashMessage>,
@@ -36,9 +52,11 @@ pub(crate) struct FlashState {
 }
 
 impl FlashState {
+    /// The state of a loaded session (capped: a record written by another
+    /// version may hold more).
     pub(crate) fn loaded(pending: Vec<FlashMessage>) -> Self {
         FlashState {
-            pending,
+            pending: keep_newest(pending),
             ..Default::default()
         }
     }
@@ -56,13 +74,14 @@ impl FlashState {
         (taken, changed)
     }
 
-    /// The messages to save for later requests.
+    /// The messages to save for later requests, oldest first: the newest
+    /// [`MAX_FLASH_MESSAGES`] of them.
     pub(crate) fn to_save(&self) -> Vec<FlashMessage> {
         let mut out = self.pending.clone();
         if self.keep {
             out.extend(self.read.iter().cloned());
         }
         out.extend(self.new.iter().cloned());
-        out
+        keep_newest(out)
     }
 }

@@ -38,6 +38,22 @@
 //!   extended).
 //! - **Rotation**: [`Session::regenerate`] moves the session to a new token and
 //!   removes the old record in the same commit.
+//! - **Bounded**: a commit whose encoded session is over
+//!   [`max_session_bytes`](SessionConfigBuilder::max_session_bytes) (64 KiB
+//!   by default) writes nothing and fails with
+//!   [`SessionError::SessionTooLarge`] (`500`); at most
+//!   [`MAX_FLASH_MESSAGES`] flash messages wait, the oldest are dropped.
+//! - **Not cached by others**: the adapters add `Cache-Control: no-store` to
+//!   a response that sets the session cookie (unless it has a
+//!   `Cache-Control` of its own) and `Vary: Cookie` to every response that
+//!   loaded the session ([`SessionConfig::cache_headers_for`]).
+//! - **Checked once**: [`SessionConfigBuilder::build`] refuses what could
+//!   fail at request time (timeouts over [`MAX_TIMEOUT`], a refresh
+//!   fraction outside (0, 1), a `Path` or `Domain` that is not a valid
+//!   header value), so every [`SetCookie`] is a valid header value.
+//! - **Exact cookie names**: only SP and HTAB are trimmed around cookie names
+//!   and values (RFC 6265bis); a name with any other difference, such as a
+//!   Unicode space, is another cookie.
 //!
 //! # Example
 //!
@@ -86,14 +102,14 @@ mod store;
 pub use codec::{Codec, CodecError};
 pub use config::{
     Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
-    SessionConfigBuilder, MAX_COOKIE_BYTES,
+    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, MAX_COOKIE_BYTES, MAX_TIMEOUT,
 };
 pub use cookie_header::SetCookie;
-pub use cycle::LazySession;
+pub use cycle::{CacheHeaders, LazySession, ResponseFacts};
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
-pub use flash::FlashMessage;
+pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};

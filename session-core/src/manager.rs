@@ -441,7 +441,8 @@ impl<T: SessionData> SessionManager<T> {
     }
 
     /// The record for the current state. Server stores need the encoded data
-    /// only for writes; sealed cookies always carry it.
+    /// only for writes; sealed cookies always carry it. Encoded data over
+    /// `max_session_bytes` is an error.
     fn record(
         &self,
         state: &State<T>,
@@ -451,10 +452,20 @@ impl<T: SessionData> SessionManager<T> {
         let needs_data = state.modified || self.sealed_cookies();
         let data = if needs_data {
             let flash = state.flash.to_save();
-            self.config.codec.encode(&EnvelopeRef {
+            let data = self.config.codec.encode(&EnvelopeRef {
                 data: &state.data,
                 flash: &flash,
-            })?
+            })?;
+            // Checked here, before any store call, so that an oversized
+            // session writes nothing in any store.
+            let limit = self.config.max_session_bytes;
+            if data.len() > limit {
+                return Err(SessionError::SessionTooLarge {
+                    size: data.len(),
+                    limit,
+                });
+            }
+            data
         } else {
             Vec::new()
         };

@@ -691,3 +691,159 @@ async fn store_outage_is_an_unavailable_error() {
     assert_eq!(err.status_code(), 503);
     assert!(!err.public_message().contains("capacity"));
 }
+
+#[tokio::test]
+async fn a_cookie_name_with_unicode_spaces_is_another_cookie() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| b.secure(true).host_prefix(true));
+    let set_cookie = request(&m, None, 200, Some(&add("tea"))).await.unwrap();
+    let (name, token) = pair(&set_cookie)
+        .split_once('=')
+        .map(|(n, t)| (n.to_owned(), t.to_owned()))
+        .unwrap();
+    assert_eq!(name, "__Host-_session");
+    // Tossed from a sibling subdomain under a name that browsers keep apart
+    // from `__Host-_session` (and that escapes the `__Host-` rules).
+    for tossed in [
+        format!("\u{2000}{name}={token}"),
+        format!("{name}\u{a0}={token}"),
+        format!("\u{3000}{name}\u{3000}={token}"),
+    ] {
+        let lazy = m.start_request();
+        let session = lazy.load([tossed.as_str()]).await.unwrap();
+        assert!(
+            session.is_new(),
+            "{tossed:?} was read as the session cookie"
+        );
+        assert!(session.data().items.is_empty());
+    }
+    // The real cookie, with the blanks RFC 6265bis allows around it.
+    let lazy = m.start_request();
+    let plain = format!(" \t{name} \t= {token}\t");
+    let session = lazy.load([plain.as_str()]).await.unwrap();
+    assert_eq!(session.data().items, ["tea"]);
+}
+
+#[tokio::test]
+async fn oversized_sessions_are_refused_at_commit_and_nothing_is_written() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| b);
+    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let lazy = m.start_request();
+    let session = lazy.load(Some(cookie.as_str())).await.unwrap();
+    let id = session.id();
+    let writes = store.calls.get(&store.calls.save) + store.calls.get(&store.calls.create);
+    // Past the default bound of 64 KiB.
+    session.data_mut().items.push("x".repeat(70_000));
+    let error = m.finish_request(&lazy, 200).await.unwrap_err();
+    assert_eq!(error.status_code(), 500, "{error:?}");
+    assert_eq!(error.class(), ErrorClass::Internal);
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { size, limit: 65_536 } if size > 70_000),
+        "{error:?}"
+    );
+    let after = store.calls.get(&store.calls.save) + store.calls.get(&store.calls.create);
+    assert_eq!(after, writes, "nothing was written");
+    let stored = m.get(&id).await.unwrap();
+    assert_eq!(
+        stored.data.items,
+        ["tea"],
+        "the store holds the previous version"
+    );
+    assert_eq!(
+        store.inner.load(&id, None).await.unwrap().unwrap().version,
+        1
+    );
+}
+
+/// Takes the flash messages of one request, in order.
+async fn flash_texts(m: &session_core::SessionManager<Cart>, cookie: &str) -> Vec<String> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    request(
+        m,
+        Some(cookie),
+        200,
+        Some(&move |s: &Session<Cart>| {
+            into.lock()
+                .unwrap()
+                .extend(s.take_flash().into_iter().map(|f| f.text))
+        }),
+    )
+    .await
+    .unwrap();
+    let texts = seen.lock().unwrap().clone();
+    texts
+}
+
+#[tokio::test]
+async fn pending_flash_messages_are_capped_to_the_newest() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| b);
+    let newest: Vec<String> = (68..100).map(|i| i.to_string()).collect();
+    // A hundred in one request.
+    let cookie = pair(
+        &request(
+            &m,
+            None,
+            200,
+            Some(&|s: &Session<Cart>| (0..100).for_each(|i| s.flash(i.to_string()))),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(flash_texts(&m, &cookie).await, newest);
+    // A hundred requests of one each (the demo's `POST /flash`).
+    for i in 0..100 {
+        request(
+            &m,
+            Some(&cookie),
+            200,
+            Some(&move |s: &Session<Cart>| s.flash(i.to_string())),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(flash_texts(&m, &cookie).await, newest);
+}
+
+#[tokio::test]
+async fn the_session_bound_is_configurable_and_covers_new_sessions_and_rotations() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| b.max_session_bytes(200));
+    // A new session over the bound: not created.
+    let big = |s: &Session<Cart>| s.data_mut().items.push("x".repeat(300));
+    let error = request(&m, None, 200, Some(&big)).await.unwrap_err();
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { limit: 200, .. }),
+        "{error:?}"
+    );
+    assert!(store.inner.is_empty());
+    assert_eq!(store.calls.total(), 0, "no store call at all");
+    // A rotation over the bound: neither moved nor rewritten.
+    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let before = store.calls.total();
+    let rotate_big = |s: &Session<Cart>| {
+        s.regenerate();
+        s.data_mut().items.push("x".repeat(300));
+    };
+    let error = request(&m, Some(&cookie), 200, Some(&rotate_big))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, SessionError::SessionTooLarge { .. }),
+        "{error:?}"
+    );
+    assert_eq!(store.calls.total(), before + 1, "only the load");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let into = seen.clone();
+    request(
+        &m,
+        Some(&cookie),
+        200,
+        Some(&move |s: &Session<Cart>| *into.lock().unwrap() = s.data().items.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), ["tea"], "the old token still works");
+}
