@@ -11,7 +11,9 @@ use common::{
     address, encode, record, redis_url, shared_store, unique_prefix, Raw, Reply, DATA_OFFSET,
 };
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_core::{
+    IdleRefresh, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+};
 use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
 use session_store_redis::fred::types::config::Config;
@@ -747,4 +749,64 @@ async fn a_pool_built_by_the_application_works() {
     let r = record(60_000);
     store.create(&r).await.unwrap();
     assert!(store.delete(&r.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_expiry_another_process_extended_is_read_from_redis_not_from_memory() {
+    // This process remembers the 1 s expiry it wrote; another process then
+    // extends the sessions to a minute. Past the remembered expiry they are
+    // alive in Redis, and every read path must say so.
+    let a = shared_store("extended-elsewhere").await;
+    let b = RedisStore::builder()
+        .prefix(a.prefix())
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let (read, swept) = (record(1_000), record(1_000));
+    let extended = Record::from_millis(Record::millis(OffsetDateTime::now_utc()) + 60_000);
+    for r in [&read, &swept] {
+        a.create(r).await.unwrap();
+        assert!(b.touch(&r.id, extended).await.unwrap());
+    }
+    // Users of this process, under both refresh modes that load without
+    // touching, whose sessions another process's requests kept alive.
+    let mut users = Vec::new();
+    for refresh in [IdleRefresh::Always, IdleRefresh::OnWrite] {
+        let config = SessionConfig::testing()
+            .store(a.clone())
+            .idle_timeout(Duration::from_secs(1))
+            .idle_refresh(refresh)
+            .build()
+            .unwrap();
+        let manager = SessionManager::<Vec<String>>::new(config);
+        let session = manager.create();
+        session.data_mut().push("logged in".into());
+        let cookie = manager.commit(&session).await.unwrap().unwrap().pair();
+        let value = cookie.split_once('=').unwrap().1.to_owned();
+        assert!(b.touch(&session.id(), extended).await.unwrap());
+        users.push((refresh, manager, value));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    for (refresh, manager, value) in &users {
+        let session = manager.load(Some(value.as_str())).await.unwrap();
+        assert!(!session.is_new(), "{refresh:?}: the user was logged out");
+        assert_eq!(*session.data(), ["logged in"], "{refresh:?}");
+    }
+
+    // An administrator's sweep sees a live session.
+    let deleted = a.delete_where(&|r: &Record| r.id == swept.id).await;
+    assert_eq!(deleted.unwrap(), 1, "delete_where skipped a live session");
+    assert!(b.load(&swept.id, None).await.unwrap().is_none());
+
+    // A plain load (find, get, OnWrite, and the manager's default) too, with
+    // the key's real expiry.
+    let loaded = a.load(&read.id, None).await.unwrap();
+    let loaded = loaded.expect("alive in Redis: extended by the other process");
+    assert_eq!(loaded.idle_expires_at, extended, "the key's real expiry");
+    // Read again: the store now remembers the real expiry.
+    let again = a.load(&read.id, None).await.unwrap().unwrap();
+    assert_eq!(again.idle_expires_at, extended);
+    assert_eq!(a.delete_where(&|_: &Record| true).await.unwrap(), 3);
+    a.clear().await.unwrap();
 }
