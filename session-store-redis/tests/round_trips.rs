@@ -5,7 +5,9 @@
 mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
-use session_core::{Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager};
+use session_core::{
+    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+};
 use session_store_redis::RedisStore;
 
 /// How many reads Redis needed for what `action` sent (`total_reads_processed`
@@ -176,11 +178,7 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
         })
         .await;
     assert_eq!(sent, ["GET", "PEXPIREAT", "UNLINK"], "logout");
-    assert_eq!(
-        session_core::SessionStore::count(&store).await.unwrap(),
-        0,
-        "nothing left behind"
-    );
+    assert_eq!(store.count().await.unwrap(), 0, "nothing left behind");
 }
 
 #[tokio::test]
@@ -292,4 +290,54 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
 
 async fn pexpire_time(raw: &mut Raw, key: &str) -> i64 {
     raw.cmd(&["PEXPIRETIME", key]).await.unwrap().int()
+}
+
+#[tokio::test]
+async fn a_rotation_is_one_script_in_one_round_trip() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("rotation");
+    let server = RedisServer::start(&scratch).await;
+    let store = exact(&server.url()).await;
+    let mut old = common::record(60_000);
+    old.owner = Some("alice".into());
+    store.create(&old).await.unwrap();
+    let mut new = common::record(60_000);
+    new.owner = old.owner.clone();
+    new.version = 2;
+    let mut monitor = Monitor::start(&server.address()).await;
+
+    let (moved, sent) = monitor.commands(store.rotate(&old.id, &new, Some(1))).await;
+    moved.unwrap();
+    assert_eq!(sent, ["EVALSHA"], "a rotation is one script");
+    assert!(store.load(&old.id, None).await.unwrap().is_none());
+    assert_eq!(store.load(&new.id, None).await.unwrap(), Some(new.clone()));
+
+    // One read by Redis: one round trip.
+    let mut newer = common::record(60_000);
+    newer.owner = new.owner.clone();
+    let reads = round_trips(&server.address(), async {
+        store.rotate(&new.id, &newer, None).await.unwrap();
+    })
+    .await;
+    assert_eq!(reads, 1, "rotation");
+
+    // The process knows the new id (a touch is a plain PEXPIREAT) and has
+    // forgotten the old one (a read of it asks for the real expiry).
+    let later =
+        session_core::time::OffsetDateTime::now_utc() + session_core::time::Duration::minutes(2);
+    let (touched, sent) = monitor.commands(store.touch(&newer.id, later)).await;
+    assert!(touched.unwrap());
+    assert_eq!(sent, ["PEXPIREAT"], "the new id is known");
+    let (gone, sent) = monitor.commands(store.load(&new.id, None)).await;
+    assert!(gone.unwrap().is_none());
+    assert_eq!(sent, ["GET", "PEXPIRETIME"], "the old id is forgotten");
+
+    // A refused rotation is one round trip too, and changes nothing.
+    let (refused, sent) = monitor.commands(store.rotate(&new.id, &old, None)).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(sent, ["EVALSHA"], "a refused rotation");
+    assert_eq!(store.count().await.unwrap(), 1);
 }
