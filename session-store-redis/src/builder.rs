@@ -67,8 +67,10 @@ impl RedisStoreBuilder {
     ///
     /// On a Redis Cluster, a prefix with a hash tag (`{myapp}:session:`) puts
     /// every session on one slot: owner-index updates then happen in the same
-    /// script as the record write, at the price of one node holding all
-    /// sessions. Without one, sessions spread over the cluster.
+    /// script as the record write, and a rotation is one atomic script, at
+    /// the price of one node holding all sessions. Without one, sessions
+    /// spread over the cluster, and a rotation is split in steps whose
+    /// deciding one is atomic (see the crate documentation).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         self.prefix = prefix.into();
         self
@@ -97,12 +99,21 @@ impl RedisStoreBuilder {
         self
     }
 
-    /// How far short of exact a read may leave a session's idle expiry to
-    /// save its touch (default 1 second, and never more than 1% of the idle
-    /// timeout). A read that would move the key's expiry by less than this,
-    /// judged from this process's own last touch or write of the session,
-    /// is a plain `GET`: a session used several times a second costs one
-    /// command per read, not two. `Duration::ZERO` touches on every read.
+    /// How far short of exact a touching load may leave a session's idle
+    /// expiry to save its touch (default 1 second, and never more than 1% of
+    /// the idle timeout). A [`load`](session_core::SessionStore::load) with
+    /// a touch that would move the key's expiry by less than this, judged
+    /// from this process's own last touch, write or read of the session, is
+    /// a plain `GET` (which proves that the session exists).
+    /// `Duration::ZERO` touches on every touching load.
+    ///
+    /// It never applies to [`touch`](session_core::SessionStore::touch):
+    /// the request cycle of session-core loads without touching and touches
+    /// at commit, and the answer of that touch (whether the session still
+    /// exists, which only Redis knows) decides whether the cookie goes out
+    /// again, so it is always sent. Under session-core's request cycle the
+    /// slack therefore changes nothing; it serves applications that call
+    /// the store's touching load themselves.
     pub fn touch_slack(mut self, slack: Duration) -> Self {
         self.touch_slack = slack;
         self

@@ -34,10 +34,13 @@ pub(crate) struct Facts {
     pub(crate) absolute: i64,
     /// The hash of the owner (see [`Known::owner_hash`]).
     pub(crate) owner: u64,
-    /// The key expiry (ms) this process last set or read: a lower bound of
-    /// the real one, since every writer only moves it later (saves and
-    /// touches extend; rotation makes a new id). Lets a load skip a touch
-    /// that would move the expiry by almost nothing.
+    /// The key expiry (ms) this process last set or read. In practice a
+    /// lower bound of the real one (saves and touches, here or in another
+    /// process, extend it; rotation makes a new id), so while it lies well
+    /// in the future a read that finds the key may report it instead of
+    /// asking Redis, and a touching load may skip a touch that would move
+    /// it by almost nothing. Never evidence that a record expired: once it
+    /// has passed (or nearly), reads ask Redis for the real expiry.
     pub(crate) expiry: i64,
 }
 

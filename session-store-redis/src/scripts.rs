@@ -1,9 +1,10 @@
 //! The Lua scripts: the operations that must read a value before writing
 //! it in one round trip run as one script, atomically, sent by SHA-1
 //! (`EVALSHA`). The common paths do without them (plain `GET`, `SET`,
-//! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve Reject-policy saves, writes
-//! that maintain an owner index on one slot, the first touch of a session
-//! this process does not know yet, and the owner and predicate deletions.
+//! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve
+//! Reject-policy saves, writes that maintain an owner index on one slot, the
+//! first touch of a session this process does not know yet, rotation, and
+//! the owner and predicate deletions.
 //!
 //! They read the value layout of `layout.rs` (1-based offsets in Lua): byte
 //! 1 format (`1`), bytes 2-9 version, 10-17 created, 18-25 absolute expiry,
@@ -12,7 +13,8 @@
 //! overwritten nor deleted.
 //!
 //! Scripts read and write only the keys they are given, except the owner
-//! sweep, which runs only where every key of the store lives in one slot.
+//! sweep and the rotation's removal of the old id from its owner's index,
+//! which run only where every key of the store lives in one slot.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -133,6 +135,51 @@ end
 return 1
 "#;
 
+/// Whether the value `v` (ours) is past its absolute expiry by the server's
+/// clock: a key written without an expiry (by hand) can outlive it, and a
+/// rotation must not carry such a record over to a new id.
+const PAST_FN: &str = r#"
+local function past(v)
+  local t = redis.call('TIME')
+  return absolute(v) <= tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"#;
+
+/// Rotation where both record keys and the owner indexes share one slot:
+/// moves the live record KEYS[1] to KEYS[2] as the value ARGV[1] expiring
+/// at ARGV[2], in one atomic step. ARGV: value, expire-at, expected version
+/// (its 8 bytes, '' for none), old id, new id, key prefix. KEYS[3], if
+/// given, is the index of the new record's owner. Answers 1 moved, 0 no
+/// live record of this format at KEYS[1], -1 version conflict, -2 KEYS[2]
+/// exists; on anything but 1 nothing was changed. The old id leaves the
+/// index of the old record's owner (built from the prefix, same slot), the
+/// new id joins that of the new owner.
+const ROTATE_BODY: &str = r#"
+local old = redis.pcall('GET', KEYS[1])
+if not ours(old) or past(old) then return 0 end
+if ARGV[3] ~= '' and string.sub(old, 2, 9) ~= ARGV[3] then return -1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return -2 end
+redis.call('SET', KEYS[2], ARGV[1], 'PXAT', ARGV[2])
+redis.call('UNLINK', KEYS[1])
+local was = owner(old)
+if was then redis.call('SREM', ARGV[6] .. 'owner:{' .. was .. '}', ARGV[4]) end
+if KEYS[3] then index(KEYS[3], ARGV[5], absolute(ARGV[1])) end
+return 1
+"#;
+
+/// The old half of a rotation across slots (a cluster without a hash-tagged
+/// prefix; the new record is already written, on its own slot): deletes the
+/// live record KEYS[1] if it is at version ARGV[1] (8 bytes, '' for any).
+/// Answers `{1, owner}` deleted (owner `false` for none), `{0}` no live
+/// record of this format, `{-1}` version conflict; nothing changed unless 1.
+const ROTATE_AWAY_BODY: &str = r#"
+local old = redis.pcall('GET', KEYS[1])
+if not ours(old) or past(old) then return {0} end
+if ARGV[1] ~= '' and string.sub(old, 2, 9) ~= ARGV[1] then return {-1} end
+redis.call('UNLINK', KEYS[1])
+return {1, owner(old)}
+"#;
+
 /// Deletes the record KEYS[1] if its owner is ARGV[1]: 1 deleted, 0 absent,
 /// -1 present with another owner (its index entry is stale) or not ours.
 const DELETE_IF_OWNER: &str = r#"
@@ -180,10 +227,12 @@ pub(crate) struct Scripts {
     pub(crate) delete_if_owner: Script,
     pub(crate) delete_if_version: Script,
     pub(crate) owner_sweep: Script,
+    pub(crate) rotate: Script,
+    pub(crate) rotate_away: Script,
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 7] {
+    pub(crate) fn all(&self) -> [&Script; 9] {
         [
             &self.load,
             &self.touch,
@@ -192,6 +241,8 @@ impl Scripts {
             &self.delete_if_owner,
             &self.delete_if_version,
             &self.owner_sweep,
+            &self.rotate,
+            &self.rotate_away,
         ]
     }
 }
@@ -205,6 +256,8 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_if_owner: Script::new("delete_if_owner", &[LAYOUT_FN, DELETE_IF_OWNER]),
     delete_if_version: Script::new("delete_if_version", &[LAYOUT_FN, DELETE_IF_VERSION]),
     owner_sweep: Script::new("owner_sweep", &[LAYOUT_FN, OWNER_SWEEP]),
+    rotate: Script::new("rotate", &[LAYOUT_FN, INDEX_FN, PAST_FN, ROTATE_BODY]),
+    rotate_away: Script::new("rotate_away", &[LAYOUT_FN, PAST_FN, ROTATE_AWAY_BODY]),
 });
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
-//! The store itself: construction and the per-session operations. Walks of
-//! the keyspace are in `scan`, the owner index in `owners`.
+//! The store itself: construction and the per-session operations (loads and
+//! touches in `read`, creates and saves in `write`, rotation in `rotate`).
+//! Walks of the keyspace are in `scan`, the owner index in `owners`.
 
 mod owners;
 mod read;
+mod rotate;
 mod scan;
 mod write;
 
@@ -156,6 +158,15 @@ impl SessionStore for RedisStore {
 
     async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError> {
         self.save_record(record, expected_version).await
+    }
+
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.rotate_record(from, record, expected_version).await
     }
 
     async fn load(

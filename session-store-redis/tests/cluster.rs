@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Scratch};
+use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Reply, Scratch};
 use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
 use session_store_redis::RedisStore;
 
@@ -92,6 +92,20 @@ impl Cluster {
             self.nodes[0].address(),
             others.join("&")
         )
+    }
+
+    /// The members of a set, asked of the node that holds it.
+    async fn members(&self, key: &str) -> Vec<String> {
+        for node in &self.nodes {
+            let mut raw = Raw::connect(&node.address()).await.expect("node");
+            // The other nodes answer MOVED.
+            if let Ok(Reply::Array(Some(items))) = raw.cmd(&["SMEMBERS", key]).await {
+                let mut members: Vec<String> = items.iter().map(Reply::text).collect();
+                members.sort();
+                return members;
+            }
+        }
+        panic!("no node holds {key}");
     }
 
     /// How many keys each node holds.
@@ -193,6 +207,8 @@ async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
     assert!(store.delete(&records[1].id).await.unwrap());
     assert!(!store.delete(&records[1].id).await.unwrap());
 
+    rotations(store, cluster).await;
+
     // The request cycle on the cluster.
     let manager = SessionManager::<Vec<String>>::new(
         SessionConfig::testing()
@@ -229,6 +245,89 @@ async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
         vec![0, 0, 0],
         "clear removed owner indexes too"
     );
+}
+
+/// Rotation: one script where the keys share a slot, the split rotation
+/// across slots otherwise; the same answers either way, and a refused
+/// rotation leaves no key behind (the final clear checks every node).
+async fn rotations(store: &RedisStore, cluster: &Cluster) {
+    let before = store.count().await.unwrap();
+    let mut old = record(60_000);
+    old.owner = Some("erin".into());
+    store.create(&old).await.unwrap();
+    let mut moved = record(60_000);
+    moved.owner = Some("frank".into());
+    moved.version = 2;
+    assert!(matches!(
+        store.rotate(&old.id, &moved, Some(7)).await,
+        Err(StoreError::Conflict { expected: 7 })
+    ));
+    let taken = records_taken(store).await;
+    let mut onto_taken = moved.clone();
+    onto_taken.id = taken.id.clone();
+    assert!(matches!(
+        store.rotate(&old.id, &onto_taken, None).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.load(&taken.id, None).await.unwrap(), Some(taken));
+    assert_eq!(store.count().await.unwrap(), before + 2, "nothing changed");
+
+    store.rotate(&old.id, &moved, Some(1)).await.unwrap();
+    assert!(store.load(&old.id, None).await.unwrap().is_none());
+    assert_eq!(
+        store.load(&moved.id, None).await.unwrap(),
+        Some(moved.clone())
+    );
+    let index = |owner: &str| format!("{}owner:{{{owner}}}", store.prefix());
+    assert_eq!(cluster.members(&index("erin")).await, Vec::<String>::new());
+    assert_eq!(
+        cluster.members(&index("frank")).await,
+        vec![moved.id.to_string()]
+    );
+
+    // Deleted meanwhile: nothing is carried over, nothing left behind.
+    assert!(store.delete(&moved.id).await.unwrap());
+    let mut target = record(60_000);
+    target.owner = Some("frank".into());
+    assert!(matches!(
+        store.rotate(&moved.id, &target, None).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.load(&target.id, None).await.unwrap().is_none());
+    // (A delete by id leaves its index entry, a hint checked when read.)
+    let frank = cluster.members(&index("frank")).await;
+    assert!(!frank.contains(&target.id.to_string()), "{frank:?}");
+
+    // Of many rotations from one id, exactly one wins.
+    let from = record(60_000);
+    store.create(&from).await.unwrap();
+    let targets: Vec<Record> = (0..16).map(|_| record(60_000)).collect();
+    let outcomes =
+        futures_util::future::join_all(targets.iter().map(|t| store.rotate(&from.id, t, Some(1))))
+            .await;
+    let won: Vec<&Record> = targets
+        .iter()
+        .zip(&outcomes)
+        .filter(|(_, o)| o.is_ok())
+        .map(|(t, _)| t)
+        .collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(outcomes
+        .iter()
+        .all(|o| matches!(o, Ok(()) | Err(StoreError::NotFound))));
+    assert_eq!(store.count().await.unwrap(), before + 2);
+    for id in [&won[0].id, &from.id] {
+        store.delete(id).await.unwrap();
+    }
+    store.delete(&onto_taken.id).await.unwrap();
+    assert_eq!(store.count().await.unwrap(), before);
+}
+
+/// A record to rotate onto: its id is taken.
+async fn records_taken(store: &RedisStore) -> Record {
+    let taken = record(60_000);
+    store.create(&taken).await.unwrap();
+    taken
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

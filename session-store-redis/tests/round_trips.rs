@@ -5,7 +5,9 @@
 mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
-use session_core::{Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager};
+use session_core::{
+    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+};
 use session_store_redis::RedisStore;
 
 /// How many reads Redis needed for what `action` sent (`total_reads_processed`
@@ -27,14 +29,10 @@ async fn reads_processed(raw: &mut Raw) -> i64 {
         .expect("total_reads_processed")
 }
 
-/// A store that touches on every read (no touch slack), so that each
-/// request's commands are the same whatever the timing.
-async fn exact(url: &str) -> RedisStore {
-    RedisStore::builder()
-        .touch_slack(std::time::Duration::ZERO)
-        .connect(url)
-        .await
-        .unwrap()
+/// A store with the default settings (the touch slack included: it never
+/// applies to the request cycle's touch at commit, which must reach Redis).
+async fn default_store(url: &str) -> RedisStore {
+    RedisStore::connect(url).await.unwrap()
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -85,7 +83,7 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
     }
     let scratch = Scratch::new("round-trips");
     let server = RedisServer::start(&scratch).await;
-    let store = exact(&server.url()).await;
+    let store = default_store(&server.url()).await;
     let manager = manager(&store, Concurrency::LastWriteWins, IdleRefresh::Always);
     let mut monitor = Monitor::start(&server.address()).await;
 
@@ -103,9 +101,11 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
     let cookie = cookie.unwrap();
     assert_eq!(sent, ["SET"], "new session");
 
-    // A read with idle refresh: `GET` and `PEXPIREAT` (capped at the
-    // absolute expiry the store learnt when it wrote the session), written
-    // together in one round trip.
+    // A read with idle refresh: the load is a lone `GET` (the process
+    // remembers the session's expiry, well ahead), and the refresh is the
+    // `PEXPIREAT` at commit (capped at the absolute expiry the store learnt
+    // when it wrote the session), whose answer proves that the session
+    // still exists before the cookie goes out again: two round trips.
     let ((items, again), sent) = monitor.commands(read(&manager, &cookie)).await;
     assert!(again, "the cookie's Max-Age goes out again");
     assert_eq!(items, ["tea"]);
@@ -114,33 +114,32 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
         ["GET", "PEXPIREAT"],
         "read-only request with idle refresh"
     );
-    // Two commands, one round trip: Redis reads them in one go.
     let reads = round_trips(&server.address(), read(&manager, &cookie)).await;
-    assert_eq!(reads, 1, "read-only request with idle refresh");
+    assert_eq!(reads, 2, "read-only request: load, then touch at commit");
 
-    // A modification: load, save.
+    // A modification: load, save (the save sets the expiry: no touch).
     let (_, sent) = monitor.commands(add(&manager, Some(&cookie), "milk")).await;
-    assert_eq!(sent, ["GET", "PEXPIREAT", "SET"], "modifying request");
+    assert_eq!(sent, ["GET", "SET"], "modifying request");
     let reads = round_trips(&server.address(), add(&manager, Some(&cookie), "sugar")).await;
     assert_eq!(reads, 2, "modifying request: load, then save");
 
-    // A token the store does not know: one load, then a fresh session that
-    // is not written because it holds nothing.
-    let (_, sent) = monitor
-        .commands(async {
-            let lazy = manager.start_request();
-            let unknown = format!("{}={}", manager.config().cookie_name(), "A".repeat(43));
-            let session = lazy.load(Some(unknown.as_str())).await.unwrap();
-            assert!(session.is_new());
-            assert!(manager.finish_request(&lazy, 200).await.unwrap().is_none());
-        })
-        .await;
-    // (A session this process has not seen: the load reads the absolute
-    // expiry before moving the expiry, in one script.)
-    assert_eq!(sent, ["EVALSHA"], "unknown token");
+    // A token the store does not know: one load (`GET` and `PEXPIRETIME`
+    // pipelined, one round trip), then a fresh session that is not written
+    // because it holds nothing.
+    let unknown = || async {
+        let lazy = manager.start_request();
+        let unknown = format!("{}={}", manager.config().cookie_name(), "A".repeat(43));
+        let session = lazy.load(Some(unknown.as_str())).await.unwrap();
+        assert!(session.is_new());
+        assert!(manager.finish_request(&lazy, 200).await.unwrap().is_none());
+    };
+    let (_, sent) = monitor.commands(unknown()).await;
+    assert_eq!(sent, ["GET", "PEXPIRETIME"], "unknown token");
+    let reads = round_trips(&server.address(), unknown()).await;
+    assert_eq!(reads, 1, "unknown token");
 
-    // Rotation on login: load, create the new record (with its owner index
-    // entry, in the same script), delete the old record.
+    // Rotation on login: load, then the rotate script (new record, owner
+    // index entry, old record deleted, in one atomic step).
     let (rotated, sent) = monitor
         .commands(async {
             let lazy = manager.start_request();
@@ -155,17 +154,27 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
                 .pair()
         })
         .await;
-    assert_eq!(sent, ["GET", "PEXPIREAT", "EVALSHA", "UNLINK"], "rotation");
+    assert_eq!(sent, ["GET", "EVALSHA"], "rotation");
     assert_ne!(rotated, cookie);
+    // Once more, counting Redis's reads (the session moves on again).
+    let again = std::cell::RefCell::new(None);
+    let reads = round_trips(&server.address(), async {
+        let lazy = manager.start_request();
+        lazy.load(Some(rotated.as_str()))
+            .await
+            .unwrap()
+            .regenerate();
+        let set_cookie = manager.finish_request(&lazy, 200).await.unwrap();
+        *again.borrow_mut() = set_cookie.map(|c| c.pair());
+    })
+    .await;
+    assert_eq!(reads, 2, "rotation: load, then the rotate script");
+    let rotated = again.into_inner().expect("the rotated cookie");
 
     // A logged-in user's modification: the owner is unchanged, so the save
     // is a plain `SET ... XX GET` (the replaced value confirms the owner).
     let (_, sent) = monitor.commands(add(&manager, Some(&rotated), "jam")).await;
-    assert_eq!(
-        sent,
-        ["GET", "PEXPIREAT", "SET"],
-        "modifying a logged-in session"
-    );
+    assert_eq!(sent, ["GET", "SET"], "modifying a logged-in session");
 
     // Logout: load, delete.
     let (_, sent) = monitor
@@ -175,12 +184,8 @@ async fn each_kind_of_request_costs_what_the_design_promises() {
             manager.finish_request(&lazy, 200).await.unwrap();
         })
         .await;
-    assert_eq!(sent, ["GET", "PEXPIREAT", "UNLINK"], "logout");
-    assert_eq!(
-        session_core::SessionStore::count(&store).await.unwrap(),
-        0,
-        "nothing left behind"
-    );
+    assert_eq!(sent, ["GET", "UNLINK"], "logout");
+    assert_eq!(store.count().await.unwrap(), 0, "nothing left behind");
 }
 
 #[tokio::test]
@@ -191,41 +196,42 @@ async fn other_processes_policies_and_refresh_modes_cost_what_they_promise() {
     }
     let scratch = Scratch::new("round-trips-more");
     let server = RedisServer::start(&scratch).await;
-    let first = exact(&server.url()).await;
+    let first = default_store(&server.url()).await;
     let writer = manager(&first, Concurrency::LastWriteWins, IdleRefresh::Always);
     let cookie = add(&writer, None, "tea").await.unwrap();
     let mut monitor = Monitor::start(&server.address()).await;
 
     // Another process (its own store) has not seen the session: its first
-    // read runs the load script, later reads are plain.
-    let second = exact(&server.url()).await;
+    // load asks for the key's expiry too (pipelined, one round trip), and
+    // from then on it knows the session.
+    let second = default_store(&server.url()).await;
     let reader = manager(&second, Concurrency::LastWriteWins, IdleRefresh::Always);
     let ((items, _), sent) = monitor.commands(read(&reader, &cookie)).await;
     assert_eq!(items, ["tea"]);
-    assert_eq!(sent, ["EVALSHA"], "first read in another process");
+    assert_eq!(
+        sent,
+        ["GET", "PEXPIRETIME", "PEXPIREAT"],
+        "first read in another process"
+    );
     let (_, sent) = monitor.commands(read(&reader, &cookie)).await;
     assert_eq!(sent, ["GET", "PEXPIREAT"], "later reads there");
 
-    // Without idle refresh on reads: `GET` and `PEXPIRETIME`, pipelined in
-    // one round trip (the key's expiry is the idle expiry).
+    // Without idle refresh on reads: a lone `GET`, one round trip, and no
+    // cookie (the expiry this process last saw stands for the key's).
     let on_write = manager(&first, Concurrency::LastWriteWins, IdleRefresh::OnWrite);
     let (_, sent) = monitor.commands(read(&on_write, &cookie)).await;
-    assert_eq!(sent, ["GET", "PEXPIRETIME"], "read without refresh");
+    assert_eq!(sent, ["GET"], "read without refresh");
     let reads = round_trips(&server.address(), read(&on_write, &cookie)).await;
     assert_eq!(reads, 1, "read without refresh");
 
     // Under Reject the save checks the version in a script.
     let reject = manager(&first, Concurrency::Reject, IdleRefresh::Always);
     let (_, sent) = monitor.commands(add(&reject, Some(&cookie), "milk")).await;
-    assert_eq!(
-        sent,
-        ["GET", "PEXPIREAT", "EVALSHA"],
-        "modification under Reject"
-    );
+    assert_eq!(sent, ["GET", "EVALSHA"], "modification under Reject");
 }
 
 #[tokio::test]
-async fn reads_within_the_touch_slack_skip_the_touch() {
+async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
     if !have("redis-server") {
         eprintln!("skipped: redis-server is not installed");
         return;
@@ -242,38 +248,45 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
             .unwrap(),
     );
     let cookie = add(&manager, None, "tea").await.unwrap();
-    let key = store.record_key(&SessionId::from_token(cookie.split_once('=').unwrap().1));
-    let read = || async {
-        let (items, set_cookie) = read(&manager, &cookie).await;
-        assert!(set_cookie, "the cookie's Max-Age still goes out");
-        items
-    };
+    let id = SessionId::from_token(cookie.split_once('=').unwrap().1);
+    let key = store.record_key(&id);
     let mut monitor = Monitor::start(&server.address()).await;
     let mut raw = Raw::connect(&server.address()).await.unwrap();
     let written = pexpire_time(&mut raw, &key).await;
 
-    // Right after the write: the touch would move the expiry by a few ms.
-    let (items, sent) = monitor.commands(read()).await;
+    // Right after the write, within the slack: the request cycle's touch at
+    // commit still goes to Redis, since its answer is what proves that the
+    // session exists before the cookie goes out again.
+    let ((items, again), sent) = monitor.commands(read(&manager, &cookie)).await;
     assert_eq!(items, ["tea"]);
-    assert_eq!(sent, ["GET"], "a read within the slack");
+    assert!(again, "the cookie's Max-Age goes out again");
+    assert_eq!(sent, ["GET", "PEXPIREAT"], "a read within the slack");
+
+    // A touching load (`load(id, Some(_))`) within the slack of that touch:
+    // its GET proves the session exists, and the touch is skipped.
+    let in_ten = || {
+        session_core::time::OffsetDateTime::now_utc() + session_core::time::Duration::seconds(10)
+    };
+    let touched = pexpire_time(&mut raw, &key).await;
+    assert!(touched >= written, "{touched} vs {written}");
+    let (loaded, sent) = monitor.commands(store.load(&id, Some(in_ten()))).await;
+    assert!(loaded.unwrap().is_some());
+    assert_eq!(sent, ["GET"], "a touching load within the slack");
     assert_eq!(
         pexpire_time(&mut raw, &key).await,
-        written,
+        touched,
         "expiry left alone"
     );
 
-    // Past the slack: the read touches again, and the expiry moves on.
+    // Past the slack: the touching load touches, and the expiry moves on.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    let (_, sent) = monitor.commands(read()).await;
-    assert_eq!(sent, ["GET", "PEXPIREAT"], "a read past the slack");
-    let touched = pexpire_time(&mut raw, &key).await;
-    assert!(touched >= written + 150, "{touched} vs {written}");
-    // And the next read within the slack of that touch is a GET again.
-    let (_, sent) = monitor.commands(read()).await;
-    assert_eq!(sent, ["GET"], "within the slack of the last touch");
+    let (_, sent) = monitor.commands(store.load(&id, Some(in_ten()))).await;
+    assert_eq!(sent, ["GET", "PEXPIREAT"], "a touching load past the slack");
+    let moved = pexpire_time(&mut raw, &key).await;
+    assert!(moved >= touched + 150, "{moved} vs {touched}");
 
-    // Without idle refresh on reads, a known session's load is a lone GET
-    // too: the expiry this process last set stands for the key's.
+    // Without idle refresh on reads, a known session's load is a lone GET:
+    // the expiry this process last set stands for the key's.
     let on_write = crate::manager(&store, Concurrency::LastWriteWins, IdleRefresh::OnWrite);
     let (session, sent) = monitor
         .commands(async {
@@ -286,10 +299,87 @@ async fn reads_within_the_touch_slack_skip_the_touch() {
     assert_eq!(sent, ["GET"], "a known session's read without refresh");
     assert_eq!(session.data().items, ["tea"]);
     let expires = session_core::Record::millis(session.expires_at());
-    assert!(expires <= touched, "a lower bound: {expires} vs {touched}");
-    assert!(expires >= touched - 5, "{expires} vs {touched}");
+    assert!(expires <= moved, "a lower bound: {expires} vs {moved}");
+    assert!(expires >= moved - 5, "{expires} vs {moved}");
+
+    // Deleted behind this process's back while a request that read the
+    // session runs, just after this process's own touch (well within the
+    // slack): the touch at commit learns from Redis that the session is
+    // gone, and the response sends no cookie.
+    let (answer, sent) = monitor
+        .commands(async {
+            let lazy = manager.start_request();
+            assert_eq!(
+                lazy.load(Some(cookie.as_str())).await.unwrap().data().items,
+                ["tea"]
+            );
+            assert_eq!(raw.cmd(&["DEL", &key]).await.unwrap().int(), 1);
+            manager.finish_request(&lazy, 200).await.unwrap()
+        })
+        .await;
+    assert!(
+        answer.is_none(),
+        "a cookie for a deleted session: {answer:?}"
+    );
+    assert_eq!(sent, ["GET", "DEL", "PEXPIREAT"], "the touch asks Redis");
+    assert_eq!(raw.cmd(&["EXISTS", &key]).await.unwrap().int(), 0);
+    // The process has forgotten the session: a later touch is the touch
+    // script, which answers the same.
+    let (alive, sent) = monitor.commands(store.touch(&id, in_ten())).await;
+    assert!(!alive.unwrap(), "a touch of a deleted session");
+    assert_eq!(sent, ["EVALSHA"]);
 }
 
 async fn pexpire_time(raw: &mut Raw, key: &str) -> i64 {
     raw.cmd(&["PEXPIRETIME", key]).await.unwrap().int()
+}
+
+#[tokio::test]
+async fn a_rotation_is_one_script_in_one_round_trip() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("rotation");
+    let server = RedisServer::start(&scratch).await;
+    let store = default_store(&server.url()).await;
+    let mut old = common::record(60_000);
+    old.owner = Some("alice".into());
+    store.create(&old).await.unwrap();
+    let mut new = common::record(60_000);
+    new.owner = old.owner.clone();
+    new.version = 2;
+    let mut monitor = Monitor::start(&server.address()).await;
+
+    let (moved, sent) = monitor.commands(store.rotate(&old.id, &new, Some(1))).await;
+    moved.unwrap();
+    assert_eq!(sent, ["EVALSHA"], "a rotation is one script");
+    assert!(store.load(&old.id, None).await.unwrap().is_none());
+    assert_eq!(store.load(&new.id, None).await.unwrap(), Some(new.clone()));
+
+    // One read by Redis: one round trip.
+    let mut newer = common::record(60_000);
+    newer.owner = new.owner.clone();
+    let reads = round_trips(&server.address(), async {
+        store.rotate(&new.id, &newer, None).await.unwrap();
+    })
+    .await;
+    assert_eq!(reads, 1, "rotation");
+
+    // The process knows the new id (a touch is a plain PEXPIREAT) and has
+    // forgotten the old one (a read of it asks for the real expiry).
+    let later =
+        session_core::time::OffsetDateTime::now_utc() + session_core::time::Duration::minutes(2);
+    let (touched, sent) = monitor.commands(store.touch(&newer.id, later)).await;
+    assert!(touched.unwrap());
+    assert_eq!(sent, ["PEXPIREAT"], "the new id is known");
+    let (gone, sent) = monitor.commands(store.load(&new.id, None)).await;
+    assert!(gone.unwrap().is_none());
+    assert_eq!(sent, ["GET", "PEXPIRETIME"], "the old id is forgotten");
+
+    // A refused rotation is one round trip too, and changes nothing.
+    let (refused, sent) = monitor.commands(store.rotate(&new.id, &old, None)).await;
+    assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
+    assert_eq!(sent, ["EVALSHA"], "a refused rotation");
+    assert_eq!(store.count().await.unwrap(), 1);
 }

@@ -11,7 +11,9 @@ use common::{
     address, encode, record, redis_url, shared_store, unique_prefix, Raw, Reply, DATA_OFFSET,
 };
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_core::{
+    IdleRefresh, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+};
 use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
 use session_store_redis::fred::types::config::Config;
@@ -747,4 +749,236 @@ async fn a_pool_built_by_the_application_works() {
     let r = record(60_000);
     store.create(&r).await.unwrap();
     assert!(store.delete(&r.id).await.unwrap());
+}
+
+#[tokio::test]
+async fn an_expiry_another_process_extended_is_read_from_redis_not_from_memory() {
+    // This process remembers the 1 s expiry it wrote; another process then
+    // extends the sessions to a minute. Past the remembered expiry they are
+    // alive in Redis, and every read path must say so.
+    let a = shared_store("extended-elsewhere").await;
+    let b = RedisStore::builder()
+        .prefix(a.prefix())
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    let (read, swept) = (record(1_000), record(1_000));
+    let extended = Record::from_millis(Record::millis(OffsetDateTime::now_utc()) + 60_000);
+    for r in [&read, &swept] {
+        a.create(r).await.unwrap();
+        assert!(b.touch(&r.id, extended).await.unwrap());
+    }
+    // Users of this process, under both refresh modes that load without
+    // touching, whose sessions another process's requests kept alive.
+    let mut users = Vec::new();
+    for refresh in [IdleRefresh::Always, IdleRefresh::OnWrite] {
+        let config = SessionConfig::testing()
+            .store(a.clone())
+            .idle_timeout(Duration::from_secs(1))
+            .idle_refresh(refresh)
+            .build()
+            .unwrap();
+        let manager = SessionManager::<Vec<String>>::new(config);
+        let session = manager.create();
+        session.data_mut().push("logged in".into());
+        let cookie = manager.commit(&session).await.unwrap().unwrap().pair();
+        let value = cookie.split_once('=').unwrap().1.to_owned();
+        assert!(b.touch(&session.id(), extended).await.unwrap());
+        users.push((refresh, manager, value));
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+
+    for (refresh, manager, value) in &users {
+        let session = manager.load(Some(value.as_str())).await.unwrap();
+        assert!(!session.is_new(), "{refresh:?}: the user was logged out");
+        assert_eq!(*session.data(), ["logged in"], "{refresh:?}");
+    }
+
+    // An administrator's sweep sees a live session.
+    let deleted = a.delete_where(&|r: &Record| r.id == swept.id).await;
+    assert_eq!(deleted.unwrap(), 1, "delete_where skipped a live session");
+    assert!(b.load(&swept.id, None).await.unwrap().is_none());
+
+    // A plain load (find, get, OnWrite, and the manager's default) too, with
+    // the key's real expiry.
+    let loaded = a.load(&read.id, None).await.unwrap();
+    let loaded = loaded.expect("alive in Redis: extended by the other process");
+    assert_eq!(loaded.idle_expires_at, extended, "the key's real expiry");
+    // Read again: the store now remembers the real expiry.
+    let again = a.load(&read.id, None).await.unwrap().unwrap();
+    assert_eq!(again.idle_expires_at, extended);
+    assert_eq!(a.delete_where(&|_: &Record| true).await.unwrap(), 3);
+    a.clear().await.unwrap();
+}
+
+/// The raw members of an owner's index set (entries, stale ones included).
+async fn index_members(redis: &mut Raw, store: &RedisStore, owner: &str) -> Vec<String> {
+    let index = format!("{}owner:{{{owner}}}", store.prefix());
+    let mut members: Vec<String> = match redis.cmd(&["SMEMBERS", &index]).await.unwrap() {
+        Reply::Array(Some(items)) => items.iter().map(Reply::text).collect(),
+        other => panic!("{other:?}"),
+    };
+    members.sort();
+    members
+}
+
+#[tokio::test]
+async fn of_many_rotations_from_one_id_exactly_one_wins() {
+    let store = shared_store("rotation-race").await;
+    let mut redis = raw().await;
+    for round in 0..5 {
+        let mut old = record(60_000);
+        old.owner = Some("alice".into());
+        store.create(&old).await.unwrap();
+        let targets: Vec<Record> = (0..24)
+            .map(|i| {
+                let mut target = record(60_000);
+                target.owner = old.owner.clone();
+                target.version = 2 + i;
+                target
+            })
+            .collect();
+        let rotations = targets.iter().enumerate().map(|(i, target)| {
+            let (store, from) = (store.clone(), old.id.clone());
+            let expected = (i % 2 == 0).then_some(1);
+            let target = target.clone();
+            tokio::spawn(async move { store.rotate(&from, &target, expected).await })
+        });
+        let outcomes: Vec<_> = futures_util::future::join_all(rotations)
+            .await
+            .into_iter()
+            .map(|joined| joined.unwrap())
+            .collect();
+        let winners: Vec<&Record> = targets
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, outcome)| outcome.is_ok())
+            .map(|(target, _)| target)
+            .collect();
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        for outcome in &outcomes {
+            assert!(
+                matches!(outcome, Ok(()) | Err(StoreError::NotFound)),
+                "round {round}: {outcome:?}"
+            );
+        }
+        assert_eq!(store.count().await.unwrap(), 1, "round {round}");
+        assert!(store.load(&old.id, None).await.unwrap().is_none());
+        let winner = winners[0];
+        assert_eq!(
+            store.load(&winner.id, None).await.unwrap().as_ref(),
+            Some(winner)
+        );
+        assert_eq!(
+            index_members(&mut redis, &store, "alice").await,
+            vec![winner.id.to_string()],
+            "round {round}: the index names the winner alone"
+        );
+        store.clear().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_racing_a_delete_never_resurrects() {
+    let store = shared_store("rotation-delete-race").await;
+    let other = RedisStore::builder()
+        .prefix(store.prefix())
+        .connect(&redis_url())
+        .await
+        .unwrap();
+    for round in 0..40 {
+        let old = record(60_000);
+        store.create(&old).await.unwrap();
+        let target = record(60_000);
+        let (rotated, deleted) =
+            tokio::join!(store.rotate(&old.id, &target, None), other.delete(&old.id));
+        let deleted = deleted.unwrap();
+        match rotated {
+            // The rotation went first: the delete found nothing.
+            Ok(()) => {
+                assert!(!deleted, "round {round}: deleted, yet carried over");
+                assert_eq!(store.count().await.unwrap(), 1, "round {round}");
+            }
+            Err(StoreError::NotFound) => {
+                assert!(deleted, "round {round}");
+                assert_eq!(store.count().await.unwrap(), 0, "round {round}");
+            }
+            Err(error) => panic!("round {round}: {error:?}"),
+        }
+        store.clear().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_rotation_moves_the_index_entry_and_carries_the_expiries() {
+    let store = shared_store("rotation-index").await;
+    let mut redis = raw().await;
+    // A login as another user: the new record has another owner.
+    let mut old = record(60_000);
+    old.owner = Some("alice".into());
+    store.create(&old).await.unwrap();
+    let mut kept = record(60_000);
+    kept.owner = Some("alice".into());
+    store.create(&kept).await.unwrap();
+    let mut new = record(90_000);
+    new.owner = Some("bob".into());
+    store.rotate(&old.id, &new, None).await.unwrap();
+    assert_eq!(
+        index_members(&mut redis, &store, "alice").await,
+        vec![kept.id.to_string()],
+        "the old id left its owner's index"
+    );
+    assert_eq!(
+        index_members(&mut redis, &store, "bob").await,
+        vec![new.id.to_string()]
+    );
+    let key = store.record_key(&new.id);
+    let at = redis.cmd(&["PEXPIRETIME", &key]).await.unwrap().int();
+    assert_eq!(at, Record::millis(new.idle_expires_at), "the idle expiry");
+    let index = format!("{}owner:{{bob}}", store.prefix());
+    let index_at = redis.cmd(&["PEXPIRETIME", &index]).await.unwrap().int();
+    assert_eq!(index_at, Record::millis(new.absolute_expires_at));
+
+    // An idle expiry past the absolute one is capped.
+    let mut capped = record(60_000);
+    capped.idle_expires_at = capped.absolute_expires_at + time::Duration::hours(1);
+    store.rotate(&new.id, &capped, None).await.unwrap();
+    let key = store.record_key(&capped.id);
+    let at = redis.cmd(&["PEXPIRETIME", &key]).await.unwrap().int();
+    assert_eq!(at, Record::millis(capped.absolute_expires_at));
+    assert_eq!(
+        index_members(&mut redis, &store, "bob").await,
+        Vec::<String>::new(),
+        "an owner-less record joins no index"
+    );
+
+    // A record of another format, or past its absolute expiry with no key
+    // expiry (written by hand), is not carried over.
+    let foreign = SessionId::random();
+    let foreign_key = store.record_key(&foreign);
+    redis
+        .cmd(&["SET", &foreign_key, "not a session", "PX", "60000"])
+        .await
+        .unwrap();
+    let mut stale = record(60_000);
+    stale.absolute_expires_at = Record::from_millis(Record::millis(OffsetDateTime::now_utc()) - 1);
+    let stale_key = store.record_key(&stale.id);
+    redis
+        .cmd_bytes(&[b"SET", stale_key.as_bytes(), &encode(&stale)])
+        .await
+        .unwrap();
+    for from in [&foreign, &stale.id] {
+        let target = record(60_000);
+        assert!(matches!(
+            store.rotate(from, &target, None).await,
+            Err(StoreError::NotFound)
+        ));
+        assert!(store.load(&target.id, None).await.unwrap().is_none());
+    }
+    assert_eq!(
+        redis.cmd(&["GET", &foreign_key]).await.unwrap().text(),
+        "not a session",
+        "left as it was"
+    );
+    store.clear().await.unwrap();
 }

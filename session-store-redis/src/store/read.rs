@@ -1,12 +1,17 @@
 //! Loads and touches.
 //!
-//! - A load without touch: `GET` and `PEXPIRETIME` in one pipeline (the
-//!   key's expiry is the record's idle expiry), or a lone `GET` for a
-//!   session this process knows (its last known expiry is a lower bound).
+//! - A load without touch (the manager's load under every refresh mode, and
+//!   `find`, `get`, `delete_where`): a lone `GET` for a session this process
+//!   knows whose remembered expiry lies comfortably in the future (see
+//!   `trusts`); else `GET` and `PEXPIRETIME` in one pipeline
+//!   (one round trip), which reads the key's real expiry. The remembered
+//!   expiry never declares a record expired: another process may have
+//!   extended it, and only Redis knows.
 //! - A touching load of a session this process knows: `GET` and
 //!   `PEXPIREAT key min(touch, absolute)`, written together (one round
-//!   trip); of one it does not know yet, the `load` script, which reads the
-//!   absolute expiry before moving the expiry.
+//!   trip), or a lone `GET` within the touch slack; of one it does not know
+//!   yet, the `load` script, which reads the absolute expiry before moving
+//!   the expiry.
 //!
 //! Why not `GETEX key PXAT`, one command: fred has no typed `GETEX`, and it
 //! flushes every custom command on its own (one write and one Redis wakeup
@@ -14,7 +19,10 @@
 //! side by side with the load benchmark, the two typed commands cost Redis
 //! a third of what the one custom `GETEX` costs, and the server less too.
 //! - A touch: `PEXPIREAT key min(touch, absolute)` if known, else the
-//!   `touch` script.
+//!   `touch` script. Always sent: its answer (whether the key exists) is
+//!   what the request cycle relies on to never send a dead token back, so
+//!   neither the touch slack nor anything this process remembers may stand
+//!   in for it.
 
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
@@ -43,16 +51,21 @@ impl RedisStore {
     ) -> Result<Option<Record>, StoreError> {
         let key = self.inner.keys.record(id);
         let known = self.inner.known.get(id);
+        let now = Record::millis(OffsetDateTime::now_utc());
         let found = match (touch, known) {
-            // The known expiry is a lower bound of the key's: good enough
-            // for a read that moves nothing, and it saves the PEXPIRETIME.
-            (None, Some(facts)) if self.inner.touch_slack_ms > 0 => {
+            // The GET proves the key is live; the remembered expiry, a lower
+            // bound in practice, stands for the key's and saves the
+            // PEXPIRETIME.
+            (None, Some(facts)) if self.trusts(&facts, now) => {
                 self.get_only(&key, facts.expiry).await?
             }
+            // Unknown, or remembered as (nearly) past: only Redis can say
+            // whether another process extended it.
             (None, _) => self.get_plain(&key).await?,
             (Some(at), Some(facts)) => {
                 let at = layout::capped(at, facts.absolute);
-                if touch_is_negligible(at, facts.expiry, self.inner.touch_slack_ms) {
+                let slack = self.inner.touch_slack_ms;
+                if self.trusts(&facts, now) && touch_is_negligible(at, facts.expiry, slack, now) {
                     self.get_only(&key, facts.expiry).await?
                 } else {
                     self.get_touching(&key, at).await?
@@ -79,6 +92,17 @@ impl RedisStore {
                 Ok(None)
             }
         }
+    }
+
+    /// Whether a read may report the remembered expiry of `facts` instead
+    /// of asking Redis for the key's: only while it lies comfortably in the
+    /// future (beyond the command timeout and a second more), so that the
+    /// record a lone `GET` returns is not taken for expired by its caller a
+    /// moment later. A remembered expiry that has passed, or nearly, says
+    /// nothing: another process may have extended the session since.
+    fn trusts(&self, facts: &Facts, now: i64) -> bool {
+        let timeout = i64::try_from(self.inner.redis.timeout().as_millis()).unwrap_or(i64::MAX);
+        facts.expiry > now.saturating_add(timeout).saturating_add(TRUST_MARGIN_MS)
     }
 
     /// A decoded record whose key expires at `expiry` (ms): that expiry
@@ -120,8 +144,8 @@ impl RedisStore {
         })
     }
 
-    /// `GET` alone, for a session whose key this process knows to expire
-    /// at `expiry` or later.
+    /// `GET` alone, for a session whose key this process remembers to
+    /// expire at `expiry` (see [`Self::trusts`]).
     async fn get_only(&self, key: &str, expiry: i64) -> Result<Found, StoreError> {
         Ok(match self.inner.redis.get(key).await? {
             None => Found::Unreadable("the key is not a string"),
@@ -192,15 +216,19 @@ impl RedisStore {
     }
 }
 
-/// Whether moving the key's expiry from `known` (a lower bound: this
-/// process's own last touch or write) to `at` changes so little (less than
-/// `slack_ms`, and less than 1% of the idle timeout) that the touch can be
-/// skipped; see [`RedisStoreBuilder::touch_slack`](crate::RedisStoreBuilder::touch_slack).
-fn touch_is_negligible(at: i64, known: i64, slack_ms: i64) -> bool {
-    if slack_ms <= 0 {
+/// Beyond the command timeout, how far in the future a remembered expiry
+/// must lie for a read to report it (see `RedisStore::trusts`).
+const TRUST_MARGIN_MS: i64 = 1_000;
+
+/// Whether moving the key's expiry from `known` (this process's own last
+/// touch, write or read of it) to `at` changes so little (less than
+/// `slack_ms`, and less than 1% of the idle timeout) that a touching load
+/// can skip its touch; see [`RedisStoreBuilder::touch_slack`](crate::RedisStoreBuilder::touch_slack).
+/// Never for a touch into the past, which must reach Redis.
+fn touch_is_negligible(at: i64, known: i64, slack_ms: i64, now: i64) -> bool {
+    if slack_ms <= 0 || at <= now {
         return false; // touch on every read, as configured
     }
-    let now = Record::millis(OffsetDateTime::now_utc());
     // `at - now` is the idle timeout (less near the absolute expiry).
     let slack = ((at - now) / 100).clamp(0, slack_ms);
     known >= at - slack
@@ -219,22 +247,24 @@ mod tests {
     #[test]
     fn a_touch_is_skipped_only_when_it_moves_the_expiry_by_little() {
         let hour = 3_600_000;
-        let at = now() + hour;
-        assert!(touch_is_negligible(at, at, SLACK));
-        assert!(touch_is_negligible(at, at - 900, SLACK));
+        let now = now();
+        let at = now + hour;
+        assert!(touch_is_negligible(at, at, SLACK, now));
+        assert!(touch_is_negligible(at, at - 900, SLACK, now));
         assert!(
-            !touch_is_negligible(at, at - 1_100, SLACK),
+            !touch_is_negligible(at, at - 1_100, SLACK, now),
             "more than a second"
         );
         // Short idle timeouts: 1% of 2 s is 20 ms.
-        let at = now() + 2_000;
-        assert!(touch_is_negligible(at, at - 10, SLACK));
-        assert!(!touch_is_negligible(at, at - 100, SLACK));
+        let at = now + 2_000;
+        assert!(touch_is_negligible(at, at - 10, SLACK, now));
+        assert!(!touch_is_negligible(at, at - 100, SLACK, now));
         // A zero slack touches every time.
-        let at = now() + hour;
-        assert!(!touch_is_negligible(at, at, 0));
-        // Never skipped for an expiry in the past.
-        let at = now() - 10;
-        assert!(!touch_is_negligible(at, at - 1, SLACK));
+        let at = now + hour;
+        assert!(!touch_is_negligible(at, at, 0, now));
+        // Never skipped for an expiry in the past, even one remembered.
+        let at = now - 10;
+        assert!(!touch_is_negligible(at, at - 1, SLACK, now));
+        assert!(!touch_is_negligible(at, at, SLACK, now));
     }
 }

@@ -69,7 +69,7 @@ impl RedisStore {
                 // entry without its record is harmless: entries are checked
                 // against the record's owner when read.
                 let set = Box::pin(self.set(write, SetOptions::NX)) as Boxed<'_, bool>;
-                let index = Box::pin(self.index(owner, record)) as Boxed<'_, ()>;
+                let index = Box::pin(self.index(owner, record)) as Boxed<'_, bool>;
                 try_join(set, index).await?.0
             }
             None => self.set(write, SetOptions::NX).await?,
@@ -192,7 +192,7 @@ impl RedisStore {
         let reply = match owner.filter(|_| !self.inner.one_slot) {
             // Another slot: the index is written alongside (see create).
             Some(owner) => {
-                let index = Box::pin(self.index(owner, record)) as Boxed<'_, ()>;
+                let index = Box::pin(self.index(owner, record)) as Boxed<'_, bool>;
                 try_join(script as Boxed<'_, Value>, index).await?.0
             }
             None => script.await?,
@@ -209,8 +209,9 @@ impl RedisStore {
 
     /// Adds `record` to the index of `owner` and makes the index live at
     /// least as long as the record: `NX` gives a new set its expiry, `GT`
-    /// extends an existing one. One pipeline on the index's slot.
-    async fn index(&self, owner: &str, record: &Record) -> Result<(), StoreError> {
+    /// extends an existing one. One pipeline on the index's slot. Answers
+    /// whether the entry is new.
+    pub(super) async fn index(&self, owner: &str, record: &Record) -> Result<bool, StoreError> {
         let key = self.inner.keys.owner(owner);
         let absolute = Record::millis(record.absolute_expires_at).max(1);
         let expire = |flag: &'static str| {
@@ -222,7 +223,11 @@ impl RedisStore {
             expire("NX"),
             expire("GT"),
         ];
-        self.inner.redis.pipeline(&key, commands).await?;
-        Ok(())
+        let replies = self.inner.redis.pipeline(&key, commands).await?;
+        Ok(replies
+            .first()
+            .and_then(Option::as_ref)
+            .and_then(layout::integer)
+            == Some(1))
     }
 }
