@@ -93,13 +93,21 @@ impl CookieOptions {
     }
 }
 
+/// The default [refresh slack](SessionConfigBuilder::refresh_slack): one
+/// second.
+pub const DEFAULT_REFRESH_SLACK: Duration = Duration::from_secs(1);
+
 /// When a request that only reads the session extends its idle expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum IdleRefresh {
-    /// Every request that loads the session extends it, in the same store
-    /// round trip as the load (Redis `GETEX`, an in-place update in memory),
-    /// and the cookie's `Max-Age` is sent again. The default.
+    /// Every request that loads the session extends it: at commit, a
+    /// server store's record is touched (whose answer also proves that the
+    /// record still exists) and the cookie's `Max-Age` is sent again; a
+    /// sealed cookie is sealed again. The default. A read whose refresh
+    /// would move the idle expiry by less than the
+    /// [refresh slack](SessionConfigBuilder::refresh_slack) (1 s by
+    /// default) skips both: no store write and no `Set-Cookie`.
     Always,
     /// Extend only once less than this fraction of the idle timeout remains
     /// (for example `0.5`): fewer store writes (one touch per half timeout
@@ -198,6 +206,7 @@ pub struct SessionConfig {
     pub(crate) callbacks: Callbacks,
     pub(crate) max_session_bytes: usize,
     pub(crate) cache_headers: bool,
+    pub(crate) refresh_slack: Duration,
 }
 
 impl SessionConfig {
@@ -268,6 +277,11 @@ impl SessionConfig {
     pub fn concurrency(&self) -> Concurrency {
         self.concurrency
     }
+    /// The refresh slack in force: the configured one, at most 1% of the
+    /// idle timeout; see [`SessionConfigBuilder::refresh_slack`].
+    pub fn refresh_slack(&self) -> Duration {
+        self.refresh_slack
+    }
     /// The store.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
         &self.store
@@ -324,6 +338,7 @@ pub struct SessionConfigBuilder {
     warn_random_secret: bool,
     max_session_bytes: usize,
     cache_headers: bool,
+    refresh_slack: Duration,
 }
 
 impl Default for SessionConfigBuilder {
@@ -343,6 +358,7 @@ impl Default for SessionConfigBuilder {
             require_secret: false,
             warn_random_secret: true,
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
+            refresh_slack: DEFAULT_REFRESH_SLACK,
             cache_headers: true,
         }
     }
@@ -459,6 +475,34 @@ impl SessionConfigBuilder {
     /// failed request does not persist half-done changes).
     pub fn save_on_server_error(mut self, on: bool) -> Self {
         self.save_on_server_error = on;
+        self
+    }
+
+    /// Under [`IdleRefresh::Always`], the least a read-only request must
+    /// move the idle expiry by for it to refresh at all (default
+    /// [`DEFAULT_REFRESH_SLACK`], 1 s; never more than 1% of the idle
+    /// timeout). A burst of reads within the slack of the last refresh costs
+    /// one store read each and sends no `Set-Cookie`: the session may end
+    /// up to the slack earlier than an exact sliding expiry, and the
+    /// browser's `Max-Age` lags by as much. [`Duration::ZERO`] refreshes on
+    /// every read.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::SessionConfig;
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let config = SessionConfig::builder()
+    ///     .store(MemoryStore::new())
+    ///     .idle_timeout(Duration::from_secs(60))
+    ///     .refresh_slack(Duration::from_secs(5))
+    ///     .build()?;
+    /// // capped at 1% of the idle timeout
+    /// assert_eq!(config.refresh_slack(), Duration::from_millis(600));
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
+    pub fn refresh_slack(mut self, slack: Duration) -> Self {
+        self.refresh_slack = slack;
         self
     }
 
@@ -625,6 +669,7 @@ impl SessionConfigBuilder {
             callbacks: self.callbacks,
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
+            refresh_slack: self.refresh_slack.min(self.idle_timeout / 100),
         })
     }
 }

@@ -102,7 +102,8 @@ mod store;
 pub use codec::{Codec, CodecError};
 pub use config::{
     Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
-    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, MAX_COOKIE_BYTES, MAX_TIMEOUT,
+    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
+    MAX_TIMEOUT,
 };
 pub use cookie_header::SetCookie;
 pub use cycle::{CacheHeaders, LazySession, ResponseFacts};

@@ -266,12 +266,16 @@ impl<T: SessionData> SessionManager<T> {
         stale_key: bool,
         now: OffsetDateTime,
     ) -> Session<T> {
-        let always = matches!(self.config.idle_refresh, IdleRefresh::Always);
+        // `Always` refreshes unless the idle expiry would move by less than
+        // the slack: a burst of reads then costs no write and no header.
+        let wanted = record.capped_idle(now + self.config.idle_timeout);
+        let always = matches!(self.config.idle_refresh, IdleRefresh::Always)
+            && wanted - record.idle_expires_at >= self.config.refresh_slack;
         let mut idle_expires_at = record.idle_expires_at;
         if always && token.is_none() {
             // A sealed cookie has no store to touch: the new expiry goes out
             // in the resealed cookie at commit.
-            idle_expires_at = record.capped_idle(now + self.config.idle_timeout);
+            idle_expires_at = wanted;
         }
         let session = Session::from_state(
             self.config.keys.clone(),
@@ -417,7 +421,7 @@ impl<T: SessionData> SessionManager<T> {
         let touch = match self.config.idle_refresh {
             IdleRefresh::WhenRemainingBelow(fraction) => {
                 let remaining = state.idle_expires_at - now;
-                remaining < self.config.idle_timeout.mul_f64(fraction.clamp(0.0, 1.0))
+                remaining < self.config.idle_timeout.mul_f64(fraction)
             }
             // A server store's touch at commit is the sliding refresh, and
             // its answer proves that the record still exists; a sealed
