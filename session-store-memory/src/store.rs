@@ -1,13 +1,14 @@
 //! The store itself.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
+use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
 
@@ -43,8 +44,8 @@ pub struct MemoryStore {
 /// changed only while the record's dashmap shard is write-locked, so that no
 /// operation on one id (the sweeper's included) sees a record without its
 /// index entries, or acts on index entries of a record that has moved on.
-/// Locks are taken in one order: a record shard, then the expiry mutex or
-/// one owner shard, never the other way round.
+/// Locks are taken in one order: record shards (ascending, for a rotation),
+/// then the expiry mutex or one owner shard, never the other way round.
 #[derive(Debug)]
 struct Inner {
     records: DashMap<SessionId, Record>,
@@ -390,6 +391,86 @@ impl Inner {
     fn release(&self) {
         self.held.fetch_sub(1, Ordering::AcqRel);
     }
+
+    /// [`SessionStore::rotate`] as one critical section: both ids' shards
+    /// are write-locked for the whole move, so no other operation on either
+    /// id (a load, a save, a delete, the sweeper, an owner-wide delete)
+    /// sees the record at both ids, at neither, or the old one half moved.
+    ///
+    /// dashmap locks a shard, not an entry, and two ids may share a shard:
+    /// holding one entry's guard while asking for the other's could wait on
+    /// itself. So this takes the shard locks directly (dashmap's `raw-api`),
+    /// once if both ids share a shard, else both in ascending shard order;
+    /// every other operation holds at most one record shard at a time.
+    fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected: Option<u64>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let map = &self.records;
+        let hasher = map.hasher();
+        // The hash and shard dashmap itself gives each key.
+        let from_hash = hasher.hash_one(from);
+        let to_hash = hasher.hash_one(&record.id);
+        let from_shard = map.determine_shard(from_hash as usize);
+        let to_shard = map.determine_shard(to_hash as usize);
+        let low = from_shard.min(to_shard);
+        let shards = map.shards();
+        let mut first = shards[low].write();
+        let mut second = (from_shard != to_shard).then(|| shards[from_shard.max(to_shard)].write());
+        // The locked table that holds `shard`.
+        macro_rules! table {
+            ($shard:expr) => {
+                match second.as_mut() {
+                    Some(guard) if $shard != low => &mut **guard,
+                    _ => &mut *first,
+                }
+            };
+        }
+        let is_from = |entry: &(SessionId, SharedValue<Record>)| entry.0 == *from;
+        let is_to = |entry: &(SessionId, SharedValue<Record>)| entry.0 == record.id;
+
+        let version = table!(from_shard)
+            .get(from_hash, is_from)
+            .map(|(_, slot)| slot.get())
+            .filter(|current| !current.is_expired(now))
+            .map(|current| current.version)
+            .ok_or(StoreError::NotFound)?;
+        if let Some(expected) = expected {
+            if version != expected {
+                return Err(StoreError::Conflict { expected });
+            }
+        }
+        match table!(to_shard)
+            .get(to_hash, is_to)
+            .map(|(_, slot)| slot.get())
+        {
+            // `from` itself when both ids are one: live, so taken.
+            Some(taken) if !taken.is_expired(now) => return Err(StoreError::AlreadyExists),
+            Some(_) => {
+                // An expired record in the way is replaced, as by create.
+                if let Some((_, stale)) = table!(to_shard).remove_entry(to_hash, is_to) {
+                    self.unindex(stale.get());
+                    self.held.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            None => {}
+        }
+        // One record leaves and one arrives: `held` does not change, so a
+        // rotation never needs room, and never makes any.
+        if let Some((_, old)) = table!(from_shard).remove_entry(from_hash, is_from) {
+            self.unindex(old.get());
+        }
+        table!(to_shard).insert(
+            to_hash,
+            (record.id.clone(), SharedValue::new(record.clone())),
+            |entry| hasher.hash_one(&entry.0),
+        );
+        self.index(record);
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -444,6 +525,18 @@ impl SessionStore for MemoryStore {
         );
         inner.reowner(old.owner.as_deref(), record.owner.as_deref(), &record.id);
         Ok(())
+    }
+
+    /// One atomic move under the locks of both ids (see the store's
+    /// documentation of [`SessionStore::rotate`] for the contract).
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        inner.rotate(from, record, expected_version, inner.clock.now())
     }
 
     async fn load(
