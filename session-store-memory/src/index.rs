@@ -46,8 +46,16 @@ impl ExpiryIndex {
         }
     }
 
-    /// Takes up to `limit` entries due at or before `now_bucket`.
-    pub(crate) fn take_due(&self, now_bucket: i64, limit: usize) -> Vec<SessionId> {
+    /// Takes up to `limit` entries whose second has wholly passed at `now`.
+    ///
+    /// A bucket is a rounded-up second, so only an entry of a bucket at or
+    /// before the current whole second holds records that have expired for
+    /// certain. The current second's bucket can hold a record that expires
+    /// later in it: taking its entry now would leave the record unindexed,
+    /// never swept, and counted against the capacity for ever.
+    pub(crate) fn take_due(&self, now: OffsetDateTime, limit: usize) -> Vec<SessionId> {
+        // `unix_timestamp` rounds down (the nanoseconds are never negative).
+        let now_bucket = now.unix_timestamp();
         let mut entries = self.lock();
         let mut due = Vec::new();
         while due.len() < limit {
@@ -68,12 +76,13 @@ impl ExpiryIndex {
         self.lock().first().cloned()
     }
 
-    pub(crate) fn clear(&self) {
-        self.lock().clear();
-    }
-
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> BTreeSet<(i64, SessionId)> {
+        self.lock().clone()
     }
 }

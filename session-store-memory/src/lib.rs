@@ -27,5 +27,7 @@
 
 mod index;
 mod store;
+#[cfg(test)]
+mod sweep_properties;
 
 pub use store::{MemoryStore, MemoryStoreBuilder, Overflow};

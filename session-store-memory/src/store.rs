@@ -1,12 +1,14 @@
 //! The store itself.
 
 use std::collections::HashSet;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
-use dashmap::DashMap;
+use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
 
@@ -21,7 +23,9 @@ const SWEEP_BATCH: usize = 1024;
 #[non_exhaustive]
 pub enum Overflow {
     /// Refuse it with [`StoreError::CapacityExceeded`] (a `503` through the
-    /// adapters): existing users keep their sessions.
+    /// adapters): existing users keep their sessions. Expired records that
+    /// the sweeper has not reached yet are removed first: only live
+    /// sessions fill the store.
     Refuse,
     /// Make room by removing the session that would expire first.
     EvictSoonestExpiring,
@@ -33,12 +37,44 @@ pub struct MemoryStore {
     inner: Arc<Inner>,
 }
 
+/// The records and their two indexes.
+///
+/// Invariant: every record in `records` has exactly one entry in `expiry`,
+/// `(bucket(expires_at), id)`, and is in its owner's set; both indexes are
+/// changed only while the record's dashmap shard is write-locked, so that no
+/// operation on one id (the sweeper's included) sees a record without its
+/// index entries, or acts on index entries of a record that has moved on.
+/// Locks are taken in one order: record shards (ascending, for a rotation),
+/// then the expiry mutex or one owner shard, never the other way round.
 #[derive(Debug)]
 struct Inner {
     records: DashMap<SessionId, Record>,
     expiry: ExpiryIndex,
     owners: DashMap<String, HashSet<SessionId>>,
     capacity: Option<(usize, Overflow)>,
+    /// The records held plus the creations that reserved room and have not
+    /// inserted yet: what the capacity bounds. A compare-and-swap on it
+    /// decides admission, so concurrent creations never overshoot.
+    held: AtomicUsize,
+    clock: Clock,
+}
+
+/// Where the store reads the time: the system clock, or, in this crate's
+/// tests, a clock moved by hand (sub-second expiries without sleeping).
+#[derive(Debug, Clone, Default)]
+struct Clock {
+    #[cfg(test)]
+    manual: Option<Arc<std::sync::Mutex<OffsetDateTime>>>,
+}
+
+impl Clock {
+    fn now(&self) -> OffsetDateTime {
+        #[cfg(test)]
+        if let Some(manual) = &self.manual {
+            return *manual.lock().unwrap_or_else(|p| p.into_inner());
+        }
+        OffsetDateTime::now_utc()
+    }
 }
 
 /// Builds a [`MemoryStore`].
@@ -47,6 +83,7 @@ struct Inner {
 pub struct MemoryStoreBuilder {
     capacity: Option<(usize, Overflow)>,
     sweep_every: Option<Duration>,
+    clock: Clock,
 }
 
 impl MemoryStoreBuilder {
@@ -63,9 +100,19 @@ impl MemoryStoreBuilder {
     }
 
     /// No background sweeper: expired records stay invisible, and are
-    /// removed by [`MemoryStore::sweep_expired`] or when touched.
+    /// removed by [`MemoryStore::sweep_expired`], when their id is used
+    /// again, or when a full store makes room.
     pub fn no_sweeper(mut self) -> Self {
         self.sweep_every = None;
+        self
+    }
+
+    /// A clock moved by hand, for this crate's tests.
+    #[cfg(test)]
+    pub(crate) fn manual_clock(mut self, clock: Arc<std::sync::Mutex<OffsetDateTime>>) -> Self {
+        self.clock = Clock {
+            manual: Some(clock),
+        };
         self
     }
 
@@ -78,6 +125,8 @@ impl MemoryStoreBuilder {
                 expiry: ExpiryIndex::default(),
                 owners: DashMap::new(),
                 capacity: self.capacity,
+                held: AtomicUsize::new(0),
+                clock: self.clock,
             }),
         };
         if let Some(period) = self.sweep_every {
@@ -102,11 +151,8 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
     loop {
         ticks.tick().await;
         let Some(inner) = store.upgrade() else { return };
-        loop {
-            let removed = inner.sweep_batch(OffsetDateTime::now_utc());
-            if removed < SWEEP_BATCH {
-                break;
-            }
+        let now = inner.clock.now();
+        while inner.sweep_batch(now).taken == SWEEP_BATCH {
             tokio::task::yield_now().await;
         }
     }
@@ -129,18 +175,42 @@ impl MemoryStore {
         MemoryStoreBuilder {
             capacity: None,
             sweep_every: Some(Duration::from_secs(60)),
+            clock: Clock::default(),
         }
     }
 
     /// Removes every expired record now; answers how many. The sweeper
     /// calls this periodically.
+    ///
+    /// ```
+    /// use session_core::{time::{Duration, OffsetDateTime}, Record, SessionId, SessionStore};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let store = MemoryStore::builder().no_sweeper().build();
+    /// let now = OffsetDateTime::now_utc();
+    /// let gone = Record {
+    ///     id: SessionId::random(),
+    ///     data: Vec::new(),
+    ///     created_at: now - Duration::minutes(31),
+    ///     idle_expires_at: now - Duration::minutes(1),
+    ///     absolute_expires_at: now + Duration::hours(1),
+    ///     version: 1,
+    ///     owner: None,
+    /// };
+    /// store.create(&gone).await.unwrap();
+    /// assert_eq!(store.len(), 1, "invisible, but held until swept");
+    /// assert_eq!(store.sweep_expired(), 1);
+    /// assert!(store.is_empty());
+    /// # }
+    /// ```
     pub fn sweep_expired(&self) -> usize {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let mut total = 0;
         loop {
-            let removed = self.inner.sweep_batch(now);
-            total += removed;
-            if removed < SWEEP_BATCH {
+            let sweep = self.inner.sweep_batch(now);
+            total += sweep.removed;
+            if sweep.taken < SWEEP_BATCH {
                 return total;
             }
         }
@@ -163,21 +233,56 @@ impl MemoryStore {
     }
 }
 
+/// What one sweep step did.
+#[derive(Debug, Clone, Copy)]
+struct Sweep {
+    /// Index entries taken (a full batch means there may be more).
+    taken: usize,
+    /// Records removed.
+    removed: usize,
+}
+
 impl Inner {
-    fn sweep_batch(&self, now: OffsetDateTime) -> usize {
-        let due = self.expiry.take_due(bucket(now), SWEEP_BATCH);
-        let count = due.len();
-        for id in due {
-            // The entry may have moved since it was indexed; only an expired
-            // record goes, a touched one was re-indexed under a later second.
-            if let Some((_, record)) = self.records.remove_if(&id, |_, r| r.is_expired(now)) {
-                self.forget_owner(&record);
+    /// Removes the expired records of up to one batch of due index entries.
+    fn sweep_batch(&self, now: OffsetDateTime) -> Sweep {
+        // Only entries whose whole second has passed: a record in them has
+        // expired for certain, so no entry of a live record is taken (one
+        // expiring later in the current second keeps its entry for the next
+        // sweep).
+        let due = self.expiry.take_due(now, SWEEP_BATCH);
+        let mut removed = 0;
+        for id in &due {
+            let Entry::Occupied(slot) = self.records.entry(id.clone()) else {
+                continue;
+            };
+            if slot.get().is_expired(now) {
+                self.unindex(slot.get());
+                slot.remove();
+                self.held.fetch_sub(1, Ordering::AcqRel);
+                removed += 1;
+            } else {
+                // Replaced by a new record since the entry was taken: it
+                // must stay indexed (a set: a no-op if it already is).
+                self.expiry.insert(bucket(slot.get().expires_at()), id);
             }
         }
-        count
+        Sweep {
+            taken: due.len(),
+            removed,
+        }
     }
 
-    fn forget_owner(&self, record: &Record) {
+    /// Adds a record's index entries. Under its shard's lock.
+    fn index(&self, record: &Record) {
+        self.expiry.insert(bucket(record.expires_at()), &record.id);
+        if let Some(owner) = &record.owner {
+            self.link_owner(owner, &record.id);
+        }
+    }
+
+    /// Removes a record's index entries. Under its shard's lock.
+    fn unindex(&self, record: &Record) {
+        self.expiry.remove(bucket(record.expires_at()), &record.id);
         if let Some(owner) = &record.owner {
             self.unlink_owner(owner, &record.id);
         }
@@ -209,26 +314,70 @@ impl Inner {
         }
     }
 
-    fn remove(&self, id: &SessionId) -> Option<Record> {
-        let (_, record) = self.records.remove(id)?;
-        self.expiry.remove(bucket(record.expires_at()), id);
-        self.forget_owner(&record);
+    /// Removes the record at `id` if `doomed` selects it, together with its
+    /// index entries, in one critical section.
+    fn remove_if(&self, id: &SessionId, doomed: impl FnOnce(&Record) -> bool) -> Option<Record> {
+        let Entry::Occupied(slot) = self.records.entry(id.clone()) else {
+            return None;
+        };
+        if !doomed(slot.get()) {
+            return None;
+        }
+        self.unindex(slot.get());
+        let record = slot.remove();
+        self.held.fetch_sub(1, Ordering::AcqRel);
         Some(record)
     }
 
-    /// Makes room for one more record, or refuses.
-    fn reserve(&self) -> Result<(), StoreError> {
+    /// Removes the record at `id` if `owner` owns it; else drops the link
+    /// from `owner` to `id`, which then is stale. Both under the id's lock.
+    fn remove_owned(&self, owner: &str, id: &SessionId) -> Option<Record> {
+        match self.records.entry(id.clone()) {
+            Entry::Occupied(slot) if slot.get().owner.as_deref() == Some(owner) => {
+                self.unindex(slot.get());
+                let record = slot.remove();
+                self.held.fetch_sub(1, Ordering::AcqRel);
+                Some(record)
+            }
+            _ => {
+                self.unlink_owner(owner, id);
+                None
+            }
+        }
+    }
+
+    fn remove(&self, id: &SessionId) -> Option<Record> {
+        self.remove_if(id, |_| true)
+    }
+
+    /// Makes room for one more record and reserves it in `held`, or refuses.
+    fn reserve(&self, now: OffsetDateTime) -> Result<(), StoreError> {
         let Some((capacity, overflow)) = self.capacity else {
+            self.held.fetch_add(1, Ordering::AcqRel);
             return Ok(());
         };
-        while self.records.len() >= capacity {
+        loop {
+            let admitted = self
+                .held
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    (held < capacity).then_some(held + 1)
+                });
+            if admitted.is_ok() {
+                return Ok(());
+            }
+            // Full. Expired records go first, under either policy: they are
+            // no one's session any more.
+            if self.sweep_batch(now).removed > 0 {
+                continue;
+            }
             match overflow {
                 Overflow::Refuse => return Err(StoreError::CapacityExceeded { capacity }),
                 Overflow::EvictSoonestExpiring => match self.expiry.first() {
                     Some((at, id)) => {
                         tracing::debug!(%id, "memory store full: evicting the session closest to expiry");
                         if self.remove(&id).is_none() {
-                            // An index entry whose record is gone: drop it and go on.
+                            // Taken by the sweeper or deleted meanwhile; drop
+                            // a stale entry, if it is one, and look again.
                             self.expiry.remove(at, &id);
                         }
                     }
@@ -236,6 +385,90 @@ impl Inner {
                 },
             }
         }
+    }
+
+    /// Gives back a reservation that inserted no record.
+    fn release(&self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// [`SessionStore::rotate`] as one critical section: both ids' shards
+    /// are write-locked for the whole move, so no other operation on either
+    /// id (a load, a save, a delete, the sweeper, an owner-wide delete)
+    /// sees the record at both ids, at neither, or the old one half moved.
+    ///
+    /// dashmap locks a shard, not an entry, and two ids may share a shard:
+    /// holding one entry's guard while asking for the other's could wait on
+    /// itself. So this takes the shard locks directly (dashmap's `raw-api`),
+    /// once if both ids share a shard, else both in ascending shard order;
+    /// every other operation holds at most one record shard at a time.
+    fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected: Option<u64>,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let map = &self.records;
+        let hasher = map.hasher();
+        // The hash and shard dashmap itself gives each key.
+        let from_hash = hasher.hash_one(from);
+        let to_hash = hasher.hash_one(&record.id);
+        let from_shard = map.determine_shard(from_hash as usize);
+        let to_shard = map.determine_shard(to_hash as usize);
+        let low = from_shard.min(to_shard);
+        let shards = map.shards();
+        let mut first = shards[low].write();
+        let mut second = (from_shard != to_shard).then(|| shards[from_shard.max(to_shard)].write());
+        // The locked table that holds `shard`.
+        macro_rules! table {
+            ($shard:expr) => {
+                match second.as_mut() {
+                    Some(guard) if $shard != low => &mut **guard,
+                    _ => &mut *first,
+                }
+            };
+        }
+        let is_from = |entry: &(SessionId, SharedValue<Record>)| entry.0 == *from;
+        let is_to = |entry: &(SessionId, SharedValue<Record>)| entry.0 == record.id;
+
+        let version = table!(from_shard)
+            .get(from_hash, is_from)
+            .map(|(_, slot)| slot.get())
+            .filter(|current| !current.is_expired(now))
+            .map(|current| current.version)
+            .ok_or(StoreError::NotFound)?;
+        if let Some(expected) = expected {
+            if version != expected {
+                return Err(StoreError::Conflict { expected });
+            }
+        }
+        match table!(to_shard)
+            .get(to_hash, is_to)
+            .map(|(_, slot)| slot.get())
+        {
+            // `from` itself when both ids are one: live, so taken.
+            Some(taken) if !taken.is_expired(now) => return Err(StoreError::AlreadyExists),
+            Some(_) => {
+                // An expired record in the way is replaced, as by create.
+                if let Some((_, stale)) = table!(to_shard).remove_entry(to_hash, is_to) {
+                    self.unindex(stale.get());
+                    self.held.fetch_sub(1, Ordering::AcqRel);
+                }
+            }
+            None => {}
+        }
+        // One record leaves and one arrives: `held` does not change, so a
+        // rotation never needs room, and never makes any.
+        if let Some((_, old)) = table!(from_shard).remove_entry(from_hash, is_from) {
+            self.unindex(old.get());
+        }
+        table!(to_shard).insert(
+            to_hash,
+            (record.id.clone(), SharedValue::new(record.clone())),
+            |entry| hasher.hash_one(&entry.0),
+        );
+        self.index(record);
         Ok(())
     }
 }
@@ -248,27 +481,22 @@ impl SessionStore for MemoryStore {
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let now = OffsetDateTime::now_utc();
-        inner.reserve()?;
+        let now = inner.clock.now();
+        inner.reserve(now)?;
         match inner.records.entry(record.id.clone()) {
             Entry::Occupied(mut slot) => {
+                // Not a new record: either refused or a replacement.
+                inner.release();
                 if !slot.get().is_expired(now) {
                     return Err(StoreError::AlreadyExists);
                 }
-                let old = slot.insert(record.clone());
-                inner.expiry.moved(
-                    bucket(old.expires_at()),
-                    bucket(record.expires_at()),
-                    &record.id,
-                );
-                inner.reowner(old.owner.as_deref(), record.owner.as_deref(), &record.id);
+                inner.unindex(slot.get());
+                slot.insert(record.clone());
+                inner.index(record);
             }
             Entry::Vacant(slot) => {
                 slot.insert(record.clone());
-                inner.expiry.insert(bucket(record.expires_at()), &record.id);
-                if let Some(owner) = &record.owner {
-                    inner.link_owner(owner, &record.id);
-                }
+                inner.index(record);
             }
         }
         Ok(())
@@ -276,7 +504,7 @@ impl SessionStore for MemoryStore {
 
     async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError> {
         let inner = &self.inner;
-        let now = OffsetDateTime::now_utc();
+        let now = inner.clock.now();
         let mut slot = inner
             .records
             .get_mut(&record.id)
@@ -299,12 +527,24 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    /// One atomic move under the locks of both ids (see the store's
+    /// documentation of [`SessionStore::rotate`] for the contract).
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        inner.rotate(from, record, expected_version, inner.clock.now())
+    }
+
     async fn load(
         &self,
         id: &SessionId,
         touch: Option<OffsetDateTime>,
     ) -> Result<Option<Record>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let Some(touch) = touch else {
             return Ok(self
                 .inner
@@ -332,7 +572,7 @@ impl SessionStore for MemoryStore {
         id: &SessionId,
         idle_expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let Some(mut slot) = self.inner.records.get_mut(id) else {
             return Ok(false);
         };
@@ -348,19 +588,24 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         Ok(self.inner.remove(id).is_some_and(|r| !r.is_expired(now)))
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
-        self.inner.records.clear();
-        self.inner.expiry.clear();
-        self.inner.owners.clear();
+        let inner = &self.inner;
+        // Record by record under its shard's lock, like every removal, so a
+        // create racing the clear keeps its index entries.
+        inner.records.retain(|_, record| {
+            inner.unindex(record);
+            inner.held.fetch_sub(1, Ordering::AcqRel);
+            false
+        });
         Ok(())
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         Ok(self
             .inner
             .records
@@ -370,7 +615,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         Ok(self
             .inner
             .records
@@ -381,7 +626,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         let ids: Vec<SessionId> = self
             .inner
             .owners
@@ -400,7 +645,7 @@ impl SessionStore for MemoryStore {
     }
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc();
+        let now = self.inner.clock.now();
         // Collect first: removing while iterating a dashmap shard deadlocks.
         let doomed: Vec<SessionId> = self
             .inner
@@ -409,24 +654,99 @@ impl SessionStore for MemoryStore {
             .filter(|r| !r.is_expired(now) && predicate(r.value()))
             .map(|r| r.key().clone())
             .collect();
+        // Asked again under the lock: a record saved in between is judged
+        // as it is now.
         Ok(doomed
             .iter()
-            .filter(|id| self.inner.remove(id).is_some())
+            .filter(|id| {
+                self.inner
+                    .remove_if(id, |r| !r.is_expired(now) && predicate(r))
+                    .is_some()
+            })
             .count() as u64)
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        let Some((_, ids)) = self.inner.owners.remove(owner) else {
-            return Ok(0);
-        };
+        let inner = &self.inner;
+        let now = inner.clock.now();
         let mut removed = 0;
-        for id in ids {
-            if self.inner.remove(&id).is_some_and(|r| !r.is_expired(now)) {
-                removed += 1;
+        // Until the owner has no session left: a session rotated to a new id
+        // while this ran is linked under its new id, and goes in the next
+        // pass (a login racing "log out everywhere" does not survive it).
+        loop {
+            let ids: Vec<SessionId> = match inner.owners.get(owner) {
+                Some(ids) => ids.iter().cloned().collect(),
+                None => return Ok(removed),
+            };
+            for id in ids {
+                if inner
+                    .remove_owned(owner, &id)
+                    .is_some_and(|r| !r.is_expired(now))
+                {
+                    removed += 1;
+                }
             }
         }
-        Ok(removed)
+    }
+}
+
+/// Looks under the store, for this crate's tests.
+#[cfg(test)]
+impl MemoryStore {
+    /// Panics unless the indexes and the count of held records match the
+    /// records exactly (the invariant of `Inner`). Only when quiescent.
+    pub(crate) fn assert_consistent(&self) {
+        use std::collections::BTreeSet;
+
+        let inner = &self.inner;
+        let indexed: BTreeSet<(i64, SessionId)> = inner
+            .records
+            .iter()
+            .map(|r| (bucket(r.expires_at()), r.key().clone()))
+            .collect();
+        assert_eq!(inner.expiry.entries(), indexed, "the expiry index");
+        let owned: BTreeSet<(String, SessionId)> = inner
+            .records
+            .iter()
+            .filter_map(|r| Some((r.owner.clone()?, r.key().clone())))
+            .collect();
+        let linked: BTreeSet<(String, SessionId)> = inner
+            .owners
+            .iter()
+            .flat_map(|ids| {
+                let owner = ids.key().clone();
+                ids.iter()
+                    .map(move |id| (owner.clone(), id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(linked, owned, "the owner index");
+        assert!(
+            inner.owners.iter().all(|ids| !ids.is_empty()),
+            "no empty owner set"
+        );
+        assert_eq!(
+            inner.held.load(Ordering::Acquire),
+            inner.records.len(),
+            "the held count"
+        );
+    }
+
+    /// Panics if a record that expired in a second wholly before `now` is
+    /// still held: what a sweep at `now` must have removed.
+    pub(crate) fn assert_swept_until(&self, now: OffsetDateTime) {
+        let overdue = self
+            .inner
+            .records
+            .iter()
+            .filter(|r| bucket(r.expires_at()) <= now.unix_timestamp())
+            .count();
+        assert_eq!(overdue, 0, "records left by a sweep at {now}");
+    }
+
+    /// How many entries the expiry index holds.
+    pub(crate) fn indexed(&self) -> usize {
+        self.inner.expiry.len()
     }
 }
 
@@ -469,5 +789,59 @@ mod tests {
         );
         store.delete(&id).await.unwrap();
         assert_eq!(store.inner.expiry.len(), 0);
+    }
+
+    /// A whole second `secs` seconds from now (negative: ago).
+    fn whole_second(secs: i64) -> OffsetDateTime {
+        let now = OffsetDateTime::now_utc().unix_timestamp();
+        OffsetDateTime::from_unix_timestamp(now + secs).unwrap()
+    }
+
+    fn expiring_at(at: OffsetDateTime) -> Record {
+        let mut r = record(&SessionId::random(), 0);
+        r.idle_expires_at = at;
+        r
+    }
+
+    #[tokio::test]
+    async fn a_sweep_early_in_a_second_keeps_a_record_that_expires_later_in_it() {
+        let store = MemoryStore::builder().no_sweeper().build();
+        // Far enough ahead that the store's own clock sees the record live.
+        let second = whole_second(30);
+        let r = expiring_at(second + time::Duration::milliseconds(700));
+        store.create(&r).await.unwrap();
+        store
+            .inner
+            .sweep_batch(second + time::Duration::milliseconds(300));
+        assert_eq!(store.len(), 1, "not expired yet at .300");
+        assert_eq!(store.inner.expiry.len(), 1, "still indexed");
+        store
+            .inner
+            .sweep_batch(second + time::Duration::milliseconds(1500));
+        assert_eq!(store.len(), 0, "expired at .700: removed by the next sweep");
+        assert_eq!(store.inner.expiry.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_full_refusing_store_admits_sessions_again_once_the_old_ones_expired() {
+        let store = MemoryStore::builder()
+            .no_sweeper()
+            .capacity(1, Overflow::Refuse)
+            .build();
+        let second = whole_second(-3);
+        let old = expiring_at(second + time::Duration::milliseconds(700));
+        store.create(&old).await.unwrap();
+        // The sweeper's tick happened to fall early in the second the
+        // record expired in.
+        store
+            .inner
+            .sweep_batch(second + time::Duration::milliseconds(200));
+        store.sweep_expired();
+        store
+            .create(&record(&SessionId::random(), 60_000))
+            .await
+            .expect("a store full of sessions that expired seconds ago refuses no one");
+        assert_eq!(store.len(), 1, "the expired one is gone");
+        store.assert_consistent();
     }
 }

@@ -125,8 +125,29 @@ pub(crate) struct Statements {
     /// (0 rows affected = a live row exists). MySQL: a plain insert of the
     /// first eight parameters; see `purge_expired_id`.
     pub(crate) create: Sql,
-    /// MySQL only: `(id, now)`, removes an expired row in the way of a create.
+    /// `(id, now)`: removes an expired row in the way of a create (MySQL)
+    /// or of a rotation.
     pub(crate) purge_expired_id: Sql,
+    /// PostgreSQL only: a rotation in one statement, `(id, data, created,
+    /// idle, absolute, expires, version, owner, from, now)`. A
+    /// data-modifying CTE deletes the live row at `from` and the insert
+    /// takes the new row from what it returned: nothing is inserted if
+    /// `from` is gone, and a taken new id fails the whole statement (a
+    /// unique violation) with the old row still in place. 1 row affected:
+    /// moved.
+    pub(crate) rotate: Option<Sql>,
+    /// As `rotate`, moving only a row at version `expected` (an 11th
+    /// parameter).
+    pub(crate) rotate_versioned: Option<Sql>,
+    /// MySQL and SQLite, where a rotation is a transaction: its `BEGIN`
+    /// (SQLite: `BEGIN IMMEDIATE`, the write lock at once, so two rotations
+    /// queue instead of failing to upgrade a read lock); `None`: the
+    /// driver's plain `BEGIN`.
+    pub(crate) begin_rotation: Option<Sql>,
+    /// `(id, now)` -> `version` of the live row, locked until the end of
+    /// the transaction (`FOR UPDATE`; SQLite's transaction holds the
+    /// database's write lock already).
+    pub(crate) lock_version: Sql,
     /// `(data, created, idle, absolute, expires, version, owner, id, now)`.
     pub(crate) save: Sql,
     /// As `save`, plus `expected_version`.
@@ -201,17 +222,44 @@ impl Statements {
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ? LIMIT ?)"
             ),
         };
+        let version_of = format!(
+            "SELECT version FROM {t} WHERE id = {} AND {}",
+            p(1),
+            live(2)
+        );
+        let rotate = match d {
+            SqlDialect::Postgres => Some(format!(
+                "WITH moved AS (DELETE FROM {t} WHERE id = $9 AND expires_at > $10 RETURNING id) \
+                 INSERT INTO {t} (id, data, created_at, idle_expires_at, absolute_expires_at, \
+                 expires_at, version, owner) SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM moved"
+            )),
+            SqlDialect::MySql | SqlDialect::Sqlite => None,
+        };
         Statements {
             create: create_sql(d, &t).into(),
-            purge_expired_id: format!("DELETE FROM {t} WHERE id = ? AND expires_at <= ?").into(),
-            save_versioned: format!("{save} AND version = {}", p(10)).into(),
-            save: save.into(),
-            version_of: format!(
-                "SELECT version FROM {t} WHERE id = {} AND {}",
+            purge_expired_id: format!(
+                "DELETE FROM {t} WHERE id = {} AND expires_at <= {}",
                 p(1),
-                live(2)
+                p(2)
             )
             .into(),
+            rotate_versioned: rotate.as_ref().map(|text| {
+                text.replacen("RETURNING id", "AND version = $11 RETURNING id", 1)
+                    .into()
+            }),
+            rotate: rotate.map(Into::into),
+            begin_rotation: match d {
+                SqlDialect::Sqlite => Some("BEGIN IMMEDIATE".into()),
+                SqlDialect::Postgres | SqlDialect::MySql => None,
+            },
+            lock_version: match d {
+                SqlDialect::Sqlite => version_of.clone(),
+                SqlDialect::Postgres | SqlDialect::MySql => format!("{version_of} FOR UPDATE"),
+            }
+            .into(),
+            save_versioned: format!("{save} AND version = {}", p(10)).into(),
+            save: save.into(),
+            version_of: version_of.into(),
             load: format!(
                 "SELECT {RECORD_COLUMNS} FROM {t} WHERE id = {} AND {}",
                 p(1),
@@ -413,6 +461,8 @@ mod tests {
                 &s.page,
                 &s.delete_version,
                 &s.delete_expired_batch,
+                &s.purge_expired_id,
+                &s.lock_version,
             ]
             .into_iter()
             .map(|sql| sql.to_string())
@@ -438,6 +488,25 @@ mod tests {
         ] {
             assert_eq!(count(&Statements::new(d, &table(None)).create, d), n, "{d}");
         }
+    }
+
+    #[test]
+    fn postgres_rotates_in_one_statement_the_others_in_a_transaction() {
+        let pg = Statements::new(SqlDialect::Postgres, &table(None));
+        let (plain, versioned) = (pg.rotate.unwrap(), pg.rotate_versioned.unwrap());
+        assert!(plain.starts_with("WITH moved AS (DELETE FROM \"sess\" WHERE id = $9"));
+        assert!(!plain.contains("$11"));
+        assert!(versioned.contains("AND version = $11 RETURNING id"));
+        assert!(pg.lock_version.ends_with("FOR UPDATE"));
+        for d in [SqlDialect::MySql, SqlDialect::Sqlite] {
+            let s = Statements::new(d, &table(None));
+            assert!(s.rotate.is_none() && s.rotate_versioned.is_none(), "{d}");
+        }
+        let my = Statements::new(SqlDialect::MySql, &table(None));
+        assert!(my.lock_version.ends_with("FOR UPDATE") && my.begin_rotation.is_none());
+        let lite = Statements::new(SqlDialect::Sqlite, &table(None));
+        assert_eq!(lite.begin_rotation.as_deref(), Some("BEGIN IMMEDIATE"));
+        assert!(!lite.lock_version.contains("FOR UPDATE"));
     }
 
     #[test]

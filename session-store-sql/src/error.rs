@@ -111,6 +111,17 @@ pub(crate) fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|e| e.is_unique_violation())
 }
 
+/// Whether the database rolled back the call's transaction as a deadlock
+/// victim (SQLSTATE 40P01 on PostgreSQL, 40001 with MySQL's 1213) or a
+/// serialization failure (40001): nothing it did remains, so it may run
+/// again.
+pub(crate) fn is_deadlock(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "40001" || code == "40P01")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -32,6 +32,11 @@
 //!   `UPDATE ... WHERE version = $n`, so under
 //!   [`Concurrency::Reject`](session_core::Concurrency::Reject) no
 //!   acknowledged write is lost.
+//! - `rotate` moves a row to its new id atomically, only if the old id still
+//!   holds a live row at the expected version: one statement on PostgreSQL
+//!   (a data-modifying CTE), one transaction that locks the old row first on
+//!   MySQL/MariaDB and SQLite. A session deleted meanwhile is never
+//!   resurrected.
 //! - A load that refreshes the idle expiry does it in the same statement
 //!   (`UPDATE ... RETURNING`; on MySQL an update, then a select); `touch`
 //!   writes only the expiry columns.

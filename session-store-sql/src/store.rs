@@ -12,9 +12,13 @@ use sqlx::AssertSqlSafe;
 
 use crate::cleanup;
 use crate::dialect::{migration_sql, Sql, SqlDialect, Statements};
-use crate::error::{from_sqlx, is_unique_violation};
+use crate::error::{from_sqlx, is_deadlock, is_unique_violation};
 use crate::ident::TableRef;
 use crate::pool::{connect, on_pool, PoolSettings, SqlPool};
+
+/// How many times a call that the database rolled back as a deadlock
+/// victim runs again.
+const DEADLOCK_RETRIES: u32 = 3;
 
 /// Rows read per round trip when [`SessionStore::delete_where`] scans.
 const SCAN_PAGE: i64 = 500;
@@ -258,7 +262,7 @@ impl SqlStore {
         let lock_key = advisory_key(&statements[0]);
         let postgres = inner.dialect == SqlDialect::Postgres;
         inner
-            .run(async {
+            .run(|| async {
                 on_pool!(&inner.pool, p => {
                     let mut tx = p.begin().await?;
                     if postgres {
@@ -267,8 +271,8 @@ impl SqlStore {
                             .execute(&mut *tx)
                             .await?;
                     }
-                    for statement in statements {
-                        sqlx::raw_sql(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+                    for statement in &statements {
+                        sqlx::raw_sql(AssertSqlSafe(statement.clone())).execute(&mut *tx).await?;
                     }
                     tx.commit().await
                 })
@@ -388,30 +392,62 @@ fn parse_id(id: String) -> Result<SessionId, StoreError> {
     SessionId::parse(&id).map_err(|_| StoreError::Malformed(format!("invalid session id {id:?}")))
 }
 
+/// How a rotation ended in the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rotation {
+    /// The record is at its new id; the old row is gone.
+    Moved,
+    /// No live row at the old id.
+    Missing,
+    /// The old row is live at another version than the expected one.
+    Stale,
+    /// A live row holds the new id.
+    Taken,
+    /// Nothing moved, and the statement could not say why (PostgreSQL):
+    /// ask the table.
+    Unknown,
+}
+
 impl Inner {
     /// Runs one database call under the statement timeout, keeping the
     /// driver's error for callers that look at it.
-    async fn timed<T>(
-        &self,
-        call: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<Result<T, sqlx::Error>, StoreError> {
-        tokio::time::timeout(self.statement_timeout, call)
-            .await
-            .map_err(|_| StoreError::Timeout(self.statement_timeout))
+    ///
+    /// A call that the database rolled back as a deadlock victim or a
+    /// serialization failure changed nothing, and runs again (up to
+    /// `DEADLOCK_RETRIES` times, each attempt under the timeout): InnoDB
+    /// can pick a single statement that scanned a secondary index while a
+    /// rotation held the row it wanted.
+    async fn timed<T, F>(&self, call: impl Fn() -> F) -> Result<Result<T, sqlx::Error>, StoreError>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            let result = tokio::time::timeout(self.statement_timeout, call())
+                .await
+                .map_err(|_| StoreError::Timeout(self.statement_timeout))?;
+            match result {
+                Err(e) if attempt < DEADLOCK_RETRIES && is_deadlock(&e) => {
+                    attempt += 1;
+                    tracing::debug!(error = %e, attempt, "rolled back by the database; running again");
+                }
+                other => return Ok(other),
+            }
+        }
     }
 
     /// Runs one database call under the statement timeout.
-    async fn run<T>(
-        &self,
-        call: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, StoreError> {
+    async fn run<T, F>(&self, call: impl Fn() -> F) -> Result<T, StoreError>
+    where
+        F: Future<Output = Result<T, sqlx::Error>>,
+    {
         self.timed(call)
             .await?
             .map_err(|e| from_sqlx(e, self.pool.acquire_timeout()))
     }
 
     async fn execute_id_now(&self, text: &Sql, id: &str, now: i64) -> Result<u64, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query(sql(text))
                 .bind(id)
                 .bind(now)
@@ -424,7 +460,7 @@ impl Inner {
 
     /// The plain insert; MySQL only (see `Statements::create`).
     async fn insert(&self, r: &Params<'_>) -> Result<Result<u64, sqlx::Error>, StoreError> {
-        self.timed(async {
+        self.timed(|| async {
             on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.create))
                 .bind(r.id)
                 .bind(r.data)
@@ -445,7 +481,7 @@ impl Inner {
     /// the row went in (false: a live row holds the id).
     async fn upsert_if_expired(&self, r: &Params<'_>, now: i64) -> Result<bool, StoreError> {
         let affected: u64 = self
-            .run(async {
+            .run(|| async {
                 on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.create))
                     .bind(r.id)
                     .bind(r.data)
@@ -502,7 +538,7 @@ impl Inner {
             Some(_) => &self.sql.save_versioned,
             None => &self.sql.save,
         };
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => {
                 let query = sqlx::query(sql(text))
                     .bind(r.data)
@@ -525,7 +561,7 @@ impl Inner {
     }
 
     async fn live_version(&self, id: &str, now: i64) -> Result<Option<i64>, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query_scalar::<_, i64>(sql(&self.sql.version_of))
                 .bind(id)
                 .bind(now)
@@ -536,7 +572,7 @@ impl Inner {
     }
 
     async fn fetch_live(&self, id: &str, now: i64) -> Result<Option<RecordRow>, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query_as::<_, RecordRow>(sql(&self.sql.load))
                 .bind(id)
                 .bind(now)
@@ -555,7 +591,7 @@ impl Inner {
         idle: i64,
         now: i64,
     ) -> Result<Option<RecordRow>, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query_as::<_, RecordRow>(sql(text))
                 .bind(idle)
                 .bind(idle)
@@ -569,7 +605,7 @@ impl Inner {
 
     async fn touch(&self, id: &str, idle: i64, now: i64) -> Result<bool, StoreError> {
         let affected: u64 = self
-            .run(async {
+            .run(|| async {
                 on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.touch))
                     .bind(idle)
                     .bind(idle)
@@ -590,7 +626,7 @@ impl Inner {
         now: i64,
     ) -> Result<Vec<SessionId>, StoreError> {
         let rows: Vec<String> = self
-            .run(async {
+            .run(|| async {
                 on_pool!(&self.pool, p => {
                     let query = sqlx::query_scalar::<_, String>(sql(text));
                     let query = match owner {
@@ -605,7 +641,7 @@ impl Inner {
     }
 
     async fn page(&self, after: &str, now: i64) -> Result<Vec<RecordRow>, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query_as::<_, RecordRow>(sql(&self.sql.page))
                 .bind(after)
                 .bind(now)
@@ -616,8 +652,161 @@ impl Inner {
         .await
     }
 
+    /// PostgreSQL: the rotation as one statement (`Statements::rotate`). A
+    /// unique violation on the new id rolled the whole statement back: a
+    /// live row there is `Taken`; an expired one is purged and the
+    /// statement runs once more.
+    async fn rotate_statement(
+        &self,
+        from: &str,
+        r: &Params<'_>,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let text = match expected {
+            Some(_) => self.sql.rotate_versioned.as_ref(),
+            None => self.sql.rotate.as_ref(),
+        };
+        let Some(text) = text else {
+            return Err(StoreError::Malformed(format!(
+                "no one-statement rotation in {}",
+                self.dialect
+            )));
+        };
+        let acquire = self.pool.acquire_timeout();
+        for attempt in 0..2 {
+            let result = self
+                .timed(|| async {
+                    on_pool!(&self.pool, p => {
+                        let query = sqlx::query(sql(text))
+                            .bind(r.id)
+                            .bind(r.data)
+                            .bind(r.created)
+                            .bind(r.idle)
+                            .bind(r.absolute)
+                            .bind(r.expires)
+                            .bind(r.version)
+                            .bind(r.owner)
+                            .bind(from)
+                            .bind(now);
+                        let query = match expected {
+                            Some(version) => query.bind(version),
+                            None => query,
+                        };
+                        query.execute(p).await.map(|r| r.rows_affected())
+                    })
+                })
+                .await?;
+            match result {
+                Ok(0) => return Ok(Rotation::Unknown),
+                Ok(_) => return Ok(Rotation::Moved),
+                Err(e) if is_unique_violation(&e) => {
+                    if attempt > 0 || self.live_version(r.id, now).await?.is_some() {
+                        return Ok(Rotation::Taken);
+                    }
+                    self.execute_id_now(&self.sql.purge_expired_id, r.id, now)
+                        .await?;
+                }
+                Err(e) => return Err(from_sqlx(e, acquire)),
+            }
+        }
+        Ok(Rotation::Taken)
+    }
+
+    /// MySQL and SQLite: the rotation as one transaction. The old row is
+    /// read and locked first (`FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` holds
+    /// the write lock), so a save, a delete or another rotation of it waits
+    /// for this one or has happened before; then the new row goes in (an
+    /// expired row in its way is replaced) and the old one goes. Every
+    /// refusal rolls back, leaving the old row in place.
+    async fn rotate_transaction(
+        &self,
+        from: &str,
+        r: &Params<'_>,
+        expected: Option<i64>,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        let mysql = self.dialect == SqlDialect::MySql;
+        self.run(|| async {
+            on_pool!(&self.pool, p => {
+                let mut tx = match &self.sql.begin_rotation {
+                    Some(begin) => p.begin_with(sql(begin)).await?,
+                    None => p.begin().await?,
+                };
+                let version: Option<i64> = sqlx::query_scalar(sql(&self.sql.lock_version))
+                    .bind(from)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let refusal = match (version, expected) {
+                    (None, _) => Some(Rotation::Missing),
+                    (Some(current), Some(expected)) if current != expected => {
+                        Some(Rotation::Stale)
+                    }
+                    _ => None,
+                };
+                if let Some(refusal) = refusal {
+                    tx.rollback().await?;
+                    return Ok(refusal);
+                }
+                let insert = || {
+                    sqlx::query(sql(&self.sql.create))
+                        .bind(r.id)
+                        .bind(r.data)
+                        .bind(r.created)
+                        .bind(r.idle)
+                        .bind(r.absolute)
+                        .bind(r.expires)
+                        .bind(r.version)
+                        .bind(r.owner)
+                };
+                let inserted = if mysql {
+                    // A plain insert (see `Statements::create`): on a
+                    // duplicate, replace the row only if it has expired.
+                    // InnoDB undoes the failed statement alone.
+                    match insert().execute(&mut *tx).await {
+                        Ok(_) => true,
+                        Err(e) if is_unique_violation(&e) => {
+                            let purged = sqlx::query(sql(&self.sql.purge_expired_id))
+                                .bind(r.id)
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                            if purged == 0 {
+                                false
+                            } else {
+                                match insert().execute(&mut *tx).await {
+                                    Ok(_) => true,
+                                    Err(e) if is_unique_violation(&e) => false,
+                                    Err(e) => return Err(e),
+                                }
+                            }
+                        }
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    // The upsert that replaces only an expired row.
+                    insert().bind(now).execute(&mut *tx).await?.rows_affected() > 0
+                };
+                if !inserted {
+                    tx.rollback().await?;
+                    return Ok(Rotation::Taken);
+                }
+                sqlx::query(sql(&self.sql.delete))
+                    .bind(from)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Rotation::Moved)
+            })
+        })
+        .await
+    }
+
     async fn delete_version(&self, id: &str, version: i64) -> Result<u64, StoreError> {
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.delete_version))
                 .bind(id)
                 .bind(version)
@@ -631,7 +820,7 @@ impl Inner {
     /// Removes at most one batch of rows that expired before `now`.
     pub(crate) async fn delete_expired_batch(&self, now: i64) -> Result<u64, StoreError> {
         let limit = i64::from(self.cleanup_batch);
-        self.run(async {
+        self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.delete_expired_batch))
                 .bind(now)
                 .bind(limit)
@@ -674,7 +863,7 @@ impl SessionStore for SqlStore {
             // No stored version can be that large.
             Some(Err(_)) => {
                 return Err(self
-                    .missing_or_conflict(record, expected_version, now)
+                    .missing_or_conflict(&record.id, expected_version, now)
                     .await)
             }
         };
@@ -682,8 +871,55 @@ impl SessionStore for SqlStore {
             return Ok(());
         }
         Err(self
-            .missing_or_conflict(record, expected_version, now)
+            .missing_or_conflict(&record.id, expected_version, now)
             .await)
+    }
+
+    /// One atomic database operation: on PostgreSQL one statement (a
+    /// data-modifying CTE), on MySQL/MariaDB and SQLite one transaction
+    /// that locks the old row first. Nothing changes unless the record
+    /// moves.
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let inner = &self.inner;
+        let params = Params::of(record)?;
+        let now = now_millis();
+        let expected = match expected_version.map(i64::try_from) {
+            None => None,
+            Some(Ok(version)) => Some(version),
+            // No stored version can be that large: nothing can move.
+            Some(Err(_)) => {
+                return Err(self.missing_or_conflict(from, expected_version, now).await)
+            }
+        };
+        let outcome = match inner.dialect {
+            SqlDialect::Postgres => {
+                inner
+                    .rotate_statement(from.as_str(), &params, expected, now)
+                    .await?
+            }
+            SqlDialect::MySql | SqlDialect::Sqlite => {
+                inner
+                    .rotate_transaction(from.as_str(), &params, expected, now)
+                    .await?
+            }
+        };
+        match (outcome, expected_version) {
+            (Rotation::Moved, _) => Ok(()),
+            (Rotation::Taken, _) => Err(StoreError::AlreadyExists),
+            (Rotation::Stale, Some(expected)) => Err(StoreError::Conflict { expected }),
+            (Rotation::Missing | Rotation::Stale, _) => Err(StoreError::NotFound),
+            // The statement matched no row: the old row is gone, or (with
+            // an expected version) at another one. Whichever the table
+            // shows now; nothing was written either way.
+            (Rotation::Unknown, _) => {
+                Err(self.missing_or_conflict(from, expected_version, now).await)
+            }
+        }
     }
 
     async fn load(
@@ -733,7 +969,7 @@ impl SessionStore for SqlStore {
     async fn clear(&self) -> Result<(), StoreError> {
         let inner = &self.inner;
         inner
-            .run(async {
+            .run(|| async {
                 on_pool!(&inner.pool, p => sqlx::query(sql(&inner.sql.clear))
                     .execute(p)
                     .await
@@ -746,7 +982,7 @@ impl SessionStore for SqlStore {
         let inner = &self.inner;
         let now = now_millis();
         let count: i64 = inner
-            .run(async {
+            .run(|| async {
                 on_pool!(&inner.pool, p => sqlx::query_scalar::<_, i64>(sql(&inner.sql.count))
                     .bind(now)
                     .fetch_one(p)
@@ -772,7 +1008,7 @@ impl SessionStore for SqlStore {
         let inner = &self.inner;
         let now = now_millis();
         inner
-            .run(async {
+            .run(|| async {
                 on_pool!(&inner.pool, p => sqlx::query(sql(&inner.sql.delete_by_owner))
                     .bind(owner)
                     .bind(now)
@@ -813,14 +1049,14 @@ impl SqlStore {
     /// there is no live row.
     async fn missing_or_conflict(
         &self,
-        record: &Record,
+        id: &SessionId,
         expected: Option<u64>,
         now: i64,
     ) -> StoreError {
         let Some(expected) = expected else {
             return StoreError::NotFound;
         };
-        match self.inner.live_version(record.id.as_str(), now).await {
+        match self.inner.live_version(id.as_str(), now).await {
             Ok(Some(_)) => StoreError::Conflict { expected },
             Ok(None) => StoreError::NotFound,
             Err(e) => e,

@@ -245,6 +245,9 @@ macro_rules! behaviour_suite {
             cleanup_runs_in_bounded_batches,
             background_cleanup_runs_and_stops_with_the_store,
             migrate_is_idempotent,
+            racing_rotations_of_one_session_have_exactly_one_winner,
+            a_rotation_racing_a_delete_never_resurrects_the_session,
+            a_rotation_replaces_an_expired_row_at_the_new_id,
         );
         session_store_conformance::conformance_suite!(common::Shared::of($fixture));
     };
@@ -412,4 +415,130 @@ pub(crate) fn assert_refused(error: &StoreError, dialect: &str, server: &str) {
     };
     let reason = source.to_string().to_lowercase();
     assert!(reason.contains("refused"), "{reason}");
+}
+
+/// `tasks` tasks released together, each running `op(i)`; their results in
+/// order.
+async fn race<T, F>(tasks: usize, op: impl Fn(usize) -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(tasks));
+    let handles: Vec<_> = (0..tasks)
+        .map(|i| {
+            let (barrier, work) = (barrier.clone(), op(i));
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+/// Many requests rotate one session at once (a double-submitted login):
+/// exactly one wins, every other one finds the old row gone, and one row
+/// is left. The load-create-delete fallback lets several win, each leaving
+/// a live session behind.
+pub(crate) async fn racing_rotations_of_one_session_have_exactly_one_winner(fx: &Fixture) {
+    let store = fx.open(fx.builder().max_connections(8)).await;
+    for round in 0..8 {
+        let old = record(60_000);
+        store.create(&old).await.unwrap();
+        let results = race(6, |_| {
+            let (store, from) = (store.clone(), old.id.clone());
+            async move {
+                let mut next = record(60_000);
+                next.version = 2;
+                let result = store.rotate(&from, &next, Some(1)).await;
+                (next.id, result)
+            }
+        })
+        .await;
+        let winners: Vec<_> = results.iter().filter(|(_, r)| r.is_ok()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {results:?}");
+        for (_, result) in &results {
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::NotFound)),
+                "round {round}: {result:?}"
+            );
+        }
+        assert_eq!(fx.raw_count().await, 1, "round {round}");
+        assert!(store.load(&winners[0].0, None).await.unwrap().is_some());
+        store.clear().await.unwrap();
+    }
+}
+
+/// A rotation racing a delete of the same session (a login in one tab, a
+/// logout in another): either the delete removed the old row and the
+/// rotation created nothing, or the rotation moved it first and the delete
+/// found nothing. Never both: that would resurrect a logged-out session.
+pub(crate) async fn a_rotation_racing_a_delete_never_resurrects_the_session(fx: &Fixture) {
+    let store = fx.open(fx.builder().max_connections(4)).await;
+    for round in 0..30 {
+        let old = record(60_000);
+        store.create(&old).await.unwrap();
+        let results = race(2, |i| {
+            let (store, from) = (store.clone(), old.id.clone());
+            async move {
+                if i == 0 {
+                    store.rotate(&from, &record(60_000), None).await.is_ok()
+                } else {
+                    store.delete(&from).await.unwrap()
+                }
+            }
+        })
+        .await;
+        let (rotated, deleted) = (results[0], results[1]);
+        assert!(
+            rotated != deleted,
+            "round {round}: rotated {rotated}, deleted {deleted}"
+        );
+        assert_eq!(fx.raw_count().await, i64::from(rotated), "round {round}");
+        store.clear().await.unwrap();
+    }
+}
+
+/// An expired row that still sits at the new id (cleanup has not run) is
+/// replaced, as by `create`; a live one refuses the move and keeps the old
+/// row.
+pub(crate) async fn a_rotation_replaces_an_expired_row_at_the_new_id(fx: &Fixture) {
+    let store = fx.store().await;
+    let old = record(60_000);
+    store.create(&old).await.unwrap();
+    let stale = expired();
+    store.create(&stale).await.unwrap();
+    let mut moved = record(60_000);
+    moved.id = stale.id.clone();
+    moved.version = 2;
+    store.rotate(&old.id, &moved, Some(1)).await.unwrap();
+    assert_eq!(
+        store.load(&stale.id, None).await.unwrap(),
+        Some(moved.clone())
+    );
+    assert!(store.load(&old.id, None).await.unwrap().is_none());
+    assert_eq!(fx.raw_count().await, 1);
+
+    let live = record(60_000);
+    store.create(&live).await.unwrap();
+    let mut onto_live = record(60_000);
+    onto_live.id = live.id.clone();
+    assert!(matches!(
+        store.rotate(&moved.id, &onto_live, None).await,
+        Err(StoreError::AlreadyExists)
+    ));
+    assert_eq!(store.load(&moved.id, None).await.unwrap(), Some(moved));
+    assert_eq!(store.load(&live.id, None).await.unwrap(), Some(live));
+    // An expected version no row can have: a conflict, not an error.
+    assert!(matches!(
+        store
+            .rotate(&stale.id, &record(60_000), Some(u64::MAX))
+            .await,
+        Err(StoreError::Conflict { .. })
+    ));
 }
