@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{FieldError, OpenError};
 use crate::keyring::{KeyRing, Purpose};
@@ -35,7 +36,10 @@ impl KeyRing {
     pub fn open_str(&self, sealed: &str) -> Result<String, OpenError> {
         let bytes = decode_base64url(sealed).ok_or(OpenError(()))?;
         let opened = self.open(Purpose::Field, FIELD_CONTEXT, &bytes)?;
-        String::from_utf8(opened.plaintext).map_err(|_| OpenError(()))
+        String::from_utf8(opened.into_plaintext()).map_err(|not_utf8| {
+            not_utf8.into_bytes().zeroize();
+            OpenError(())
+        })
     }
 }
 
@@ -72,7 +76,8 @@ pub struct Sealed<T> {
 impl<T: Serialize + DeserializeOwned> Sealed<T> {
     /// Seals `value` with the ring's first key.
     pub fn seal(ring: &KeyRing, value: &T) -> Result<Self, FieldError> {
-        let plaintext = serde_json::to_vec(value).map_err(FieldError::Encode)?;
+        // The encoded value is as secret as the value: wiped once sealed.
+        let plaintext = Zeroizing::new(serde_json::to_vec(value).map_err(FieldError::Encode)?);
         Ok(Sealed {
             ciphertext: ring.seal(Purpose::Field, FIELD_CONTEXT, &plaintext),
             _value: PhantomData,

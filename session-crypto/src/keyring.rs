@@ -6,6 +6,8 @@ use std::sync::Arc;
 use ring::aead::{self, LessSafeKey, UnboundKey};
 use ring::{hkdf, hmac};
 
+use zeroize::Zeroizing;
+
 use crate::error::KeyError;
 
 /// The shortest secret accepted, in bytes.
@@ -172,8 +174,8 @@ impl KeyRing {
     /// A ring with one fresh random secret: for development and tests, where
     /// sessions need not survive a restart.
     pub fn generate() -> Self {
-        let secret = crate::token::random_bytes::<32>();
-        Self::new([secret]).expect("a 32-byte secret is long enough")
+        let secret = Zeroizing::new(crate::token::random_bytes::<32>());
+        Self::new([&*secret]).expect("a 32-byte secret is long enough")
     }
 
     /// Parses a comma-separated list of secrets, the form used by the

@@ -25,6 +25,22 @@
 //! per-purpose subkeys and secret rotation ([`KeyRing::new`] with the new secret
 //! first) keep each key far below that in practice.
 //!
+//! # Secrets in memory
+//!
+//! Key material that this crate holds as bytes is wiped when it is dropped
+//! (the [`zeroize`](https://docs.rs/zeroize) crate): the random secret of
+//! [`KeyRing::generate`], the plaintext of every [`Opened`] value, and the
+//! encoded value inside [`Sealed::seal`]. The ring keeps no copy of the
+//! secrets given to [`KeyRing::new`]: it borrows them only to derive its
+//! keys, so wiping them is the caller's (hold them in [`Zeroizing`]).
+//!
+//! The derived AES-GCM and HMAC keys live in ring's own types
+//! (`aead::LessSafeKey`, `hmac::Key`, and the `hkdf::Prk` used while
+//! deriving), which keep their key schedules private and offer no way to
+//! wipe them from outside: they are freed, not zeroized, when the ring is
+//! dropped. Wiping is best effort in any case: copies that the compiler makes
+//! on the stack, or that a growing `Vec` left behind, are out of reach.
+//!
 //! # Example
 //!
 //! ```
@@ -39,7 +55,7 @@
 //!     "an old secret that is at least 32 bytes long",
 //! ])?;
 //! let opened = ring.open(Purpose::Cookie, b"_session", &sealed)?;
-//! assert_eq!(opened.plaintext, b"hello");
+//! assert_eq!(*opened.plaintext, b"hello");
 //! assert!(!opened.sealed_with_primary); // time to reseal it
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -57,3 +73,6 @@ pub use field::Sealed;
 pub use keyring::{KeyId, KeyRing, Purpose, MIN_SECRET_LEN};
 pub use seal::{Opened, Plaintext, SEAL_OVERHEAD};
 pub use sign::{Tag, TAG_LEN};
+/// Re-exported: the wrapper that wipes [`Opened::plaintext`] on drop, for
+/// callers that keep secrets of their own.
+pub use zeroize::Zeroizing;

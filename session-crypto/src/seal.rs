@@ -5,7 +5,10 @@
 //! byte, the caller's context, and the version and key id, so a value cannot
 //! be moved to another purpose or context, nor relabelled with another key id.
 
+use std::fmt;
+
 use ring::aead::{Aad, Nonce, NONCE_LEN};
+use zeroize::Zeroizing;
 
 use crate::error::OpenError;
 use crate::keyring::{KeyRing, Purpose};
@@ -18,14 +21,49 @@ const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
 pub const SEAL_OVERHEAD: usize = HEADER_LEN + 16;
 
 /// The result of opening a sealed value.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// The plaintext is wiped when the value is dropped ([`Zeroizing`]), and
+/// `Debug` shows only its length.
+///
+/// ```
+/// use session_crypto::{KeyRing, Purpose};
+///
+/// let ring = KeyRing::generate();
+/// let opened = ring.open(Purpose::Field, b"pin", &ring.seal(Purpose::Field, b"pin", b"1234"))?;
+/// assert_eq!(*opened.plaintext, b"1234");
+/// assert!(!format!("{opened:?}").contains("1234"));
+/// # Ok::<(), session_crypto::OpenError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Opened {
-    /// The plaintext.
-    pub plaintext: Vec<u8>,
+    /// The plaintext, zeroized on drop. Take it out with
+    /// [`into_plaintext`](Self::into_plaintext) to keep it without a copy
+    /// (it is then the caller's to wipe).
+    pub plaintext: Zeroizing<Vec<u8>>,
     /// Whether the sealing (first) key of the ring opened it. When false, the
     /// value was sealed with an older secret and should be sealed again.
     pub sealed_with_primary: bool,
+}
+
+impl Opened {
+    /// The plaintext as a plain `Vec`, without a copy: from here on the
+    /// caller decides how long it lives and whether to wipe it.
+    pub fn into_plaintext(mut self) -> Vec<u8> {
+        std::mem::take(&mut *self.plaintext)
+    }
+}
+
+impl fmt::Debug for Opened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Opened")
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .field("sealed_with_primary", &self.sealed_with_primary)
+            .finish()
+    }
 }
 
 /// Associated data up to this long (a cookie name up to about 45 bytes)
@@ -103,7 +141,7 @@ impl KeyRing {
     ///
     /// let ring = KeyRing::generate();
     /// let sealed = ring.seal(Purpose::Field, b"note", b"secret text");
-    /// assert_eq!(ring.open(Purpose::Field, b"note", &sealed)?.plaintext, b"secret text");
+    /// assert_eq!(*ring.open(Purpose::Field, b"note", &sealed)?.plaintext, b"secret text");
     /// assert!(ring.open(Purpose::Field, b"other", &sealed).is_err());
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
@@ -126,7 +164,7 @@ impl KeyRing {
     ///     p.extend_from_slice(b"hello");
     ///     p.extend_from_slice(b" world");
     /// });
-    /// assert_eq!(ring.open(Purpose::Cookie, b"c", &sealed)?.plaintext, b"hello world");
+    /// assert_eq!(*ring.open(Purpose::Cookie, b"c", &sealed)?.plaintext, b"hello world");
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
     pub fn seal_with(
@@ -182,7 +220,7 @@ impl KeyRing {
     ///
     /// let ring = KeyRing::generate();
     /// let sealed = ring.seal(Purpose::Cookie, b"c", b"data");
-    /// assert_eq!(ring.open_vec(Purpose::Cookie, b"c", sealed)?.plaintext, b"data");
+    /// assert_eq!(*ring.open_vec(Purpose::Cookie, b"c", sealed)?.plaintext, b"data");
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
     pub fn open_vec(
@@ -226,7 +264,7 @@ impl KeyRing {
             };
             if let Ok(plaintext) = opened {
                 return Ok(Opened {
-                    plaintext,
+                    plaintext: Zeroizing::new(plaintext),
                     sealed_with_primary: index == 0,
                 });
             }
@@ -254,7 +292,7 @@ mod tests {
             let sealed = r.seal(Purpose::Cookie, b"_session", &msg);
             assert_eq!(sealed.len(), len + SEAL_OVERHEAD);
             let opened = r.open(Purpose::Cookie, b"_session", &sealed).unwrap();
-            assert_eq!(opened.plaintext, msg);
+            assert_eq!(*opened.plaintext, msg);
             assert!(opened.sealed_with_primary);
         }
     }
@@ -284,7 +322,7 @@ mod tests {
         let old = ring(&[A]).seal(Purpose::Cookie, b"c", b"v");
         let rotated = ring(&[B, A]);
         let opened = rotated.open(Purpose::Cookie, b"c", &old).unwrap();
-        assert_eq!(opened.plaintext, b"v");
+        assert_eq!(*opened.plaintext, b"v");
         assert!(!opened.sealed_with_primary);
     }
 
@@ -323,11 +361,11 @@ mod tests {
             });
             assert_eq!(sealed.len(), 3 + SEAL_OVERHEAD);
             let opened = r.open(Purpose::Cookie, context, &sealed).unwrap();
-            assert_eq!(opened.plaintext, [1, b'2', b'3']);
+            assert_eq!(*opened.plaintext, [1, b'2', b'3']);
             let opened = r
                 .open_vec(Purpose::Cookie, context, sealed.clone())
                 .unwrap();
-            assert_eq!(opened.plaintext, [1, b'2', b'3']);
+            assert_eq!(*opened.plaintext, [1, b'2', b'3']);
             assert!(r.open_vec(Purpose::Cookie, b"other", sealed).is_err());
         }
         assert!(r
@@ -343,8 +381,43 @@ mod tests {
         let both = KeyRing::with_one_id(&[B, A]);
         assert_eq!(both.candidates(ring(&[A]).primary_id().0).count(), 2);
         let opened = both.open_vec(Purpose::Cookie, b"c", sealed).unwrap();
-        assert_eq!(opened.plaintext, b"v");
+        assert_eq!(*opened.plaintext, b"v");
         assert!(!opened.sealed_with_primary);
+    }
+
+    #[test]
+    fn debug_shows_no_plaintext() {
+        let r = ring(&[A]);
+        let secret = b"4111 1111 1111 1111";
+        let opened = r
+            .open(
+                Purpose::Field,
+                b"card",
+                &r.seal(Purpose::Field, b"card", secret),
+            )
+            .unwrap();
+        let text = format!("{opened:?}");
+        assert!(!text.contains("4111"), "{text}");
+        // nor as the list of byte values that a derived Debug prints
+        assert!(!text.contains("52, 49, 49, 49"), "{text}");
+        assert!(text.contains("19 bytes"), "{text}");
+        assert!(text.contains("sealed_with_primary: true"), "{text}");
+    }
+
+    #[test]
+    fn the_plaintext_is_wiped_on_drop() {
+        // What can be observed without unsafe code: the type that holds the
+        // plaintext zeroizes on drop, and wiping it leaves nothing.
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let r = ring(&[A]);
+        let opened = r
+            .open(Purpose::Field, b"f", &r.seal(Purpose::Field, b"f", b"pin"))
+            .unwrap();
+        wiped_on_drop(&opened.plaintext);
+        let mut copy = opened.plaintext.clone();
+        zeroize::Zeroize::zeroize(&mut copy);
+        assert!(copy.is_empty());
+        assert_eq!(opened.into_plaintext(), b"pin");
     }
 
     #[test]

@@ -48,7 +48,7 @@ fn format_1_cookie_values_open() {
     let opened = ring()
         .open(Purpose::Cookie, b"_session", &unhex(COOKIE_V1))
         .unwrap();
-    assert_eq!(opened.plaintext, b"legacy cookie plaintext");
+    assert_eq!(*opened.plaintext, b"legacy cookie plaintext");
     assert!(ring()
         .open(Purpose::Cookie, b"_other", &unhex(COOKIE_V1))
         .is_err());
@@ -59,7 +59,7 @@ fn format_1_field_values_open() {
     let opened = ring()
         .open(Purpose::Field, b"note", &unhex(FIELD_V1_NOTE))
         .unwrap();
-    assert_eq!(opened.plaintext, b"raw field bytes");
+    assert_eq!(*opened.plaintext, b"raw field bytes");
 }
 
 #[test]

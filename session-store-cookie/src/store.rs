@@ -182,19 +182,20 @@ impl CookieStore {
             .keys
             .open_vec(Purpose::Cookie, cookie_name.as_bytes(), sealed)
             .map_err(|_| "does not open: tampered, foreign key or other cookie name")?;
+        let stale_key = !opened.sealed_with_primary;
         let (flags, payload) = format::split_frame(&opened.plaintext).ok_or("unknown format")?;
         let (body, start) = if flags & FLAG_DEFLATE != 0 {
             let inflated =
                 inflate(payload, self.max_inflated).ok_or("does not inflate within the limit")?;
             (inflated, 0)
         } else {
-            (opened.plaintext, format::FRAME_OVERHEAD)
+            // The plaintext becomes the record's data (no copy).
+            (opened.into_plaintext(), format::FRAME_OVERHEAD)
         };
         let record = format::decode_vec(flags, body, start).ok_or("malformed record")?;
         if record.is_expired(now) {
             return Err("expired");
         }
-        let stale_key = !opened.sealed_with_primary;
         if stale_key {
             tracing::debug!(id = %record.id, "session cookie sealed with an older key");
         }
