@@ -49,6 +49,10 @@ fn format_1_cookie_values_open() {
         .open(Purpose::Cookie, b"_session", &unhex(COOKIE_V1))
         .unwrap();
     assert_eq!(*opened.plaintext, b"legacy cookie plaintext");
+    assert!(opened.sealed_with_primary);
+    // the older format: opens, and asks to be sealed again
+    assert!(opened.legacy_format);
+    assert!(opened.needs_reseal());
     assert!(ring()
         .open(Purpose::Cookie, b"_other", &unhex(COOKIE_V1))
         .is_err());
@@ -60,6 +64,7 @@ fn format_1_field_values_open() {
         .open(Purpose::Field, b"note", &unhex(FIELD_V1_NOTE))
         .unwrap();
     assert_eq!(*opened.plaintext, b"raw field bytes");
+    assert!(opened.legacy_format);
 }
 
 #[test]

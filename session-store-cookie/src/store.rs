@@ -182,7 +182,10 @@ impl CookieStore {
             .keys
             .open_vec(Purpose::Cookie, cookie_name.as_bytes(), sealed)
             .map_err(|_| "does not open: tampered, foreign key or other cookie name")?;
-        let stale_key = !opened.sealed_with_primary;
+        // An older secret or the older seal format: either way the cookie
+        // should be sealed again (under the current key and format 2's
+        // nonce budget).
+        let stale_key = opened.needs_reseal();
         let (flags, payload) = format::split_frame(&opened.plaintext).ok_or("unknown format")?;
         let (body, start) = if flags & FLAG_DEFLATE != 0 {
             let inflated =
@@ -197,7 +200,7 @@ impl CookieStore {
             return Err("expired");
         }
         if stale_key {
-            tracing::debug!(id = %record.id, "session cookie sealed with an older key");
+            tracing::debug!(id = %record.id, "session cookie sealed with an older key or format");
         }
         Ok(Unsealed::new(record, stale_key && self.reseal_old_keys))
     }
@@ -235,9 +238,10 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// Whether a cookie that an older secret of the ring sealed is sealed
-    /// again with the first secret on the next response even when nothing
-    /// changed (default true). With false it is resealed only when the
+    /// Whether a cookie that an older secret of the ring sealed, or that was
+    /// sealed in session-crypto's older format 1, is sealed again with the
+    /// first secret (in the current format) on the next response even when
+    /// nothing changed (default true). With false it is resealed only when the
     /// response sets the cookie anyway (a change, or an idle-expiry refresh).
     pub fn reseal_old_keys(mut self, on: bool) -> Self {
         self.store.reseal_old_keys = on;

@@ -42,7 +42,32 @@ fn format_1_cookies_open_with_and_without_compression() {
         for value in [COOKIE_RECORD, COOKIE_RECORD_DEFLATE] {
             let opened = store.open_value("_session", value, now).expect("opens");
             assert_eq!(opened.record, record());
+            // Sealed in the older format: the response seals it again.
+            assert!(opened.stale_key);
             assert!(store.open_value("_other", value, now).is_none());
         }
     }
+}
+
+#[test]
+fn with_reseal_old_keys_off_they_wait_for_a_change() {
+    let ring = KeyRing::new([SECRET]).unwrap();
+    let store = CookieStore::builder(ring).reseal_old_keys(false).build();
+    let now = OffsetDateTime::now_utc();
+    let opened = store.open_value("_session", COOKIE_RECORD, now).unwrap();
+    assert!(!opened.stale_key);
+}
+
+#[test]
+fn a_resealed_record_is_format_2_and_no_longer_stale() {
+    let ring = KeyRing::new([SECRET]).unwrap();
+    let store = CookieStore::new(ring);
+    let now = OffsetDateTime::now_utc();
+    let opened = store.open_value("_session", COOKIE_RECORD, now).unwrap();
+    let again = store.seal_record("_session", &opened.record);
+    // 16 bytes of salt more, in base64
+    assert!(again.len() > COOKIE_RECORD.len() + 20, "{again}");
+    let reopened = store.open_value("_session", &again, now).unwrap();
+    assert_eq!(reopened.record, record());
+    assert!(!reopened.stale_key);
 }
