@@ -14,7 +14,8 @@
 //!   constant-time verification.
 //! - Field sealing ([`Sealed`], [`KeyRing::seal_str`]): keep one field of a
 //!   session encrypted inside the stored record, so that a store dump does not
-//!   show it.
+//!   show it, bound to the field's name so that it cannot be moved to another
+//!   field.
 //!
 //! # Why AES-256-GCM
 //!

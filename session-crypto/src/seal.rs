@@ -42,6 +42,12 @@ pub const SEAL_OVERHEAD: usize = HEADER_LEN + TAG_LEN;
 /// still open.
 pub const SEAL_OVERHEAD_V1: usize = HEADER_LEN_1 + TAG_LEN;
 
+/// Whether `sealed` is a value of format 1 (whose fields were sealed under
+/// one legacy context).
+pub(crate) fn is_format_1(sealed: &[u8]) -> bool {
+    sealed.first() == Some(&VERSION_1)
+}
+
 /// AES blocks that sealing `len` bytes costs a subkey's budget: the
 /// plaintext's blocks and the one that encrypts the tag.
 fn blocks(len: usize) -> u64 {

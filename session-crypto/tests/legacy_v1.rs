@@ -68,11 +68,36 @@ fn format_1_field_values_open() {
 }
 
 #[test]
-fn format_1_sealed_fields_open() {
+fn format_1_sealed_fields_open_in_any_field_and_say_so() {
     let text: Sealed<String> = sealed(SEALED_STRING);
-    assert_eq!(text.open(&ring()).unwrap(), "my diary");
+    // Sealed under the one legacy context: not bound to a field name.
+    for field in ["note", "diary", "anything"] {
+        assert_eq!(text.open(&ring(), field).unwrap(), "my diary");
+    }
+    assert!(!text.is_field_bound());
     let number: Sealed<u32> = sealed(SEALED_U32);
-    assert_eq!(number.open(&ring()).unwrap(), 42);
-    assert_eq!(ring().open_str(SEAL_STR).unwrap(), "4111 1111 1111 1111");
+    assert_eq!(number.open(&ring(), "count").unwrap(), 42);
+    assert!(!number.is_field_bound());
+    assert_eq!(
+        ring().open_str("card", SEAL_STR).unwrap(),
+        "4111 1111 1111 1111"
+    );
     assert!(decode_base64url(SEAL_STR).is_some());
+    // Still bound to the key and to the field purpose.
+    let other = KeyRing::new(["another secret of thirty-two bytes or more"]).unwrap();
+    assert!(text.open(&other, "note").is_err());
+    assert!(ring()
+        .open(Purpose::Cookie, b"field", text.ciphertext())
+        .is_err());
+}
+
+#[test]
+fn resealing_a_legacy_field_binds_it() {
+    let ring = ring();
+    let legacy: Sealed<String> = sealed(SEALED_STRING);
+    let value = legacy.open(&ring, "note").unwrap();
+    let resealed = Sealed::seal(&ring, "note", &value).unwrap();
+    assert!(resealed.is_field_bound());
+    assert_eq!(resealed.open(&ring, "note").unwrap(), "my diary");
+    assert!(resealed.open(&ring, "diary").is_err());
 }
