@@ -175,7 +175,7 @@ mod tests {
         session.compliance.marketing_consent = Some(true);
         session.compliance.consent_at = Some(now);
         session.compliance.secret_note =
-            Some(Sealed::seal(&KeyRing::generate(), &"my diary".to_string()).unwrap());
+            Some(Sealed::seal(&KeyRing::generate(), "note", &"my diary".to_string()).unwrap());
         session
     }
 

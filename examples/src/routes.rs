@@ -347,7 +347,7 @@ pub fn put_secret_note(session: &Session<DemoSession>, body: &[u8]) -> Reply {
     if let Err(reply) = check_length("note", &note.note, TEXT_LIMIT) {
         return reply;
     }
-    let sealed = match session.seal(&note.note) {
+    let sealed = match session.seal("note", &note.note) {
         Ok(sealed) => sealed,
         Err(err) => {
             tracing::error!(%err, "could not seal the note");
@@ -363,7 +363,7 @@ pub fn put_secret_note(session: &Session<DemoSession>, body: &[u8]) -> Reply {
 /// opened: it reads as none, with a warning in the log.
 pub fn get_secret_note(session: &Session<DemoSession>) -> Reply {
     let sealed = session.data().compliance.secret_note.clone();
-    let note = sealed.and_then(|sealed| match session.open(&sealed) {
+    let note = sealed.and_then(|sealed| match session.open("note", &sealed) {
         Ok(note) => Some(note),
         Err(err) => {
             tracing::warn!(%err, session = %session.id(), "the secret note cannot be opened");

@@ -335,19 +335,22 @@ impl<T> Session<T> {
         state.changed();
     }
 
-    /// Seals a value with the configured secret, for a [`Sealed`] field.
+    /// Seals a value with the configured secret, for the [`Sealed`] field
+    /// named `field` (bound in: it opens in no other field).
     pub fn seal<V: Serialize + DeserializeOwned>(
         &self,
+        field: &str,
         value: &V,
     ) -> Result<Sealed<V>, FieldError> {
-        Sealed::seal(&self.shared.keys, value)
+        Sealed::seal(&self.shared.keys, field, value)
     }
 
-    /// Opens a [`Sealed`] field with the configured secrets.
+    /// Opens the [`Sealed`] field named `field` with the configured secrets.
     pub fn open<V: Serialize + DeserializeOwned>(
         &self,
+        field: &str,
         sealed: &Sealed<V>,
     ) -> Result<V, FieldError> {
-        sealed.open(&self.shared.keys)
+        sealed.open(&self.shared.keys, field)
     }
 }

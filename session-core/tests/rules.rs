@@ -652,7 +652,7 @@ async fn sealed_fields_do_not_show_in_the_store() {
     let store = Counting::new();
     let m = manager::<Notes>(&store, |b| b.codec(Codec::Json));
     let session = m.create();
-    let sealed = session.seal(&"my secret diary".to_owned()).unwrap();
+    let sealed = session.seal("note", &"my secret diary".to_owned()).unwrap();
     session.data_mut().note = Some(sealed);
     m.commit(&session).await.unwrap();
     let record = store
@@ -665,7 +665,9 @@ async fn sealed_fields_do_not_show_in_the_store() {
     assert!(!dump.contains("diary"), "{dump}");
     let loaded = m.get(&session.id()).await.unwrap();
     assert_eq!(
-        session.open(loaded.data.note.as_ref().unwrap()).unwrap(),
+        session
+            .open("note", loaded.data.note.as_ref().unwrap())
+            .unwrap(),
         "my secret diary"
     );
 }

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use ring::aead::{self, LessSafeKey, UnboundKey};
 use ring::{hkdf, hmac};
 
+use zeroize::Zeroizing;
+
 use crate::error::KeyError;
+use crate::subkey::{Subkeys, BLOCK_BUDGET};
 
 /// The shortest secret accepted, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -61,23 +64,38 @@ impl fmt::Debug for KeyId {
 /// The subkeys derived from one secret.
 pub(crate) struct DerivedKeys {
     pub(crate) id: KeyId,
-    pub(crate) cookie: LessSafeKey,
-    pub(crate) field: LessSafeKey,
+    /// Format 1 (random nonces): kept to open values sealed before format 2.
+    cookie_v1: LessSafeKey,
+    field_v1: LessSafeKey,
+    /// Format 2: per-process subkeys with counter nonces.
+    cookie: Subkeys,
+    field: Subkeys,
     pub(crate) signing: hmac::Key,
 }
 
 impl DerivedKeys {
-    fn derive(secret: &[u8]) -> Self {
+    fn derive(secret: &[u8], block_budget: u64) -> Self {
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, HKDF_SALT).extract(secret);
         DerivedKeys {
             id: KeyId(derive_bytes(&prk, b"key-id")),
-            cookie: derive_aead(&prk, Purpose::Cookie.label()),
-            field: derive_aead(&prk, Purpose::Field.label()),
+            cookie_v1: derive_aead(&prk, Purpose::Cookie.label()),
+            field_v1: derive_aead(&prk, Purpose::Field.label()),
+            cookie: Subkeys::new(&prk, Purpose::Cookie.label(), block_budget),
+            field: Subkeys::new(&prk, Purpose::Field.label(), block_budget),
             signing: derive_hmac(&prk, b"signing"),
         }
     }
 
-    pub(crate) fn aead(&self, purpose: Purpose) -> &LessSafeKey {
+    /// The format-1 key of `purpose` (opening only).
+    pub(crate) fn aead_v1(&self, purpose: Purpose) -> &LessSafeKey {
+        match purpose {
+            Purpose::Cookie => &self.cookie_v1,
+            Purpose::Field => &self.field_v1,
+        }
+    }
+
+    /// The format-2 subkeys of `purpose`.
+    pub(crate) fn subkeys(&self, purpose: Purpose) -> &Subkeys {
         match purpose {
             Purpose::Cookie => &self.cookie,
             Purpose::Field => &self.field,
@@ -126,7 +144,9 @@ fn derive_bytes<const N: usize>(prk: &hkdf::Prk, label: &[u8]) -> [u8; N] {
 ///
 /// The first secret seals and signs; every secret opens and verifies. To
 /// rotate, put the new secret first and keep the old one after it until the
-/// values it sealed have expired. Cloning is cheap (the keys are shared).
+/// values it sealed have expired. Cloning is cheap (the keys are shared,
+/// and so are the per-process sealing subkeys and their nonce counters: see
+/// the crate docs on the per-key budget).
 ///
 /// `Debug` shows only the key ids, never key material.
 #[derive(Clone)]
@@ -152,6 +172,16 @@ impl KeyRing {
         I: IntoIterator<Item = S>,
         S: AsRef<[u8]>,
     {
+        Self::with_block_budget(secrets, BLOCK_BUDGET)
+    }
+
+    /// [`new`](Self::new) with another budget of AES blocks per sealing
+    /// subkey: small ones let the tests watch subkeys rotate.
+    pub(crate) fn with_block_budget<I, S>(secrets: I, block_budget: u64) -> Result<Self, KeyError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<[u8]>,
+    {
         let mut keys = Vec::new();
         for (index, secret) in secrets.into_iter().enumerate() {
             let secret = secret.as_ref();
@@ -161,7 +191,7 @@ impl KeyRing {
                     length: secret.len(),
                 });
             }
-            keys.push(DerivedKeys::derive(secret));
+            keys.push(DerivedKeys::derive(secret, block_budget));
         }
         if keys.is_empty() {
             return Err(KeyError::NoSecret);
@@ -172,8 +202,8 @@ impl KeyRing {
     /// A ring with one fresh random secret: for development and tests, where
     /// sessions need not survive a restart.
     pub fn generate() -> Self {
-        let secret = crate::token::random_bytes::<32>();
-        Self::new([secret]).expect("a 32-byte secret is long enough")
+        let secret = Zeroizing::new(crate::token::random_bytes::<32>());
+        Self::new([&*secret]).expect("a 32-byte secret is long enough")
     }
 
     /// Parses a comma-separated list of secrets, the form used by the
@@ -231,7 +261,7 @@ impl KeyRing {
     pub(crate) fn with_one_id(secrets: &[&str]) -> Self {
         let mut keys: Vec<DerivedKeys> = secrets
             .iter()
-            .map(|s| DerivedKeys::derive(s.as_bytes()))
+            .map(|s| DerivedKeys::derive(s.as_bytes(), BLOCK_BUDGET))
             .collect();
         if let Some(id) = keys.last().map(|k| k.id) {
             for key in &mut keys {
@@ -290,6 +320,23 @@ mod tests {
         let ring = KeyRing::from_comma_separated(&format!(" {B} , {A} ,")).unwrap();
         assert_eq!(ring.len(), 2);
         assert_eq!(ring.primary_id(), KeyRing::new([B]).unwrap().primary_id());
+    }
+
+    #[test]
+    fn derived_key_bytes_are_wiped_on_drop() {
+        // The byte keys the ring holds (the format-2 roots) sit in a type
+        // that zeroizes on drop; ring's own key types cannot (crate docs).
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>(_: &T) {}
+        let ring = KeyRing::new([A]).unwrap();
+        for purpose in [Purpose::Cookie, Purpose::Field] {
+            let root = ring.primary().subkeys(purpose).root();
+            wiped_on_drop(root);
+            assert_ne!(**root, [0u8; 32]);
+        }
+        assert_ne!(
+            **ring.primary().subkeys(Purpose::Cookie).root(),
+            **ring.primary().subkeys(Purpose::Field).root()
+        );
     }
 
     #[test]

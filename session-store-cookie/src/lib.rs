@@ -18,7 +18,8 @@
 //!   ([`CookieStoreBuilder::compress_above`]) fits more text-like data.
 //! - Replay: a copied cookie stays valid until the expiry sealed in it. Keep
 //!   the idle timeout short, and add a [`Revocation`] hook (for example
-//!   [`RevocationList`]) to make logout and rotation final.
+//!   [`RevocationList`]) to make logout and rotation final: a revocation
+//!   lasts until the revoked cookie's sealed absolute expiry, however long.
 //! - No server state: get by id, clear, count, listing and deleting by
 //!   owner answer [`StoreError::Unsupported`](session_core::StoreError::Unsupported).
 //!

@@ -26,7 +26,8 @@ use session_core::{SessionId, StoreError};
 #[async_trait]
 pub trait Revocation: Send + Sync + fmt::Debug + 'static {
     /// Records that `id` must no longer open. `until` is when every cookie
-    /// that can carry it has expired; the entry may be forgotten after it.
+    /// that can carry it has expired (the session's absolute expiry, or
+    /// later); the entry may be forgotten after it, never before.
     async fn revoke(&self, id: &SessionId, until: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Whether `id` was revoked (and the revocation has not lapsed).
@@ -81,6 +82,18 @@ impl RevocationList {
         self.len() == 0
     }
 
+    /// Until when `id` is revoked, if it is listed (lapsed or not, until
+    /// pruned).
+    pub fn revoked_until(&self, id: &SessionId) -> Option<OffsetDateTime> {
+        self.lock().until.get(id).copied()
+    }
+
+    /// Whether `id` is revoked at the instant `at`: what
+    /// [`is_revoked`](Revocation::is_revoked) answers when `at` is now.
+    pub fn is_revoked_at(&self, id: &SessionId, at: OffsetDateTime) -> bool {
+        self.revoked_until(id).is_some_and(|until| until > at)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // The map is consistent after every statement: a panic elsewhere
         // while it was held leaves nothing half-done.
@@ -103,8 +116,7 @@ impl Revocation for RevocationList {
     }
 
     async fn is_revoked(&self, id: &SessionId) -> Result<bool, StoreError> {
-        let now = OffsetDateTime::now_utc();
-        Ok(self.lock().until.get(id).is_some_and(|until| *until > now))
+        Ok(self.is_revoked_at(id, OffsetDateTime::now_utc()))
     }
 }
 

@@ -1,5 +1,6 @@
 //! The store: sealing, opening, and the server-side operations it refuses.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +20,8 @@ use crate::revocation::Revocation;
 pub const DEFAULT_MAX_INFLATED: usize = 64 * 1024;
 
 /// Default of [`CookieStoreBuilder::revocation_ttl`]: the default absolute
-/// timeout of `SessionConfig`.
+/// timeout of `SessionConfig`. It is a floor: a revocation lasts at least
+/// until the absolute expiry of every record the store has sealed or opened.
 pub const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A session store that keeps the whole record in the cookie, sealed with
@@ -49,6 +51,10 @@ pub struct CookieStore {
     reseal_old_keys: bool,
     revocation: Option<Arc<dyn Revocation>>,
     revocation_ttl: Duration,
+    /// The longest time that any record this store (or a clone) sealed or
+    /// opened had left until its absolute expiry, in whole seconds rounded
+    /// up: how long a revocation must last so that no cookie outlives it.
+    longest_lifetime: Arc<AtomicI64>,
 }
 
 /// Builds a [`CookieStore`]. Every setter states its default.
@@ -78,6 +84,7 @@ impl CookieStore {
                 reseal_old_keys: true,
                 revocation: None,
                 revocation_ttl: DEFAULT_REVOCATION_TTL,
+                longest_lifetime: Arc::new(AtomicI64::new(0)),
             },
             compress_above: None,
         }
@@ -110,6 +117,7 @@ impl CookieStore {
     /// assert!(store.open_value("_other", &value, now).is_none());
     /// ```
     pub fn seal_record(&self, cookie_name: &str, record: &Record) -> String {
+        self.note_lifetime(record, OffsetDateTime::now_utc());
         let context = cookie_name.as_bytes();
         let sealed = match self.compression {
             Some(compression) => {
@@ -182,21 +190,26 @@ impl CookieStore {
             .keys
             .open_vec(Purpose::Cookie, cookie_name.as_bytes(), sealed)
             .map_err(|_| "does not open: tampered, foreign key or other cookie name")?;
+        // An older secret or the older seal format: either way the cookie
+        // should be sealed again (under the current key and format 2's
+        // nonce budget).
+        let stale_key = opened.needs_reseal();
         let (flags, payload) = format::split_frame(&opened.plaintext).ok_or("unknown format")?;
         let (body, start) = if flags & FLAG_DEFLATE != 0 {
             let inflated =
                 inflate(payload, self.max_inflated).ok_or("does not inflate within the limit")?;
             (inflated, 0)
         } else {
-            (opened.plaintext, format::FRAME_OVERHEAD)
+            // The plaintext becomes the record's data (no copy).
+            (opened.into_plaintext(), format::FRAME_OVERHEAD)
         };
         let record = format::decode_vec(flags, body, start).ok_or("malformed record")?;
         if record.is_expired(now) {
             return Err("expired");
         }
-        let stale_key = !opened.sealed_with_primary;
+        self.note_lifetime(&record, now);
         if stale_key {
-            tracing::debug!(id = %record.id, "session cookie sealed with an older key");
+            tracing::debug!(id = %record.id, "session cookie sealed with an older key or format");
         }
         Ok(Unsealed::new(record, stale_key && self.reseal_old_keys))
     }
@@ -204,6 +217,32 @@ impl CookieStore {
     /// The key ring.
     pub fn keys(&self) -> &KeyRing {
         &self.keys
+    }
+
+    /// Remembers how long `record` can still be carried by a cookie, as of
+    /// `now`, if that is the longest yet.
+    fn note_lifetime(&self, record: &Record, now: OffsetDateTime) {
+        let left = (record.absolute_expires_at - now)
+            .whole_seconds()
+            .saturating_add(1);
+        if left > 0 {
+            self.longest_lifetime.fetch_max(left, Ordering::Relaxed);
+        }
+    }
+
+    /// Until when a session deleted at `now` must stay revoked.
+    ///
+    /// In the request cycle a session is deleted (logout, the old id at
+    /// rotation) after its cookie was opened by this store, at an earlier
+    /// instant `t` when its record had at most `longest_lifetime` left: its
+    /// absolute expiry is at most `t + longest_lifetime`, which is before
+    /// `now + longest_lifetime`. So is that of every record this store
+    /// sealed or opened. For an id it has never seen (deleted by id from
+    /// elsewhere, or after a restart) the configured TTL is the floor.
+    fn revocation_until(&self, now: OffsetDateTime) -> OffsetDateTime {
+        let seen = time::Duration::seconds(self.longest_lifetime.load(Ordering::Relaxed));
+        let floor = time::Duration::try_from(self.revocation_ttl).unwrap_or(time::Duration::MAX);
+        now.saturating_add(seen.max(floor))
     }
 }
 
@@ -234,9 +273,10 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// Whether a cookie that an older secret of the ring sealed is sealed
-    /// again with the first secret on the next response even when nothing
-    /// changed (default true). With false it is resealed only when the
+    /// Whether a cookie that an older secret of the ring sealed, or that was
+    /// sealed in session-crypto's older format 1, is sealed again with the
+    /// first secret (in the current format) on the next response even when
+    /// nothing changed (default true). With false it is resealed only when the
     /// response sets the cookie anyway (a change, or an idle-expiry refresh).
     pub fn reseal_old_keys(mut self, on: bool) -> Self {
         self.store.reseal_old_keys = on;
@@ -257,10 +297,18 @@ impl CookieStoreBuilder {
         self
     }
 
-    /// How long a revocation is kept (default
-    /// [`DEFAULT_REVOCATION_TTL`], 24 hours). Set it to the session's
-    /// absolute timeout: no cookie outlives that, so neither need its
-    /// revocation.
+    /// The shortest time a revocation is kept (default
+    /// [`DEFAULT_REVOCATION_TTL`], 24 hours).
+    ///
+    /// A revocation lasts until the revoked session's cookie can no longer
+    /// open, its sealed absolute expiry, however long that is ("remember
+    /// me" for 30 days): the store remembers the longest time any record it
+    /// sealed or opened had left, and revokes for at least that long. That
+    /// covers logout and rotation, where the request opened the cookie just
+    /// before. This TTL is the floor for ids the process has not seen since
+    /// it started (`SessionManager::delete` with an id from elsewhere, just
+    /// after a restart): set it to the session's absolute timeout to cover
+    /// those too.
     pub fn revocation_ttl(mut self, ttl: Duration) -> Self {
         self.store.revocation_ttl = ttl;
         self
@@ -314,12 +362,13 @@ impl SessionStore for CookieStore {
 
     /// Without a revocation hook there is nothing to delete on the server:
     /// answers `false` (the cookie itself is removed by the response). With
-    /// one, revokes the id and answers `true`.
+    /// one, revokes the id until no cookie carrying it can open any more
+    /// (see [`CookieStoreBuilder::revocation_ttl`]) and answers `true`.
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let Some(hook) = &self.revocation else {
             return Ok(false);
         };
-        let until = OffsetDateTime::now_utc() + self.revocation_ttl;
+        let until = self.revocation_until(OffsetDateTime::now_utc());
         hook.revoke(id, until).await?;
         tracing::debug!(%id, %until, "session id revoked");
         Ok(true)
@@ -358,5 +407,42 @@ impl CookieSealing for CookieStore {
 
     async fn seal(&self, cookie_name: &str, record: &Record) -> Result<String, StoreError> {
         Ok(self.seal_record(cookie_name, record))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revocations_outlast_every_record_seen_and_never_overflow() {
+        let store = CookieStore::new(KeyRing::generate());
+        let now = OffsetDateTime::now_utc();
+        let day = time::Duration::days(1);
+        assert_eq!(store.revocation_until(now), now + DEFAULT_REVOCATION_TTL);
+        let record = |absolute| Record {
+            id: SessionId::random(),
+            data: Vec::new(),
+            created_at: now,
+            idle_expires_at: absolute,
+            absolute_expires_at: absolute,
+            version: 1,
+            owner: None,
+        };
+        store.note_lifetime(&record(now + 40 * day), now);
+        // a shorter one later changes nothing
+        store.note_lifetime(&record(now + 2 * day), now);
+        let until = store.revocation_until(now);
+        assert!(until >= now + 40 * day);
+        assert!(until <= now + 40 * day + time::Duration::seconds(1));
+        // clones share what was seen
+        assert_eq!(store.clone().revocation_until(now), until);
+        // the latest instant `time` can express: saturates, no panic
+        let last = OffsetDateTime::new_utc(
+            time::Date::from_calendar_date(9999, time::Month::December, 31).unwrap(),
+            time::Time::MIDNIGHT,
+        );
+        store.note_lifetime(&record(last), now);
+        assert!(store.revocation_until(last) >= last);
     }
 }
