@@ -163,8 +163,9 @@ async fn written_session_round_trips() {
     let second = send(&app, "/count", &[cookie.as_bytes()]).await;
     assert_eq!(body(second).await, "2");
     let peeked = send(&app, "/peek", &[cookie.as_bytes()]).await;
-    // The default idle refresh resends the same token with a new Max-Age.
-    assert_eq!(set_cookie(&peeked).map(|h| pair(&h)), Some(cookie));
+    // Right after a write the idle expiry would move by less than the
+    // refresh slack (1 s): no touch and no Set-Cookie.
+    assert_eq!(set_cookie(&peeked), None);
     assert_eq!(body(peeked).await, "2");
     assert_eq!(f.store.len(), 1);
 }

@@ -97,19 +97,20 @@ fn a_session_is_kept_in_process_too() {
     });
 }
 
-/// `ours` sends the cookie on every request that loads the session (its
-/// idle expiry slides); `ours-onwrite` only when the session is written, as
-/// the peers do: on a read it sends no `Set-Cookie` at all.
+/// `ours-onwrite` sends the cookie only when the session is written, as the
+/// peers do; so does `ours` (the default, sliding expiry) for reads that
+/// follow a write within the refresh slack (1 s), as these do: the idle
+/// expiry would move by less than the slack, so nothing is refreshed.
 #[test]
 fn ours_onwrite_sends_the_cookie_only_on_writes() {
-    for (name, on_read) in [
-        ("axum/ours/memory", true),
-        ("axum/ours/cookie", true),
-        ("actix/ours/cookie", true),
-        ("axum/ours-onwrite/memory", false),
-        ("axum/ours-onwrite/cookie", false),
-        ("actix/ours-onwrite/memory", false),
-        ("actix/ours-onwrite/cookie", false),
+    for name in [
+        "axum/ours/memory",
+        "axum/ours/cookie",
+        "actix/ours/cookie",
+        "axum/ours-onwrite/memory",
+        "axum/ours-onwrite/cookie",
+        "actix/ours-onwrite/memory",
+        "actix/ours-onwrite/cookie",
     ] {
         let (_, addr) = start(name, ServeOptions::default());
         runtime().block_on(async {
@@ -119,8 +120,7 @@ fn ours_onwrite_sends_the_cookie_only_on_writes() {
             assert_eq!(writes.set_cookies, 30, "{name}: a write sends the cookie");
             let reads = users.run("/counter/peek", Duration::from_secs(5), 30).await;
             assert_eq!((reads.requests, reads.errors), (30, 0), "{name}");
-            let expected = if on_read { 30 } else { 0 };
-            assert_eq!(reads.set_cookies, expected, "{name}: Set-Cookie on reads");
+            assert_eq!(reads.set_cookies, 0, "{name}: Set-Cookie on reads");
         });
     }
 }

@@ -140,6 +140,9 @@ fn manager(kind: Kind, refresh: IdleRefresh) -> (SessionManager<Counter>, Arc<Co
     let builder = SessionConfig::builder()
         .keys(keys.clone())
         .secure(false)
+        // No refresh slack: under `Always` every read refreshes, so the
+        // counts move even for reads right after a write.
+        .refresh_slack(std::time::Duration::ZERO)
         .idle_refresh(refresh);
     let builder = match kind {
         Kind::Memory => builder.store(Counted {

@@ -63,7 +63,7 @@ async fn new_session_is_written_only_once_it_holds_data() {
 #[tokio::test]
 async fn unchanged_session_is_touched_at_commit_not_rewritten() {
     let store = Counting::new();
-    let m = manager::<Cart>(&store, |b| b);
+    let m = manager::<Cart>(&store, |b| b.refresh_slack(Duration::ZERO));
     let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
     let before = store.calls.total();
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
@@ -81,6 +81,39 @@ async fn unchanged_session_is_touched_at_commit_not_rewritten() {
     assert_eq!(store.calls.get(&store.calls.save), 0);
     // Max-Age moved, so the cookie goes out again with the same token.
     assert_eq!(pair(&out), cookie);
+}
+
+#[tokio::test]
+async fn reads_within_the_refresh_slack_write_nothing_and_send_no_cookie() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| {
+        b.idle_timeout(Duration::from_secs(30))
+            .refresh_slack(Duration::from_millis(200))
+    });
+    assert_eq!(m.config().refresh_slack(), Duration::from_millis(200));
+    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let before = store.calls.total();
+    let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
+    assert!(out.is_none(), "no Set-Cookie within the slack: {out:?}");
+    assert_eq!(store.calls.total() - before, 1, "one plain load");
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
+    assert_eq!(
+        pair(&out),
+        cookie,
+        "past the slack the cookie goes out again"
+    );
+    assert_eq!(
+        store.calls.get(&store.calls.touch),
+        1,
+        "and the record is touched"
+    );
+    // The slack never exceeds 1% of the idle timeout.
+    let capped = manager::<Cart>(&store, |b| {
+        b.idle_timeout(Duration::from_secs(10))
+            .refresh_slack(Duration::from_secs(5))
+    });
+    assert_eq!(capped.config().refresh_slack(), Duration::from_millis(100));
 }
 
 #[tokio::test]

@@ -542,8 +542,10 @@ pub async fn manager_rotation_never_resurrects_or_loses_a_save(fx: &dyn Fixture)
 /// would overwrite the cookie the other response set (a login undone by a
 /// parallel read). Its touch finds the record gone and writes nothing.
 pub async fn a_read_that_raced_a_rotation_or_delete_sends_no_cookie(fx: &dyn Fixture) {
+    // No refresh slack: the read refreshes, so its commit asks the store.
     let config = SessionConfig::testing()
         .shared_store(fx.store())
+        .refresh_slack(Duration::ZERO)
         .build()
         .unwrap();
     let manager = SessionManager::<Counter>::new(config);

@@ -209,6 +209,7 @@ async fn the_sealed_idle_expiry_is_enforced_whatever_the_browser_kept() {
 async fn the_sealed_absolute_expiry_is_enforced_despite_refreshes() {
     let m = manager(CookieStore::new(ring(&[NEW])), |b| {
         b.absolute_timeout(Duration::from_millis(300))
+            .refresh_slack(Duration::ZERO)
     });
     let (_, mut cookie) = started(&m, "x").await;
     // Each request reseals the cookie with a fresh idle expiry, but the

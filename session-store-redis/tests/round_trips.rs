@@ -40,7 +40,9 @@ struct Cart {
     items: Vec<String>,
 }
 
-/// A manager on `store` with a concurrency policy and a refresh mode.
+/// A manager on `store` with a concurrency policy and a refresh mode, and
+/// no refresh slack: every read refreshes, so each request's commands are
+/// those of an exact sliding expiry (the slack is checked on its own below).
 fn manager(
     store: &RedisStore,
     concurrency: Concurrency,
@@ -51,6 +53,7 @@ fn manager(
             .store(store.clone())
             .concurrency(concurrency)
             .idle_refresh(refresh)
+            .refresh_slack(std::time::Duration::ZERO)
             .build()
             .unwrap(),
     )
@@ -238,7 +241,8 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
     }
     let scratch = Scratch::new("touch-slack");
     let server = RedisServer::start(&scratch).await;
-    // Default slack (1 s), capped at 1% of this 10 s idle timeout: 100 ms.
+    // Default slacks (1 s), capped at 1% of this 10 s idle timeout: 100 ms,
+    // both the request cycle's and the store's.
     let store = RedisStore::connect(&server.url()).await.unwrap();
     let manager = SessionManager::<Cart>::new(
         SessionConfig::testing()
@@ -254,13 +258,27 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
     let mut raw = Raw::connect(&server.address()).await.unwrap();
     let written = pexpire_time(&mut raw, &key).await;
 
-    // Right after the write, within the slack: the request cycle's touch at
-    // commit still goes to Redis, since its answer is what proves that the
-    // session exists before the cookie goes out again.
+    // Right after the write, within the request cycle's refresh slack: the
+    // read is a lone GET and sends no cookie (nothing to refresh).
     let ((items, again), sent) = monitor.commands(read(&manager, &cookie)).await;
     assert_eq!(items, ["tea"]);
+    assert!(!again, "no Set-Cookie within the refresh slack");
+    assert_eq!(sent, ["GET"], "a read within the slack");
+
+    // With no refresh slack, the touch at commit goes to Redis even within
+    // the store's touch slack: its answer proves that the session exists
+    // before the cookie goes out again.
+    let exact = SessionManager::<Cart>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .idle_timeout(std::time::Duration::from_secs(10))
+            .refresh_slack(std::time::Duration::ZERO)
+            .build()
+            .unwrap(),
+    );
+    let ((_, again), sent) = monitor.commands(read(&exact, &cookie)).await;
     assert!(again, "the cookie's Max-Age goes out again");
-    assert_eq!(sent, ["GET", "PEXPIREAT"], "a read within the slack");
+    assert_eq!(sent, ["GET", "PEXPIREAT"], "an exact refresh");
 
     // A touching load (`load(id, Some(_))`) within the slack of that touch:
     // its GET proves the session exists, and the touch is skipped.
@@ -303,18 +321,18 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
     assert!(expires >= moved - 5, "{expires} vs {moved}");
 
     // Deleted behind this process's back while a request that read the
-    // session runs, just after this process's own touch (well within the
-    // slack): the touch at commit learns from Redis that the session is
+    // session runs (with no refresh slack, so the commit touches), just
+    // after this process's own touch (well within the store's slack): the touch at commit learns from Redis that the session is
     // gone, and the response sends no cookie.
     let (answer, sent) = monitor
         .commands(async {
-            let lazy = manager.start_request();
+            let lazy = exact.start_request();
             assert_eq!(
                 lazy.load(Some(cookie.as_str())).await.unwrap().data().items,
                 ["tea"]
             );
             assert_eq!(raw.cmd(&["DEL", &key]).await.unwrap().int(), 1);
-            manager.finish_request(&lazy, 200).await.unwrap()
+            exact.finish_request(&lazy, 200).await.unwrap()
         })
         .await;
     assert!(
