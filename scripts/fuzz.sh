@@ -85,9 +85,14 @@ max_len() {
 cd "$root"
 echo "fuzz: building ${targets[*]}"
 build_start=$(date +%s)
-for t in "${targets[@]}"; do
-    cargo fuzz build --fuzz-dir "$fuzz_dir" "$t"
-done
+if [ "${#targets[@]}" = "${#all_targets[@]}" ]; then
+    # One cargo invocation: the binaries link in parallel.
+    cargo fuzz build --fuzz-dir "$fuzz_dir"
+else
+    for t in "${targets[@]}"; do
+        cargo fuzz build --fuzz-dir "$fuzz_dir" "$t"
+    done
+fi
 echo "fuzz: built in $(( $(date +%s) - build_start )) s"
 
 failed=()

@@ -105,12 +105,12 @@ fn check(headers: &[&str], name: &str) {
     // Every value taken, and only some (so that "first taken wins" is
     // exercised past a refused one): those of even length.
     let all = |_: &str| true;
-    let even = |v: &str| v.len() % 2 == 0;
+    let even = |v: &str| v.len().is_multiple_of(2);
     for (which, take) in [(0, &all as &dyn Fn(&str) -> bool), (1, &even)] {
         // `find_cookie` answers what the parser answers; answering the
         // borrowed value's address and length lets us check where it is.
         let found = find_cookie(headers.iter().copied(), name, |v| {
-            take(v).then(|| (v.as_ptr() as usize, v.len()))
+            take(v).then_some((v.as_ptr() as usize, v.len()))
         });
         let expected = reference(headers, name, take);
         assert_eq!(
