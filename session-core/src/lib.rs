@@ -92,6 +92,9 @@ mod data;
 mod error;
 mod events;
 mod flash;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guard;
 mod id;
 mod manager;

@@ -14,6 +14,9 @@
 mod builder;
 mod conn;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod known;
 mod layout;

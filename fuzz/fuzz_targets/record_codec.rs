@@ -1,0 +1,143 @@
+//! Arbitrary bytes as stored session data, for both codecs (bincode and
+//! JSON; every input is tried with each).
+//!
+//! - `Codec::decode` into a representative session type (strings, options,
+//!   vectors, a nested struct, an enum, maps, a char) never panics, and what
+//!   decodes encodes and decodes again to the same value.
+//! - Through the real load path: a `MemoryStore` holds a `Record` with these
+//!   bytes under the id of a real token, and a `SessionManager` loads that
+//!   token. An undecodable record gives a fresh session (new id, default
+//!   data); a decodable one gives exactly the decoded data, and committing
+//!   it and loading it again gives the same data once more.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use session_core::time::{Duration, OffsetDateTime};
+use session_core::{Codec, Record, SessionConfig, SessionId, SessionManager};
+use session_crypto::token::random_token;
+use session_store_memory::MemoryStore;
+use typed_sessions_fuzz::{Envelope, Profile};
+
+struct Fixture {
+    runtime: tokio::runtime::Runtime,
+    managers: Vec<(Codec, SessionManager<Profile>)>,
+    token: String,
+    id: SessionId,
+}
+
+fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let managers = [Codec::Bincode, Codec::Json]
+            .into_iter()
+            .map(|codec| {
+                let config = SessionConfig::builder()
+                    .store(MemoryStore::builder().no_sweeper().build())
+                    .secret("fuzzing secret, thirty-two bytes or more")
+                    .codec(codec)
+                    .build()
+                    .expect("a valid configuration");
+                (codec, SessionManager::new(config))
+            })
+            .collect();
+        let token = random_token();
+        let id = SessionId::from_token(&token);
+        Fixture {
+            runtime,
+            managers,
+            token,
+            id,
+        }
+    })
+}
+
+fn record(id: &SessionId, data: &[u8]) -> Record {
+    let now = OffsetDateTime::now_utc();
+    Record {
+        id: id.clone(),
+        data: data.to_vec(),
+        created_at: now,
+        idle_expires_at: now + Duration::hours(1),
+        absolute_expires_at: now + Duration::days(1),
+        version: 1,
+        owner: None,
+    }
+}
+
+fuzz_target!(|input: &[u8]| {
+    let fx = fixture();
+    for (codec, manager) in &fx.managers {
+        // The codec on its own.
+        if let Ok(value) = codec.decode::<Profile>(input) {
+            let bytes = codec.encode(&value).expect("a decoded value encodes");
+            let again: Profile = codec.decode(&bytes).expect("an encoded value decodes");
+            assert_eq!(again, value, "{codec:?} round trip");
+        }
+
+        // The load path.
+        let expected = codec.decode::<Envelope>(input).ok();
+        fx.runtime.block_on(async {
+            let store = manager.store();
+            // Replaced, not saved over: the previous input may have left no
+            // record (a store refuses to save one that is not there).
+            store
+                .delete(&fx.id)
+                .await
+                .expect("the memory store deletes");
+            store
+                .create(&record(&fx.id, input))
+                .await
+                .expect("the memory store creates");
+            let session = manager
+                .load(Some(&fx.token))
+                .await
+                .expect("the memory store loads");
+            match expected {
+                None => {
+                    assert!(
+                        session.is_new(),
+                        "{codec:?}: an undecodable record was adopted"
+                    );
+                    assert_ne!(
+                        session.id(),
+                        fx.id,
+                        "{codec:?}: a fresh session kept the id"
+                    );
+                    assert_eq!(*session.data(), Profile::default());
+                }
+                Some(envelope) => {
+                    assert!(
+                        !session.is_new(),
+                        "{codec:?}: a decodable record was dropped"
+                    );
+                    assert_eq!(session.id(), fx.id);
+                    assert_eq!(*session.data(), envelope.data, "{codec:?}: loaded data");
+                    // Rewritten by the manager and read back: the same data.
+                    session.data_mut().verified ^= true;
+                    session.data_mut().verified ^= true;
+                    manager.commit(&session).await.expect("the commit succeeds");
+                    let stored = store
+                        .load(&fx.id, None)
+                        .await
+                        .expect("the memory store loads")
+                        .expect("the record is still there");
+                    let reread: Envelope = codec
+                        .decode(&stored.data)
+                        .expect("what the manager wrote decodes");
+                    assert_eq!(reread.data, envelope.data, "{codec:?}: rewritten data");
+                    let reloaded = manager
+                        .load(Some(&fx.token))
+                        .await
+                        .expect("the memory store loads");
+                    assert!(!reloaded.is_new());
+                    assert_eq!(*reloaded.data(), envelope.data);
+                }
+            }
+        });
+    }
+});
