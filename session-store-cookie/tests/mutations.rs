@@ -9,7 +9,7 @@
 //!   is refused within the inflate limit.
 //!
 //! The cargo-fuzz target in `fuzz/` runs the same two checks unbounded
-//! (`scripts/fuzz-cookie.sh`).
+//! (`scripts/fuzz.sh open_cookie`).
 
 use proptest::prelude::*;
 use session_core::time::{Duration, OffsetDateTime};
