@@ -696,11 +696,16 @@ fn check_cookie(cookie: &CookieOptions) -> Result<(), ConfigError> {
         return Err(ConfigError::InvalidCookiePath(cookie.path.clone()));
     }
     if let Some(domain) = &cookie.domain {
+        // A host name: dot-separated labels, none empty (`..` would be
+        // rendered as `Domain=.`, which parsers read as no domain at all).
         let host = domain.strip_prefix('.').unwrap_or(domain);
-        let domain_ok = !host.is_empty()
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        let label_ok = |label: &str| {
+            (1..=63).contains(&label.len())
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        let domain_ok = host.len() <= 253 && host.split('.').all(label_ok);
         if !domain_ok {
             return Err(ConfigError::InvalidCookieDomain(domain.clone()));
         }

@@ -245,6 +245,13 @@ const HOSTILE_DOMAINS: &[&str] = &[
     "exämple.com",
     "example.com:8080",
     "example.com/",
+    // Empty labels: `Domain=..` is rendered as `Domain=.`, which a parser
+    // reads as an empty domain (found by the set_cookie fuzz target).
+    "..",
+    "...",
+    "a..b",
+    ".example..com",
+    "example.com.",
 ];
 
 #[test]
