@@ -18,7 +18,8 @@
 //!
 //! ```text
 //! curl -i -c jar -b jar http://127.0.0.1:3000/counter
-//! curl -i -c jar -b jar -d '{"username":"alice","password":"wonderland"}' http://127.0.0.1:3000/login
+//! curl -i -c jar -b jar -H 'Content-Type: application/json' \
+//!      -d '{"username":"alice","password":"wonderland"}' http://127.0.0.1:3000/login
 //! ```
 //!
 //! (Without `SESSION_COOKIE_SECURE=false`, curl keeps the `Secure` cookie
