@@ -50,31 +50,31 @@ fn main() {
     ];
     for (i, owner) in owners.into_iter().enumerate() {
         for (j, data) in [Vec::new(), data.clone()].into_iter().enumerate() {
-            let record = Record {
-                id: SessionId::random(),
+            let record = Record::new(
+                SessionId::random(),
                 data,
-                created_at: at,
-                idle_expires_at: at + Duration::hours(1),
-                absolute_expires_at: at + Duration::days(1),
-                version: 1 + i as u64,
-                owner: owner.clone(),
-            };
+                at,
+                at + Duration::hours(1),
+                at + Duration::days(1),
+            )
+            .with_version(1 + i as u64)
+            .with_owner(owner.clone());
             let value = session_store_redis::fuzzing::encode(&record).expect("encodes");
             write(&redis_dir, &format!("value_{i}_{j}"), &value);
         }
     }
     // Before 1970 and at the ends of the range: sub-second and negative
     // timestamps.
-    let old = Record {
-        id: SessionId::random(),
-        data: b"x".to_vec(),
-        created_at: OffsetDateTime::from_unix_timestamp(-1).expect("in range")
+    let old = Record::new(
+        SessionId::random(),
+        b"x".to_vec(),
+        OffsetDateTime::from_unix_timestamp(-1).expect("in range")
             + Duration::milliseconds(1),
-        idle_expires_at: at,
-        absolute_expires_at: Record::from_millis(253_402_300_799_999),
-        version: u64::MAX,
-        owner: Some("ünïcode".into()),
-    };
+        at,
+        Record::from_millis(253_402_300_799_999),
+    )
+    .with_version(u64::MAX)
+    .with_owner(Some("ünïcode".into()));
     let value = session_store_redis::fuzzing::encode(&old).expect("encodes");
     write(&redis_dir, "value_extremes", &value);
 }

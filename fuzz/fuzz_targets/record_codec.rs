@@ -58,15 +58,14 @@ fn fixture() -> &'static Fixture {
 
 fn record(id: &SessionId, data: &[u8]) -> Record {
     let now = OffsetDateTime::now_utc();
-    Record {
-        id: id.clone(),
-        data: data.to_vec(),
-        created_at: now,
-        idle_expires_at: now + Duration::hours(1),
-        absolute_expires_at: now + Duration::days(1),
-        version: 1,
-        owner: None,
-    }
+    Record::new(
+        id.clone(),
+        data.to_vec(),
+        now,
+        now + Duration::hours(1),
+        now + Duration::days(1),
+    )
+    .with_version(1)
 }
 
 fuzz_target!(|input: &[u8]| {

@@ -473,15 +473,15 @@ impl<T: SessionData> SessionManager<T> {
         } else {
             Vec::new()
         };
-        Ok(Record {
-            id: state.id.clone(),
+        Ok(Record::new(
+            state.id.clone(),
             data,
-            created_at: state.created_at,
-            idle_expires_at: idle,
-            absolute_expires_at: state.absolute_expires_at,
-            version,
-            owner: state.owner.clone(),
-        })
+            state.created_at,
+            idle,
+            state.absolute_expires_at,
+        )
+        .with_version(version)
+        .with_owner(state.owner.clone()))
     }
 
     async fn run_delete(

@@ -9,7 +9,23 @@ use crate::id::SessionId;
 /// One session as a store sees it: encoded data plus the metadata every
 /// store needs to expire, version and index it. Stores never see the
 /// application's type.
+///
+/// The fields are public to read and update; outside this crate a record is
+/// built with [`Record::new`] and the `with_` methods, so that a field added
+/// later (the struct is `#[non_exhaustive]`) breaks no store.
+///
+/// ```
+/// use session_core::{time::{Duration, OffsetDateTime}, Record, SessionId};
+///
+/// let now = OffsetDateTime::now_utc();
+/// let record = Record::new(SessionId::random(), b"{}".to_vec(), now, now + Duration::minutes(30), now + Duration::days(1))
+///     .with_version(3)
+///     .with_owner(Some("ada".to_owned()));
+/// assert_eq!((record.version, record.owner.as_deref()), (3, Some("ada")));
+/// assert_eq!(record.expires_at(), now + Duration::minutes(30));
+/// ```
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Record {
     /// The session id (for server stores, the hash of the cookie token).
     pub id: SessionId,
@@ -28,6 +44,39 @@ pub struct Record {
 }
 
 impl Record {
+    /// A record of version 0 with no owner.
+    pub fn new(
+        id: SessionId,
+        data: Vec<u8>,
+        created_at: OffsetDateTime,
+        idle_expires_at: OffsetDateTime,
+        absolute_expires_at: OffsetDateTime,
+    ) -> Self {
+        Record {
+            id,
+            data,
+            created_at,
+            idle_expires_at,
+            absolute_expires_at,
+            version: 0,
+            owner: None,
+        }
+    }
+
+    /// The same record at `version`.
+    #[must_use]
+    pub fn with_version(mut self, version: u64) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// The same record belonging to `owner`.
+    #[must_use]
+    pub fn with_owner(mut self, owner: Option<String>) -> Self {
+        self.owner = owner;
+        self
+    }
+
     /// When the record expires: the earlier of its two expiries.
     pub fn expires_at(&self) -> OffsetDateTime {
         self.idle_expires_at.min(self.absolute_expires_at)

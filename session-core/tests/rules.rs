@@ -613,15 +613,14 @@ async fn undecodable_records_are_fresh_sessions() {
     let m = manager::<Cart>(&store, |b| b.codec(Codec::Bincode));
     let token = session_core::crypto::token::random_token();
     let now = session_core::time::OffsetDateTime::now_utc();
-    let record = Record {
-        id: SessionId::from_token(&token),
-        data: vec![0xff; 7],
-        created_at: now,
-        idle_expires_at: now + Duration::from_secs(60),
-        absolute_expires_at: now + Duration::from_secs(60),
-        version: 1,
-        owner: None,
-    };
+    let record = Record::new(
+        SessionId::from_token(&token),
+        vec![0xff; 7],
+        now,
+        now + Duration::from_secs(60),
+        now + Duration::from_secs(60),
+    )
+    .with_version(1);
     store.inner.create(&record).await.unwrap();
     let cookie = format!("_session={token}");
     let out = request(

@@ -112,10 +112,8 @@ pub async fn touch_writes_only_the_expiry(fx: &dyn Fixture) {
     assert!(store.touch(&r.id, later).await.unwrap());
     let loaded = store.load(&r.id, None).await.unwrap().unwrap();
     assert_eq!(loaded.idle_expires_at, later);
-    let unchanged = Record {
-        idle_expires_at: r.idle_expires_at,
-        ..loaded
-    };
+    let mut unchanged = loaded;
+    unchanged.idle_expires_at = r.idle_expires_at;
     assert_eq!(unchanged, r, "nothing but the idle expiry changed");
     let far = now_ms() + time::Duration::hours(3);
     assert!(store.touch(&r.id, far).await.unwrap());

@@ -13,15 +13,14 @@ pub fn now_ms() -> OffsetDateTime {
 /// no owner.
 pub fn record(idle_ms: i64) -> Record {
     let now = now_ms();
-    Record {
-        id: SessionId::random(),
-        data: b"data".to_vec(),
-        created_at: now,
-        idle_expires_at: now + time::Duration::milliseconds(idle_ms),
-        absolute_expires_at: now + time::Duration::hours(1),
-        version: 1,
-        owner: None,
-    }
+    Record::new(
+        SessionId::random(),
+        b"data".to_vec(),
+        now,
+        now + time::Duration::milliseconds(idle_ms),
+        now + time::Duration::hours(1),
+    )
+    .with_version(1)
 }
 
 /// A record that expired a second ago.

@@ -48,15 +48,15 @@ fn json(len: usize) -> Vec<u8> {
 
 fn record(data: Vec<u8>) -> Record {
     let now = OffsetDateTime::now_utc();
-    Record {
-        id: SessionId::random(),
+    Record::new(
+        SessionId::random(),
         data,
-        created_at: now,
-        idle_expires_at: now + Duration::hours(1),
-        absolute_expires_at: now + Duration::hours(24),
-        version: 3,
-        owner: Some("user-42".into()),
-    }
+        now,
+        now + Duration::hours(1),
+        now + Duration::hours(24),
+    )
+    .with_version(3)
+    .with_owner(Some("user-42".into()))
 }
 
 fn seal_open(c: &mut Criterion) {

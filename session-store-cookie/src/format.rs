@@ -173,15 +173,11 @@ pub(crate) fn decode_vec(flags: u8, mut buf: Vec<u8>, start: usize) -> Option<Re
     };
     let data_start = buf.len() - reader.0.len();
     buf.drain(..data_start);
-    Some(Record {
-        id,
-        data: buf,
-        created_at,
-        idle_expires_at,
-        absolute_expires_at,
-        version,
-        owner,
-    })
+    Some(
+        Record::new(id, buf, created_at, idle_expires_at, absolute_expires_at)
+            .with_version(version)
+            .with_owner(owner),
+    )
 }
 
 fn put_varint(out: &mut impl Sink, mut value: u64) {
@@ -238,15 +234,15 @@ mod tests {
 
     fn record(owner: Option<&str>, version: u64) -> Record {
         let now = Record::from_millis(Record::millis(OffsetDateTime::now_utc()));
-        Record {
-            id: SessionId::random(),
-            data: b"{\"cart\":[1,2,3]}".to_vec(),
-            created_at: now,
-            idle_expires_at: now + time::Duration::minutes(5),
-            absolute_expires_at: now + time::Duration::hours(1),
-            version,
-            owner: owner.map(str::to_owned),
-        }
+        Record::new(
+            SessionId::random(),
+            b"{\"cart\":[1,2,3]}".to_vec(),
+            now,
+            now + time::Duration::minutes(5),
+            now + time::Duration::hours(1),
+        )
+        .with_version(version)
+        .with_owner(owner.map(str::to_owned))
     }
 
     #[test]

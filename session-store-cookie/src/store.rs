@@ -102,15 +102,15 @@ impl CookieStore {
     ///
     /// let store = CookieStore::new(KeyRing::generate());
     /// let now = OffsetDateTime::now_utc();
-    /// let record = Record {
-    ///     id: SessionId::random(),
-    ///     data: b"{}".to_vec(),
-    ///     created_at: now,
-    ///     idle_expires_at: now + Duration::minutes(30),
-    ///     absolute_expires_at: now + Duration::hours(8),
-    ///     version: 1,
-    ///     owner: Some("user-7".into()),
-    /// };
+    /// let record = Record::new(
+    ///     SessionId::random(),
+    ///     b"{}".to_vec(),
+    ///     now,
+    ///     now + Duration::minutes(30),
+    ///     now + Duration::hours(8),
+    /// )
+    /// .with_version(1)
+    /// .with_owner(Some("user-7".into()));
     /// let value = store.seal_record("_session", &record);
     /// let opened = store.open_value("_session", &value, now).expect("opens");
     /// assert_eq!(opened.record.owner.as_deref(), Some("user-7"));
@@ -420,14 +420,8 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let day = time::Duration::days(1);
         assert_eq!(store.revocation_until(now), now + DEFAULT_REVOCATION_TTL);
-        let record = |absolute| Record {
-            id: SessionId::random(),
-            data: Vec::new(),
-            created_at: now,
-            idle_expires_at: absolute,
-            absolute_expires_at: absolute,
-            version: 1,
-            owner: None,
+        let record = |absolute| {
+            Record::new(SessionId::random(), Vec::new(), now, absolute, absolute).with_version(1)
         };
         store.note_lifetime(&record(now + 40 * day), now);
         // a shorter one later changes nothing

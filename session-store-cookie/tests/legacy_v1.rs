@@ -19,16 +19,15 @@ const COOKIE_RECORD_DEFLATE: &str = "AcJkv92SA3pChOlGQAR73KVm9vI5KGazQAZhTEMdmwq
 
 /// The record both values seal (live until 2126).
 fn record() -> Record {
-    Record {
-        id: SessionId::parse("Qx3tH1b5m0VGYq9fW2kKcR8uZpLd7eNjAaS4oTyXvBw").unwrap(),
-        data: b"{\"cart\":[\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\"]}"
-            .to_vec(),
-        created_at: Record::from_millis(1_767_225_600_000),
-        idle_expires_at: Record::from_millis(4_922_899_200_000),
-        absolute_expires_at: Record::from_millis(4_922_899_200_000),
-        version: 3,
-        owner: Some("user-7".into()),
-    }
+    Record::new(
+        SessionId::parse("Qx3tH1b5m0VGYq9fW2kKcR8uZpLd7eNjAaS4oTyXvBw").unwrap(),
+        b"{\"cart\":[\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\",\"tea\"]}".to_vec(),
+        Record::from_millis(1_767_225_600_000),
+        Record::from_millis(4_922_899_200_000),
+        Record::from_millis(4_922_899_200_000),
+    )
+    .with_version(3)
+    .with_owner(Some("user-7".into()))
 }
 
 #[test]

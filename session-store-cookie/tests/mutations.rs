@@ -37,15 +37,15 @@ fn store(compress: bool) -> CookieStore {
 
 fn record(data: Vec<u8>, owner: Option<String>, version: u64) -> Record {
     let now = OffsetDateTime::now_utc();
-    Record {
-        id: SessionId::random(),
+    Record::new(
+        SessionId::random(),
         data,
-        created_at: now,
-        idle_expires_at: now + Duration::hours(1),
-        absolute_expires_at: now + Duration::hours(2),
-        version,
-        owner,
-    }
+        now,
+        now + Duration::hours(1),
+        now + Duration::hours(2),
+    )
+    .with_version(version)
+    .with_owner(owner)
 }
 
 /// Data that is sometimes repetitive (so compression kicks in) and

@@ -62,15 +62,9 @@ struct App {
 
 /// A record live from `now` until `absolute`.
 fn record(now: OffsetDateTime, absolute: OffsetDateTime) -> Record {
-    Record {
-        id: SessionId::random(),
-        data: b"{}".to_vec(),
-        created_at: now,
-        idle_expires_at: absolute,
-        absolute_expires_at: absolute,
-        version: 1,
-        owner: Some("user-7".into()),
-    }
+    Record::new(SessionId::random(), b"{}".to_vec(), now, absolute, absolute)
+        .with_version(1)
+        .with_owner(Some("user-7".into()))
 }
 
 #[tokio::test]

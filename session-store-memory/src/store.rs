@@ -189,15 +189,14 @@ impl MemoryStore {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let store = MemoryStore::builder().no_sweeper().build();
     /// let now = OffsetDateTime::now_utc();
-    /// let gone = Record {
-    ///     id: SessionId::random(),
-    ///     data: Vec::new(),
-    ///     created_at: now - Duration::minutes(31),
-    ///     idle_expires_at: now - Duration::minutes(1),
-    ///     absolute_expires_at: now + Duration::hours(1),
-    ///     version: 1,
-    ///     owner: None,
-    /// };
+    /// let gone = Record::new(
+    ///     SessionId::random(),
+    ///     Vec::new(),
+    ///     now - Duration::minutes(31),
+    ///     now - Duration::minutes(1),
+    ///     now + Duration::hours(1),
+    /// )
+    /// .with_version(1);
     /// store.create(&gone).await.unwrap();
     /// assert_eq!(store.len(), 1, "invisible, but held until swept");
     /// assert_eq!(store.sweep_expired(), 1);
@@ -756,15 +755,14 @@ mod tests {
 
     fn record(id: &SessionId, idle_ms: i64) -> Record {
         let now = OffsetDateTime::now_utc();
-        Record {
-            id: id.clone(),
-            data: vec![1, 2, 3],
-            created_at: now,
-            idle_expires_at: now + time::Duration::milliseconds(idle_ms),
-            absolute_expires_at: now + time::Duration::hours(1),
-            version: 1,
-            owner: None,
-        }
+        Record::new(
+            id.clone(),
+            vec![1, 2, 3],
+            now,
+            now + time::Duration::milliseconds(idle_ms),
+            now + time::Duration::hours(1),
+        )
+        .with_version(1)
     }
 
     use session_core::time;

@@ -89,15 +89,15 @@ async fn run(start_ms: i64, ops: Vec<Op>) {
                 owner,
             } => {
                 let at = now();
-                let r = Record {
-                    id: SessionId::random(),
-                    data: b"x".to_vec(),
-                    created_at: at,
-                    idle_expires_at: at + Duration::milliseconds(idle_ms),
-                    absolute_expires_at: at + Duration::milliseconds(absolute_ms),
-                    version: 1,
-                    owner: owner_name(owner),
-                };
+                let r = Record::new(
+                    SessionId::random(),
+                    b"x".to_vec(),
+                    at,
+                    at + Duration::milliseconds(idle_ms),
+                    at + Duration::milliseconds(absolute_ms),
+                )
+                .with_version(1)
+                .with_owner(owner_name(owner));
                 store.create(&r).await.unwrap();
                 ids.push(r.id);
             }

@@ -100,15 +100,15 @@ pub(crate) fn decode(id: &SessionId, value: &[u8], idle_ms: i64) -> Result<Recor
         None => None,
         Some(bytes) => Some(std::str::from_utf8(bytes).map_err(|_| "owner is not UTF-8")?),
     };
-    Ok(Record {
-        id: id.clone(),
-        data: parts.data.to_vec(),
-        created_at: Record::from_millis(parts.created),
-        idle_expires_at: Record::from_millis(idle_ms),
-        absolute_expires_at: Record::from_millis(parts.absolute),
-        version: parts.version,
-        owner: owner.map(str::to_owned),
-    })
+    Ok(Record::new(
+        id.clone(),
+        parts.data.to_vec(),
+        Record::from_millis(parts.created),
+        Record::from_millis(idle_ms),
+        Record::from_millis(parts.absolute),
+    )
+    .with_version(parts.version)
+    .with_owner(owner.map(str::to_owned)))
 }
 
 /// The owner in a value of this format (`Err` for any other value).
@@ -158,15 +158,15 @@ mod tests {
 
     fn record() -> Record {
         let now = Record::from_millis(Record::millis(OffsetDateTime::now_utc()));
-        Record {
-            id: SessionId::random(),
-            data: vec![0, 159, 146, 150],
-            created_at: now,
-            idle_expires_at: now + Duration::minutes(5),
-            absolute_expires_at: now + Duration::hours(1),
-            version: u64::MAX,
-            owner: Some("alice".into()),
-        }
+        Record::new(
+            SessionId::random(),
+            vec![0, 159, 146, 150],
+            now,
+            now + Duration::minutes(5),
+            now + Duration::hours(1),
+        )
+        .with_version(u64::MAX)
+        .with_owner(Some("alice".into()))
     }
 
     #[test]

@@ -376,16 +376,18 @@ impl<'a> Params<'a> {
 
 fn into_record(row: RecordRow) -> Result<Record, StoreError> {
     let (id, data, created, idle, absolute, version, owner) = row;
-    Ok(Record {
-        id: parse_id(id)?,
+    Ok(Record::new(
+        parse_id(id)?,
         data,
-        created_at: Record::from_millis(created),
-        idle_expires_at: Record::from_millis(idle),
-        absolute_expires_at: Record::from_millis(absolute),
-        version: u64::try_from(version)
+        Record::from_millis(created),
+        Record::from_millis(idle),
+        Record::from_millis(absolute),
+    )
+    .with_version(
+        u64::try_from(version)
             .map_err(|_| StoreError::Malformed(format!("negative version {version}")))?,
-        owner,
-    })
+    )
+    .with_owner(owner))
 }
 
 fn parse_id(id: String) -> Result<SessionId, StoreError> {
