@@ -563,7 +563,7 @@ async fn owners_can_be_logged_out_everywhere() {
         .unwrap();
         cookies.push(pair(&out));
     }
-    assert_eq!(m.delete_owner("alice").await.unwrap(), 2);
+    assert_eq!(m.delete_by_owner("alice").await.unwrap(), 2);
     assert_eq!(m.count().await.unwrap(), 1);
     request(
         &m,

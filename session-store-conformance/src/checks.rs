@@ -501,7 +501,7 @@ pub async fn manager_rotation_never_resurrects_or_loses_a_save(fx: &dyn Fixture)
 
         // Logged in on this request while another logged everyone out.
         let login = manager.load(Some(value)).await.unwrap();
-        assert_eq!(manager.delete_owner("resurrection-owner").await.unwrap(), 1);
+        assert_eq!(manager.delete_by_owner("resurrection-owner").await.unwrap(), 1);
         login.regenerate();
         let answer = manager.commit(&login).await.unwrap();
         assert!(

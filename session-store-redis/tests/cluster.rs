@@ -236,7 +236,7 @@ async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
         .unwrap()
         .pair();
     assert_ne!(rotated, cookie);
-    assert_eq!(manager.delete_owner("carol").await.unwrap(), 1);
+    assert_eq!(manager.delete_by_owner("carol").await.unwrap(), 1);
 
     store.clear().await.unwrap();
     assert_eq!(store.count().await.unwrap(), 0);

@@ -556,7 +556,7 @@ async fn log_out_everywhere_through_the_manager() {
         manager.commit(&session).await.unwrap();
         ids.push(session.id());
     }
-    assert_eq!(manager.delete_owner("7").await.unwrap(), 3);
+    assert_eq!(manager.delete_by_owner("7").await.unwrap(), 3);
     for id in &ids {
         assert!(manager.find(id).await.unwrap().is_none());
     }

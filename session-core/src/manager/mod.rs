@@ -74,7 +74,7 @@ pub struct SessionSnapshot<T> {
 ///
 /// let id = session.id();
 /// assert_eq!(manager.get(&id).await?.data.user_id, Some(7));
-/// assert_eq!(manager.delete_owner("7").await?, 1); // log out everywhere
+/// assert_eq!(manager.delete_by_owner("7").await?, 1); // log out everywhere
 /// assert!(manager.find(&id).await?.is_none());
 /// # let _ = cookie; Ok(()) }
 /// ```
@@ -260,7 +260,7 @@ impl<T: SessionData> SessionManager<T> {
 
     /// Deletes every session of one owner ("log out everywhere"). Answers how
     /// many were deleted.
-    pub async fn delete_owner(&self, owner: &str) -> Result<u64, SessionError> {
+    pub async fn delete_by_owner(&self, owner: &str) -> Result<u64, SessionError> {
         Ok(self.config.store.delete_by_owner(owner).await?)
     }
 
