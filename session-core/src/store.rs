@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::id::SessionId;
-use crate::record::Record;
+pub use crate::record::Record;
 
 /// A store operation failed.
 ///

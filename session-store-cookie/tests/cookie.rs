@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use session_core::{
-    IdleRefresh, KeyRing, SessionConfig, SessionConfigBuilder, SessionError, SessionId,
-    SessionManager, SetCookie, StoreError,
+    adapter::SetCookie, store::StoreError, IdleRefresh, KeyRing, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager,
 };
 use session_store_cookie::{CookieStore, Revocation, RevocationList};
 

@@ -8,7 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Reply, Scratch};
-use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_core::{
+    store::{Record, SessionStore, StoreError},
+    SessionConfig, SessionId, SessionManager,
+};
 use session_store_redis::RedisStore;
 
 struct Cluster {

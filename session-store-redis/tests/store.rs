@@ -12,7 +12,8 @@ use common::{
 };
 use session_core::time::{self, OffsetDateTime};
 use session_core::{
-    IdleRefresh, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+    store::{Record, SessionStore, StoreError},
+    IdleRefresh, SessionConfig, SessionId, SessionManager,
 };
 use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
