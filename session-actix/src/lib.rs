@@ -122,6 +122,7 @@
 mod extract;
 mod guard;
 mod middleware;
+mod response;
 
 pub use extract::{Session, SessionExt, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};

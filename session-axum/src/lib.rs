@@ -103,6 +103,7 @@
 mod extract;
 mod guard;
 mod layer;
+mod response;
 
 pub use extract::{Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
