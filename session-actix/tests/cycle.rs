@@ -1,6 +1,7 @@
 //! The actix-web adapter against a real app and the real memory store: the
 //! adapter contract's checks, then what only actix-web does (errors of
 //! handlers and inner middleware).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;

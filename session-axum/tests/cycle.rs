@@ -1,5 +1,6 @@
 //! The axum adapter against a real router and the real memory store: the
 //! adapter contract's checks, then what only axum does.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use axum::body::Body;
 use axum::http::header::COOKIE;

@@ -6,6 +6,7 @@
 //! The stores are wrapped in a counter of the calls that write (create,
 //! save, touch, a load that touches) and of the seals; every call goes on to
 //! the real store.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
