@@ -113,6 +113,7 @@ mod flash;
 pub mod fuzzing;
 mod guard;
 mod id;
+mod lock;
 mod manager;
 mod record;
 mod session;
