@@ -25,7 +25,7 @@ use crate::response::{into_response, Headers};
 /// `Vary: Cookie` (appended: an existing `Vary` is kept, `Cookie` is not
 /// repeated and `Vary: *` stays alone), so that shared caches neither store
 /// a session cookie nor serve one user's page to another. See
-/// [`SessionConfig::cache_headers_for`]; `cache_headers(false)` on the
+/// [`SessionConfig::cache_headers_for`](session_core::SessionConfig::cache_headers_for); `cache_headers(false)` on the
 /// configuration builder turns this off. The error of an inner middleware
 /// passes through untouched unless a `Set-Cookie` rides on its response
 /// (then that response gets the caching headers too).

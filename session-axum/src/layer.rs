@@ -29,7 +29,7 @@ pub(crate) type BoxFuture<O> = Pin<Box<dyn Future<Output = O> + Send + 'static>>
 /// `Vary: Cookie` (appended: an existing `Vary` is kept, `Cookie` is not
 /// repeated and `Vary: *` stays alone), so that shared caches neither store
 /// a session cookie nor serve one user's page to another. See
-/// [`SessionConfig::cache_headers_for`]; `cache_headers(false)` on the
+/// [`SessionConfig::cache_headers_for`](session_core::SessionConfig::cache_headers_for); `cache_headers(false)` on the
 /// configuration builder turns this off.
 ///
 /// If saving fails, the response is replaced by the error's status (`503`
