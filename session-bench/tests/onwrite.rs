@@ -124,7 +124,7 @@ impl<S: SessionStore> CookieSealing for Counted<S> {
         self.counts.seals.fetch_add(1, Ordering::SeqCst);
         match self.inner.cookie_sealing() {
             Some(sealing) => sealing.seal(cookie_name, record).await,
-            None => Err(self.unsupported("sealing")),
+            None => Err(StoreError::unsupported(self.name(), "sealing")),
         }
     }
 }
