@@ -89,6 +89,8 @@ mod cleanup;
 mod dialect;
 mod error;
 mod ident;
+mod lock;
+mod lock_queries;
 mod pool;
 mod store;
 
