@@ -160,6 +160,10 @@ impl Secantus {
             .args(["--host", "127.0.0.1", "--port"])
             .arg(self.port.to_string())
             .arg("--standalone")
+            // Every acknowledged write on disk before the answer, as mongod
+            // with `j: true`: a kill loses nothing, so a test can tell an
+            // outage the store survived from data the server never kept.
+            .arg("--sync-on-commit")
             .arg("--storage-path")
             .arg(&self.storage)
             .args(["--log-level", "ERROR"])
