@@ -34,7 +34,6 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 ///     .command_timeout(Duration::from_millis(500))
 ///     .connect(&url)
 ///     .await?;
-/// store.migrate().await?;
 /// assert_eq!(store.collection_name(), "doc_example_sessions");
 /// # Ok(()) }
 /// ```
