@@ -6,7 +6,7 @@ use std::time::Duration;
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::error::{ConfigError, ConnectError};
 use crate::store::MongoStore;
@@ -26,7 +26,7 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// use std::time::Duration;
 /// use session_store_mongo::MongoStore;
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
 /// # let url = std::env::var("MONGODB_URL")
 /// #     .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/test?directConnection=true".into());
 /// let store = MongoStore::builder()
@@ -65,7 +65,7 @@ impl MongoStoreBuilder {
 
     /// The collection name (default `sessions`). Stores with different
     /// collections share a server without seeing each other, and
-    /// [`clear`](session_core::SessionStore::clear) empties only this one.
+    /// [`clear`](session_core::store::SessionStore::clear) empties only this one.
     pub fn collection(mut self, name: impl Into<String>) -> Self {
         self.collection = name.into();
         self

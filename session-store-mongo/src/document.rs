@@ -13,8 +13,9 @@
 
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{doc, Binary, Bson, DateTime, Document};
+use session_core::store::{Record, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, StoreError};
+use session_core::SessionId;
 
 /// The field names, written once.
 pub(crate) mod field {

@@ -1,10 +1,10 @@
-//! Errors of this crate beyond [`StoreError`](session_core::StoreError), and
+//! Errors of this crate beyond [`StoreError`](session_core::store::StoreError), and
 //! how driver errors become store errors.
 
 use std::time::Duration;
 
 use mongodb::error::{Error as DriverError, ErrorKind, WriteFailure};
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 /// The server's code for a duplicate key (`E11000`).
 const DUPLICATE_KEY: i32 = 11000;

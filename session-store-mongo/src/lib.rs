@@ -2,7 +2,7 @@
 //!
 //! # Where things are
 //!
-//! - [`MongoStore`]: the store ([`SessionStore`](session_core::SessionStore)
+//! - [`MongoStore`]: the store ([`SessionStore`](session_core::store::SessionStore)
 //!   implementation), [`MongoStore::connect`], [`MongoStore::builder`] and
 //!   [`MongoStore::migrate`] (the indexes).
 //! - [`MongoStoreBuilder`]: database and collection names, command timeout,

@@ -12,8 +12,9 @@ use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
+use session_core::store::{Record, RecordPredicate, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::SessionId;
 
 use crate::builder::MongoStoreBuilder;
 use crate::document::{self, date, field, from_document, to_document};

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{store_of, unique_collection, Dropped};
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_mongo::MongoStore;
 
 /// A test's store and its neighbour, each in its own collection.

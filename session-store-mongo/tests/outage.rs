@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use common::{record, secantusd, Scratch, Secantus};
 use futures_util::future::join_all;
-use session_core::{SessionConfig, SessionError, SessionManager, SessionStore};
+use session_core::store::SessionStore;
+use session_core::{SessionConfig, SessionError, SessionManager};
 use session_store_mongo::MongoStore;
 
 const TIMEOUT: Duration = Duration::from_millis(500);

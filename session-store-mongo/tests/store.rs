@@ -8,8 +8,8 @@ use std::error::Error as _;
 use std::time::{Duration, Instant};
 
 use common::{mongodb_url, raw, record, store_of, unique_collection, Dropped};
+use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionStore, StoreError};
 use session_store_mongo::mongodb::bson::{doc, Bson, Document};
 use session_store_mongo::{ConfigError, ConnectError, MongoStore, EXPIRY_INDEX, OWNER_INDEX};
 

@@ -13,8 +13,9 @@
 //! been sent. If the server fails between them, the old session stays as it
 //! was and the new document stays behind, unreachable, until it expires.
 
+use session_core::store::{Record, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, StoreError};
+use session_core::SessionId;
 
 use mongodb::bson::doc;
 

@@ -4,8 +4,9 @@
 
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
+use session_core::store::{RecordPredicate, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{RecordPredicate, SessionId, StoreError};
+use session_core::SessionId;
 
 use super::{all_live, live, MongoStore};
 use crate::document::{self, field, from_document, session_id};

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use session_core::{Record, SessionId};
+use session_core::store::Record;
+use session_core::SessionId;
 use session_store_mongo::mongodb::bson::Document;
 use session_store_mongo::mongodb::{Client, Collection};
 use session_store_mongo::MongoStore;
