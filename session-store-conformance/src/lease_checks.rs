@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{LockAttempt, LockToken, Record, SessionId, SessionLocks, SessionStore};
+use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore};
+use session_core::SessionId;
 
 use crate::records::record;
 

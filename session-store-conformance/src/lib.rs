@@ -7,14 +7,14 @@
 //! tests.
 //!
 //! The store half of the session locks (a store's
-//! [`SessionLocks`](session_core::SessionLocks)) has checks of its own in
+//! [`SessionLocks`](session_core::store::SessionLocks)) has checks of its own in
 //! [`lease_checks`], run on two instances of one store through
 //! [`lease_suite!`].
 //!
 //! ```
 //! use std::sync::Arc;
 //!
-//! use session_core::SessionStore;
+//! use session_core::store::SessionStore;
 //! use session_store_memory::MemoryStore;
 //!
 //! /// A test's store, and another beside it.
@@ -46,7 +46,7 @@ mod records;
 
 use std::sync::Arc;
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 
 pub use checks::*;
 pub use lease_checks::Twins;

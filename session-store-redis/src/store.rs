@@ -16,7 +16,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionLocks, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    SessionId,
+};
 
 use crate::builder::RedisStoreBuilder;
 use crate::conn::{Backend, Redis};

@@ -9,7 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{redis_url, unique_prefix, Raw};
-use session_core::{LockAttempt, LockToken, SessionId, SessionStore};
+use session_core::store::{LockAttempt, LockToken, SessionStore};
+use session_core::SessionId;
 use session_store_redis::RedisStore;
 
 /// Two stores, as two processes would have them, on one prefix.

@@ -6,7 +6,8 @@ mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
 use session_core::{
-    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+    store::{SessionStore, StoreError},
+    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager,
 };
 use session_store_redis::RedisStore;
 
@@ -316,7 +317,7 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
         .await;
     assert_eq!(sent, ["GET"], "a known session's read without refresh");
     assert_eq!(session.data().items, ["tea"]);
-    let expires = session_core::Record::millis(session.expires_at());
+    let expires = session_core::store::Record::millis(session.expires_at());
     assert!(expires <= moved, "a lower bound: {expires} vs {moved}");
     assert!(expires >= moved - 5, "{expires} vs {moved}");
 
@@ -408,7 +409,7 @@ async fn a_rotation_is_one_script_in_one_round_trip() {
 /// rides on the load, so the release is the one extra round trip.
 #[tokio::test]
 async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() {
-    use session_core::{LockAttempt, LockToken};
+    use session_core::store::{LockAttempt, LockToken};
 
     if !have("redis-server") {
         eprintln!("skipped: redis-server is not installed");
@@ -421,7 +422,7 @@ async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() 
     store.create(&record).await.unwrap();
     let locks = store.locks().expect("locks");
     let lease = std::time::Duration::from_secs(10);
-    let modify = |loaded: session_core::Record| {
+    let modify = |loaded: session_core::store::Record| {
         let mut next = loaded;
         next.data.push(b'+');
         next.version += 1;

@@ -22,8 +22,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use session_core::store::{LockAttempt, LockToken, SessionLocks, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{LockAttempt, LockToken, SessionId, SessionLocks, SessionStore, StoreError};
+use session_core::SessionId;
 
 use crate::dialect::SqlDialect;
 use crate::pool::on_pool;

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionLocks, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    SessionId,
+};
 use sqlx::AssertSqlSafe;
 
 use crate::cleanup;
@@ -181,7 +184,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }

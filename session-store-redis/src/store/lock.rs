@@ -19,8 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::types::Value;
+use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{LockAttempt, LockToken, Record, SessionId, SessionLocks, StoreError};
+use session_core::SessionId;
 
 use super::read::Found;
 use super::{unexpected, RedisStore};

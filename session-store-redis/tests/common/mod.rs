@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use session_core::{Record, SessionId};
+use session_core::{store::Record, SessionId};
 use session_store_redis::RedisStore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -403,11 +403,11 @@ fn command_name(line: &str) -> String {
 pub struct Pair(pub RedisStore, pub RedisStore);
 
 impl session_store_conformance::Twins for Pair {
-    fn first(&self) -> std::sync::Arc<dyn session_core::SessionStore> {
+    fn first(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
         std::sync::Arc::new(self.0.clone())
     }
 
-    fn second(&self) -> std::sync::Arc<dyn session_core::SessionStore> {
+    fn second(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
         std::sync::Arc::new(self.1.clone())
     }
 }

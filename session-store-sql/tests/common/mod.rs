@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::time;
-use session_core::{SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{SessionStore, StoreError},
+    SessionId,
+};
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore, SqlStoreBuilder};
 
@@ -589,7 +592,7 @@ impl session_store_conformance::Twins for Twins {
 /// ended (its holder crashed) stays until cleanup, which removes it and
 /// leaves live leases alone.
 pub(crate) async fn ended_leases_are_removed_by_cleanup(fx: &Fixture) {
-    use session_core::{LockAttempt, LockToken};
+    use session_core::store::{LockAttempt, LockToken};
 
     let store = fx.store().await;
     let locks = store.locks().expect("the SQL store locks");
