@@ -6,6 +6,11 @@
 //! does (a sweeper, key layouts, SQL cleanup, outages) stays in that store's
 //! tests.
 //!
+//! The store half of the session locks (a store's
+//! [`SessionLocks`](session_core::store::SessionLocks)) has checks of its own in
+//! [`lease_checks`], run on two instances of one store through
+//! [`lease_suite!`].
+//!
 //! ```
 //! use std::sync::Arc;
 //!
@@ -37,6 +42,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod checks;
+pub mod lease_checks;
 mod records;
 
 use std::sync::Arc;
@@ -44,6 +50,7 @@ use std::sync::Arc;
 use session_core::store::SessionStore;
 
 pub use checks::*;
+pub use lease_checks::Twins;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.

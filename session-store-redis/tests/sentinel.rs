@@ -87,4 +87,14 @@ async fn the_store_finds_its_primary_through_a_sentinel() {
     );
     store.clear().await.unwrap();
     assert_eq!(store.count().await.unwrap(), 0);
+
+    // The session locks, on two stores that found the primary this way.
+    let second = RedisStore::builder()
+        .prefix(store.prefix())
+        .connect(&url)
+        .await
+        .unwrap();
+    let pair = common::Pair(store, second);
+    common::all_lease_checks(&pair).await;
+    pair.0.clear().await.unwrap();
 }

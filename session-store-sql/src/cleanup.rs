@@ -51,5 +51,8 @@ async fn run(store: Weak<Inner>, period: Duration) {
         if total > 0 {
             tracing::debug!(removed = total, "expired sessions removed");
         }
+        if let Some(inner) = store.upgrade() {
+            inner.delete_ended_leases(now).await;
+        }
     }
 }

@@ -88,6 +88,8 @@ mod cleanup;
 mod dialect;
 mod error;
 mod ident;
+mod lock;
+mod lock_queries;
 mod pool;
 mod store;
 

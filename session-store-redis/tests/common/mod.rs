@@ -397,3 +397,28 @@ fn command_name(line: &str) -> String {
         .unwrap_or(line)
         .to_uppercase()
 }
+
+/// Two stores on one backend and prefix, as two processes would have them:
+/// the lease checks' twins.
+pub struct Pair(pub RedisStore, pub RedisStore);
+
+impl session_store_conformance::Twins for Pair {
+    fn first(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
+        std::sync::Arc::new(self.0.clone())
+    }
+
+    fn second(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
+        std::sync::Arc::new(self.1.clone())
+    }
+}
+
+/// Runs every lease check of session-store-conformance on `pair`.
+pub async fn all_lease_checks(pair: &Pair) {
+    use session_store_conformance::lease_checks::*;
+    of_two_tokens_one_wins(pair).await;
+    the_wrong_token_changes_nothing(pair).await;
+    an_expired_lease_lets_another_in(pair).await;
+    extend_renews_the_lease(pair).await;
+    the_lock_loads_the_record_and_outlives_it(pair).await;
+    one_holder_at_a_time_and_no_lost_update(pair).await;
+}
