@@ -100,6 +100,7 @@ mod id;
 mod lock;
 mod manager;
 mod record;
+mod serialize;
 mod session;
 mod store;
 
@@ -120,6 +121,7 @@ pub use id::{InvalidId, SessionId};
 pub use lock::{LockAttempt, LockToken, SessionLocks};
 pub use manager::{SessionManager, SessionSnapshot};
 pub use record::Record;
+pub use serialize::{DEFAULT_LOCK_LEASE, DEFAULT_LOCK_WAIT};
 pub use session::{DataMut, DataRef, Session};
 pub use store::{CookieSealing, RecordPredicate, SessionStore, StoreError, Unsealed};
 

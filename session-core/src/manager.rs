@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use session_crypto::KeyRing;
 use time::OffsetDateTime;
 
-use crate::config::{Concurrency, IdleRefresh, SessionConfig};
+use crate::config::{IdleRefresh, SessionConfig};
 use crate::cookie_header::{removal_cookie, session_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::error::SessionError;
@@ -17,6 +17,7 @@ use crate::events::{EventKind, SessionEvent};
 use crate::flash::{FlashMessage, FlashState};
 use crate::id::{SessionId, Token};
 use crate::record::Record;
+use crate::serialize::{self, Access};
 use crate::session::{Session, State};
 use crate::store::{SessionStore, StoreError};
 
@@ -205,8 +206,8 @@ impl<T: SessionData> SessionManager<T> {
     /// token: a client's token is never adopted. Only a store failure is an
     /// error.
     pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
-        self.load_value(cookie_value.and_then(|v| self.read_cookie(v)))
-            .await
+        let value = cookie_value.and_then(|v| self.read_cookie(v));
+        self.load_value(value, Access::ReadWrite).await
     }
 
     /// [`load`](Self::load) for a value that [`read_cookie`](Self::read_cookie)
@@ -214,20 +215,24 @@ impl<T: SessionData> SessionManager<T> {
     pub(crate) async fn load_value(
         &self,
         value: Option<CookieValue>,
+        access: Access,
     ) -> Result<Session<T>, SessionError> {
         let Some(value) = value else {
             return Ok(self.create());
         };
         let now = OffsetDateTime::now_utc();
+        // Under `Serialize`, the session's lock, held until the commit.
+        let mut lease = None;
         let loaded = match (&value, self.config.store.cookie_sealing()) {
             (CookieValue::Sealed(sealed), Some(sealing)) => sealing
                 .open(&self.config.cookie_name, sealed, now)
                 .await?
                 .map(|u| (u.record, None, u.stale_key)),
-            (CookieValue::Token(token), None) => self
-                .load_server(token, now)
-                .await?
-                .map(|record| (record, Some(*token), false)),
+            (CookieValue::Token(token), None) => {
+                let loaded = serialize::load(&self.config, &token.id(), access, now).await?;
+                lease = loaded.lease;
+                loaded.record.map(|record| (record, Some(*token), false))
+            }
             // A value checked for another kind of store (not possible
             // through `read_cookie`): a new session, as for any stranger.
             _ => None,
@@ -236,26 +241,16 @@ impl<T: SessionData> SessionManager<T> {
             return Ok(self.create());
         };
         match self.config.codec.decode::<Envelope<T>>(&record.data) {
-            Ok(envelope) => Ok(self.loaded(record, envelope, token, stale_key, now)),
+            Ok(envelope) => {
+                let session = self.loaded(record, envelope, token, stale_key, now);
+                session.hold_lease(lease);
+                Ok(session)
+            }
             Err(error) => {
                 tracing::warn!(id = %record.id, %error, "stored session does not decode; starting a new session");
                 Ok(self.create())
             }
         }
-    }
-
-    /// Loads a server-side record without touching it: the idle refresh
-    /// happens at commit, where the store's answer also tells whether the
-    /// record still exists (another request may rotate or delete it while
-    /// this one runs).
-    async fn load_server(
-        &self,
-        token: &Token,
-        now: OffsetDateTime,
-    ) -> Result<Option<Record>, StoreError> {
-        let id = token.id();
-        let record = self.config.store.load(&id, None).await?;
-        Ok(record.filter(|r| !r.is_expired(now) && r.id == id))
     }
 
     fn loaded(
@@ -314,6 +309,18 @@ impl<T: SessionData> SessionManager<T> {
     /// is set (deletion still happens: a logout must not be undone by an
     /// error page). Calling it again after a success writes nothing new.
     pub async fn commit_with_status(
+        &self,
+        session: &Session<T>,
+        status: u16,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        let result = self.write_changes(session, status).await;
+        // Under `Serialize`: after the commit, whether it worked or not.
+        serialize::release(session).await;
+        result
+    }
+
+    /// What [`commit_with_status`](Self::commit_with_status) writes.
+    async fn write_changes(
         &self,
         session: &Session<T>,
         status: u16,
@@ -406,8 +413,11 @@ impl<T: SessionData> SessionManager<T> {
                 write_idle.min(state.absolute_expires_at),
                 state.version + 1,
             )?;
-            let expected =
-                (self.config.concurrency == Concurrency::Reject).then_some(state.version);
+            let expected = self
+                .config
+                .concurrency
+                .versioned_saves()
+                .then_some(state.version);
             let write = match (&state.previous_id, state.persisted) {
                 (Some(from), _) => Write::Rotate {
                     from: from.clone(),

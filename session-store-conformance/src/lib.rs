@@ -6,6 +6,11 @@
 //! does (a sweeper, key layouts, SQL cleanup, outages) stays in that store's
 //! tests.
 //!
+//! The checks of session locks and of `Concurrency::Serialize` run for
+//! every store whose `SessionStore::locks()` answers; a store without locks
+//! passes them without running them (it cannot serialize, and a
+//! configuration that asks it to is refused at build time).
+//!
 //! ```
 //! use std::sync::Arc;
 //!
@@ -36,6 +41,7 @@
 #![deny(missing_docs)]
 
 mod checks;
+mod locks;
 mod records;
 
 use std::sync::Arc;
@@ -43,6 +49,7 @@ use std::sync::Arc;
 use session_core::SessionStore;
 
 pub use checks::*;
+pub use locks::*;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.
@@ -86,6 +93,14 @@ macro_rules! conformance_suite {
             rotation_after_delete_creates_nothing,
             manager_rotation_never_resurrects_or_loses_a_save,
             a_read_that_raced_a_rotation_or_delete_sends_no_cookie,
+            // src/locks.rs: skipped by stores without `locks()`
+            serialize_policy_loses_no_increment,
+            an_unreleased_lease_is_overtaken_after_it_ends,
+            a_waiter_that_times_out_gets_busy,
+            unlock_and_extend_need_the_holders_token,
+            try_lock_loads_the_live_record,
+            rotation_and_delete_under_serialize,
+            a_failed_or_missing_commit_gives_the_lock_back,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {

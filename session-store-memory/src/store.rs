@@ -13,6 +13,7 @@ use session_core::time::OffsetDateTime;
 use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
 
 use crate::index::{bucket, ExpiryIndex};
+use crate::lock::LockTable;
 
 /// How many expired records one sweep step removes before yielding, so a
 /// large backlog never stalls the runtime.
@@ -57,6 +58,8 @@ struct Inner {
     /// decides admission, so concurrent creations never overshoot.
     held: AtomicUsize,
     clock: Clock,
+    /// The sessions' leases under `Concurrency::Serialize` (src/lock.rs).
+    locks: LockTable,
 }
 
 /// Where the store reads the time: the system clock, or, in this crate's
@@ -127,6 +130,7 @@ impl MemoryStoreBuilder {
                 capacity: self.capacity,
                 held: AtomicUsize::new(0),
                 clock: self.clock,
+                locks: LockTable::default(),
             }),
         };
         if let Some(period) = self.sweep_every {
@@ -155,6 +159,7 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
         while inner.sweep_batch(now).taken == SWEEP_BATCH {
             tokio::task::yield_now().await;
         }
+        inner.locks.sweep();
     }
 }
 
@@ -165,6 +170,11 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The leases of this store's sessions.
+    pub(crate) fn lock_table(&self) -> &LockTable {
+        &self.inner.locks
+    }
+
     /// A store with no capacity bound and a sweeper every 60 seconds.
     pub fn new() -> Self {
         Self::builder().build()
@@ -210,6 +220,8 @@ impl MemoryStore {
             let sweep = self.inner.sweep_batch(now);
             total += sweep.removed;
             if sweep.taken < SWEEP_BATCH {
+                // Leases that ran out go too (not counted: they are no records).
+                self.inner.locks.sweep();
                 return total;
             }
         }
@@ -476,6 +488,10 @@ impl Inner {
 impl SessionStore for MemoryStore {
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn locks(&self) -> Option<&dyn session_core::SessionLocks> {
+        Some(self)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
