@@ -3,7 +3,7 @@
 use std::ops::Deref;
 
 use actix_web::dev::Payload;
-use actix_web::http::header::{HeaderMap, COOKIE};
+use actix_web::http::header::{HeaderMap, HeaderValue, COOKIE, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
@@ -133,7 +133,11 @@ fn status_of(error: &SessionError) -> StatusCode {
 /// the error's status and public message; the detail goes to the log only.
 pub(crate) fn error_response(error: &SessionError, step: &'static str) -> HttpResponse {
     error.log(step);
-    text_response(status_of(error), error.public_message())
+    let mut response = text_response(status_of(error), error.public_message());
+    if let Some(Ok(value)) = error.retry_after_header().map(HeaderValue::try_from) {
+        response.headers_mut().insert(RETRY_AFTER, value);
+    }
+    response
 }
 
 pub(crate) fn text_response(status: StatusCode, body: &'static str) -> HttpResponse {

@@ -123,5 +123,11 @@ pub(crate) fn error_response(error: &SessionError, step: &'static str) -> Respon
     error.log(step);
     let status =
         StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, error.public_message()).into_response()
+    let mut response = (status, error.public_message()).into_response();
+    if let Some(Ok(value)) = error.retry_after_header().map(http::HeaderValue::try_from) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, value);
+    }
+    response
 }

@@ -103,10 +103,12 @@
 mod extract;
 mod guard;
 mod layer;
+mod read_only;
 
 pub use extract::{Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use layer::{SessionLayer, SessionService};
+pub use read_only::ReadOnlySession;
 
 /// The framework-neutral core, re-exported so applications name one crate.
 pub use session_core;
