@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{SessionStore, StoreError};
+use session_core::store::{SessionStore, StoreError};
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;

@@ -9,7 +9,7 @@ use crate::extract::{cookie_values, missing_middleware, SessionExt, SessionRejec
 
 /// The session of the current request for a handler that only reads it.
 /// Under [`Concurrency::Serialize`](session_core::Concurrency::Serialize)
-/// it takes no lock ([`LazySession::load_read_only`](session_core::LazySession::load_read_only)):
+/// it takes no lock ([`LazySession::load_read_only`](session_core::adapter::LazySession::load_read_only)):
 /// the handler neither waits for a request that writes the session nor
 /// makes one wait, and sees the last committed state. Under the other
 /// policies it is a [`Session`](crate::Session) that cannot write. The idle

@@ -8,7 +8,8 @@ use actix_web::http::header::{COOKIE, RETRY_AFTER, SET_COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App};
 use session_actix::{ReadOnlySession, Session, SessionConfig, SessionManager, SessionMiddleware};
-use session_core::{Concurrency, LockToken, SessionId, SessionStore};
+use session_core::store::{LockToken, SessionStore};
+use session_core::{Concurrency, SessionId};
 use session_store_memory::MemoryStore;
 
 async fn count(session: Session<u32>) -> String {

@@ -2,7 +2,8 @@
 
 use axum_core::extract::FromRequestParts;
 use http::request::Parts;
-use session_core::{DataRef, LazySession, SessionData, SessionId};
+use session_core::adapter::LazySession;
+use session_core::{DataRef, SessionData, SessionId};
 
 use crate::extract::{cookie_values, missing_layer, SessionRejection};
 

@@ -10,7 +10,8 @@ use axum::http::{Request, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use session_axum::{ReadOnlySession, Session, SessionConfig, SessionLayer, SessionManager};
-use session_core::{Concurrency, LockToken, SessionId, SessionStore};
+use session_core::store::{LockToken, SessionStore};
+use session_core::{Concurrency, SessionId};
 use session_store_memory::MemoryStore;
 use tower::ServiceExt;
 

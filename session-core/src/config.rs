@@ -128,7 +128,7 @@ pub enum Concurrency {
     #[default]
     LastWriteWins,
     /// A save based on a stale version is refused with
-    /// [`StoreError::Conflict`](crate::StoreError::Conflict), which adapters
+    /// [`StoreError::Conflict`](crate::store::StoreError::Conflict), which adapters
     /// answer with `409 Conflict`: no acknowledged write is ever lost.
     Reject,
     /// The requests that load one session run their load-to-commit section
@@ -138,7 +138,7 @@ pub enum Concurrency {
     /// wait (at most [`lock_wait`](SessionConfigBuilder::lock_wait), then
     /// [`SessionError::Busy`](crate::SessionError::Busy), a `503` with
     /// `Retry-After`). Needs a store that can lock
-    /// ([`SessionStore::locks`](crate::SessionStore::locks)): the memory,
+    /// ([`SessionStore::locks`](crate::store::SessionStore::locks)): the memory,
     /// Redis and SQL stores; [`build`](SessionConfigBuilder::build) refuses
     /// it for the cookie store, which keeps no server state to lock. Saves
     /// also carry the expected version, as under [`Reject`](Self::Reject),

@@ -9,7 +9,7 @@
 //! token, so a request never releases another request's lock.
 //!
 //! A store that can hold such leases implements [`SessionLocks`] and returns
-//! itself from [`SessionStore::locks`](crate::SessionStore::locks). The
+//! itself from [`SessionStore::locks`](crate::store::SessionStore::locks). The
 //! request cycle does the waiting (bounded, with backoff and jitter); the
 //! store only answers attempts and, if it can, wakes waiters early.
 
@@ -49,7 +49,7 @@ impl LockToken {
     /// The token as 32 lowercase hex characters.
     ///
     /// ```
-    /// use session_core::LockToken;
+    /// use session_core::store::LockToken;
     ///
     /// let token = LockToken::from_bytes([0xab; 16]);
     /// assert_eq!(token.to_hex(), "ab".repeat(16));
@@ -106,7 +106,7 @@ pub trait SessionLocks: Send + Sync {
     /// Tries once, without waiting, to take the lease on `id` for `token`;
     /// if taken, loads the live record in the same operation where the
     /// backend allows (one round trip), moving its idle expiry to `touch`
-    /// like [`SessionStore::load`](crate::SessionStore::load) does.
+    /// like [`SessionStore::load`](crate::store::SessionStore::load) does.
     async fn try_lock(
         &self,
         id: &SessionId,

@@ -39,7 +39,7 @@ pub const DEFAULT_LOCK_LEASE: Duration = Duration::from_secs(10);
 const FIRST_BACKOFF: Duration = Duration::from_millis(2);
 
 /// The longest single wait between two attempts. Stores that wake waiters
-/// on release ([`SessionLocks::wait_for_release`](crate::SessionLocks::wait_for_release))
+/// on release ([`SessionLocks::wait_for_release`](crate::store::SessionLocks::wait_for_release))
 /// return earlier.
 const MAX_BACKOFF: Duration = Duration::from_millis(100);
 
@@ -283,7 +283,7 @@ impl<T: SessionData> SessionManager<T> {
     /// nor makes one wait; it sees the last committed state. If it writes
     /// after all, its save is checked by version (a `409` if another request
     /// saved meanwhile). See
-    /// [`LazySession::load_read_only`](crate::LazySession::load_read_only).
+    /// [`LazySession::load_read_only`](crate::adapter::LazySession::load_read_only).
     pub async fn load_read_only(
         &self,
         cookie_value: Option<&str>,

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::id::SessionId;
-use crate::lock::SessionLocks;
-use crate::record::Record;
+pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
+pub use crate::record::Record;
 
 /// A store operation failed.
 ///

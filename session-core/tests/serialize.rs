@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use session_core::{
-    Concurrency, ConfigError, LockAttempt, LockToken, SessionConfig, SessionError, SessionManager,
-    SessionStore,
-};
+use session_core::store::{LockAttempt, LockToken, SessionStore};
+use session_core::{Concurrency, ConfigError, SessionConfig, SessionError, SessionManager};
 use session_store_memory::MemoryStore;
 
 fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {

@@ -8,10 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{
-    Concurrency, LockAttempt, LockToken, SessionConfig, SessionError, SessionLocks, SessionManager,
-    SessionStore,
-};
+use session_core::store::{LockAttempt, LockToken, SessionLocks, SessionStore};
+use session_core::{Concurrency, SessionConfig, SessionError, SessionManager};
 
 use crate::records::{record, Counter};
 use crate::Fixture;

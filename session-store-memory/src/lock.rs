@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::DashMap;
+use session_core::store::{LockAttempt, LockToken, SessionLocks, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{LockAttempt, LockToken, SessionId, SessionLocks, SessionStore, StoreError};
+use session_core::SessionId;
 use tokio::sync::Notify;
 
 use crate::MemoryStore;

@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionStore, StoreError},
+    SessionId,
+};
 
 use crate::index::{bucket, ExpiryIndex};
 use crate::lock::LockTable;
@@ -193,7 +196,7 @@ impl MemoryStore {
     /// calls this periodically.
     ///
     /// ```
-    /// use session_core::{time::{Duration, OffsetDateTime}, Record, SessionId, SessionStore};
+    /// use session_core::{time::{Duration, OffsetDateTime}, SessionId, store::{Record, SessionStore}};
     /// use session_store_memory::MemoryStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -490,7 +493,7 @@ impl SessionStore for MemoryStore {
         "memory"
     }
 
-    fn locks(&self) -> Option<&dyn session_core::SessionLocks> {
+    fn locks(&self) -> Option<&dyn session_core::store::SessionLocks> {
         Some(self)
     }
 
