@@ -12,6 +12,7 @@
 //! | `SESSION_ABSOLUTE_TIMEOUT_SECS` | absolute timeout in seconds | `86400` |
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
+//! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
 //!
 //! Per store:
 //!
@@ -38,7 +39,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use session_core::crypto::KeyError;
-use session_core::KeyRing;
+use session_core::{Concurrency, KeyRing};
 
 /// The longest timeout accepted: ten years. Far beyond any sensible session,
 /// and small enough that adding it to "now" cannot overflow a date.
@@ -187,6 +188,9 @@ pub enum ConfigError {
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
+    /// `SESSION_CONCURRENCY` names no policy.
+    #[error("SESSION_CONCURRENCY must be one of last-write-wins, reject, serialize, got {0:?}")]
+    Concurrency(String),
 }
 
 /// Everything the demo reads from the environment, checked.
@@ -219,6 +223,10 @@ pub struct DemoConfig {
     /// server (tests set it); see [`redis_prefix`](Self::redis_prefix) and
     /// [`sql_table`](Self::sql_table).
     pub namespace: Option<String>,
+    /// `SESSION_CONCURRENCY`: what parallel requests on one session do.
+    /// `serialize` with the cookie store is refused when the session
+    /// configuration is built (the store keeps no server state to lock).
+    pub concurrency: Concurrency,
 }
 
 impl DemoConfig {
@@ -299,8 +307,36 @@ impl DemoConfig {
                 Some(value) => parse_bool(&value).ok_or(ConfigError::Secure(value))?,
             },
             namespace,
+            concurrency: match get("SESSION_CONCURRENCY")? {
+                None => Concurrency::LastWriteWins,
+                Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
+            },
         })
     }
+}
+
+/// The policy a `SESSION_CONCURRENCY` value names (any case).
+///
+/// ```
+/// use examples::{ConfigError, DemoConfig};
+/// use session_core::Concurrency;
+///
+/// let config = DemoConfig::from_pairs(&[("SESSION_CONCURRENCY", "Serialize")])?;
+/// assert_eq!(config.concurrency, Concurrency::Serialize);
+/// assert_eq!(DemoConfig::from_pairs(&[])?.concurrency, Concurrency::LastWriteWins);
+/// let err = DemoConfig::from_pairs(&[("SESSION_CONCURRENCY", "lock")]).unwrap_err();
+/// assert_eq!(err.to_string(), r#"SESSION_CONCURRENCY must be one of last-write-wins, reject, serialize, got "lock""#);
+/// # Ok::<(), ConfigError>(())
+/// ```
+fn parse_concurrency(value: &str) -> Option<Concurrency> {
+    [
+        ("last-write-wins", Concurrency::LastWriteWins),
+        ("reject", Concurrency::Reject),
+        ("serialize", Concurrency::Serialize),
+    ]
+    .into_iter()
+    .find(|(name, _)| name.eq_ignore_ascii_case(value))
+    .map(|(_, policy)| policy)
 }
 
 impl DemoConfig {

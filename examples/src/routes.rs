@@ -233,6 +233,11 @@ pub fn counter_peek(session: &Session<DemoSession>) -> Reply {
 /// failure counted) for a wrong name or password; otherwise the session moves
 /// to a new token (so a token known before login is worthless after it), is
 /// tied to the user for "log out everywhere", and `200 {"username"}`.
+///
+/// The count is exact only under `SESSION_CONCURRENCY=serialize`: parallel
+/// attempts with one cookie then run one at a time, so the sixth sees five
+/// failures. Under `last-write-wins` they all read the same count and most
+/// increments are lost; under `reject` the losers get `409`.
 pub fn login(session: &Session<DemoSession>, body: &[u8]) -> Reply {
     let credentials: Credentials = match parse(body) {
         Ok(credentials) => credentials,

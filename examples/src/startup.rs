@@ -73,6 +73,7 @@ pub fn build_manager(
         .secure(config.cookie_secure)
         .idle_timeout(config.idle_timeout)
         .absolute_timeout(config.absolute_timeout)
+        .concurrency(config.concurrency)
         .build()?;
     Ok(SessionManager::new(session_config))
 }

@@ -118,7 +118,7 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// The rejection for a route without the middleware, logged once with the
 /// type.
-fn missing_middleware<T>() -> SessionRejection {
+pub(crate) fn missing_middleware<T>() -> SessionRejection {
     log_missing_layer::<T>(LAYER.0, LAYER.1);
     SessionRejection::MissingMiddleware
 }

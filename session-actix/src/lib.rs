@@ -121,11 +121,13 @@
 mod extract;
 mod guard;
 mod middleware;
+mod read_only;
 mod response;
 
 pub use extract::{Session, SessionExt, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use middleware::{SessionMiddleware, SessionService};
+pub use read_only::ReadOnlySession;
 
 /// The framework-neutral core, re-exported so applications name one crate.
 pub use session_core;

@@ -108,7 +108,7 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// The rejection for a route without the layer, logged once with the type.
-fn missing_layer<T>() -> SessionRejection {
+pub(crate) fn missing_layer<T>() -> SessionRejection {
     log_missing_layer::<T>(LAYER.0, LAYER.1);
     SessionRejection::MissingLayer
 }

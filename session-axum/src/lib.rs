@@ -102,11 +102,13 @@
 mod extract;
 mod guard;
 mod layer;
+mod read_only;
 mod response;
 
 pub use extract::{Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use layer::{SessionLayer, SessionService};
+pub use read_only::ReadOnlySession;
 
 /// The framework-neutral core, re-exported so applications name one crate.
 pub use session_core;

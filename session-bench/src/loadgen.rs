@@ -327,6 +327,22 @@ impl Users {
         Ok(Users { users })
     }
 
+    /// Gives every user the first user's cookies, so that they all share
+    /// one session (the contended case: tabs of one browser).
+    pub fn share_first_session(&mut self) {
+        if let Some(jar) = self.users.first().map(|u| u.jar.clone()) {
+            for user in &mut self.users {
+                user.jar = jar.clone();
+            }
+        }
+    }
+
+    /// `GET path` by the first user, outside any measurement.
+    pub async fn first_get(&mut self, path: &str) -> Result<Answer, BoxError> {
+        let user = self.users.first_mut().ok_or("no users")?;
+        user.get(path).await
+    }
+
     /// How many users there are.
     pub fn len(&self) -> usize {
         self.users.len()

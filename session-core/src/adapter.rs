@@ -43,6 +43,8 @@ pub mod header {
     pub const CONTENT_TYPE: &str = "content-type";
     /// `Location`.
     pub const LOCATION: &str = "location";
+    /// `Retry-After`.
+    pub const RETRY_AFTER: &str = "retry-after";
 }
 
 /// A response that the session layer answers in place of the handler's: a
@@ -86,7 +88,13 @@ impl Reply {
     /// ```
     pub fn error(error: &SessionError, step: &'static str) -> Self {
         error.log(step);
-        Reply::text(error.status_code(), error.public_message())
+        let mut reply = Reply::text(error.status_code(), error.public_message());
+        // A busy session (the serialize policy's wait ran out) says when to
+        // come back.
+        if let Some(seconds) = error.retry_after_header() {
+            reply.headers.push((header::RETRY_AFTER, seconds));
+        }
+        reply
     }
 
     /// The answer where a session is asked for but the adapter's layer

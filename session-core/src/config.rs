@@ -131,6 +131,20 @@ pub enum Concurrency {
     /// [`StoreError::Conflict`](crate::store::StoreError::Conflict), which adapters
     /// answer with `409 Conflict`: no acknowledged write is ever lost.
     Reject,
+    /// The requests that load one session run their load-to-commit section
+    /// one at a time, across every process that shares the store: nothing is
+    /// lost and nobody gets a spurious error. A request takes a lease on the
+    /// session when it loads it and releases it after the commit; the others
+    /// wait (at most [`lock_wait`](SessionConfigBuilder::lock_wait), then
+    /// [`SessionError::Busy`](crate::SessionError::Busy), a `503` with
+    /// `Retry-After`). Needs a store that can lock
+    /// ([`SessionStore::locks`](crate::store::SessionStore::locks)): the memory,
+    /// Redis and SQL stores; [`build`](SessionConfigBuilder::build) refuses
+    /// it for the cookie store, which keeps no server state to lock. Saves
+    /// also carry the expected version, as under [`Reject`](Self::Reject),
+    /// so a request that outlived its lease gets a `409`, never a lost
+    /// update. See the README's concurrency section for the trade-offs.
+    Serialize,
 }
 
 /// The configuration could not be built.
@@ -187,6 +201,15 @@ pub enum ConfigError {
     /// `SameSite=None` cookies must be `Secure`, or browsers drop them.
     #[error("SameSite=None requires the Secure attribute")]
     SameSiteNoneNeedsSecure,
+    /// [`Concurrency::Serialize`] was asked for with a store that cannot
+    /// lock sessions ([`SessionStore::locks`] is `None`).
+    #[error("Concurrency::Serialize needs a store that can lock sessions, and the {store} store cannot: {reason}")]
+    SerializeUnsupported {
+        /// The store's [`name`](SessionStore::name).
+        store: &'static str,
+        /// Why, in a few words.
+        reason: &'static str,
+    },
 }
 
 /// Everything a [`SessionManager`](crate::SessionManager) needs. Build it
@@ -207,6 +230,7 @@ pub struct SessionConfig {
     pub(crate) max_session_bytes: usize,
     pub(crate) cache_headers: bool,
     pub(crate) refresh_slack: Duration,
+    pub(crate) locking: crate::serialize::LockTimes,
 }
 
 impl SessionConfig {
@@ -313,6 +337,7 @@ impl fmt::Debug for SessionConfig {
             .field("callbacks", &self.callbacks)
             .field("max_session_bytes", &self.max_session_bytes)
             .field("cache_headers", &self.cache_headers)
+            .field("locking", &self.locking)
             .finish()
     }
 }
@@ -339,6 +364,7 @@ pub struct SessionConfigBuilder {
     max_session_bytes: usize,
     cache_headers: bool,
     refresh_slack: Duration,
+    locking: crate::serialize::LockTimes,
 }
 
 impl Default for SessionConfigBuilder {
@@ -360,6 +386,7 @@ impl Default for SessionConfigBuilder {
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
             refresh_slack: DEFAULT_REFRESH_SLACK,
             cache_headers: true,
+            locking: crate::serialize::LockTimes::default(),
         }
     }
 }
@@ -574,6 +601,27 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Under [`Concurrency::Serialize`], how long a request waits for the
+    /// session's lock before it fails with
+    /// [`SessionError::Busy`](crate::SessionError::Busy) (default
+    /// [`DEFAULT_LOCK_WAIT`](crate::DEFAULT_LOCK_WAIT), 5 s; zero tries once). Keep it below the
+    /// client's and the proxy's timeouts.
+    pub fn lock_wait(mut self, wait: Duration) -> Self {
+        self.locking.wait = wait;
+        self
+    }
+
+    /// Under [`Concurrency::Serialize`], the lease a request holds on its
+    /// session (default [`DEFAULT_LOCK_LEASE`](crate::DEFAULT_LOCK_LEASE), 10 s; not zero): the
+    /// handler's time budget from load to commit. A holder that crashed or
+    /// hangs blocks the session for at most this long; a handler that runs
+    /// longer loses the lock, and its save, checked by version, is then a
+    /// `409` if another request saved meanwhile (never a lost update).
+    pub fn lock_lease(mut self, lease: Duration) -> Self {
+        self.locking.lease = lease;
+        self
+    }
+
     /// Called when a new session is first written.
     pub fn on_started(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
         self.on(EventKind::Started, f)
@@ -644,6 +692,7 @@ impl SessionConfigBuilder {
         if self.max_session_bytes == 0 {
             return Err(ConfigError::ZeroSessionLimit);
         }
+        crate::serialize::check(self.concurrency, &self.locking, store.as_ref())?;
         let keys = match (self.keys, self.secrets.is_empty()) {
             (Some(keys), _) => keys,
             (None, false) => KeyRing::new(&self.secrets)?,
@@ -670,6 +719,7 @@ impl SessionConfigBuilder {
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
             refresh_slack: self.refresh_slack.min(self.idle_timeout / 100),
+            locking: self.locking,
         })
     }
 }

@@ -26,6 +26,7 @@ use crate::cookie_header::{find_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::manager::SessionManager;
+use crate::serialize::Access;
 use crate::session::Session;
 
 /// The session of one request, loaded on first use. Cheap to clone.
@@ -78,7 +79,39 @@ impl<T: SessionData> LazySession<T> {
         async move {
             self.inner
                 .cell
-                .get_or_try_init(|| manager.load_value(value))
+                .get_or_try_init(|| manager.load_value(value, Access::ReadWrite))
+                .await
+                .cloned()
+        }
+    }
+
+    /// Like [`load`](Self::load), for a handler that only reads the
+    /// session: the first load takes no lock under any policy, so under
+    /// [`Concurrency::Serialize`](crate::Concurrency::Serialize) it neither
+    /// waits for a request that writes nor makes one wait, and sees the last
+    /// committed state. The request shares one handle, so a later
+    /// [`load`](Self::load) in the same request gets this unlocked one; a
+    /// write through it is still checked by version at commit (a `409` if
+    /// another request saved meanwhile, never a lost update).
+    pub fn load_read_only<'a, I>(
+        &self,
+        cookie_headers: I,
+    ) -> impl Future<Output = Result<Session<T>, SessionError>> + Send + '_
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        let manager = &self.inner.manager;
+        let value = if self.inner.cell.initialized() {
+            None
+        } else {
+            find_cookie(cookie_headers, manager.config().cookie_name(), |v| {
+                manager.read_cookie(v)
+            })
+        };
+        async move {
+            self.inner
+                .cell
+                .get_or_try_init(|| manager.load_value(value, Access::ReadOnly))
                 .await
                 .cloned()
         }

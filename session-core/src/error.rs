@@ -1,5 +1,7 @@
 //! Errors of the session layer, and how adapters should answer them.
 
+use std::time::Duration;
+
 use session_crypto::FieldError;
 
 use crate::codec::CodecError;
@@ -46,6 +48,19 @@ pub enum SessionError {
     /// A sealed field could not be sealed or opened.
     #[error(transparent)]
     Field(#[from] FieldError),
+    /// Under [`Concurrency::Serialize`](crate::Concurrency::Serialize),
+    /// other requests held the session's lock for the whole
+    /// [`lock_wait`](crate::SessionConfigBuilder::lock_wait). Nothing was
+    /// loaded or written; adapters answer `503` with a `Retry-After` of
+    /// [`retry_after`](Self::retry_after).
+    #[error("the session was locked by other requests for {waited:?}")]
+    Busy {
+        /// How long this request waited.
+        waited: Duration,
+        /// When trying again may work: the time left on the holder's lease
+        /// when the wait ended.
+        retry_after: Duration,
+    },
 }
 
 /// The broad class of a [`SessionError`], which fixes the HTTP answer.
@@ -72,6 +87,7 @@ impl SessionError {
                 ErrorClass::Conflict
             }
             SessionError::NotFound(_) => ErrorClass::NotFound,
+            SessionError::Busy { .. } => ErrorClass::Unavailable,
             _ => ErrorClass::Internal,
         }
     }
@@ -86,8 +102,43 @@ impl SessionError {
         }
     }
 
+    /// How long a client should wait before it retries, for the answer's
+    /// `Retry-After` header; `None` when there is nothing to say. Only
+    /// [`SessionError::Busy`] has one: the holder's lease left, at least one
+    /// second.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::SessionError;
+    ///
+    /// let busy = SessionError::Busy { waited: Duration::from_secs(5), retry_after: Duration::from_millis(200) };
+    /// assert_eq!(busy.status_code(), 503);
+    /// assert_eq!(busy.retry_after(), Some(Duration::from_secs(1)));
+    /// assert_eq!(busy.retry_after_header().as_deref(), Some("1"));
+    /// ```
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SessionError::Busy { retry_after, .. } => {
+                // `Retry-After` counts whole seconds: rounded up, so a client
+                // that obeys it does not come back before the lease ends.
+                let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(Duration::from_secs(secs.max(1)))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`retry_after`](Self::retry_after) as a `Retry-After` header value
+    /// (whole seconds).
+    pub fn retry_after_header(&self) -> Option<String> {
+        self.retry_after().map(|d| d.as_secs().to_string())
+    }
+
     /// A short body for that answer that reveals nothing about the store.
     pub fn public_message(&self) -> &'static str {
+        if let SessionError::Busy { .. } = self {
+            return "the session is busy with another request, please retry";
+        }
         match self.class() {
             ErrorClass::Unavailable => "session store unavailable, please retry",
             ErrorClass::Conflict => "the session was changed by another request, please retry",
@@ -103,6 +154,9 @@ impl SessionError {
     pub fn log(&self, step: &'static str) {
         if let SessionError::CookieTooLarge { .. } = self {
             tracing::error!(error = %self, step, "the session does not fit in a cookie: keep less data in it or use a server-side store");
+        } else if let SessionError::Busy { .. } = self {
+            // Load, not a fault: the client is told to retry.
+            tracing::warn!(error = %self, step, status = self.status_code(), "session {step} gave up waiting for the session's lock");
         } else if let SessionError::SessionTooLarge { .. } = self {
             tracing::error!(error = %self, step, "the session is over its size limit and was not saved: keep less data in it or raise max_session_bytes");
         } else {

@@ -116,6 +116,7 @@ mod id;
 mod lock;
 mod manager;
 mod record;
+mod serialize;
 mod session;
 pub mod store;
 
@@ -133,6 +134,7 @@ pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
+pub use serialize::{DEFAULT_LOCK_LEASE, DEFAULT_LOCK_WAIT};
 pub use session::{DataMut, DataRef, Session};
 
 /// The crypto crate, re-exported so applications name one dependency.

@@ -10,6 +10,7 @@ use time::OffsetDateTime;
 
 use crate::flash::{FlashMessage, FlashState};
 use crate::id::{SessionId, Token};
+use crate::serialize::HeldLease;
 
 /// The session of one request: cheap to clone, `Send + Sync`, one lock.
 ///
@@ -39,6 +40,9 @@ pub struct Session<T> {
 pub(crate) struct Shared<T> {
     keys: KeyRing,
     state: Mutex<State<T>>,
+    /// The session's lock under `Concurrency::Serialize`, until the commit
+    /// gives it back (or the last handle is dropped).
+    lease: Mutex<Option<HeldLease>>,
 }
 
 /// Everything the request cycle knows about one session.
@@ -153,8 +157,26 @@ impl<T> Session<T> {
             shared: Arc::new(Shared {
                 keys,
                 state: Mutex::new(state),
+                lease: Mutex::new(None),
             }),
         }
+    }
+
+    /// Keeps the lease this session was loaded under.
+    pub(crate) fn hold_lease(&self, lease: Option<HeldLease>) {
+        *self.lease_slot() = lease;
+    }
+
+    /// Takes the lease out, to give it back.
+    pub(crate) fn take_lease(&self) -> Option<HeldLease> {
+        self.lease_slot().take()
+    }
+
+    fn lease_slot(&self) -> MutexGuard<'_, Option<HeldLease>> {
+        self.shared
+            .lease
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The one lock. A handler that panicked while holding it leaves the data

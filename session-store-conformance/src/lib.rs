@@ -10,6 +10,10 @@
 //! [`SessionLocks`](session_core::store::SessionLocks)) has checks of its own in
 //! [`lease_checks`], run on two instances of one store through
 //! [`lease_suite!`].
+//! The checks of session locks and of `Concurrency::Serialize` run for
+//! every store whose `SessionStore::locks()` answers; a store without locks
+//! passes them without running them (it cannot serialize, and a
+//! configuration that asks it to is refused at build time).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -43,6 +47,7 @@
 
 mod checks;
 pub mod lease_checks;
+mod locks;
 mod records;
 
 use std::sync::Arc;
@@ -51,6 +56,7 @@ use session_core::store::SessionStore;
 
 pub use checks::*;
 pub use lease_checks::Twins;
+pub use locks::*;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.
@@ -94,6 +100,14 @@ macro_rules! conformance_suite {
             rotation_after_delete_creates_nothing,
             manager_rotation_never_resurrects_or_loses_a_save,
             a_read_that_raced_a_rotation_or_delete_sends_no_cookie,
+            // src/locks.rs: skipped by stores without `locks()`
+            serialize_policy_loses_no_increment,
+            an_unreleased_lease_is_overtaken_after_it_ends,
+            a_waiter_that_times_out_gets_busy,
+            unlock_and_extend_need_the_holders_token,
+            try_lock_loads_the_live_record,
+            rotation_and_delete_under_serialize,
+            a_failed_or_missing_commit_gives_the_lock_back,
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {

@@ -417,3 +417,27 @@ async fn server_side_operations_are_unsupported() {
     // Nothing to delete on the server without a revocation hook.
     assert!(!m.delete(&id).await.unwrap());
 }
+
+/// The cookie store keeps no server state to lock, so the serialize policy
+/// is refused when the configuration is built, with a message that says so.
+#[test]
+fn serialize_is_refused_at_build_time() {
+    let refused = SessionConfig::testing()
+        .store(CookieStore::new(ring(&[NEW])))
+        .concurrency(session_core::Concurrency::Serialize)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            session_core::ConfigError::SerializeUnsupported {
+                store: "cookie",
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    let line = refused.to_string();
+    assert!(line.contains("no server state to lock"), "{line}");
+    assert!(!line.contains('\n'), "{line}");
+}

@@ -9,6 +9,9 @@
 //! - An optional capacity bounds memory: at the limit the store either
 //!   refuses new sessions or evicts the one closest to expiry ([`Overflow`]).
 //!
+//! - Session locks for `Concurrency::Serialize`: a lease per session id,
+//!   with waiters woken by the release (no global lock).
+//!
 //! Sessions live in this process only: they vanish on restart and are not
 //! shared between processes. Use the Redis or SQL store for that.
 //!
@@ -25,6 +28,7 @@
 //! ```
 
 mod index;
+mod lock;
 mod store;
 #[cfg(test)]
 mod sweep_properties;

@@ -16,6 +16,7 @@ use session_core::{
 };
 
 use crate::index::{bucket, ExpiryIndex};
+use crate::lock::LockTable;
 
 /// How many expired records one sweep step removes before yielding, so a
 /// large backlog never stalls the runtime.
@@ -60,6 +61,8 @@ struct Inner {
     /// decides admission, so concurrent creations never overshoot.
     held: AtomicUsize,
     clock: Clock,
+    /// The sessions' leases under `Concurrency::Serialize` (src/lock.rs).
+    locks: LockTable,
 }
 
 /// Where the store reads the time: the system clock, or, in this crate's
@@ -130,6 +133,7 @@ impl MemoryStoreBuilder {
                 capacity: self.capacity,
                 held: AtomicUsize::new(0),
                 clock: self.clock,
+                locks: LockTable::default(),
             }),
         };
         if let Some(period) = self.sweep_every {
@@ -158,6 +162,7 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
         while inner.sweep_batch(now).taken == SWEEP_BATCH {
             tokio::task::yield_now().await;
         }
+        inner.locks.sweep();
     }
 }
 
@@ -168,6 +173,11 @@ impl Default for MemoryStore {
 }
 
 impl MemoryStore {
+    /// The leases of this store's sessions.
+    pub(crate) fn lock_table(&self) -> &LockTable {
+        &self.inner.locks
+    }
+
     /// A store with no capacity bound and a sweeper every 60 seconds.
     pub fn new() -> Self {
         Self::builder().build()
@@ -213,6 +223,8 @@ impl MemoryStore {
             let sweep = self.inner.sweep_batch(now);
             total += sweep.removed;
             if sweep.taken < SWEEP_BATCH {
+                // Leases that ran out go too (not counted: they are no records).
+                self.inner.locks.sweep();
                 return total;
             }
         }
@@ -479,6 +491,10 @@ impl Inner {
 impl SessionStore for MemoryStore {
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    fn locks(&self) -> Option<&dyn session_core::store::SessionLocks> {
+        Some(self)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! The contract every server-side store keeps (session-store-conformance),
 //! on the shared server at MONGODB_URL, each test in collections of its own
 //! that are dropped when it ends, however it ends.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

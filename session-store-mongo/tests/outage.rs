@@ -1,5 +1,6 @@
 //! The server in trouble: a private SecantusDB on a free loopback port,
 //! killed and restarted on the same port and storage.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! What only the MongoDB store does, on the shared server at MONGODB_URL:
 //! the documents as the README describes them, the indexes `migrate`
 //! creates, an expired document replaced on create, and connection errors.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! session-store-conformance on two stores with connections of their own
 //! and one prefix (cleared when the test ends), the lease key's expiry, and
 //! a prefix whose braces make no hash tag.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

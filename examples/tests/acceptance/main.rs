@@ -7,6 +7,8 @@
 //!   `Set-Cookie` parsing.
 //! - `scenarios`: one async function per behaviour of the reference app (`examples/README.md`).
 //! - `startup`: bad configuration exits with one line; defaults work.
+//! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
+//!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
 //! - `stores`: scenarios of some stores only (what lands in the store,
 //!   cookie restarts and secret rotation, a Redis outage, servers that
@@ -29,6 +31,7 @@
 mod harness;
 mod inspect;
 mod scenarios;
+mod serialize;
 mod startup;
 mod stores;
 
@@ -102,6 +105,16 @@ macro_rules! acceptance_suite {
             #[tokio::test]
             async fn frameworks_answer_alike() {
                 crate::scenarios::frameworks_answer_alike(&AXUM, &ACTIX).await;
+            }
+
+            #[tokio::test]
+            async fn serialize_parallel_counters_lose_nothing() {
+                crate::serialize::parallel_counters_lose_nothing(&AXUM, &ACTIX).await;
+            }
+
+            #[tokio::test]
+            async fn serialize_parallel_wrong_logins_lock_exactly() {
+                crate::serialize::parallel_wrong_logins_lock_exactly(&AXUM, &ACTIX).await;
             }
         }
     };

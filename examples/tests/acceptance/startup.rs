@@ -29,6 +29,7 @@ fn run_expecting_exit(program: &str, env: &[(&str, &str)]) -> Failure {
         "SESSION_ABSOLUTE_TIMEOUT_SECS",
         "SESSION_COOKIE_SECURE",
         "SESSION_NAMESPACE",
+        "SESSION_CONCURRENCY",
         "DATABASE_URL",
         "REDIS_URL",
         "MONGODB_URL",
@@ -101,12 +102,25 @@ fn bad_values_exit_with_one_line() {
         ("SESSION_ABSOLUTE_TIMEOUT_SECS", "0"),
         ("SESSION_COOKIE_SECURE", "maybe"),
         ("SESSION_NAMESPACE", "Bad-Name"),
+        ("SESSION_CONCURRENCY", "lock"),
         ("BIND", "not-an-address"),
     ];
     for program in PROGRAMS {
         for (name, value) in cases {
             assert_one_line_failure(program, &[(name, value)], name);
         }
+    }
+}
+
+#[test]
+fn serialize_with_the_cookie_store_exits_with_one_line() {
+    for program in PROGRAMS {
+        let env = [
+            ("SESSION_STORE", "cookie"),
+            ("SESSION_SECRET", crate::harness::TEST_SECRET),
+            ("SESSION_CONCURRENCY", "serialize"),
+        ];
+        assert_one_line_failure(program, &env, "no server state to lock");
     }
 }
 

@@ -64,6 +64,9 @@ pub enum Library {
     /// This workspace with `IdleRefresh::OnWrite`: reads neither extend the
     /// idle expiry nor send `Set-Cookie`, like the peers' defaults.
     OursOnWrite,
+    /// This workspace with `Concurrency::Serialize`: requests on one
+    /// session take its lock from load to commit.
+    OursSerialize,
     /// tower-sessions (axum).
     TowerSessions,
     /// actix-session (actix-web).
@@ -111,7 +114,10 @@ impl Library {
     /// Whether this is one of our configurations (`ours`, `ours-onwrite`):
     /// the apps that the ratios compare with the others.
     pub fn is_ours(self) -> bool {
-        matches!(self, Library::Ours | Library::OursOnWrite)
+        matches!(
+            self,
+            Library::Ours | Library::OursOnWrite | Library::OursSerialize
+        )
     }
 
     /// The name used in variant names.
@@ -120,6 +126,7 @@ impl Library {
             Library::None => "none",
             Library::Ours => "ours",
             Library::OursOnWrite => "ours-onwrite",
+            Library::OursSerialize => "ours-serialize",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
             Library::AxumSession => "axum_session",
@@ -155,15 +162,17 @@ impl Variant {
     /// store).
     pub fn all() -> Vec<Variant> {
         use Framework::*;
-        use Library::{ActixSession, AxumSession, Ours, OursOnWrite, TowerSessions};
+        use Library::{ActixSession, AxumSession, Ours, OursOnWrite, OursSerialize, TowerSessions};
         vec![
             Variant::new(Axum, Library::None, Store::None),
             Variant::new(Axum, Ours, Store::Memory),
             Variant::new(Axum, OursOnWrite, Store::Memory),
+            Variant::new(Axum, OursSerialize, Store::Memory),
             Variant::new(Axum, TowerSessions, Store::Memory),
             Variant::new(Axum, AxumSession, Store::Memory),
             Variant::new(Axum, Ours, Store::Redis),
             Variant::new(Axum, OursOnWrite, Store::Redis),
+            Variant::new(Axum, OursSerialize, Store::Redis),
             Variant::new(Axum, TowerSessions, Store::Redis),
             Variant::new(Axum, AxumSession, Store::Redis),
             Variant::new(Axum, Ours, Store::Cookie),
@@ -171,8 +180,10 @@ impl Variant {
             Variant::new(Actix, Library::None, Store::None),
             Variant::new(Actix, Ours, Store::Memory),
             Variant::new(Actix, OursOnWrite, Store::Memory),
+            Variant::new(Actix, OursSerialize, Store::Memory),
             Variant::new(Actix, Ours, Store::Redis),
             Variant::new(Actix, OursOnWrite, Store::Redis),
+            Variant::new(Actix, OursSerialize, Store::Redis),
             Variant::new(Actix, ActixSession, Store::Redis),
             Variant::new(Actix, Ours, Store::Cookie),
             Variant::new(Actix, OursOnWrite, Store::Cookie),
@@ -191,6 +202,9 @@ impl Variant {
             return None;
         }
         match (self.framework, self.store) {
+            (_, Store::Cookie | Store::Redis) if self.library == Library::OursSerialize => {
+                ours::serialize_unavailable(self.store)
+            }
             (_, Store::Cookie) => ours::COOKIE_UNAVAILABLE,
             (_, Store::Redis) => ours::REDIS_UNAVAILABLE,
             (Framework::Actix, _) => ours::ACTIX_UNAVAILABLE,
@@ -300,7 +314,7 @@ pub async fn axum_router(
     }
     Ok(match variant.library {
         Library::None => plain::axum_router(),
-        library @ (Library::Ours | Library::OursOnWrite) => {
+        library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
             ours::axum_router(library, variant.store, options).await?
         }
         Library::TowerSessions => tower_sessions_app::router(variant.store, options).await?,
@@ -320,7 +334,7 @@ fn serve_actix(
     system.block_on(async move {
         let server = match variant.library {
             Library::None => plain::actix_server(listener)?,
-            library @ (Library::Ours | Library::OursOnWrite) => {
+            library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
                 ours::actix_server(library, variant.store, &options, listener).await?
             }
             Library::ActixSession => {
@@ -352,7 +366,7 @@ pub async fn actix_in_process(
                 crate::inproc::ActixInProcess::new(service, users, false).await?,
             ))
         }
-        library @ (Library::Ours | Library::OursOnWrite) => {
+        library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
             ours::actix_in_process(library, variant.store, options, users).await
         }
         Library::ActixSession => actix_session_app::in_process(variant.store, options, users).await,

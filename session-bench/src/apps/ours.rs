@@ -16,7 +16,7 @@ use actix_web::test::init_service;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use axum::routing::get;
 use axum::{Json, Router};
-use session_core::{IdleRefresh, KeyRing, SessionConfig, SessionManager};
+use session_core::{Concurrency, IdleRefresh, KeyRing, SessionConfig, SessionManager};
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
@@ -36,6 +36,20 @@ pub(super) const REDIS_UNAVAILABLE: Option<&str> = None;
 /// Why our actix-web apps cannot run, if they cannot.
 pub(super) const ACTIX_UNAVAILABLE: Option<&str> = None;
 
+/// Why `ours-serialize` cannot run on a store, if it cannot: the cookie
+/// store keeps no server state to lock, and the Redis store locks only once
+/// it implements `SessionLocks`.
+pub(super) fn serialize_unavailable(store: Store) -> Option<&'static str> {
+    match store {
+        Store::Cookie => Some("the cookie store cannot serialize requests"),
+        Store::Redis if !REDIS_LOCKS => Some("the Redis store has no session locks in this build"),
+        _ => None,
+    }
+}
+
+/// Whether the Redis store implements session locks in this build.
+const REDIS_LOCKS: bool = false;
+
 /// The manager of an app: the store, a random secret per process, and the
 /// defaults, except [`IdleRefresh::OnWrite`] for `ours-onwrite`.
 async fn manager(
@@ -48,6 +62,9 @@ async fn manager(
     let mut builder = SessionConfig::builder().keys(keys.clone()).secure(false);
     if library == Library::OursOnWrite {
         builder = builder.idle_refresh(IdleRefresh::OnWrite);
+    }
+    if library == Library::OursSerialize {
+        builder = builder.concurrency(Concurrency::Serialize);
     }
     let builder = match store {
         Store::Memory => builder.store(MemoryStore::new()),

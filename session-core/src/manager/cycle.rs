@@ -13,6 +13,7 @@ use crate::events::EventKind;
 use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
 use crate::record::Record;
+use crate::serialize::{self, Access};
 use crate::session::{Session, State};
 use crate::store::StoreError;
 
@@ -22,20 +23,24 @@ impl<T: SessionData> SessionManager<T> {
     pub(crate) async fn load_value(
         &self,
         value: Option<CookieValue>,
+        access: Access,
     ) -> Result<Session<T>, SessionError> {
         let Some(value) = value else {
             return Ok(self.create());
         };
         let now = OffsetDateTime::now_utc();
+        // Under `Serialize`, the session's lock, held until the commit.
+        let mut lease = None;
         let loaded = match (&value, self.config.store.cookie_sealing()) {
             (CookieValue::Sealed(sealed), Some(sealing)) => sealing
                 .open(&self.config.cookie_name, sealed, now)
                 .await?
                 .map(|u| (u.record, None, u.stale_key)),
-            (CookieValue::Token(token), None) => self
-                .load_server(token, now)
-                .await?
-                .map(|record| (record, Some(*token), false)),
+            (CookieValue::Token(token), None) => {
+                let loaded = serialize::load(&self.config, &token.id(), access, now).await?;
+                lease = loaded.lease;
+                loaded.record.map(|record| (record, Some(*token), false))
+            }
             // A value checked for another kind of store (not possible
             // through `read_cookie`): a new session, as for any stranger.
             _ => None,
@@ -44,26 +49,16 @@ impl<T: SessionData> SessionManager<T> {
             return Ok(self.create());
         };
         match self.config.codec.decode::<Envelope<T>>(&record.data) {
-            Ok(envelope) => Ok(self.loaded(record, envelope, token, stale_key, now)),
+            Ok(envelope) => {
+                let session = self.loaded(record, envelope, token, stale_key, now);
+                session.hold_lease(lease);
+                Ok(session)
+            }
             Err(error) => {
                 tracing::warn!(id = %record.id, %error, "stored session does not decode; starting a new session");
                 Ok(self.create())
             }
         }
-    }
-
-    /// Loads a server-side record without touching it: the idle refresh
-    /// happens at commit, where the store's answer also tells whether the
-    /// record still exists (another request may rotate or delete it while
-    /// this one runs).
-    async fn load_server(
-        &self,
-        token: &Token,
-        now: OffsetDateTime,
-    ) -> Result<Option<Record>, StoreError> {
-        let id = token.id();
-        let record = self.config.store.load(&id, None).await?;
-        Ok(record.filter(|r| !r.is_expired(now) && r.id == id))
     }
 
     fn loaded(
@@ -122,6 +117,18 @@ impl<T: SessionData> SessionManager<T> {
     /// is set (deletion still happens: a logout must not be undone by an
     /// error page). Calling it again after a success writes nothing new.
     pub async fn commit_with_status(
+        &self,
+        session: &Session<T>,
+        status: u16,
+    ) -> Result<Option<SetCookie>, SessionError> {
+        let result = self.write_changes(session, status).await;
+        // Under `Serialize`: after the commit, whether it worked or not.
+        serialize::release(session).await;
+        result
+    }
+
+    /// What [`commit_with_status`](Self::commit_with_status) writes.
+    async fn write_changes(
         &self,
         session: &Session<T>,
         status: u16,

@@ -186,7 +186,8 @@ impl<T: SessionData> SessionManager<T> {
     /// token: a client's token is never adopted. Only a store failure is an
     /// error.
     pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
-        self.load_value(cookie_value.and_then(|v| self.read_cookie(v)))
+        let value = cookie_value.and_then(|v| self.read_cookie(v));
+        self.load_value(value, crate::serialize::Access::ReadWrite)
             .await
     }
 

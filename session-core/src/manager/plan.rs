@@ -5,7 +5,7 @@
 use time::OffsetDateTime;
 
 use super::{EnvelopeRef, SessionManager};
-use crate::config::{Concurrency, IdleRefresh};
+use crate::config::IdleRefresh;
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::id::SessionId;
@@ -72,8 +72,11 @@ impl<T: SessionData> SessionManager<T> {
                 write_idle.min(state.absolute_expires_at),
                 state.version + 1,
             )?;
-            let expected =
-                (self.config.concurrency == Concurrency::Reject).then_some(state.version);
+            let expected = self
+                .config
+                .concurrency
+                .versioned_saves()
+                .then_some(state.version);
             let write = match (&state.previous_id, state.persisted) {
                 (Some(from), _) => Write::Rotate {
                     from: from.clone(),

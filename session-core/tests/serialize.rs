@@ -1,0 +1,156 @@
+//! The serialize policy in the request cycle, on the memory store (the
+//! checks every store runs are in session-store-conformance's `locks.rs`).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+use std::time::Duration;
+
+use session_core::store::{LockAttempt, LockToken, SessionStore};
+use session_core::{Concurrency, ConfigError, SessionConfig, SessionError, SessionManager};
+use session_store_memory::MemoryStore;
+
+fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .concurrency(Concurrency::Serialize)
+        .lock_wait(wait)
+        .build()
+        .expect("the memory store locks");
+    SessionManager::new(config)
+}
+
+#[test]
+fn the_lease_must_not_be_zero() {
+    let refused = SessionConfig::testing()
+        .store(MemoryStore::new())
+        .concurrency(Concurrency::Serialize)
+        .lock_lease(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(refused, ConfigError::ZeroTimeout("lock lease")),
+        "{refused:?}"
+    );
+    // Other policies never use the lease: not checked.
+    let other = SessionConfig::testing()
+        .store(MemoryStore::new())
+        .lock_lease(Duration::ZERO)
+        .build();
+    assert!(other.is_ok());
+}
+
+#[test]
+fn the_defaults_are_a_few_seconds() {
+    let config = SessionConfig::testing()
+        .store(MemoryStore::new())
+        .concurrency(Concurrency::Serialize)
+        .build()
+        .unwrap();
+    assert_eq!(config.lock_wait(), session_core::DEFAULT_LOCK_WAIT);
+    assert_eq!(config.lock_lease(), session_core::DEFAULT_LOCK_LEASE);
+    assert!(config.lock_wait() < config.lock_lease());
+}
+
+/// A request with no cookie, or one that never loads, takes no lock; a
+/// request whose cookie names no record gives its lock back at once.
+#[tokio::test(flavor = "current_thread")]
+async fn only_a_loaded_existing_session_is_locked() {
+    let store = MemoryStore::new();
+    let manager = serial(&store, Duration::ZERO);
+    let fresh = manager.start_request();
+    fresh.load(None).await.unwrap().update(|n| *n = 1);
+    let cookie = manager.finish_request(&fresh, 200).await.unwrap().unwrap();
+    let header = cookie.pair();
+    let id = fresh.loaded().unwrap().id();
+
+    // Never loaded: nothing held.
+    let idle = manager.start_request();
+    assert!(manager.finish_request(&idle, 200).await.unwrap().is_none());
+
+    // Loaded and held until the commit: a second request cannot load.
+    let first = manager.start_request();
+    first.load([header.as_str()]).await.unwrap();
+    let second = manager.start_request();
+    let busy = second.load([header.as_str()]).await.unwrap_err();
+    assert!(matches!(busy, SessionError::Busy { .. }), "{busy}");
+    assert_eq!(busy.retry_after_header().as_deref(), Some("10"));
+    manager.finish_request(&first, 200).await.unwrap();
+    assert_eq!(*second.load([header.as_str()]).await.unwrap().data(), 1);
+    manager.finish_request(&second, 200).await.unwrap();
+
+    // A token with no record: a new session, and no lock left behind.
+    let stranger = format!("{}={}", manager.config().cookie_name(), "A".repeat(43));
+    let lost = manager.start_request();
+    assert!(lost.load([stranger.as_str()]).await.unwrap().is_new());
+    let locks = store.locks().unwrap();
+    let probe = LockToken::random();
+    let stranger_id = session_core::SessionId::from_token("A".repeat(43).as_str());
+    assert!(matches!(
+        locks
+            .try_lock(&stranger_id, &probe, Duration::from_secs(60), None)
+            .await
+            .unwrap(),
+        LockAttempt::Acquired(None)
+    ));
+    assert!(matches!(
+        locks
+            .try_lock(&id, &probe, Duration::from_secs(60), None)
+            .await
+            .unwrap(),
+        LockAttempt::Acquired(Some(_))
+    ));
+}
+
+/// A handler error (a 5xx, nothing saved) still gives the lock back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_server_error_gives_the_lock_back() {
+    let store = MemoryStore::new();
+    let manager = serial(&store, Duration::ZERO);
+    let fresh = manager.start_request();
+    fresh.load(None).await.unwrap().update(|n| *n = 1);
+    let header = manager
+        .finish_request(&fresh, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    let failing = manager.start_request();
+    failing
+        .load([header.as_str()])
+        .await
+        .unwrap()
+        .update(|n| *n = 99);
+    manager.finish_request(&failing, 500).await.unwrap();
+    let next = manager.start_request();
+    assert_eq!(*next.load([header.as_str()]).await.unwrap().data(), 1);
+}
+
+/// A read-only load neither waits for the holder nor blocks it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_read_only_load_takes_no_lock() {
+    let store = MemoryStore::new();
+    let manager = serial(&store, Duration::ZERO);
+    let fresh = manager.start_request();
+    fresh.load(None).await.unwrap().update(|n| *n = 3);
+    let header = manager
+        .finish_request(&fresh, 200)
+        .await
+        .unwrap()
+        .unwrap()
+        .pair();
+    let writer = manager.start_request();
+    writer.load([header.as_str()]).await.unwrap();
+    let reader = manager.start_request();
+    assert_eq!(
+        *reader
+            .load_read_only([header.as_str()])
+            .await
+            .unwrap()
+            .data(),
+        3
+    );
+    manager.finish_request(&reader, 200).await.unwrap();
+    // The writer still holds the lock: the reader's commit did not free it.
+    let other = manager.start_request();
+    assert!(other.load([header.as_str()]).await.is_err());
+    manager.finish_request(&writer, 200).await.unwrap();
+}
