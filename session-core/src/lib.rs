@@ -7,7 +7,9 @@
 //!
 //! - [`SessionData`]: any `Serialize + DeserializeOwned + Default + Clone +
 //!   Send + Sync` type is session data, no derive needed.
-//! - [`Codec`]: how data becomes bytes (bincode 2 by default, or JSON).
+//! - [`Codec`]: how data becomes bytes (MessagePack with named fields by
+//!   default, bincode 2, or JSON); [`SessionSchema`] for types that declare
+//!   a schema version and migrations.
 //! - [`Record`] and [`SessionStore`]: what a store keeps and the trait every
 //!   store implements; [`CookieSealing`] for stores that keep the record in
 //!   the cookie itself.
@@ -89,6 +91,7 @@ mod config;
 mod cookie_header;
 mod cycle;
 mod data;
+mod envelope;
 mod error;
 mod events;
 mod flash;
@@ -99,6 +102,7 @@ mod guard;
 mod id;
 mod manager;
 mod record;
+mod schema;
 mod session;
 mod store;
 
@@ -118,6 +122,7 @@ pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
 pub use record::Record;
+pub use schema::SessionSchema;
 pub use session::{DataMut, DataRef, Session};
 pub use store::{CookieSealing, RecordPredicate, SessionStore, StoreError, Unsealed};
 

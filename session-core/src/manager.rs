@@ -5,34 +5,21 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use session_crypto::KeyRing;
 use time::OffsetDateTime;
 
 use crate::config::{Concurrency, IdleRefresh, SessionConfig};
 use crate::cookie_header::{removal_cookie, session_cookie, SetCookie};
 use crate::data::SessionData;
+use crate::envelope::{self, Decoded, Unknown};
 use crate::error::SessionError;
 use crate::events::{EventKind, SessionEvent};
-use crate::flash::{FlashMessage, FlashState};
+use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
 use crate::record::Record;
+use crate::schema::{Schema, SessionSchema};
 use crate::session::{Session, State};
 use crate::store::{SessionStore, StoreError};
-
-/// What the codec actually stores: the application's data plus the flash
-/// messages that wait for a later request.
-#[derive(Serialize)]
-struct EnvelopeRef<'a, T> {
-    data: &'a T,
-    flash: &'a [FlashMessage],
-}
-
-#[derive(Deserialize)]
-struct Envelope<T> {
-    data: T,
-    flash: Vec<FlashMessage>,
-}
 
 /// A session read by id, outside any request.
 #[derive(Debug, Clone)]
@@ -77,6 +64,8 @@ pub struct SessionSnapshot<T> {
 /// ```
 pub struct SessionManager<T> {
     config: Arc<SessionConfig>,
+    /// How stored data of each schema version becomes a `T`.
+    schema: Schema<T>,
     _data: PhantomData<fn() -> T>,
 }
 
@@ -84,6 +73,7 @@ impl<T> Clone for SessionManager<T> {
     fn clone(&self) -> Self {
         SessionManager {
             config: Arc::clone(&self.config),
+            schema: self.schema,
             _data: PhantomData,
         }
     }
@@ -129,10 +119,22 @@ enum Write {
 }
 
 impl<T: SessionData> SessionManager<T> {
-    /// A manager for a configuration.
+    /// A manager for a configuration. `T` is unversioned (schema version
+    /// 0); see [`versioned`](Self::versioned) for types with migrations.
     pub fn new(config: SessionConfig) -> Self {
+        Self::with_schema(config, Schema::unversioned())
+    }
+
+    fn with_schema(config: SessionConfig, schema: Schema<T>) -> Self {
+        if config.codec == crate::Codec::Bincode && schema.version != 0 {
+            tracing::warn!(
+                version = schema.version,
+                "bincode records carry no schema version: migrations will not run"
+            );
+        }
         SessionManager {
             config: Arc::new(config),
+            schema,
             _data: PhantomData,
         }
     }
@@ -185,6 +187,7 @@ impl<T: SessionData> SessionManager<T> {
                 previous_id: None,
                 deleted: false,
                 flash: FlashState::default(),
+                unknown: Unknown::default(),
             },
         )
     }
@@ -235,8 +238,8 @@ impl<T: SessionData> SessionManager<T> {
         let Some((record, token, stale_key)) = loaded else {
             return Ok(self.create());
         };
-        match self.config.codec.decode::<Envelope<T>>(&record.data) {
-            Ok(envelope) => Ok(self.loaded(record, envelope, token, stale_key, now)),
+        match envelope::decode(self.config.codec, &self.schema, &record.data) {
+            Ok(decoded) => Ok(self.loaded(record, decoded, token, stale_key, now)),
             Err(error) => {
                 tracing::warn!(id = %record.id, %error, "stored session does not decode; starting a new session");
                 Ok(self.create())
@@ -261,7 +264,7 @@ impl<T: SessionData> SessionManager<T> {
     fn loaded(
         &self,
         record: Record,
-        envelope: Envelope<T>,
+        decoded: Decoded<T>,
         token: Option<Token>,
         stale_key: bool,
         now: OffsetDateTime,
@@ -277,10 +280,16 @@ impl<T: SessionData> SessionManager<T> {
             // in the resealed cookie at commit.
             idle_expires_at = wanted;
         }
+        if let Some(from) = decoded.migrated_from {
+            tracing::debug!(id = %record.id, from, to = self.schema.version, "stored session migrated");
+        }
+        if !decoded.unknown.is_empty() {
+            tracing::debug!(id = %record.id, fields = %decoded.unknown, "stored session has fields this release does not know; they are kept");
+        }
         let session = Session::from_state(
             self.config.keys.clone(),
             State {
-                data: envelope.data,
+                data: decoded.data,
                 id: record.id,
                 token,
                 created_at: record.created_at,
@@ -295,7 +304,8 @@ impl<T: SessionData> SessionManager<T> {
                 reissue: stale_key,
                 previous_id: None,
                 deleted: false,
-                flash: FlashState::loaded(envelope.flash),
+                flash: FlashState::loaded(decoded.flash),
+                unknown: decoded.unknown,
             },
         );
         self.emit_with_state(EventKind::Loaded, &session, None);
@@ -456,10 +466,13 @@ impl<T: SessionData> SessionManager<T> {
         let needs_data = state.modified || self.sealed_cookies();
         let data = if needs_data {
             let flash = state.flash.to_save();
-            let data = self.config.codec.encode(&EnvelopeRef {
-                data: &state.data,
-                flash: &flash,
-            })?;
+            let data = envelope::encode(
+                self.config.codec,
+                self.schema.version,
+                &state.data,
+                &flash,
+                &state.unknown,
+            )?;
             // Checked here, before any store call, so that an oversized
             // session writes nothing in any store.
             let limit = self.config.max_session_bytes;
@@ -676,11 +689,11 @@ impl<T: SessionData> SessionManager<T> {
         if record.is_expired(now) {
             return Ok(None);
         }
-        let envelope: Envelope<T> = self.config.codec.decode(&record.data)?;
+        let decoded = envelope::decode(self.config.codec, &self.schema, &record.data)?;
         Ok(Some(SessionSnapshot {
             expires_at: record.expires_at(),
             id: record.id,
-            data: envelope.data,
+            data: decoded.data,
             created_at: record.created_at,
             owner: record.owner,
         }))
@@ -733,13 +746,13 @@ impl<T: SessionData> SessionManager<T> {
         predicate: impl Fn(&SessionSnapshot<T>) -> bool + Send + Sync,
     ) -> Result<u64, SessionError> {
         let codec = self.config.codec;
+        let schema = self.schema;
         let test = move |record: &Record| {
-            codec
-                .decode::<Envelope<T>>(&record.data)
-                .map(|envelope| {
+            envelope::decode(codec, &schema, &record.data)
+                .map(|decoded| {
                     predicate(&SessionSnapshot {
                         id: record.id.clone(),
-                        data: envelope.data,
+                        data: decoded.data,
                         created_at: record.created_at,
                         expires_at: record.expires_at(),
                         owner: record.owner.clone(),
@@ -753,5 +766,34 @@ impl<T: SessionData> SessionManager<T> {
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64, SessionError> {
         Ok(self.config.store.count().await?)
+    }
+}
+
+impl<T: SessionSchema> SessionManager<T> {
+    /// A manager for a type with a declared schema version: records of
+    /// older versions are migrated on load (and written back in `T`'s
+    /// version at their next save), records of newer or unreachable
+    /// versions are treated as absent and logged.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use session_core::{SessionConfig, SessionManager, SessionSchema};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// #[derive(Default, Clone, Serialize, Deserialize)]
+    /// struct Cart { items: Vec<String> }
+    ///
+    /// impl SessionSchema for Cart {
+    ///     const VERSION: u32 = 1;
+    ///     type Previous = Self;
+    ///     fn migrate(previous: Self) -> Self { previous }
+    /// }
+    ///
+    /// let config = SessionConfig::testing().store(MemoryStore::new()).build().unwrap();
+    /// let manager = SessionManager::<Cart>::versioned(config);
+    /// # let _ = manager;
+    /// ```
+    pub fn versioned(config: SessionConfig) -> Self {
+        Self::with_schema(config, Schema::versioned())
     }
 }
