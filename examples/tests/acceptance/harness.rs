@@ -18,7 +18,7 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 /// inherited environment so a developer's shell cannot change the results.
 /// `REDIS_URL` is inherited on purpose: it says where the Redis of this
 /// machine is. `DATABASE_URL` is set per store (see [`StoreSetup`]).
-const DEMO_VARS: [&str; 8] = [
+const DEMO_VARS: [&str; 9] = [
     "BIND",
     "SESSION_STORE",
     "SESSION_SECRET",
@@ -27,6 +27,7 @@ const DEMO_VARS: [&str; 8] = [
     "SESSION_COOKIE_SECURE",
     "SESSION_NAMESPACE",
     "DATABASE_URL",
+    "DEMO_SESSION_VERSION",
 ];
 
 /// The PostgreSQL of the tests: `POSTGRES_URL` (`.ci/run` exports it), or

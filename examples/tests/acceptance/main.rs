@@ -29,6 +29,7 @@ mod inspect;
 mod scenarios;
 mod startup;
 mod stores;
+mod versions;
 
 /// One `#[tokio::test]` per scenario of `crate::$module` for a target.
 macro_rules! tests_of {
@@ -89,11 +90,13 @@ macro_rules! acceptance_suite {
 
             mod axum {
                 scenario_tests!(super::AXUM);
+                tests_of!(versions, super::AXUM; version_1_first, version_2_first);
                 tests_of!(stores, super::AXUM; $($own),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
+                tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
                 tests_of!(stores, super::ACTIX; $($own),*);
             }
 
