@@ -3,7 +3,8 @@
 //! codec.
 
 use serde::{Deserialize, Serialize};
-use session_core::{Codec, SessionConfig, SessionManager, SessionSchema, SetCookie};
+use session_core::adapter::SetCookie;
+use session_core::{Codec, SessionConfig, SessionManager, SessionSchema};
 use session_store_memory::MemoryStore;
 
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]

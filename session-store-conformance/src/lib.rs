@@ -9,7 +9,7 @@
 //! ```
 //! use std::sync::Arc;
 //!
-//! use session_core::SessionStore;
+//! use session_core::store::SessionStore;
 //! use session_store_memory::MemoryStore;
 //!
 //! /// A test's store, and another beside it.
@@ -40,7 +40,7 @@ mod records;
 
 use std::sync::Arc;
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 
 pub use checks::*;
 pub use records::{expired, now_ms, record, Counter};

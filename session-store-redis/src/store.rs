@@ -14,7 +14,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionStore, StoreError},
+    SessionId,
+};
 
 use crate::builder::RedisStoreBuilder;
 use crate::conn::{Backend, Redis};

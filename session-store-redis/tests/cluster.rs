@@ -8,7 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Reply, Scratch};
-use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_core::{
+    store::{Record, SessionStore, StoreError},
+    SessionConfig, SessionId, SessionManager,
+};
 use session_store_redis::RedisStore;
 
 struct Cluster {
@@ -236,7 +239,7 @@ async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
         .unwrap()
         .pair();
     assert_ne!(rotated, cookie);
-    assert_eq!(manager.delete_owner("carol").await.unwrap(), 1);
+    assert_eq!(manager.delete_by_owner("carol").await.unwrap(), 1);
 
     store.clear().await.unwrap();
     assert_eq!(store.count().await.unwrap(), 0);

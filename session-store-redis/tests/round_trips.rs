@@ -6,7 +6,8 @@ mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
 use session_core::{
-    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+    store::{SessionStore, StoreError},
+    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager,
 };
 use session_store_redis::RedisStore;
 
@@ -316,7 +317,7 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
         .await;
     assert_eq!(sent, ["GET"], "a known session's read without refresh");
     assert_eq!(session.data().items, ["tea"]);
-    let expires = session_core::Record::millis(session.expires_at());
+    let expires = session_core::store::Record::millis(session.expires_at());
     assert!(expires <= moved, "a lower bound: {expires} vs {moved}");
     assert!(expires >= moved - 5, "{expires} vs {moved}");
 

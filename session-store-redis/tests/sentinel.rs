@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Scratch};
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_redis::RedisStore;
 
 struct Sentinel {

@@ -3,8 +3,8 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use session_core::store::Record;
 use session_core::time::OffsetDateTime;
-use session_core::Record;
 
 use crate::store::Inner;
 

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionStore, StoreError},
+    SessionId,
+};
 use sqlx::AssertSqlSafe;
 
 use crate::cleanup;
@@ -178,7 +181,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }

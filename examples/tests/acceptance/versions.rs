@@ -13,7 +13,8 @@
 use serde_json::json;
 
 use crate::harness::{
-    fresh_namespace, mysql_url, postgres_url, redis_url, Agent, Cleanup, FileGuard, Server, Target,
+    fresh_namespace, mongodb_url, mysql_url, postgres_url, redis_url, Agent, Cleanup, FileGuard,
+    Server, Target,
 };
 
 const NOTE: &str = "the note survives every deploy";
@@ -42,6 +43,7 @@ fn shared_store(store: &str) -> Shared {
             env.push(("DATABASE_URL", url.clone()));
             (Some(Cleanup::table(&url, &namespace)), None)
         }
+        "mongodb" => (Some(Cleanup::collection(&mongodb_url(), &namespace)), None),
         "sqlite" => {
             let files = FileGuard::sqlite(&namespace);
             env.push(("DATABASE_URL", files.url()));

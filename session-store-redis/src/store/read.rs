@@ -26,7 +26,10 @@
 
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 use super::{unexpected, RedisStore};
 use crate::known::Facts;

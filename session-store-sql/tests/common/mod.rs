@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::time;
-use session_core::{SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{SessionStore, StoreError},
+    SessionId,
+};
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore, SqlStoreBuilder};
 
