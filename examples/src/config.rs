@@ -13,6 +13,7 @@
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
+//! | `DEMO_SESSION_VERSION` | `1` or `2`: which session type the demo runs ([`crate::model`]); version 2 adds `GET`/`PUT /preferences` | `1` |
 //!
 //! Per store:
 //!
@@ -185,6 +186,9 @@ pub enum ConfigError {
         /// The store it was meant for.
         store: StoreKind,
     },
+    /// `DEMO_SESSION_VERSION` is neither `1` nor `2`.
+    #[error("DEMO_SESSION_VERSION must be 1 or 2, got {0:?}")]
+    SessionVersion(String),
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
@@ -227,6 +231,8 @@ pub struct DemoConfig {
     /// `serialize` with the cookie store is refused when the session
     /// configuration is built (the store keeps no server state to lock).
     pub concurrency: Concurrency,
+    /// `DEMO_SESSION_VERSION`: 1 or 2.
+    pub session_version: u8,
 }
 
 impl DemoConfig {
@@ -310,6 +316,14 @@ impl DemoConfig {
             concurrency: match get("SESSION_CONCURRENCY")? {
                 None => Concurrency::LastWriteWins,
                 Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
+            },
+            session_version: match get("DEMO_SESSION_VERSION")? {
+                None => 1,
+                Some(value) => match value.trim() {
+                    "1" => 1,
+                    "2" => 2,
+                    _ => return Err(ConfigError::SessionVersion(value)),
+                },
             },
         })
     }
@@ -476,6 +490,7 @@ mod tests {
         assert_eq!(config.absolute_timeout, Duration::from_secs(86400));
         assert!(config.cookie_secure);
         assert_eq!(config.namespace, None);
+        assert_eq!(config.session_version, 1);
     }
 
     #[test]
@@ -491,6 +506,7 @@ mod tests {
             ("SESSION_ABSOLUTE_TIMEOUT_SECS", "2"),
             ("SESSION_COOKIE_SECURE", "FALSE"),
             ("SESSION_NAMESPACE", "t_42"),
+            ("DEMO_SESSION_VERSION", "2"),
         ])
         .unwrap();
         assert_eq!(config.bind.port(), 0);
@@ -504,6 +520,7 @@ mod tests {
         assert_eq!(config.absolute_timeout, Duration::from_secs(2));
         assert!(!config.cookie_secure);
         assert_eq!(config.namespace.as_deref(), Some("t_42"));
+        assert_eq!(config.session_version, 2);
     }
 
     #[test]
@@ -584,6 +601,8 @@ mod tests {
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_NAMESPACE", "Bad-Name"),
             ("SESSION_NAMESPACE", "1abc"),
+            ("DEMO_SESSION_VERSION", "3"),
+            ("DEMO_SESSION_VERSION", "v2"),
         ];
         for (name, value) in cases {
             let message = error(name, value);

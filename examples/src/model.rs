@@ -1,9 +1,19 @@
-//! The demo's session data: plain structs, as the Crystal shard's examples
-//! declare them.
+//! The demo's session data: plain structs, in two versions that run side by
+//! side on one store (`DEMO_SESSION_VERSION`).
 //!
-//! Every field uses serde attributes that bincode (the default codec) can
-//! follow: no `skip_serializing_if`, `flatten` or `untagged`. Timestamps are
-//! RFC 3339 strings, which both bincode and JSON keep, and which a person
+//! - [`DemoSession`], version 1 (the default).
+//! - [`v2::DemoSession`], version 2: adds `preferences: { theme }` (default
+//!   `"light"`) and drops `user.mfa_verified`.
+//!
+//! Both are compatible changes for the default codec (MessagePack with
+//! named fields): each version reads the other's sessions, and keeps the
+//! fields only the other knows when it rewrites them, so a rolling deploy
+//! logs nobody out. What makes it so: the added field has
+//! `#[serde(default)]` (version 1's sessions lack it) and so has the field
+//! version 2 drops (version 2's new sessions lack it). Neither needs a
+//! [`SessionSchema`](session_core::SessionSchema) version.
+//!
+//! Timestamps are RFC 3339 strings, which every codec keeps and a person
 //! reading a JSON-encoded store understands.
 
 use serde::{Deserialize, Serialize};
@@ -83,6 +93,8 @@ pub struct UserSession {
     #[serde(with = "rfc3339_option")]
     pub last_login: Option<OffsetDateTime>,
     /// Whether a second factor was checked (the demo has none: always false).
+    /// Version 2 drops it, so sessions it creates lack it: hence the default.
+    #[serde(default)]
     pub mfa_verified: bool,
 }
 
@@ -158,6 +170,194 @@ impl ComplianceSession {
     }
 }
 
+/// What the routes need of a session type, so that they are written once
+/// for both versions.
+pub trait DemoData: session_core::SessionData {
+    /// The `DEMO_SESSION_VERSION` this type serves.
+    const VERSION: u8;
+    /// The authentication part.
+    type User: Account;
+    /// What `GET /counter` counts.
+    fn count_mut(&mut self) -> &mut u64;
+    /// The counter.
+    fn count(&self) -> u64;
+    /// Who is logged in.
+    fn user(&self) -> &Self::User;
+    /// Who is logged in, to change.
+    fn user_mut(&mut self) -> &mut Self::User;
+    /// Consent, access log and the sealed note.
+    fn compliance(&self) -> &ComplianceSession;
+    /// Consent, access log and the sealed note, to change.
+    fn compliance_mut(&mut self) -> &mut ComplianceSession;
+    /// The preferences, in versions that have them.
+    fn preferences(&self) -> Option<&Preferences>;
+    /// The preferences to change, in versions that have them.
+    fn preferences_mut(&mut self) -> Option<&mut Preferences>;
+}
+
+/// The authentication part of a session, in either version.
+pub trait Account {
+    /// The user's name, once logged in.
+    fn username(&self) -> Option<&str>;
+    /// When the user last logged in.
+    fn last_login(&self) -> Option<OffsetDateTime>;
+    /// Whether too many logins failed.
+    fn is_locked(&self) -> bool;
+    /// Counts one failed login.
+    fn record_failed_login(&mut self);
+    /// Logs a user in: resets the failure count and stamps the time.
+    fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime);
+}
+
+impl Account for UserSession {
+    fn username(&self) -> Option<&str> {
+        self.username.as_deref()
+    }
+    fn last_login(&self) -> Option<OffsetDateTime> {
+        self.last_login
+    }
+    fn is_locked(&self) -> bool {
+        UserSession::is_locked(self)
+    }
+    fn record_failed_login(&mut self) {
+        UserSession::record_failed_login(self)
+    }
+    fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime) {
+        UserSession::log_in(self, user_id, username, now)
+    }
+}
+
+impl DemoData for DemoSession {
+    const VERSION: u8 = 1;
+    type User = UserSession;
+    fn count_mut(&mut self) -> &mut u64 {
+        &mut self.count
+    }
+    fn count(&self) -> u64 {
+        self.count
+    }
+    fn user(&self) -> &UserSession {
+        &self.user
+    }
+    fn user_mut(&mut self) -> &mut UserSession {
+        &mut self.user
+    }
+    fn compliance(&self) -> &ComplianceSession {
+        &self.compliance
+    }
+    fn compliance_mut(&mut self) -> &mut ComplianceSession {
+        &mut self.compliance
+    }
+    fn preferences(&self) -> Option<&Preferences> {
+        None
+    }
+    fn preferences_mut(&mut self) -> Option<&mut Preferences> {
+        None
+    }
+}
+
+/// Display preferences (version 2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Preferences {
+    /// `"light"` (the default) or `"dark"`.
+    pub theme: String,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            theme: "light".into(),
+        }
+    }
+}
+
+/// Version 2 of the session.
+pub mod v2 {
+    use serde::{Deserialize, Serialize};
+    use session_core::time::OffsetDateTime;
+
+    use super::{rfc3339_option, Account, ComplianceSession, DemoData, Preferences};
+
+    /// Version 2 of the demo's session: version 1 with preferences, without
+    /// `user.mfa_verified`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct DemoSession {
+        /// What `GET /counter` counts.
+        pub count: u64,
+        /// Who is logged in.
+        pub user: UserSession,
+        /// Consent, access log and the sealed note.
+        pub compliance: ComplianceSession,
+        /// New in version 2; version 1's sessions lack it.
+        #[serde(default)]
+        pub preferences: Preferences,
+    }
+
+    /// Version 1's user part without `mfa_verified`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    pub struct UserSession {
+        /// The user's id, once logged in.
+        pub user_id: Option<u64>,
+        /// The user's name, once logged in.
+        pub username: Option<String>,
+        /// Failed logins since the last success.
+        pub login_attempts: u32,
+        /// When the user last logged in.
+        #[serde(with = "rfc3339_option")]
+        pub last_login: Option<OffsetDateTime>,
+    }
+
+    impl Account for UserSession {
+        fn username(&self) -> Option<&str> {
+            self.username.as_deref()
+        }
+        fn last_login(&self) -> Option<OffsetDateTime> {
+            self.last_login
+        }
+        fn is_locked(&self) -> bool {
+            self.login_attempts >= super::MAX_LOGIN_ATTEMPTS
+        }
+        fn record_failed_login(&mut self) {
+            self.login_attempts = self.login_attempts.saturating_add(1);
+        }
+        fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime) {
+            self.user_id = Some(user_id);
+            self.username = Some(username.to_owned());
+            self.login_attempts = 0;
+            self.last_login = Some(now);
+        }
+    }
+
+    impl DemoData for DemoSession {
+        const VERSION: u8 = 2;
+        type User = UserSession;
+        fn count_mut(&mut self) -> &mut u64 {
+            &mut self.count
+        }
+        fn count(&self) -> u64 {
+            self.count
+        }
+        fn user(&self) -> &UserSession {
+            &self.user
+        }
+        fn user_mut(&mut self) -> &mut UserSession {
+            &mut self.user
+        }
+        fn compliance(&self) -> &ComplianceSession {
+            &self.compliance
+        }
+        fn compliance_mut(&mut self) -> &mut ComplianceSession {
+            &mut self.compliance
+        }
+        fn preferences(&self) -> Option<&Preferences> {
+            Some(&self.preferences)
+        }
+        fn preferences_mut(&mut self) -> Option<&mut Preferences> {
+            Some(&mut self.preferences)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,9 +380,9 @@ mod tests {
     }
 
     #[test]
-    fn both_codecs_round_trip_every_field() {
+    fn every_codec_round_trips_every_field() {
         let session = full_session();
-        for codec in [Codec::Bincode, Codec::Json] {
+        for codec in [Codec::MessagePack, Codec::Bincode, Codec::Json] {
             let bytes = codec.encode(&session).unwrap();
             let back: DemoSession = codec.decode(&bytes).unwrap();
             assert_eq!(back, session, "{codec:?}");
@@ -197,6 +397,21 @@ mod tests {
             "{json}"
         );
         assert!(!json.contains("my diary"), "{json}");
+    }
+
+    #[test]
+    fn each_version_reads_the_other() {
+        let codec = Codec::default();
+        let v1 = full_session();
+        let bytes = codec.encode(&v1).unwrap();
+        let v2: v2::DemoSession = codec.decode(&bytes).unwrap();
+        assert_eq!(v2.preferences.theme, "light");
+        assert_eq!(v2.user.username.as_deref(), Some("alice"));
+        assert_eq!(v2.compliance, v1.compliance);
+        let bytes = codec.encode(&v2).unwrap();
+        let back: DemoSession = codec.decode(&bytes).unwrap();
+        assert!(!back.user.mfa_verified);
+        assert_eq!(back.count, v1.count);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use session_core::time::OffsetDateTime;
 use session_core::Session;
 
-use crate::model::DemoSession;
+use crate::model::{Account, DemoData, Preferences};
 
 /// The largest request body read; larger ones get `413`.
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -212,17 +212,18 @@ pub fn health() -> Reply {
 }
 
 /// `GET /counter`: counts this request and answers `{"count": N}`.
-pub fn counter(session: &Session<DemoSession>) -> Reply {
+pub fn counter<D: DemoData>(session: &Session<D>) -> Reply {
     let count = session.update(|d| {
-        d.count = d.count.saturating_add(1);
-        d.count
+        let count = d.count_mut();
+        *count = count.saturating_add(1);
+        *count
     });
     Reply::json(200, &Count { count })
 }
 
 /// `GET /counter/peek`: answers `{"count": N}` without changing anything.
-pub fn counter_peek(session: &Session<DemoSession>) -> Reply {
-    let count = session.data().count;
+pub fn counter_peek<D: DemoData>(session: &Session<D>) -> Reply {
+    let count = session.data().count();
     Reply::json(200, &Count { count })
 }
 
@@ -238,25 +239,24 @@ pub fn counter_peek(session: &Session<DemoSession>) -> Reply {
 /// attempts with one cookie then run one at a time, so the sixth sees five
 /// failures. Under `last-write-wins` they all read the same count and most
 /// increments are lost; under `reject` the losers get `409`.
-pub fn login(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     let credentials: Credentials = match parse(body) {
         Ok(credentials) => credentials,
         Err(reply) => return reply,
     };
-    if session.data().user.is_locked() {
+    if session.data().user().is_locked() {
         return Reply::error(429, "too many failed login attempts");
     }
     let Some((user_id, username)) = find_user(&credentials.username, &credentials.password) else {
-        session.update(|d| d.user.record_failed_login());
+        session.update(|d| d.user_mut().record_failed_login());
         return Reply::error(401, "wrong username or password");
     };
     // Over an anonymous session the data carries over (a cart survives
     // login); over another user's session nothing of theirs may.
     let other_user = session
         .data()
-        .user
-        .username
-        .as_deref()
+        .user()
+        .username()
         .is_some_and(|current| current != username);
     if other_user {
         session.reset();
@@ -264,21 +264,21 @@ pub fn login(session: &Session<DemoSession>, body: &[u8]) -> Reply {
         session.regenerate();
     }
     let now = OffsetDateTime::now_utc().truncate_to_second();
-    session.update(|d| d.user.log_in(user_id, username, now));
+    session.update(|d| d.user_mut().log_in(user_id, username, now));
     session.set_owner(Some(username));
     tracing::info!(session = %session.id(), username, "logged in");
     Reply::json(200, &LoggedIn { username })
 }
 
 /// `GET /me`: `200 {"username", "last_login"}` when logged in, else `401`.
-pub fn me(session: &Session<DemoSession>) -> Reply {
+pub fn me<D: DemoData>(session: &Session<D>) -> Reply {
     let data = session.data();
-    match &data.user.username {
+    match data.user().username() {
         Some(username) => Reply::json(
             200,
             &Me {
                 username,
-                last_login: data.user.last_login,
+                last_login: data.user().last_login(),
             },
         ),
         None => Reply::error(401, "not logged in"),
@@ -287,14 +287,14 @@ pub fn me(session: &Session<DemoSession>) -> Reply {
 
 /// `POST /logout`: ends the session (the record goes, the cookie expires);
 /// `204`.
-pub fn logout(session: &Session<DemoSession>) -> Reply {
+pub fn logout<D: DemoData>(session: &Session<D>) -> Reply {
     session.delete();
     Reply::no_content()
 }
 
 /// `POST /flash` with `{"message"}`: keeps a message for a later request;
 /// `204`.
-pub fn flash_post(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+pub fn flash_post<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     let flash: NewFlash = match parse(body) {
         Ok(flash) => flash,
         Err(reply) => return reply,
@@ -308,7 +308,7 @@ pub fn flash_post(session: &Session<DemoSession>, body: &[u8]) -> Reply {
 
 /// `GET /flash`: `{"messages": [...]}`, the messages set by earlier
 /// requests, each shown once.
-pub fn flash_get(session: &Session<DemoSession>) -> Reply {
+pub fn flash_get<D: DemoData>(session: &Session<D>) -> Reply {
     let messages = session.take_flash().into_iter().map(|m| m.text).collect();
     Reply::json(200, &Messages { messages })
 }
@@ -318,7 +318,7 @@ pub fn flash_get(session: &Session<DemoSession>) -> Reply {
 ///
 /// The address is the peer's, as the server saw it: a header such as
 /// `X-Forwarded-For` is only trustworthy behind a known proxy.
-pub fn consent(session: &Session<DemoSession>, body: &[u8], client_ip: Option<IpAddr>) -> Reply {
+pub fn consent<D: DemoData>(session: &Session<D>, body: &[u8], client_ip: Option<IpAddr>) -> Reply {
     let consent: Consent = match parse(body) {
         Ok(consent) => consent,
         Err(reply) => return reply,
@@ -333,7 +333,7 @@ pub fn consent(session: &Session<DemoSession>, body: &[u8], client_ip: Option<Ip
     let ip = client_ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
     let now = OffsetDateTime::now_utc().truncate_to_second();
     session.update(|d| {
-        let compliance = &mut d.compliance;
+        let compliance = d.compliance_mut();
         compliance.privacy_policy_version = Some(consent.privacy_policy_version);
         compliance.marketing_consent = Some(consent.marketing);
         compliance.consent_at = Some(now);
@@ -344,7 +344,7 @@ pub fn consent(session: &Session<DemoSession>, body: &[u8], client_ip: Option<Ip
 
 /// `PUT /secret-note` with `{"note"}`: keeps the note sealed with the
 /// configured secret, so the store only ever holds ciphertext; `204`.
-pub fn put_secret_note(session: &Session<DemoSession>, body: &[u8]) -> Reply {
+pub fn put_secret_note<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     let note: NewNote = match parse(body) {
         Ok(note) => note,
         Err(reply) => return reply,
@@ -359,15 +359,15 @@ pub fn put_secret_note(session: &Session<DemoSession>, body: &[u8]) -> Reply {
             return Reply::internal();
         }
     };
-    session.update(|d| d.compliance.secret_note = Some(sealed));
+    session.update(|d| d.compliance_mut().secret_note = Some(sealed));
     Reply::no_content()
 }
 
 /// `GET /secret-note`: `{"note": "..."}`, or `{"note": null}` when there is
 /// none. A note sealed with a secret that is no longer configured cannot be
 /// opened: it reads as none, with a warning in the log.
-pub fn get_secret_note(session: &Session<DemoSession>) -> Reply {
-    let sealed = session.data().compliance.secret_note.clone();
+pub fn get_secret_note<D: DemoData>(session: &Session<D>) -> Reply {
+    let sealed = session.data().compliance().secret_note.clone();
     let note = sealed.and_then(|sealed| match session.open("note", &sealed) {
         Ok(note) => Some(note),
         Err(err) => {
@@ -377,6 +377,39 @@ pub fn get_secret_note(session: &Session<DemoSession>) -> Reply {
     });
     Reply::json(200, &Note { note })
 }
+
+/// `GET /preferences` (version 2): `{"theme": "light"}` until changed.
+/// Version 1 has no preferences: `404`.
+pub fn get_preferences<D: DemoData>(session: &Session<D>) -> Reply {
+    match session.data().preferences() {
+        Some(preferences) => Reply::json(200, preferences),
+        None => not_found(),
+    }
+}
+
+/// `PUT /preferences` with `{"theme"}` (version 2): `204`; the theme is
+/// `light` or `dark`, anything else is `422`. Version 1: `404`.
+pub fn put_preferences<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
+    if session.data().preferences().is_none() {
+        return not_found();
+    }
+    let wanted: Preferences = match parse(body) {
+        Ok(wanted) => wanted,
+        Err(reply) => return reply,
+    };
+    if !THEMES.contains(&wanted.theme.as_str()) {
+        return Reply::error(422, "theme must be \"light\" or \"dark\"");
+    }
+    session.update(|d| {
+        if let Some(preferences) = d.preferences_mut() {
+            *preferences = wanted;
+        }
+    });
+    Reply::no_content()
+}
+
+/// The themes `PUT /preferences` accepts.
+pub const THEMES: [&str; 2] = ["light", "dark"];
 
 /// No route has this path: `404`.
 pub fn not_found() -> Reply {
@@ -428,6 +461,7 @@ pub fn require_json(content_type: Option<&str>) -> Result<(), Reply> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::DemoSession;
     use session_core::{SessionConfig, SessionManager};
     use session_store_memory::MemoryStore;
 
@@ -527,6 +561,30 @@ mod tests {
         assert_eq!(json(&get_secret_note(&session))["note"], "my diary");
         let dump = serde_json::to_string(&*session.data()).unwrap();
         assert!(!dump.contains("my diary"), "{dump}");
+    }
+
+    #[test]
+    fn preferences_exist_in_version_2_only() {
+        let v1 = manager().create();
+        assert_eq!(get_preferences(&v1).status, 404);
+        assert_eq!(put_preferences(&v1, br#"{"theme":"dark"}"#).status, 404);
+        let v2 = SessionManager::<crate::model::v2::DemoSession>::new(
+            SessionConfig::testing()
+                .store(MemoryStore::new())
+                .build()
+                .unwrap(),
+        )
+        .create();
+        assert_eq!(
+            json(&get_preferences(&v2)),
+            serde_json::json!({"theme": "light"})
+        );
+        assert_eq!(put_preferences(&v2, br#"{"theme":"pink"}"#).status, 422);
+        assert_eq!(put_preferences(&v2, br#"{"theme":"dark"}"#).status, 204);
+        assert_eq!(
+            json(&get_preferences(&v2)),
+            serde_json::json!({"theme": "dark"})
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::DemoConfig;
 use crate::error::DemoError;
-use crate::model::DemoSession;
+use crate::model::DemoData;
 use crate::store::build_store;
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`). Stdout is kept
@@ -41,7 +41,7 @@ pub fn bind(config: &DemoConfig) -> Result<TcpListener, DemoError> {
 }
 
 /// Opens the store and builds the session manager.
-pub async fn open(config: &DemoConfig) -> Result<SessionManager<DemoSession>, DemoError> {
+pub async fn open<D: DemoData>(config: &DemoConfig) -> Result<SessionManager<D>, DemoError> {
     let store = build_store(config).await?;
     build_manager(config, store)
 }
@@ -53,14 +53,14 @@ pub async fn open(config: &DemoConfig) -> Result<SessionManager<DemoSession>, De
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), examples::DemoError> {
 /// let config = DemoConfig::from_pairs(&[("SESSION_COOKIE_SECURE", "false")])?;
-/// let manager = build_manager(&config, build_store(&config).await?)?;
+/// let manager = build_manager::<examples::DemoSession>(&config, build_store(&config).await?)?;
 /// assert!(!manager.config().cookie().secure);
 /// # Ok(()) }
 /// ```
-pub fn build_manager(
+pub fn build_manager<D: DemoData>(
     config: &DemoConfig,
     store: Arc<dyn SessionStore>,
-) -> Result<SessionManager<DemoSession>, DemoError> {
+) -> Result<SessionManager<D>, DemoError> {
     if config.random_secret {
         tracing::warn!(
             "SESSION_SECRET is not set: using a random secret for this run, so sessions \

@@ -492,7 +492,7 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// The codec (default [`Codec::Bincode`]).
+    /// The codec (default [`Codec::MessagePack`]; see [`Codec`] for the others).
     pub fn codec(mut self, codec: Codec) -> Self {
         self.codec = codec;
         self

@@ -12,7 +12,8 @@
 //! - [`SessionConfig`], built with [`SessionConfig::builder`]
 //!   ([`SessionConfigBuilder`]): cookie attributes ([`CookieOptions`],
 //!   [`SameSite`]), timeouts, [`IdleRefresh`], [`Concurrency`], secrets
-//!   ([`KeyRing`]), the [`Codec`], callbacks and the store. [`ConfigError`]
+//!   ([`KeyRing`]), the [`Codec`] (MessagePack with named fields by default, bincode 2, or
+//!   JSON), callbacks and the store. [`ConfigError`]
 //!   is what `build()` refuses.
 //! - [`SessionManager`]: the provider: create, load and commit sessions, and
 //!   outside any request get and find by id ([`SessionSnapshot`]), delete,
@@ -20,7 +21,8 @@
 //!   everywhere"), count.
 //! - [`Session`]: the per-request handle that handlers read ([`DataRef`])
 //!   and write ([`DataMut`]); [`SessionData`] is any serde type with a
-//!   default, no derive needed; [`SessionId`] names a session.
+//!   default, no derive needed ([`SessionSchema`] for types that declare a
+//!   schema version and migrations); [`SessionId`] names a session.
 //! - [`SessionError`] and its [`ErrorClass`] (which HTTP status an adapter
 //!   answers); [`FlashMessage`]; [`SessionEvent`]s ([`EventKind`]) for
 //!   callbacks; [`LoginPolicy`] and [`Refusal`], what the adapters' login
@@ -105,6 +107,7 @@ mod config;
 mod cookie_header;
 mod cycle;
 mod data;
+mod envelope;
 mod error;
 mod events;
 mod flash;
@@ -116,6 +119,7 @@ mod id;
 mod lock;
 mod manager;
 mod record;
+mod schema;
 mod serialize;
 mod session;
 pub mod store;
@@ -134,6 +138,7 @@ pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
+pub use schema::SessionSchema;
 pub use serialize::{DEFAULT_LOCK_LEASE, DEFAULT_LOCK_WAIT};
 pub use session::{DataMut, DataRef, Session};
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 use session_crypto::{FieldError, KeyRing, Sealed};
 use time::OffsetDateTime;
 
+use crate::envelope::Unknown;
 use crate::flash::{FlashMessage, FlashState};
 use crate::id::{SessionId, Token};
 use crate::serialize::HeldLease;
@@ -75,6 +76,9 @@ pub(crate) struct State<T> {
     pub(crate) previous_id: Option<SessionId>,
     pub(crate) deleted: bool,
     pub(crate) flash: FlashState,
+    /// Stored fields this release's type does not know, written back at
+    /// the next save (see `envelope.rs`).
+    pub(crate) unknown: Unknown,
 }
 
 impl<T> State<T> {
@@ -303,6 +307,7 @@ impl<T> Session<T> {
         state.data = T::default();
         state.flash = FlashState::default();
         state.owner = None;
+        state.unknown = Unknown::default();
     }
 
     /// Ends the session: the record is removed and the cookie expired when

@@ -3,7 +3,6 @@
 //! (`_session`, `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`,
 //! `Max-Age=3600`). The README quotes these numbers; the ranges below keep
 //! it honest. Run with `--nocapture` to see them.
-#![cfg_attr(test, allow(clippy::unwrap_used))]
 // The capacity table is printed for the reader of the test output.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::print_stdout))]
 

@@ -240,4 +240,35 @@ mod tests {
         r.idle_expires_at = Record::from_millis(-5);
         assert_eq!(expire_at(&r), 1);
     }
+
+    /// The value for a fixed record, byte for byte: a change to the layout
+    /// fails here (and must bump [`FORMAT`]).
+    #[test]
+    fn the_layout_is_pinned() {
+        let created = Record::from_millis(1_767_225_600_000);
+        let record = Record::new(
+            SessionId::from_token("pinned"),
+            b"\xc1\x01data".to_vec(),
+            created,
+            created + Duration::minutes(30),
+            created + Duration::days(1),
+        )
+        .with_version(7)
+        .with_owner(Some("alice".into()));
+        let expected = concat!(
+            "01",               // format
+            "0000000000000007", // version
+            "0000019b76daa800", // created, ms
+            "0000019b7c010400", // absolute expiry, ms
+            "00000005",         // owner length
+            "616c696365",       // "alice"
+            "c10164617461",     // data, as the codec wrote it
+        );
+        let hex: String = encode(&record)
+            .expect("encodes")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(hex, expected);
+    }
 }

@@ -10,11 +10,11 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer, Resource, Route};
+use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
-use examples::{startup, DemoError, DemoSession};
-use session_actix::SessionMiddleware;
+use examples::{startup, DemoConfig, DemoError, DemoSession};
+use session_actix::{Session, SessionMiddleware};
 
-type Session = session_actix::Session<DemoSession>;
 type Body = Result<web::Bytes, actix_web::Error>;
 
 #[actix_web::main]
@@ -27,13 +27,20 @@ async fn main() {
 
 async fn run() -> Result<(), DemoError> {
     let config = startup::load_config()?;
+    match config.session_version {
+        2 => serve::<v2::DemoSession>(config).await,
+        _ => serve::<DemoSession>(config).await,
+    }
+}
+
+async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
     let listener = startup::bind(&config)?;
-    let manager = startup::open(&config).await?;
+    let manager = startup::open::<D>(&config).await?;
     let addr = listener.local_addr().map_err(DemoError::Serve)?;
     // The factory runs once per worker thread; the manager is shared.
     let server = HttpServer::new(move || {
         App::new()
-            .configure(configure)
+            .configure(configure::<D>)
             .wrap(SessionMiddleware::new(manager.clone()))
     })
     .listen(listener)
@@ -42,26 +49,34 @@ async fn run() -> Result<(), DemoError> {
     server.run().await.map_err(DemoError::Serve)
 }
 
-fn configure(cfg: &mut web::ServiceConfig) {
+fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(routes::BODY_LIMIT))
         .service(resource("/health", "GET,HEAD").route(get().to(health)))
-        .service(resource("/counter", "GET,HEAD").route(get().to(counter)))
-        .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek)))
-        .service(resource("/login", "POST").route(web::post().to(login)))
-        .service(resource("/me", "GET,HEAD").route(get().to(me)))
-        .service(resource("/logout", "POST").route(web::post().to(logout)))
+        .service(resource("/counter", "GET,HEAD").route(get().to(counter::<D>)))
+        .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek::<D>)))
+        .service(resource("/login", "POST").route(web::post().to(login::<D>)))
+        .service(resource("/me", "GET,HEAD").route(get().to(me::<D>)))
+        .service(resource("/logout", "POST").route(web::post().to(logout::<D>)))
         .service(
             resource("/flash", "GET,HEAD,POST")
-                .route(get().to(flash_get))
-                .route(web::post().to(flash_post)),
+                .route(get().to(flash_get::<D>))
+                .route(web::post().to(flash_post::<D>)),
         )
-        .service(resource("/consent", "POST").route(web::post().to(consent)))
+        .service(resource("/consent", "POST").route(web::post().to(consent::<D>)))
         .service(
             resource("/secret-note", "GET,HEAD,PUT")
-                .route(get().to(get_secret_note))
-                .route(web::put().to(put_secret_note)),
+                .route(get().to(get_secret_note::<D>))
+                .route(web::put().to(put_secret_note::<D>)),
         )
         .default_service(web::to(not_found));
+    // Version 1 has no such route: a plain 404, as for any unknown path.
+    if D::VERSION >= 2 {
+        cfg.service(
+            resource("/preferences", "GET,HEAD,PUT")
+                .route(get().to(get_preferences::<D>))
+                .route(web::put().to(put_preferences::<D>)),
+        );
+    }
 }
 
 /// `GET` routes answer `HEAD` too (without the body), as in axum.
@@ -117,47 +132,73 @@ async fn health() -> HttpResponse {
     respond(routes::health())
 }
 
-async fn counter(session: Session) -> HttpResponse {
+async fn counter<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::counter(&session))
 }
 
-async fn counter_peek(session: Session) -> HttpResponse {
+async fn counter_peek<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::counter_peek(&session))
 }
 
-async fn login(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+async fn login<D: DemoData>(request: HttpRequest, session: Session<D>, body: Body) -> HttpResponse {
     with_body(&request, body, |body| routes::login(&session, body))
 }
 
-async fn me(session: Session) -> HttpResponse {
+async fn me<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::me(&session))
 }
 
-async fn logout(session: Session) -> HttpResponse {
+async fn logout<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::logout(&session))
 }
 
-async fn flash_post(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+async fn flash_post<D: DemoData>(
+    request: HttpRequest,
+    session: Session<D>,
+    body: Body,
+) -> HttpResponse {
     with_body(&request, body, |body| routes::flash_post(&session, body))
 }
 
-async fn flash_get(session: Session) -> HttpResponse {
+async fn flash_get<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::flash_get(&session))
 }
 
-async fn consent(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+async fn consent<D: DemoData>(
+    request: HttpRequest,
+    session: Session<D>,
+    body: Body,
+) -> HttpResponse {
     let peer = request.peer_addr().map(|addr| addr.ip());
     with_body(&request, body, |body| routes::consent(&session, body, peer))
 }
 
-async fn put_secret_note(request: HttpRequest, session: Session, body: Body) -> HttpResponse {
+async fn put_secret_note<D: DemoData>(
+    request: HttpRequest,
+    session: Session<D>,
+    body: Body,
+) -> HttpResponse {
     with_body(&request, body, |body| {
         routes::put_secret_note(&session, body)
     })
 }
 
-async fn get_secret_note(session: Session) -> HttpResponse {
+async fn get_secret_note<D: DemoData>(session: Session<D>) -> HttpResponse {
     respond(routes::get_secret_note(&session))
+}
+
+async fn get_preferences<D: DemoData>(session: Session<D>) -> HttpResponse {
+    respond(routes::get_preferences(&session))
+}
+
+async fn put_preferences<D: DemoData>(
+    request: HttpRequest,
+    session: Session<D>,
+    body: Body,
+) -> HttpResponse {
+    with_body(&request, body, |body| {
+        routes::put_preferences(&session, body)
+    })
 }
 
 async fn not_found() -> HttpResponse {

@@ -18,12 +18,12 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
-use examples::{startup, DemoError, DemoSession};
-use session_axum::SessionLayer;
+use examples::{startup, DemoConfig, DemoError, DemoSession};
+use session_axum::{Session, SessionLayer};
 use session_core::SessionManager;
 
-type Session = session_axum::Session<DemoSession>;
 type Body = Result<Bytes, BytesRejection>;
 
 #[tokio::main]
@@ -36,8 +36,15 @@ async fn main() {
 
 async fn run() -> Result<(), DemoError> {
     let config = startup::load_config()?;
+    match config.session_version {
+        2 => serve::<v2::DemoSession>(config).await,
+        _ => serve::<DemoSession>(config).await,
+    }
+}
+
+async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
     let listener = startup::bind(&config)?;
-    let manager = startup::open(&config).await?;
+    let manager = startup::open::<D>(&config).await?;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(DemoError::Serve)?;
     startup::announce(listener.local_addr().map_err(DemoError::Serve)?);
     let service = app(manager).into_make_service_with_connect_info::<SocketAddr>();
@@ -49,17 +56,28 @@ async fn run() -> Result<(), DemoError> {
         .map_err(DemoError::Serve)
 }
 
-fn app(manager: SessionManager<DemoSession>) -> Router {
-    Router::new()
+fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
+    let mut router = Router::new()
         .route("/health", get(health))
-        .route("/counter", get(counter))
-        .route("/counter/peek", get(counter_peek))
-        .route("/login", post(login))
-        .route("/me", get(me))
-        .route("/logout", post(logout))
-        .route("/flash", get(flash_get).post(flash_post))
-        .route("/consent", post(consent))
-        .route("/secret-note", get(get_secret_note).put(put_secret_note))
+        .route("/counter", get(counter::<D>))
+        .route("/counter/peek", get(counter_peek::<D>))
+        .route("/login", post(login::<D>))
+        .route("/me", get(me::<D>))
+        .route("/logout", post(logout::<D>))
+        .route("/flash", get(flash_get::<D>).post(flash_post::<D>))
+        .route("/consent", post(consent::<D>))
+        .route(
+            "/secret-note",
+            get(get_secret_note::<D>).put(put_secret_note::<D>),
+        );
+    // Version 1 has no such route: a plain 404, as for any unknown path.
+    if D::VERSION >= 2 {
+        router = router.route(
+            "/preferences",
+            get(get_preferences::<D>).put(put_preferences::<D>),
+        );
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(routes::BODY_LIMIT))
@@ -99,38 +117,38 @@ async fn health() -> Response {
     respond(routes::health())
 }
 
-async fn counter(session: Session) -> Response {
+async fn counter<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::counter(&session))
 }
 
-async fn counter_peek(session: Session) -> Response {
+async fn counter_peek<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::counter_peek(&session))
 }
 
-async fn login(headers: HeaderMap, session: Session, body: Body) -> Response {
+async fn login<D: DemoData>(headers: HeaderMap, session: Session<D>, body: Body) -> Response {
     with_body(&headers, body, |body| routes::login(&session, body))
 }
 
-async fn me(session: Session) -> Response {
+async fn me<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::me(&session))
 }
 
-async fn logout(session: Session) -> Response {
+async fn logout<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::logout(&session))
 }
 
-async fn flash_post(headers: HeaderMap, session: Session, body: Body) -> Response {
+async fn flash_post<D: DemoData>(headers: HeaderMap, session: Session<D>, body: Body) -> Response {
     with_body(&headers, body, |body| routes::flash_post(&session, body))
 }
 
-async fn flash_get(session: Session) -> Response {
+async fn flash_get<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::flash_get(&session))
 }
 
-async fn consent(
+async fn consent<D: DemoData>(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    session: Session,
+    session: Session<D>,
     body: Body,
 ) -> Response {
     with_body(&headers, body, |body| {
@@ -138,14 +156,32 @@ async fn consent(
     })
 }
 
-async fn put_secret_note(headers: HeaderMap, session: Session, body: Body) -> Response {
+async fn put_secret_note<D: DemoData>(
+    headers: HeaderMap,
+    session: Session<D>,
+    body: Body,
+) -> Response {
     with_body(&headers, body, |body| {
         routes::put_secret_note(&session, body)
     })
 }
 
-async fn get_secret_note(session: Session) -> Response {
+async fn get_secret_note<D: DemoData>(session: Session<D>) -> Response {
     respond(routes::get_secret_note(&session))
+}
+
+async fn get_preferences<D: DemoData>(session: Session<D>) -> Response {
+    respond(routes::get_preferences(&session))
+}
+
+async fn put_preferences<D: DemoData>(
+    headers: HeaderMap,
+    session: Session<D>,
+    body: Body,
+) -> Response {
+    with_body(&headers, body, |body| {
+        routes::put_preferences(&session, body)
+    })
 }
 
 async fn not_found() -> Response {

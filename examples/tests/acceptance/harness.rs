@@ -18,7 +18,7 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 /// inherited environment so a developer's shell cannot change the results.
 /// `REDIS_URL` and `MONGODB_URL` are inherited on purpose: they say where
 /// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`StoreSetup`]).
-const DEMO_VARS: [&str; 9] = [
+const DEMO_VARS: [&str; 10] = [
     "BIND",
     "SESSION_STORE",
     "SESSION_SECRET",
@@ -28,6 +28,7 @@ const DEMO_VARS: [&str; 9] = [
     "SESSION_NAMESPACE",
     "SESSION_CONCURRENCY",
     "DATABASE_URL",
+    "DEMO_SESSION_VERSION",
 ];
 
 /// The PostgreSQL of the tests: `POSTGRES_URL` (`.ci/run` exports it), or

@@ -34,6 +34,7 @@ mod scenarios;
 mod serialize;
 mod startup;
 mod stores;
+mod versions;
 
 /// One `#[tokio::test]` per scenario of `crate::$module` for a target.
 macro_rules! tests_of {
@@ -94,11 +95,13 @@ macro_rules! acceptance_suite {
 
             mod axum {
                 scenario_tests!(super::AXUM);
+                tests_of!(versions, super::AXUM; version_1_first, version_2_first);
                 tests_of!(stores, super::AXUM; $($own),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
+                tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
                 tests_of!(stores, super::ACTIX; $($own),*);
             }
 

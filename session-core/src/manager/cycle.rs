@@ -4,10 +4,11 @@
 use time::OffsetDateTime;
 
 use super::plan::Write;
-use super::{CookieValue, Envelope, SessionManager};
+use super::{CookieValue, SessionManager};
 use crate::config::IdleRefresh;
 use crate::cookie_header::{removal_cookie, session_cookie, SetCookie};
 use crate::data::SessionData;
+use crate::envelope::{self, Decoded};
 use crate::error::SessionError;
 use crate::events::EventKind;
 use crate::flash::FlashState;
@@ -48,9 +49,9 @@ impl<T: SessionData> SessionManager<T> {
         let Some((record, token, stale_key)) = loaded else {
             return Ok(self.create());
         };
-        match self.config.codec.decode::<Envelope<T>>(&record.data) {
-            Ok(envelope) => {
-                let session = self.loaded(record, envelope, token, stale_key, now);
+        match envelope::decode(self.config.codec, &self.schema, &record.data) {
+            Ok(decoded) => {
+                let session = self.loaded(record, decoded, token, stale_key, now);
                 session.hold_lease(lease);
                 Ok(session)
             }
@@ -64,7 +65,7 @@ impl<T: SessionData> SessionManager<T> {
     fn loaded(
         &self,
         record: Record,
-        envelope: Envelope<T>,
+        decoded: Decoded<T>,
         token: Option<Token>,
         stale_key: bool,
         now: OffsetDateTime,
@@ -80,10 +81,16 @@ impl<T: SessionData> SessionManager<T> {
             // in the resealed cookie at commit.
             idle_expires_at = wanted;
         }
+        if let Some(from) = decoded.migrated_from {
+            tracing::debug!(id = %record.id, from, to = self.schema.version, "stored session migrated");
+        }
+        if !decoded.unknown.is_empty() {
+            tracing::debug!(id = %record.id, fields = %decoded.unknown, "stored session has fields this release does not know; they are kept");
+        }
         let session = Session::from_state(
             self.config.keys.clone(),
             State {
-                data: envelope.data,
+                data: decoded.data,
                 id: record.id,
                 token,
                 created_at: record.created_at,
@@ -98,7 +105,8 @@ impl<T: SessionData> SessionManager<T> {
                 reissue: stale_key,
                 previous_id: None,
                 deleted: false,
-                flash: FlashState::loaded(envelope.flash),
+                flash: FlashState::loaded(decoded.flash),
+                unknown: decoded.unknown,
             },
         );
         self.emit_with_state(EventKind::Loaded, &session, None);

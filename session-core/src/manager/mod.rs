@@ -9,33 +9,20 @@ use std::any::Any;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use session_crypto::KeyRing;
 use time::OffsetDateTime;
 
 use crate::config::SessionConfig;
 use crate::data::SessionData;
+use crate::envelope::{self, Unknown};
 use crate::error::SessionError;
 use crate::events::{EventKind, SessionEvent};
-use crate::flash::{FlashMessage, FlashState};
+use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
 use crate::record::Record;
+use crate::schema::{Schema, SessionSchema};
 use crate::session::{Session, State};
 use crate::store::SessionStore;
-
-/// What the codec actually stores: the application's data plus the flash
-/// messages that wait for a later request.
-#[derive(Serialize)]
-struct EnvelopeRef<'a, T> {
-    data: &'a T,
-    flash: &'a [FlashMessage],
-}
-
-#[derive(Deserialize)]
-struct Envelope<T> {
-    data: T,
-    flash: Vec<FlashMessage>,
-}
 
 /// A session read by id, outside any request.
 #[derive(Debug, Clone)]
@@ -80,6 +67,8 @@ pub struct SessionSnapshot<T> {
 /// ```
 pub struct SessionManager<T> {
     config: Arc<SessionConfig>,
+    /// How stored data of each schema version becomes a `T`.
+    schema: Schema<T>,
     _data: PhantomData<fn() -> T>,
 }
 
@@ -87,6 +76,7 @@ impl<T> Clone for SessionManager<T> {
     fn clone(&self) -> Self {
         SessionManager {
             config: Arc::clone(&self.config),
+            schema: self.schema,
             _data: PhantomData,
         }
     }
@@ -110,10 +100,22 @@ pub(crate) enum CookieValue {
 }
 
 impl<T: SessionData> SessionManager<T> {
-    /// A manager for a configuration.
+    /// A manager for a configuration. `T` is unversioned (schema version
+    /// 0); see [`versioned`](Self::versioned) for types with migrations.
     pub fn new(config: SessionConfig) -> Self {
+        Self::with_schema(config, Schema::unversioned())
+    }
+
+    fn with_schema(config: SessionConfig, schema: Schema<T>) -> Self {
+        if config.codec == crate::Codec::Bincode && schema.version != 0 {
+            tracing::warn!(
+                version = schema.version,
+                "bincode records carry no schema version: migrations will not run"
+            );
+        }
         SessionManager {
             config: Arc::new(config),
+            schema,
             _data: PhantomData,
         }
     }
@@ -166,6 +168,7 @@ impl<T: SessionData> SessionManager<T> {
                 previous_id: None,
                 deleted: false,
                 flash: FlashState::default(),
+                unknown: Unknown::default(),
             },
         )
     }
@@ -235,11 +238,11 @@ impl<T: SessionData> SessionManager<T> {
         if record.is_expired(now) {
             return Ok(None);
         }
-        let envelope: Envelope<T> = self.config.codec.decode(&record.data)?;
+        let decoded = envelope::decode(self.config.codec, &self.schema, &record.data)?;
         Ok(Some(SessionSnapshot {
             expires_at: record.expires_at(),
             id: record.id,
-            data: envelope.data,
+            data: decoded.data,
             created_at: record.created_at,
             owner: record.owner,
         }))
@@ -292,13 +295,13 @@ impl<T: SessionData> SessionManager<T> {
         predicate: impl Fn(&SessionSnapshot<T>) -> bool + Send + Sync,
     ) -> Result<u64, SessionError> {
         let codec = self.config.codec;
+        let schema = self.schema;
         let test = move |record: &Record| {
-            codec
-                .decode::<Envelope<T>>(&record.data)
-                .map(|envelope| {
+            envelope::decode(codec, &schema, &record.data)
+                .map(|decoded| {
                     predicate(&SessionSnapshot {
                         id: record.id.clone(),
-                        data: envelope.data,
+                        data: decoded.data,
                         created_at: record.created_at,
                         expires_at: record.expires_at(),
                         owner: record.owner.clone(),
@@ -312,5 +315,34 @@ impl<T: SessionData> SessionManager<T> {
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64, SessionError> {
         Ok(self.config.store.count().await?)
+    }
+}
+
+impl<T: SessionSchema> SessionManager<T> {
+    /// A manager for a type with a declared schema version: records of
+    /// older versions are migrated on load (and written back in `T`'s
+    /// version at their next save), records of newer or unreachable
+    /// versions are treated as absent and logged.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use session_core::{SessionConfig, SessionManager, SessionSchema};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// #[derive(Default, Clone, Serialize, Deserialize)]
+    /// struct Cart { items: Vec<String> }
+    ///
+    /// impl SessionSchema for Cart {
+    ///     const VERSION: u32 = 1;
+    ///     type Previous = Self;
+    ///     fn migrate(previous: Self) -> Self { previous }
+    /// }
+    ///
+    /// let config = SessionConfig::testing().store(MemoryStore::new()).build().unwrap();
+    /// let manager = SessionManager::<Cart>::versioned(config);
+    /// # let _ = manager;
+    /// ```
+    pub fn versioned(config: SessionConfig) -> Self {
+        Self::with_schema(config, Schema::versioned())
     }
 }

@@ -4,9 +4,10 @@
 
 use time::OffsetDateTime;
 
-use super::{EnvelopeRef, SessionManager};
+use super::SessionManager;
 use crate::config::IdleRefresh;
 use crate::data::SessionData;
+use crate::envelope;
 use crate::error::SessionError;
 use crate::id::SessionId;
 use crate::record::Record;
@@ -125,10 +126,13 @@ impl<T: SessionData> SessionManager<T> {
         let needs_data = state.modified || self.sealed_cookies();
         let data = if needs_data {
             let flash = state.flash.to_save();
-            let data = self.config.codec.encode(&EnvelopeRef {
-                data: &state.data,
-                flash: &flash,
-            })?;
+            let data = envelope::encode(
+                self.config.codec,
+                self.schema.version,
+                &state.data,
+                &flash,
+                &state.unknown,
+            )?;
             // Checked here, before any store call, so that an oversized
             // session writes nothing in any store.
             let limit = self.config.max_session_bytes;

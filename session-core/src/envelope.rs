@@ -1,0 +1,345 @@
+//! The stored envelope: what a record's bytes hold around the
+//! application's data, and how fields unknown to this release survive a
+//! save.
+//!
+//! # Format
+//!
+//! With [`Codec::MessagePack`] and [`Codec::Json`] a record's data is
+//!
+//! | bytes | what |
+//! |---|---|
+//! | 0 | `0xC1`, the format tag (a byte that never starts a MessagePack value, nor JSON text) |
+//! | 1 | the body's encoding: `0x01` MessagePack with named fields, `0x02` JSON |
+//! | 2..6 | the schema version of the data, a big-endian `u32` (0: unversioned) |
+//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...]}` |
+//!
+//! [`Codec::Bincode`] writes the untagged envelope of the releases before
+//! the tag existed: bincode of `(data, flash)`, positional, without a
+//! version. Reading, a tagged record is decoded by the encoding its tag
+//! names whatever the configured codec; an untagged one is read as that
+//! previous format: bincode with [`Codec::MessagePack`] (the previous
+//! default) or [`Codec::Bincode`], untagged JSON with [`Codec::Json`]; it
+//! counts as schema version 0.
+//!
+//! # Unknown fields
+//!
+//! Decoding notes each map key that the session type skipped (a field
+//! that only a newer release knows). Only then is the body decoded a second
+//! time, into a MessagePack value tree, and the skipped values are kept
+//! with their paths. At the next save they are put back where they were:
+//! into the map at the same path, if the new data still has a map there and
+//! no key of that name. Kept: fields of structs and entries of maps, at any
+//! depth where every level above is a struct or map (through `Option` and
+//! newtypes). Not kept: anything under a sequence element (a `Vec` of
+//! structs may be reordered or resized, so the element is not known), inside
+//! an enum variant, unknown enum variants (those fail to decode), and fields
+//! under a map that the new data no longer has (set to `None`). A field that
+//! the current type knows but omits (`skip_serializing_if`) is not unknown,
+//! so an old value never comes back. Records migrated from an older schema
+//! version keep nothing: the migration says what the new version holds.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{Codec, CodecError};
+use crate::flash::FlashMessage;
+use crate::schema::Schema;
+
+/// The first byte of a tagged envelope: `0xC1` is never used by
+/// MessagePack and is not valid in UTF-8, so no MessagePack or JSON value
+/// starts with it.
+pub(crate) const FORMAT_TAG: u8 = 0xC1;
+/// The body is MessagePack with named fields.
+pub(crate) const BODY_MESSAGE_PACK: u8 = 0x01;
+/// The body is JSON.
+pub(crate) const BODY_JSON: u8 = 0x02;
+/// Tag, body encoding, schema version.
+const HEADER_LEN: usize = 6;
+
+/// What the codec actually stores: the application's data plus the flash
+/// messages that wait for a later request.
+#[derive(Serialize)]
+struct EnvelopeRef<'a, T> {
+    data: &'a T,
+    flash: &'a [FlashMessage],
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    data: T,
+    flash: Vec<FlashMessage>,
+}
+
+/// A decoded record's data.
+#[derive(Debug)]
+pub(crate) struct Decoded<T> {
+    pub(crate) data: T,
+    pub(crate) flash: Vec<FlashMessage>,
+    /// The fields of the stored value that `T` does not know.
+    pub(crate) unknown: Unknown,
+    /// The schema version it was migrated from, if it was.
+    pub(crate) migrated_from: Option<u32>,
+}
+
+/// Values of a stored envelope that the session type skipped, with the
+/// map keys that lead to each from the envelope's root.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Unknown {
+    fields: Vec<(Vec<String>, rmpv::Value)>,
+}
+
+impl Unknown {
+    /// Whether nothing is kept (the fast path).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// The body of a record, in the encoding its header names.
+pub(crate) struct Body<'a> {
+    codec: Codec,
+    bytes: &'a [u8],
+}
+
+impl Body<'_> {
+    /// Decodes the body as an envelope of `U`, noting the fields `U` skips.
+    pub(crate) fn decode<U: DeserializeOwned>(&self) -> Result<Decoded<U>, CodecError> {
+        if self.codec == Codec::Bincode {
+            // Positional: nothing can be skipped, so nothing is tracked.
+            let envelope: Envelope<U> = self.codec.decode(self.bytes)?;
+            return Ok(Decoded {
+                data: envelope.data,
+                flash: envelope.flash,
+                unknown: Unknown::default(),
+                migrated_from: None,
+            });
+        }
+        let mut skipped = Vec::new();
+        let envelope = self.codec.decode_seed(
+            self.bytes,
+            NoteSkipped::<Envelope<U>, _>::new(|path: serde_ignored::Path<'_>| {
+                skipped.push(keys_of(&path));
+            }),
+        )?;
+        let unknown = match skipped.is_empty() {
+            true => Unknown::default(),
+            false => self.keep(skipped)?,
+        };
+        Ok(Decoded {
+            data: envelope.data,
+            flash: envelope.flash,
+            unknown,
+            migrated_from: None,
+        })
+    }
+
+    /// The skipped values, from a second decode into a value tree.
+    fn keep(&self, skipped: Vec<Option<Vec<String>>>) -> Result<Unknown, CodecError> {
+        let tree: rmpv::Value = self.codec.decode(self.bytes)?;
+        let mut fields = Vec::new();
+        for path in skipped {
+            let Some(path) = path else {
+                tracing::debug!("a field unknown to this release is inside a sequence or enum and cannot be kept");
+                continue;
+            };
+            if let Some(value) = find(&tree, &path) {
+                fields.push((path, value.clone()));
+            }
+        }
+        Ok(Unknown { fields })
+    }
+}
+
+/// The map keys from the root to a skipped field, or `None` where the path
+/// crosses a sequence element or an enum variant (which cannot be kept).
+fn keys_of(path: &serde_ignored::Path<'_>) -> Option<Vec<String>> {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => Some(Vec::new()),
+        Path::Map { parent, key } => {
+            let mut keys = keys_of(parent)?;
+            keys.push(key.clone());
+            Some(keys)
+        }
+        // Transparent in the encodings: `Some(x)` and `Newtype(x)` are `x`.
+        Path::Some { parent } | Path::NewtypeStruct { parent } => keys_of(parent),
+        Path::Seq { .. } | Path::NewtypeVariant { .. } => None,
+    }
+}
+
+fn entry<'t>(map: &'t [(rmpv::Value, rmpv::Value)], key: &str) -> Option<&'t rmpv::Value> {
+    map.iter()
+        .find(|(k, _)| k.as_str() == Some(key))
+        .map(|(_, v)| v)
+}
+
+fn find<'t>(tree: &'t rmpv::Value, path: &[String]) -> Option<&'t rmpv::Value> {
+    path.iter().try_fold(tree, |node, key| match node {
+        rmpv::Value::Map(map) => entry(map, key),
+        _ => None,
+    })
+}
+
+/// Puts `value` at `path` if the parent is still a map without that key.
+fn put_back(tree: &mut rmpv::Value, path: &[String], value: rmpv::Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut node = tree;
+    for key in parents {
+        let rmpv::Value::Map(map) = node else {
+            return;
+        };
+        let Some((_, child)) = map.iter_mut().find(|(k, _)| k.as_str() == Some(key)) else {
+            return;
+        };
+        node = child;
+    }
+    if let rmpv::Value::Map(map) = node {
+        if entry(map, last).is_none() {
+            map.push((rmpv::Value::from(last.as_str()), value));
+        }
+    }
+}
+
+/// A seed that decodes `T` and reports each skipped field to `F`.
+struct NoteSkipped<T, F> {
+    callback: F,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T, F> NoteSkipped<T, F> {
+    fn new(callback: F) -> Self {
+        NoteSkipped {
+            callback,
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<'de, T, F> DeserializeSeed<'de> for NoteSkipped<T, F>
+where
+    T: Deserialize<'de>,
+    F: FnMut(serde_ignored::Path<'_>),
+{
+    type Value = T;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<T, D::Error> {
+        serde_ignored::deserialize(deserializer, self.callback)
+    }
+}
+
+impl fmt::Display for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let paths: Vec<String> = self.fields.iter().map(|(p, _)| p.join(".")).collect();
+        f.write_str(&paths.join(", "))
+    }
+}
+
+/// Encodes a record's data in `codec`'s stored format, putting back the
+/// unknown fields a load kept.
+pub(crate) fn encode<T: Serialize>(
+    codec: Codec,
+    version: u32,
+    data: &T,
+    flash: &[FlashMessage],
+    unknown: &Unknown,
+) -> Result<Vec<u8>, CodecError> {
+    let envelope = EnvelopeRef { data, flash };
+    let body_tag = match codec {
+        Codec::Bincode => return codec.encode(&envelope),
+        Codec::MessagePack => BODY_MESSAGE_PACK,
+        Codec::Json => BODY_JSON,
+    };
+    let mut bytes = Vec::with_capacity(256);
+    bytes.push(FORMAT_TAG);
+    bytes.push(body_tag);
+    bytes.extend_from_slice(&version.to_be_bytes());
+    let body = match unknown.is_empty() {
+        true => codec.encode(&envelope)?,
+        false => {
+            let mut tree: rmpv::Value = codec.decode(&codec.encode(&envelope)?)?;
+            for (path, value) in &unknown.fields {
+                put_back(&mut tree, path, value.clone());
+            }
+            codec.encode(&tree)?
+        }
+    };
+    bytes.extend_from_slice(&body);
+    Ok(bytes)
+}
+
+/// Decodes a record's data of any format this release reads (see the
+/// module's docs), migrating it to the schema's version.
+pub(crate) fn decode<T: DeserializeOwned>(
+    codec: Codec,
+    schema: &Schema<T>,
+    bytes: &[u8],
+) -> Result<Decoded<T>, CodecError> {
+    let legacy = Body {
+        codec: match codec {
+            Codec::Json => Codec::Json,
+            Codec::MessagePack | Codec::Bincode => Codec::Bincode,
+        },
+        bytes,
+    };
+    if codec == Codec::Bincode {
+        // bincode records carry no version: they are read as the current one.
+        return legacy.decode();
+    }
+    if bytes.first() != Some(&FORMAT_TAG) {
+        return (schema.decode)(0, &legacy);
+    }
+    let tagged = match tagged_body(bytes) {
+        Ok(tagged) => tagged,
+        // Only bincode can start with the tag byte by chance.
+        Err(error) if legacy.codec == Codec::Bincode => {
+            return (schema.decode)(0, &legacy).map_err(|_| error)
+        }
+        Err(error) => return Err(error),
+    };
+    let (version, body) = tagged;
+    match (schema.decode)(version, &body) {
+        Ok(decoded) => Ok(decoded),
+        // A previous bincode record that starts like a tag and whose rest is
+        // not even a value of the tagged encoding: the previous format.
+        Err(error) if legacy.codec == Codec::Bincode && !body.is_well_formed() => {
+            (schema.decode)(0, &legacy).map_err(|_| error)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// The schema version and body of a tagged envelope.
+fn tagged_body(bytes: &[u8]) -> Result<(u32, Body<'_>), CodecError> {
+    let header = bytes.get(..HEADER_LEN).ok_or(CodecError::TruncatedHeader)?;
+    let codec = match header[1] {
+        BODY_MESSAGE_PACK => Codec::MessagePack,
+        BODY_JSON => Codec::Json,
+        other => return Err(CodecError::UnknownFormat(other)),
+    };
+    let version = u32::from_be_bytes([header[2], header[3], header[4], header[5]]);
+    Ok((
+        version,
+        Body {
+            codec,
+            bytes: &bytes[HEADER_LEN..],
+        },
+    ))
+}
+
+impl Body<'_> {
+    /// Whether the body is one complete value of its encoding.
+    fn is_well_formed(&self) -> bool {
+        self.codec
+            .decode::<serde::de::IgnoredAny>(self.bytes)
+            .is_ok()
+    }
+}
+
+#[cfg(test)]
+#[path = "envelope_tests.rs"]
+mod tests;

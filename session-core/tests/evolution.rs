@@ -1,0 +1,146 @@
+//! Two releases of one session type sharing one store, as in a rolling
+//! deploy: through the manager and the real memory store, with the default
+//! codec.
+
+use serde::{Deserialize, Serialize};
+use session_core::adapter::SetCookie;
+use session_core::{Codec, SessionConfig, SessionManager, SessionSchema};
+use session_store_memory::MemoryStore;
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Old {
+    count: u64,
+    user: OldUser,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct OldUser {
+    name: Option<String>,
+    #[serde(default)]
+    mfa_verified: bool,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct New {
+    count: u64,
+    user: NewUser,
+    #[serde(default)]
+    theme: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct NewUser {
+    name: Option<String>,
+}
+
+/// The cookie's value, as the browser sends it back.
+fn value(cookie: Option<SetCookie>) -> String {
+    let pair = cookie.expect("a cookie").pair();
+    pair.split_once('=').expect("name=value").1.to_owned()
+}
+
+fn manager<T: session_core::SessionData>(store: &MemoryStore) -> SessionManager<T> {
+    SessionManager::new(
+        SessionConfig::testing()
+            .codec(Codec::default())
+            .store(store.clone())
+            .build()
+            .expect("valid"),
+    )
+}
+
+#[tokio::test]
+async fn alternating_releases_keep_each_others_fields() {
+    let store = MemoryStore::new();
+    let old = manager::<Old>(&store);
+    let new = manager::<New>(&store);
+
+    let session = old.create();
+    session.update(|d| {
+        d.count = 1;
+        d.user = OldUser {
+            name: Some("alice".into()),
+            mfa_verified: true,
+        };
+    });
+    let cookie = value(old.commit(&session).await.expect("saved"));
+
+    let session = new.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.data().user.name.as_deref(), Some("alice"));
+    session.update(|d| {
+        d.count += 1;
+        d.theme = "dark".into();
+    });
+    new.commit(&session).await.expect("saved");
+
+    let session = old.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.data().count, 2);
+    assert!(session.data().user.mfa_verified, "kept by the new release");
+    session.update(|d| d.count += 1);
+    old.commit(&session).await.expect("saved");
+
+    let session = new.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.data().count, 3);
+    assert_eq!(session.data().theme, "dark", "kept by the old release");
+
+    // a reset (another user logs in) keeps nothing of the old data
+    session.reset();
+    session.update(|d| d.count = 10);
+    let cookie = value(new.commit(&session).await.expect("saved"));
+    let session = old.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.data().count, 10);
+    assert!(!session.data().user.mfa_verified);
+}
+
+impl SessionSchema for Old {
+    const VERSION: u32 = 0;
+    type Previous = Self;
+    fn migrate(previous: Self) -> Self {
+        previous
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+struct Counter {
+    visits: u64,
+}
+
+impl SessionSchema for Counter {
+    const VERSION: u32 = 1;
+    type Previous = Old;
+    fn migrate(previous: Old) -> Self {
+        Counter {
+            visits: previous.count,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_versioned_release_migrates_and_the_old_one_refuses_the_new_version() {
+    let store = MemoryStore::new();
+    let old = manager::<Old>(&store);
+    let versioned = SessionManager::<Counter>::versioned(
+        SessionConfig::testing()
+            .codec(Codec::default())
+            .store(store.clone())
+            .build()
+            .expect("valid"),
+    );
+    let session = old.create();
+    session.update(|d| d.count = 41);
+    let cookie = value(old.commit(&session).await.expect("saved"));
+    let id = session.id();
+
+    let session = versioned.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.id(), id, "the same session, migrated");
+    assert_eq!(session.data().visits, 41);
+    session.update(|d| d.visits += 1);
+    versioned.commit(&session).await.expect("saved");
+    assert_eq!(versioned.get(&id).await.expect("found").data.visits, 42);
+
+    // the old release sees a newer version: a fresh session, never a guess
+    let session = old.load(Some(&cookie)).await.expect("loads");
+    assert_ne!(session.id(), id);
+    assert_eq!(session.data().count, 0);
+    assert!(old.find(&id).await.is_err());
+}
