@@ -4,46 +4,17 @@
 
 mod common;
 
-use std::future::Future;
-use std::time::Duration;
-
-use common::{have, record, redis_url, unique_prefix, Monitor, Raw, RedisServer, Scratch};
+use common::{have, record, redis_url, unique_prefix, until, Monitor, Raw, RedisServer, Scratch};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, SessionStore};
+use session_core::{SessionId, SessionStore};
 use session_store_redis::{NearCache, NearCacheStats, RedisStore};
 
-/// How long a test waits for something that must happen (a cutoff against
-/// hanging, not a speed requirement).
-const CUTOFF: Duration = Duration::from_secs(10);
-
 async fn cached_store(url: &str, prefix: &str) -> RedisStore {
-    let store = RedisStore::builder()
-        .prefix(prefix)
-        .near_cache(1_000)
-        .command_timeout(Duration::from_secs(2))
-        .max_reconnect_delay(Duration::from_millis(100))
-        .connect(url)
-        .await
-        .expect("the Redis is reachable");
-    until("tracking is on", || async { stats(&store).enabled }).await;
-    store
+    common::near_cached_store(url, prefix).await
 }
 
 fn stats(store: &RedisStore) -> NearCacheStats {
     store.near_cache_stats().expect("the near cache is on")
-}
-
-/// Waits until `check` holds; panics after the cutoff.
-async fn until<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(started.elapsed() < CUTOFF, "never happened: {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// Two stores on one prefix of the shared Redis, each with its own cache.
