@@ -64,6 +64,9 @@ pub enum Library {
     /// This workspace with `IdleRefresh::OnWrite`: reads neither extend the
     /// idle expiry nor send `Set-Cookie`, like the peers' defaults.
     OursOnWrite,
+    /// This workspace, default configuration, with the Redis store's near
+    /// cache on (Redis only).
+    OursNearCache,
     /// tower-sessions (axum).
     TowerSessions,
     /// actix-session (actix-web).
@@ -111,7 +114,10 @@ impl Library {
     /// Whether this is one of our configurations (`ours`, `ours-onwrite`):
     /// the apps that the ratios compare with the others.
     pub fn is_ours(self) -> bool {
-        matches!(self, Library::Ours | Library::OursOnWrite)
+        matches!(
+            self,
+            Library::Ours | Library::OursOnWrite | Library::OursNearCache
+        )
     }
 
     /// The name used in variant names.
@@ -120,6 +126,7 @@ impl Library {
             Library::None => "none",
             Library::Ours => "ours",
             Library::OursOnWrite => "ours-onwrite",
+            Library::OursNearCache => "ours-nearcache",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
             Library::AxumSession => "axum_session",
@@ -155,7 +162,7 @@ impl Variant {
     /// store).
     pub fn all() -> Vec<Variant> {
         use Framework::*;
-        use Library::{ActixSession, AxumSession, Ours, OursOnWrite, TowerSessions};
+        use Library::{ActixSession, AxumSession, Ours, OursNearCache, OursOnWrite, TowerSessions};
         vec![
             Variant::new(Axum, Library::None, Store::None),
             Variant::new(Axum, Ours, Store::Memory),
@@ -164,6 +171,7 @@ impl Variant {
             Variant::new(Axum, AxumSession, Store::Memory),
             Variant::new(Axum, Ours, Store::Redis),
             Variant::new(Axum, OursOnWrite, Store::Redis),
+            Variant::new(Axum, OursNearCache, Store::Redis),
             Variant::new(Axum, TowerSessions, Store::Redis),
             Variant::new(Axum, AxumSession, Store::Redis),
             Variant::new(Axum, Ours, Store::Cookie),
@@ -173,6 +181,7 @@ impl Variant {
             Variant::new(Actix, OursOnWrite, Store::Memory),
             Variant::new(Actix, Ours, Store::Redis),
             Variant::new(Actix, OursOnWrite, Store::Redis),
+            Variant::new(Actix, OursNearCache, Store::Redis),
             Variant::new(Actix, ActixSession, Store::Redis),
             Variant::new(Actix, Ours, Store::Cookie),
             Variant::new(Actix, OursOnWrite, Store::Cookie),
@@ -300,7 +309,7 @@ pub async fn axum_router(
     }
     Ok(match variant.library {
         Library::None => plain::axum_router(),
-        library @ (Library::Ours | Library::OursOnWrite) => {
+        library @ (Library::Ours | Library::OursOnWrite | Library::OursNearCache) => {
             ours::axum_router(library, variant.store, options).await?
         }
         Library::TowerSessions => tower_sessions_app::router(variant.store, options).await?,
@@ -320,7 +329,7 @@ fn serve_actix(
     system.block_on(async move {
         let server = match variant.library {
             Library::None => plain::actix_server(listener)?,
-            library @ (Library::Ours | Library::OursOnWrite) => {
+            library @ (Library::Ours | Library::OursOnWrite | Library::OursNearCache) => {
                 ours::actix_server(library, variant.store, &options, listener).await?
             }
             Library::ActixSession => {
@@ -352,7 +361,7 @@ pub async fn actix_in_process(
                 crate::inproc::ActixInProcess::new(service, users, false).await?,
             ))
         }
-        library @ (Library::Ours | Library::OursOnWrite) => {
+        library @ (Library::Ours | Library::OursOnWrite | Library::OursNearCache) => {
             ours::actix_in_process(library, variant.store, options, users).await
         }
         Library::ActixSession => actix_session_app::in_process(variant.store, options, users).await,

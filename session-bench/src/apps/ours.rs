@@ -29,6 +29,9 @@ use crate::BoxError;
 /// concurrent commands on it).
 pub(super) const REDIS_POOL_SIZE: usize = 1;
 
+/// Sessions the near cache of `ours-nearcache` holds: every user's.
+pub(super) const NEAR_CACHE_CAPACITY: usize = 100_000;
+
 /// Why our cookie-store apps cannot run, if they cannot.
 pub(super) const COOKIE_UNAVAILABLE: Option<&str> = None;
 /// Why our Redis apps cannot run, if they cannot.
@@ -56,6 +59,10 @@ async fn manager(
             RedisStore::builder()
                 .prefix(options.redis_prefix.clone())
                 .pool_size(REDIS_POOL_SIZE)
+                .near_cache(match library {
+                    Library::OursNearCache => NEAR_CACHE_CAPACITY,
+                    _ => 0,
+                })
                 .connect(options.redis_url()?)
                 .await?,
         ),
