@@ -3,15 +3,16 @@
 //! | variable | meaning | default |
 //! |---|---|---|
 //! | `BIND` | address to listen on (`IP:PORT`; port `0` picks a free one) | `127.0.0.1:3000` |
-//! | `SESSION_STORE` | `memory`, `redis`, `cookie`, `postgres`, `mysql`, `sqlite` | `memory` |
+//! | `SESSION_STORE` | `memory`, `redis`, `cookie`, `postgres`, `mysql`, `sqlite`, `mongodb` | `memory` |
 //! | `REDIS_URL` | Redis to use with `redis` | `redis://127.0.0.1:6379` |
 //! | `SESSION_REDIS_NEAR_CACHE` | with `redis`: sessions the near cache holds (an entry count; `0` is off) | off |
+//! | `MONGODB_URL` | MongoDB to use with `mongodb` | `mongodb://127.0.0.1:27017/test?directConnection=true` |
 //! | `DATABASE_URL` | database of `postgres`, `mysql`, `sqlite`; its scheme must match the store | per store, below |
 //! | `SESSION_SECRET` | secrets of 32 bytes or more, comma-separated, the first seals | random per start, with a warning |
 //! | `SESSION_IDLE_TIMEOUT_SECS` | idle timeout in seconds | `3600` |
 //! | `SESSION_ABSOLUTE_TIMEOUT_SECS` | absolute timeout in seconds | `86400` |
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
-//! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix or SQL table name | the store's own |
+//! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //!
 //! Per store:
 //!
@@ -23,8 +24,10 @@
 //! | `postgres` | `DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test` | table `<SESSION_NAMESPACE>`, default `sessions` |
 //! | `mysql` | `DATABASE_URL`, default `mysql://root@127.0.0.1:3306/test` | table `<SESSION_NAMESPACE>`, default `sessions` |
 //! | `sqlite` | `DATABASE_URL`, default `sqlite://demo-sessions.db?mode=rwc` (a file in the working directory, created if missing) | table `<SESSION_NAMESPACE>`, default `sessions` |
+//! | `mongodb` | `MONGODB_URL`, default `mongodb://127.0.0.1:27017/test?directConnection=true` | collection `<SESSION_NAMESPACE>`, default `sessions`, in the URL's database |
 //!
-//! The SQL stores create their table at start if it does not exist. An
+//! The SQL stores create their table at start if it does not exist, the
+//! MongoDB store its indexes. An
 //! unreachable Redis or database at start ends the demo with one line on
 //! stderr; an outage later answers `503` until the server is back.
 //!
@@ -46,6 +49,11 @@ const MAX_TIMEOUT_SECS: u64 = 10 * 365 * 24 * 3600;
 /// MySQL allows 64 characters for a whole table name.
 const MAX_NAMESPACE_LEN: usize = 48;
 
+/// The `MONGODB_URL` used when the variable is unset: the local server of a
+/// development machine (`directConnection`: that one server, whatever
+/// replica set it may advertise).
+pub const DEFAULT_MONGODB_URL: &str = "mongodb://127.0.0.1:27017/test?directConnection=true";
+
 /// Which session store the demo runs on (`SESSION_STORE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreKind {
@@ -61,17 +69,20 @@ pub enum StoreKind {
     Mysql,
     /// SQLite at `DATABASE_URL`.
     Sqlite,
+    /// MongoDB at `MONGODB_URL`.
+    Mongodb,
 }
 
 impl StoreKind {
     /// Every store, in the order the documentation lists them.
-    pub const ALL: [StoreKind; 6] = [
+    pub const ALL: [StoreKind; 7] = [
         StoreKind::Memory,
         StoreKind::Redis,
         StoreKind::Cookie,
         StoreKind::Postgres,
         StoreKind::Mysql,
         StoreKind::Sqlite,
+        StoreKind::Mongodb,
     ];
 
     /// The name used in `SESSION_STORE`.
@@ -83,6 +94,7 @@ impl StoreKind {
             StoreKind::Postgres => "postgres",
             StoreKind::Mysql => "mysql",
             StoreKind::Sqlite => "sqlite",
+            StoreKind::Mongodb => "mongodb",
         }
     }
 
@@ -100,7 +112,7 @@ impl StoreKind {
             StoreKind::Postgres => Some("postgres://postgres@127.0.0.1:5432/test"),
             StoreKind::Mysql => Some("mysql://root@127.0.0.1:3306/test"),
             StoreKind::Sqlite => Some("sqlite://demo-sessions.db?mode=rwc"),
-            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie => None,
+            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie | StoreKind::Mongodb => None,
         }
     }
 
@@ -117,7 +129,7 @@ impl StoreKind {
             StoreKind::Postgres => &["postgres", "postgresql"],
             StoreKind::Mysql => &["mysql", "mariadb"],
             StoreKind::Sqlite => &["sqlite"],
-            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie => &[],
+            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie | StoreKind::Mongodb => &[],
         }
     }
 
@@ -147,7 +159,7 @@ pub enum ConfigError {
     Bind(String),
     /// `SESSION_STORE` names no store.
     #[error(
-        "SESSION_STORE must be one of memory, redis, cookie, postgres, mysql, sqlite, got {0:?}"
+        "SESSION_STORE must be one of memory, redis, cookie, postgres, mysql, sqlite, mongodb, got {0:?}"
     )]
     Store(String),
     /// `SESSION_SECRET` holds no usable secret, or a short one.
@@ -194,6 +206,8 @@ pub struct DemoConfig {
     /// `SESSION_REDIS_NEAR_CACHE`: the Redis store's near cache capacity,
     /// `0` (unset) for none.
     pub redis_near_cache: usize,
+    /// `MONGODB_URL`.
+    pub mongodb_url: String,
     /// `DATABASE_URL`, or the store's default; `None` for stores without a
     /// database (the variable is then ignored).
     pub database_url: Option<String>,
@@ -277,6 +291,7 @@ impl DemoConfig {
                 None => 0,
                 Some(value) => value.parse().map_err(|_| ConfigError::NearCache(value))?,
             },
+            mongodb_url: get("MONGODB_URL")?.unwrap_or_else(|| DEFAULT_MONGODB_URL.into()),
             database_url: database_url(store, get("DATABASE_URL")?)?,
             keys,
             random_secret,
@@ -333,6 +348,23 @@ impl DemoConfig {
         self.namespace
             .as_deref()
             .unwrap_or(session_store_sql::DEFAULT_TABLE)
+    }
+
+    /// The MongoDB collection: `SESSION_NAMESPACE` itself, or `sessions`
+    /// (the MongoDB store's default).
+    ///
+    /// ```
+    /// use examples::DemoConfig;
+    ///
+    /// assert_eq!(DemoConfig::from_pairs(&[])?.mongodb_collection(), "sessions");
+    /// let config = DemoConfig::from_pairs(&[("SESSION_NAMESPACE", "shop")])?;
+    /// assert_eq!(config.mongodb_collection(), "shop");
+    /// # Ok::<(), examples::ConfigError>(())
+    /// ```
+    pub fn mongodb_collection(&self) -> &str {
+        self.namespace
+            .as_deref()
+            .unwrap_or(session_store_mongo::DEFAULT_COLLECTION)
     }
 }
 
@@ -412,6 +444,7 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
         assert_eq!(config.store, StoreKind::Memory);
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(config.mongodb_url, DEFAULT_MONGODB_URL);
         assert_eq!(config.database_url, None);
         assert!(config.random_secret);
         assert_eq!(config.idle_timeout, Duration::from_secs(3600));
@@ -426,6 +459,7 @@ mod tests {
             ("BIND", "127.0.0.1:0"),
             ("SESSION_STORE", "Postgres"),
             ("REDIS_URL", "redis://example:1"),
+            ("MONGODB_URL", "mongodb://example:2/app"),
             ("DATABASE_URL", "postgres://u@h/db"),
             ("SESSION_SECRET", &format!("{SECRET},{SECRET}")),
             ("SESSION_IDLE_TIMEOUT_SECS", "1"),
@@ -437,6 +471,7 @@ mod tests {
         assert_eq!(config.bind.port(), 0);
         assert_eq!(config.store, StoreKind::Postgres);
         assert_eq!(config.redis_url, "redis://example:1");
+        assert_eq!(config.mongodb_url, "mongodb://example:2/app");
         assert_eq!(config.database_url.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(config.keys.len(), 2);
         assert!(!config.random_secret);

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::config::{ConfigError, StoreKind};
 

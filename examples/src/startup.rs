@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use session_core::{SessionConfig, SessionManager, SessionStore};
+use session_core::{store::SessionStore, SessionConfig, SessionManager};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::DemoConfig;

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::{SessionStore, StoreError};
+use session_core::store::{SessionStore, StoreError};
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
+use session_store_mongo::MongoStore;
 use session_store_redis::RedisStore;
 use session_store_sql::SqlStore;
 
@@ -16,15 +17,20 @@ use crate::error::DemoError;
 /// start. Short, so that an outage is a quick `503` rather than a hang.
 pub const REDIS_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long one MongoDB operation may take: also the connection timeout at
+/// start, as for Redis.
+pub const MONGODB_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// The pause before the one retry of a failed table creation.
 const MIGRATE_RETRY_DELAY: Duration = Duration::from_millis(250);
 
 /// Opens the configured store: one arm per store, each using the parts of
-/// [`DemoConfig`] it needs (`redis_url`, `database_url`, `namespace`, `keys`;
+/// [`DemoConfig`] it needs (`redis_url`, `database_url`, `mongodb_url`,
+/// `namespace`, `keys`;
 /// the defaults are listed in [`config`](crate::config)).
 ///
 /// A store that needs a server connects here (and an SQL store creates its
-/// table), so that an unreachable server stops the demo at start with one
+/// table, the MongoDB store its indexes), so that an unreachable server stops the demo at start with one
 /// clear line rather than failing the first request.
 ///
 /// ```
@@ -51,6 +57,7 @@ pub async fn build_store(config: &DemoConfig) -> Result<Arc<dyn SessionStore>, D
         StoreKind::Postgres | StoreKind::Mysql | StoreKind::Sqlite => {
             Arc::new(open_sql(config).await.map_err(failed)?)
         }
+        StoreKind::Mongodb => Arc::new(open_mongodb(config).await.map_err(failed)?),
     };
     tracing::debug!(store = %config.store, "session store ready");
     Ok(store)
@@ -83,5 +90,17 @@ async fn open_sql(config: &DemoConfig) -> Result<SqlStore, StoreError> {
         tokio::time::sleep(MIGRATE_RETRY_DELAY).await;
         store.migrate().await?;
     }
+    Ok(store)
+}
+
+async fn open_mongodb(config: &DemoConfig) -> Result<MongoStore, StoreError> {
+    let store = MongoStore::builder()
+        .collection(config.mongodb_collection())
+        .command_timeout(MONGODB_COMMAND_TIMEOUT)
+        .connect(&config.mongodb_url)
+        .await?;
+    // Creating indexes that exist already is a no-op, so several demos may
+    // start on one collection at once.
+    store.migrate().await?;
     Ok(store)
 }

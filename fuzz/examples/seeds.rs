@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Codec, FlashMessage, Record, SessionId};
+use session_core::{Codec, FlashMessage, SessionId, store::Record};
 use typed_sessions_fuzz::{sample_profiles, Envelope};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

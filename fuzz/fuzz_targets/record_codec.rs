@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Codec, Record, SessionConfig, SessionId, SessionManager};
+use session_core::{Codec, SessionConfig, SessionId, SessionManager, store::Record};
 use session_crypto::token::random_token;
 use session_store_memory::MemoryStore;
 use typed_sessions_fuzz::{Envelope, Profile};

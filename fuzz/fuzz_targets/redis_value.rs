@@ -13,7 +13,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use session_core::{Record, SessionId};
+use session_core::{SessionId, store::Record};
 use session_store_redis::fuzzing::{decode, encode, owner_of, HEADER};
 
 /// Offsets of the two timestamps in the header (see layout.rs).

@@ -7,7 +7,7 @@ use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use session_core::{LazySession, SessionData, SessionError};
+use session_core::{adapter::LazySession, SessionData, SessionError};
 
 /// The session of the current request, loaded from the store on first
 /// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),

@@ -10,7 +10,8 @@ use actix_web::http::StatusCode;
 use actix_web::{Error, HttpMessage, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use session_core::{
-    CacheHeaders, LazySession, ResponseFacts, SessionConfig, SessionData, SessionManager, SetCookie,
+    adapter::{CacheHeaders, LazySession, ResponseFacts, SetCookie},
+    SessionConfig, SessionData, SessionManager,
 };
 
 use crate::extract::error_response;

@@ -268,7 +268,7 @@ async fn store_error_is_a_generic_503() {
 #[actix_web::test]
 async fn load_error_rejection_uses_the_error_status() {
     use actix_web::ResponseError;
-    use session_actix::session_core::StoreError;
+    use session_actix::session_core::store::StoreError;
     use session_actix::{SessionError, SessionRejection};
     let rejection = SessionRejection::Store(SessionError::Store(StoreError::Timeout(
         std::time::Duration::from_millis(300),

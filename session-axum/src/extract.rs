@@ -7,7 +7,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::COOKIE;
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
-use session_core::{LazySession, SessionData, SessionError};
+use session_core::{adapter::LazySession, SessionData, SessionError};
 
 /// The session of the current request, loaded from the store on first
 /// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),

@@ -8,7 +8,7 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::LOCATION;
 use http::request::Parts;
 use http::{Request, StatusCode};
-use session_core::{LazySession, LoginPolicy, Refusal, SessionData};
+use session_core::{adapter::LazySession, LoginPolicy, Refusal, SessionData};
 use tower_layer::Layer;
 use tower_service::Service;
 

@@ -9,7 +9,8 @@ use axum_core::response::Response;
 use http::header::{CACHE_CONTROL, SET_COOKIE, VARY};
 use http::{HeaderMap, HeaderValue, Request};
 use session_core::{
-    CacheHeaders, LazySession, ResponseFacts, SessionConfig, SessionData, SessionManager,
+    adapter::{CacheHeaders, LazySession, ResponseFacts},
+    SessionConfig, SessionData, SessionManager,
 };
 use tower_layer::Layer;
 use tower_service::Service;

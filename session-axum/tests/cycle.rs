@@ -251,7 +251,7 @@ async fn store_error_is_a_generic_503() {
 #[tokio::test]
 async fn load_error_rejection_uses_the_error_status() {
     use axum::response::IntoResponse;
-    use session_axum::session_core::StoreError;
+    use session_axum::session_core::store::StoreError;
     use session_axum::{SessionError, SessionRejection};
     let rejection = SessionRejection::Store(SessionError::Store(StoreError::Timeout(
         std::time::Duration::from_millis(300),

@@ -20,7 +20,7 @@ use session_bench::inproc::InProcess;
 use session_bench::typical::{typical, TypicalSession};
 use session_core::crypto::token;
 use session_core::crypto::Purpose;
-use session_core::{Codec, KeyRing, SessionConfig, SessionManager, SessionStore};
+use session_core::{store::SessionStore, Codec, KeyRing, SessionConfig, SessionManager};
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;

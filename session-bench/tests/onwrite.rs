@@ -18,8 +18,8 @@ use http::header::{COOKIE, SET_COOKIE};
 use http::Request;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    CookieSealing, IdleRefresh, KeyRing, Record, SessionConfig, SessionId, SessionManager,
-    SessionStore, StoreError, Unsealed,
+    store::{CookieSealing, Record, SessionStore, StoreError, Unsealed},
+    IdleRefresh, KeyRing, SessionConfig, SessionId, SessionManager,
 };
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;

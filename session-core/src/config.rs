@@ -128,7 +128,7 @@ pub enum Concurrency {
     #[default]
     LastWriteWins,
     /// A save based on a stale version is refused with
-    /// [`StoreError::Conflict`](crate::StoreError::Conflict), which adapters
+    /// [`StoreError::Conflict`](crate::store::StoreError::Conflict), which adapters
     /// answer with `409 Conflict`: no acknowledged write is ever lost.
     Reject,
 }

@@ -172,7 +172,7 @@ impl CacheHeaders {
     /// varies on everything, and must stay alone).
     ///
     /// ```
-    /// use session_core::CacheHeaders;
+    /// use session_core::adapter::CacheHeaders;
     ///
     /// assert!(CacheHeaders::vary_covers_cookie(["Accept-Encoding, cookie"]));
     /// assert!(CacheHeaders::vary_covers_cookie(["Origin", "*"]));
@@ -215,7 +215,7 @@ impl SessionConfig {
     /// `Cache-Control: private, ...`).
     ///
     /// ```
-    /// use session_core::{CacheHeaders, ResponseFacts, SessionConfig};
+    /// use session_core::{SessionConfig, adapter::{CacheHeaders, ResponseFacts}};
     /// # use session_store_memory::MemoryStore;
     ///
     /// let config = SessionConfig::testing().store(MemoryStore::new()).build().unwrap();

@@ -35,7 +35,7 @@ pub enum SessionError {
         /// The configured limit.
         limit: usize,
     },
-    /// The store's [`CookieSealing`](crate::CookieSealing) made a cookie
+    /// The store's [`CookieSealing`](crate::store::CookieSealing) made a cookie
     /// value with characters a cookie cannot carry (a bug in that store).
     /// Nothing was sent.
     #[error("the sealed cookie value holds characters that a cookie cannot carry")]

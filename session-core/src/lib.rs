@@ -1,26 +1,42 @@
 //! Typed sessions for Rust web applications: the framework-neutral core.
 //!
 //! An application declares its session as a plain Rust struct; this crate
-//! keeps it between requests in a [`SessionStore`] that the application picks
-//! in one line of [`SessionConfig`]. The framework adapters (`session-axum`,
+//! keeps it between requests in a store that the application picks in one
+//! line of [`SessionConfig`]. The framework adapters (`session-axum`,
 //! `session-actix`) only move cookies: the request cycle lives here.
 //!
-//! - [`SessionData`]: any `Serialize + DeserializeOwned + Default + Clone +
-//!   Send + Sync` type is session data, no derive needed.
-//! - [`Codec`]: how data becomes bytes (bincode 2 by default, or JSON).
-//! - [`Record`] and [`SessionStore`]: what a store keeps and the trait every
-//!   store implements; [`CookieSealing`] for stores that keep the record in
-//!   the cookie itself.
-//! - [`SessionConfig`]: cookie attributes, timeouts, secrets, policies,
-//!   callbacks and the store, built with [`SessionConfig::builder`].
-//! - [`SessionManager`]: the provider: create, load, commit, get and find by
-//!   id, delete, clear, delete every session of an owner.
-//! - [`Session`]: the per-request handle that handlers read and write.
-//! - [`LazySession`]: the request cycle that adapters drive: it loads on first
-//!   use and, at the end, tells which store calls to make and which
-//!   `Set-Cookie` to send.
-//! - [`LoginPolicy`]: what the adapters' login guards let through, and where
-//!   they send the others ([`Refusal`]).
+//! # What is where, and for whom
+//!
+//! **Applications** use the root of the crate:
+//!
+//! - [`SessionConfig`], built with [`SessionConfig::builder`]
+//!   ([`SessionConfigBuilder`]): cookie attributes ([`CookieOptions`],
+//!   [`SameSite`]), timeouts, [`IdleRefresh`], [`Concurrency`], secrets
+//!   ([`KeyRing`]), the [`Codec`], callbacks and the store. [`ConfigError`]
+//!   is what `build()` refuses.
+//! - [`SessionManager`]: the provider: create, load and commit sessions, and
+//!   outside any request get and find by id ([`SessionSnapshot`]), delete,
+//!   clear, [`delete_by_owner`](SessionManager::delete_by_owner) ("log out
+//!   everywhere"), count.
+//! - [`Session`]: the per-request handle that handlers read ([`DataRef`])
+//!   and write ([`DataMut`]); [`SessionData`] is any serde type with a
+//!   default, no derive needed; [`SessionId`] names a session.
+//! - [`SessionError`] and its [`ErrorClass`] (which HTTP status an adapter
+//!   answers); [`FlashMessage`]; [`SessionEvent`]s ([`EventKind`]) for
+//!   callbacks; [`LoginPolicy`] and [`Refusal`], what the adapters' login
+//!   guards let through; [`Sealed`] fields, encrypted inside the session.
+//! - [`crypto`] (keys, sealing) and [`time`] are the crates this API uses,
+//!   re-exported so an application names one dependency.
+//!
+//! **Store authors** implement [`store::SessionStore`] over
+//! [`store::Record`]s, answer [`store::StoreError`]s, and for a store that
+//! keeps the record in the cookie itself, [`store::CookieSealing`]. See the
+//! [`store`] module.
+//!
+//! **Adapter authors** find in [`adapter`] the request cycle
+//! ([`adapter::LazySession`]), the `Set-Cookie` value
+//! ([`adapter::SetCookie`]) and the caching headers
+//! ([`adapter::CacheHeaders`]), with the behaviour both adapters share.
 //!
 //! # The rules this crate enforces
 //!
@@ -50,7 +66,7 @@
 //! - **Checked once**: [`SessionConfigBuilder::build`] refuses what could
 //!   fail at request time (timeouts over [`MAX_TIMEOUT`], a refresh
 //!   fraction outside (0, 1), a `Path` or `Domain` that is not a valid
-//!   header value), so every [`SetCookie`] is a valid header value.
+//!   header value), so every [`SetCookie`](adapter::SetCookie) is a valid header value.
 //! - **Exact cookie names**: only SP and HTAB are trimmed around cookie names
 //!   and values (RFC 6265bis); a name with any other difference, such as a
 //!   Unicode space, is another cookie.
@@ -84,6 +100,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod adapter;
 mod codec;
 mod config;
 mod cookie_header;
@@ -97,19 +114,19 @@ mod flash;
 pub mod fuzzing;
 mod guard;
 mod id;
+mod lock;
 mod manager;
 mod record;
 mod session;
-mod store;
+pub mod store;
 
+// The application API.
 pub use codec::{Codec, CodecError};
 pub use config::{
     Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
     SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
     MAX_TIMEOUT,
 };
-pub use cookie_header::SetCookie;
-pub use cycle::{CacheHeaders, LazySession, ResponseFacts};
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
@@ -117,9 +134,7 @@ pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
-pub use record::Record;
 pub use session::{DataMut, DataRef, Session};
-pub use store::{CookieSealing, RecordPredicate, SessionStore, StoreError, Unsealed};
 
 /// The crypto crate, re-exported so applications name one dependency.
 pub use session_crypto as crypto;

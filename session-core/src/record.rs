@@ -15,7 +15,7 @@ use crate::id::SessionId;
 /// later (the struct is `#[non_exhaustive]`) breaks no store.
 ///
 /// ```
-/// use session_core::{time::{Duration, OffsetDateTime}, Record, SessionId};
+/// use session_core::{time::{Duration, OffsetDateTime}, SessionId, store::Record};
 ///
 /// let now = OffsetDateTime::now_utc();
 /// let record = Record::new(SessionId::random(), b"{}".to_vec(), now, now + Duration::minutes(30), now + Duration::days(1))
@@ -115,7 +115,7 @@ impl Record {
     /// (Redis, SQL) represent the timestamps of a record.
     ///
     /// ```
-    /// use session_core::{time::OffsetDateTime, Record};
+    /// use session_core::{time::OffsetDateTime, store::Record};
     ///
     /// let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
     /// assert_eq!(Record::millis(at), 1_700_000_000_000);

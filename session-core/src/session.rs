@@ -222,7 +222,7 @@ impl<T> Session<T> {
     }
 
     /// Ties the session to a user, so that
-    /// [`SessionManager::delete_owner`](crate::SessionManager::delete_owner)
+    /// [`SessionManager::delete_by_owner`](crate::SessionManager::delete_by_owner)
     /// ("log out everywhere") finds it. `None` unties it.
     pub fn set_owner(&self, owner: Option<impl Into<String>>) {
         let mut state = self.lock();

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::id::SessionId;
-use crate::record::Record;
+pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
+pub use crate::record::Record;
 
 /// A store operation failed.
 ///
@@ -219,6 +220,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// half. Server-side stores answer `None` (the default), and the request
     /// cycle then uses random tokens and [`SessionId::from_token`].
     fn cookie_sealing(&self) -> Option<&dyn CookieSealing> {
+        None
+    }
+
+    /// For stores that can lease a lock per session: the locking half,
+    /// which [`Concurrency::Serialize`](crate::Concurrency) needs. The
+    /// default `None` means the store cannot serialize requests, and a
+    /// configuration that asks for it is refused at build time.
+    fn locks(&self) -> Option<&dyn SessionLocks> {
         None
     }
 

@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use session_core::{
-    CacheHeaders, ConfigError, IdleRefresh, ResponseFacts, SameSite, SessionConfig,
-    SessionConfigBuilder, SessionManager, DEFAULT_MAX_SESSION_BYTES, MAX_TIMEOUT,
+    adapter::{CacheHeaders, ResponseFacts},
+    ConfigError, IdleRefresh, SameSite, SessionConfig, SessionConfigBuilder, SessionManager,
+    DEFAULT_MAX_SESSION_BYTES, MAX_TIMEOUT,
 };
 use session_store_memory::MemoryStore;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use common::{manager, pair, request, Cart, Counting};
 use session_core::{
-    Codec, Concurrency, ErrorClass, EventKind, IdleRefresh, Record, Session, SessionError,
-    SessionId, SessionStore, StoreError,
+    store::{Record, SessionStore, StoreError},
+    Codec, Concurrency, ErrorClass, EventKind, IdleRefresh, Session, SessionError, SessionId,
 };
 
 fn add(item: &'static str) -> impl Fn(&Session<Cart>) {
@@ -25,7 +25,7 @@ fn read(s: &Session<Cart>) {
 fn handle_is_clone_send_sync() {
     fn check<T: Clone + Send + Sync + 'static>() {}
     check::<Session<Cart>>();
-    check::<session_core::LazySession<Cart>>();
+    check::<session_core::adapter::LazySession<Cart>>();
     check::<session_core::SessionManager<Cart>>();
 }
 
@@ -563,7 +563,7 @@ async fn owners_can_be_logged_out_everywhere() {
         .unwrap();
         cookies.push(pair(&out));
     }
-    assert_eq!(m.delete_owner("alice").await.unwrap(), 2);
+    assert_eq!(m.delete_by_owner("alice").await.unwrap(), 2);
     assert_eq!(m.count().await.unwrap(), 1);
     request(
         &m,

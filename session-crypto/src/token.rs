@@ -12,8 +12,15 @@ use ring::rand::{SecureRandom, SystemRandom};
 /// Length of a token (and of a token id) in base64url characters: 32 bytes.
 pub const TOKEN_LEN: usize = 43;
 
-/// `N` bytes from the operating system's CSPRNG.
-pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+/// `N` bytes from the operating system's CSPRNG (for tokens, nonces and
+/// lock leases).
+///
+/// ```
+/// let a: [u8; 16] = session_crypto::token::random_bytes();
+/// let b: [u8; 16] = session_crypto::token::random_bytes();
+/// assert_ne!(a, b);
+/// ```
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut out = [0u8; N];
     // `SystemRandom` fails only when the OS has no entropy source at all
     // (getrandom unavailable); no session can be made safely then.

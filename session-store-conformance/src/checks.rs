@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::time;
-use session_core::{Concurrency, Record, SessionConfig, SessionId, SessionManager, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    Concurrency, SessionConfig, SessionId, SessionManager,
+};
 
 use crate::records::{expired, now_ms, record, Counter};
 use crate::Fixture;
@@ -387,7 +390,7 @@ pub async fn versioned_saves_serialise_increments(fx: &dyn Fixture) {
 }
 
 fn manager(
-    store: Arc<dyn session_core::SessionStore>,
+    store: Arc<dyn session_core::store::SessionStore>,
     concurrency: Concurrency,
 ) -> SessionManager<Counter> {
     let config = SessionConfig::testing()
@@ -501,7 +504,10 @@ pub async fn manager_rotation_never_resurrects_or_loses_a_save(fx: &dyn Fixture)
 
         // Logged in on this request while another logged everyone out.
         let login = manager.load(Some(value)).await.unwrap();
-        assert_eq!(manager.delete_owner("resurrection-owner").await.unwrap(), 1);
+        assert_eq!(
+            manager.delete_by_owner("resurrection-owner").await.unwrap(),
+            1
+        );
         login.regenerate();
         let answer = manager.commit(&login).await.unwrap();
         assert!(

@@ -6,10 +6,15 @@
 //! does (a sweeper, key layouts, SQL cleanup, outages) stays in that store's
 //! tests.
 //!
+//! The store half of the session locks (a store's
+//! [`SessionLocks`](session_core::store::SessionLocks)) has checks of its own in
+//! [`lease_checks`], run on two instances of one store through
+//! [`lease_suite!`].
+//!
 //! ```
 //! use std::sync::Arc;
 //!
-//! use session_core::SessionStore;
+//! use session_core::store::SessionStore;
 //! use session_store_memory::MemoryStore;
 //!
 //! /// A test's store, and another beside it.
@@ -36,13 +41,15 @@
 #![deny(missing_docs)]
 
 mod checks;
+pub mod lease_checks;
 mod records;
 
 use std::sync::Arc;
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 
 pub use checks::*;
+pub use lease_checks::Twins;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.

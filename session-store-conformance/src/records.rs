@@ -1,7 +1,7 @@
 //! The records and the session type the checks use.
 
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Record, SessionId};
+use session_core::{store::Record, SessionId};
 
 /// Now, truncated to milliseconds: the precision every store keeps.
 pub fn now_ms() -> OffsetDateTime {

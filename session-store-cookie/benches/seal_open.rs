@@ -12,7 +12,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{KeyRing, Record, SessionId};
+use session_core::{store::Record, KeyRing, SessionId};
 use session_store_cookie::CookieStore;
 
 const RAW_SIZES: [usize; 3] = [64, 1024, 2900];

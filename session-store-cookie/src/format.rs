@@ -18,7 +18,7 @@
 //! The format byte lets a later layout coexist with cookies already out
 //! there. Decoding is total: any byte string gives a record or `None`.
 
-use session_core::{Record, SessionId};
+use session_core::{store::Record, SessionId};
 use session_crypto::token::{decode_base64url_32, encode_base64url_32, TOKEN_LEN};
 use session_crypto::Plaintext;
 

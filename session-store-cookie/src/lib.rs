@@ -21,7 +21,7 @@
 //!   [`RevocationList`]) to make logout and rotation final: a revocation
 //!   lasts until the revoked cookie's sealed absolute expiry, however long.
 //! - No server state: get by id, clear, count, listing and deleting by
-//!   owner answer [`StoreError::Unsupported`](session_core::StoreError::Unsupported).
+//!   owner answer [`StoreError::Unsupported`](session_core::store::StoreError::Unsupported).
 //!
 //! Opening is total: any byte string gives a live record or one opaque
 //! failure, which the request cycle treats as no cookie (a fresh session).

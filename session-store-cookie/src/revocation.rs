@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{SessionId, StoreError};
+use session_core::{store::StoreError, SessionId};
 
 /// Where revoked session ids are kept until their cookies expire anyway.
 ///
@@ -45,7 +45,7 @@ pub trait Revocation: Send + Sync + fmt::Debug + 'static {
 /// use session_core::SessionId;
 /// use session_store_cookie::{Revocation, RevocationList};
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
 /// let list = RevocationList::new();
 /// let id = SessionId::random();
 /// list.revoke(&id, OffsetDateTime::now_utc() + Duration::hours(1)).await?;

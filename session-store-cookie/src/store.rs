@@ -7,7 +7,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    CookieSealing, KeyRing, Record, SessionId, SessionStore, StoreError, Unsealed, MAX_COOKIE_BYTES,
+    store::{CookieSealing, Record, SessionStore, StoreError, Unsealed},
+    KeyRing, SessionId, MAX_COOKIE_BYTES,
 };
 use session_crypto::token::{decode_base64url, encode_base64url};
 use session_crypto::Purpose;
@@ -97,7 +98,7 @@ impl CookieStore {
     ///
     /// ```
     /// use session_core::time::{Duration, OffsetDateTime};
-    /// use session_core::{KeyRing, Record, SessionId};
+    /// use session_core::{KeyRing, SessionId, store::Record};
     /// use session_store_cookie::CookieStore;
     ///
     /// let store = CookieStore::new(KeyRing::generate());

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use session_core::{
-    IdleRefresh, KeyRing, SessionConfig, SessionConfigBuilder, SessionError, SessionId,
-    SessionManager, SetCookie, StoreError,
+    adapter::SetCookie, store::StoreError, IdleRefresh, KeyRing, SessionConfig,
+    SessionConfigBuilder, SessionError, SessionId, SessionManager,
 };
 use session_store_cookie::{CookieStore, Revocation, RevocationList};
 
@@ -397,7 +397,7 @@ async fn server_side_operations_are_unsupported() {
     assert_eq!(unsupported(m.clear().await.unwrap_err()), "clear");
     assert_eq!(unsupported(m.count().await.unwrap_err()), "count");
     assert_eq!(
-        unsupported(m.delete_owner("alice").await.unwrap_err()),
+        unsupported(m.delete_by_owner("alice").await.unwrap_err()),
         "deleting by owner"
     );
     assert_eq!(

@@ -6,7 +6,7 @@
 //! them with newer code (that would test nothing).
 
 use session_core::time::OffsetDateTime;
-use session_core::{KeyRing, Record, SessionId};
+use session_core::{store::Record, KeyRing, SessionId};
 use session_store_cookie::CookieStore;
 
 /// The secret the fixture was sealed under.

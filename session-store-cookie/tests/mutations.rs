@@ -13,7 +13,7 @@
 
 use proptest::prelude::*;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{KeyRing, Record, SessionId, MAX_COOKIE_BYTES};
+use session_core::{store::Record, KeyRing, SessionId, MAX_COOKIE_BYTES};
 use session_crypto::token::{decode_base64url, encode_base64url};
 use session_crypto::Purpose;
 use session_store_cookie::CookieStore;

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use session_core::time::{self, OffsetDateTime};
 use session_core::{
-    CookieSealing, KeyRing, Record, SessionConfig, SessionId, SessionManager, SessionStore,
-    StoreError,
+    store::{CookieSealing, Record, SessionStore, StoreError},
+    KeyRing, SessionConfig, SessionId, SessionManager,
 };
 use session_store_cookie::{CookieStore, Revocation, RevocationList, DEFAULT_REVOCATION_TTL};
 

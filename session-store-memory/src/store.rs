@@ -10,7 +10,10 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry;
 use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionStore, StoreError},
+    SessionId,
+};
 
 use crate::index::{bucket, ExpiryIndex};
 
@@ -183,7 +186,7 @@ impl MemoryStore {
     /// calls this periodically.
     ///
     /// ```
-    /// use session_core::{time::{Duration, OffsetDateTime}, Record, SessionId, SessionStore};
+    /// use session_core::{time::{Duration, OffsetDateTime}, SessionId, store::{Record, SessionStore}};
     /// use session_store_memory::MemoryStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

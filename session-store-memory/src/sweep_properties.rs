@@ -7,7 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use proptest::prelude::*;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Record, SessionId, SessionStore};
+use session_core::{
+    store::{Record, SessionStore},
+    SessionId,
+};
 
 use crate::store::MemoryStore;
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_memory::MemoryStore;
 
 struct Fresh(MemoryStore);

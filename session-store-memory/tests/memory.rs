@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::{self, OffsetDateTime};
-use session_core::{Record, SessionStore, StoreError};
 use session_store_conformance::record;
 use session_store_memory::{MemoryStore, Overflow};
 

@@ -7,7 +7,7 @@ use fred::clients::{Client, Pool};
 use fred::interfaces::ClientLike;
 use fred::types::config::{Config, ReconnectPolicy, UnresponsiveConfig};
 use fred::types::Builder;
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::conn::Backend;
 use crate::error::ConnectError;
@@ -28,7 +28,7 @@ pub const DEFAULT_TOUCH_SLACK: Duration = Duration::from_secs(1);
 /// use std::time::Duration;
 /// use session_store_redis::RedisStore;
 ///
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
 /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
 /// let store = RedisStore::builder()
 ///     .prefix("myapp:session:")
@@ -65,7 +65,7 @@ impl Default for RedisStoreBuilder {
 impl RedisStoreBuilder {
     /// The prefix of every key of the store (default `session:`). Stores with
     /// different prefixes share a Redis without seeing each other, and
-    /// [`clear`](session_core::SessionStore::clear) removes only keys under
+    /// [`clear`](session_core::store::SessionStore::clear) removes only keys under
     /// the prefix.
     ///
     /// On a Redis Cluster, a prefix with a hash tag (`{myapp}:session:`) puts
@@ -104,13 +104,13 @@ impl RedisStoreBuilder {
 
     /// How far short of exact a touching load may leave a session's idle
     /// expiry to save its touch (default 1 second, and never more than 1% of
-    /// the idle timeout). A [`load`](session_core::SessionStore::load) with
+    /// the idle timeout). A [`load`](session_core::store::SessionStore::load) with
     /// a touch that would move the key's expiry by less than this, judged
     /// from this process's own last touch, write or read of the session, is
     /// a plain `GET` (which proves that the session exists).
     /// `Duration::ZERO` touches on every touching load.
     ///
-    /// It never applies to [`touch`](session_core::SessionStore::touch):
+    /// It never applies to [`touch`](session_core::store::SessionStore::touch):
     /// the request cycle of session-core loads without touching and touches
     /// at commit, and the answer of that touch (whether the session still
     /// exists, which only Redis knows) decides whether the cookie goes out

@@ -15,7 +15,7 @@ use fred::types::scan::{ScanResult, Scanner};
 use fred::types::{ClusterHash, CustomCommand, Expiration, SetOptions, Value};
 use futures_util::future::join;
 use futures_util::{Stream, StreamExt};
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::keys::slot;
 use crate::scripts::Script;

@@ -1,10 +1,10 @@
-//! Errors of this crate beyond [`StoreError`](session_core::StoreError).
+//! Errors of this crate beyond [`StoreError`](session_core::store::StoreError).
 
 use std::time::Duration;
 
 /// [`RedisStore::connect`](crate::RedisStore::connect) could not reach a
 /// working Redis. It arrives as the source of
-/// [`StoreError::Unavailable`](session_core::StoreError::Unavailable), so
+/// [`StoreError::Unavailable`](session_core::store::StoreError::Unavailable), so
 /// `error.source()` can be downcast to it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

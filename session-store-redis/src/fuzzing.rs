@@ -2,7 +2,10 @@
 //! `fuzzing` feature: the value layout's encoder and decoder made reachable.
 //! No stability promise: this module changes whenever the layout does.
 
-use session_core::{Record, SessionId, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 /// Bytes before the owner in a value.
 pub const HEADER: usize = crate::layout::HEADER;

@@ -6,8 +6,15 @@
 //!   owner's sessions. The owner is the key's hash tag, so every write to the
 //!   index of one owner goes to one cluster slot.
 //!
-//! Ids are 43 base64url characters, so `owner:{` can never be mistaken for
-//! an id: a scan tells the two kinds apart by the part after the prefix.
+//! - `{prefix}lock:{<prefix><id>}`: the lease of a session's lock (see
+//!   `store/lock.rs`), whose hash tag is the record key, so that the lock
+//!   and the record share a cluster slot and one script reaches both. With a
+//!   prefix that has a hash tag of its own, `{prefix}lock:{id}` (the
+//!   prefix's tag pins both keys to one slot already).
+//!
+//! Ids are 43 base64url characters, so neither `owner:{` nor `lock:` can be
+//! mistaken for an id: a scan tells the kinds apart by the part after the
+//! prefix.
 
 use fred::util::redis_keyslot;
 use session_core::SessionId;
@@ -35,6 +42,24 @@ impl Keys {
         key.push_str(&self.prefix);
         key.push_str(id);
         key
+    }
+
+    /// The key of the lease on a session's lock: in the record key's slot
+    /// whenever [`Self::locks_share_slot`] holds.
+    pub(crate) fn lock(&self, id: &SessionId) -> String {
+        let id = id.as_str();
+        if self.prefix_pins_one_slot() {
+            return format!("{}lock:{id}", self.prefix);
+        }
+        format!("{prefix}lock:{{{prefix}{id}}}", prefix = self.prefix)
+    }
+
+    /// Whether every lock key lives in the slot of its record key. Not for
+    /// a prefix with braces that make no hash tag (`{}:`, `a}b:`): its record
+    /// keys hash whole, and no key that names them as a tag can exist, so a
+    /// clustered store with such a prefix offers no locks.
+    pub(crate) fn locks_share_slot(&self) -> bool {
+        self.prefix_pins_one_slot() || !self.prefix.contains(['{', '}'])
     }
 
     /// The key of an owner's index set.
@@ -128,6 +153,40 @@ mod tests {
             slot(&pinned.record(&SessionId::random())),
             slot(&pinned.owner("bob"))
         );
+    }
+
+    #[test]
+    fn a_lock_key_shares_its_record_keys_slot() {
+        for prefix in [
+            "session:",
+            "",
+            "a:b:",
+            "{app}:s:",
+            "x{app}y:",
+            "{app}{other}:",
+        ] {
+            let keys = Keys::new(prefix.into());
+            assert!(keys.locks_share_slot(), "{prefix:?}");
+            for _ in 0..50 {
+                let id = SessionId::random();
+                let (record, lock) = (keys.record(&id), keys.lock(&id));
+                assert_eq!(slot(&record), slot(&lock), "{prefix:?}: {record} / {lock}");
+                assert!(lock.starts_with(prefix), "under the prefix: {lock}");
+                assert!(keys.owns(lock.as_bytes()));
+                assert_eq!(keys.record_id(lock.as_bytes()), None, "never an id");
+            }
+        }
+        let keys = Keys::new("session:".into());
+        let id = SessionId::random();
+        assert_eq!(
+            keys.lock(&id),
+            format!("session:lock:{{session:{}}}", id.as_str())
+        );
+        // Braces without a tag: record keys hash whole, no lock key can
+        // follow them onto their slot.
+        for prefix in ["{}:s:", "a}b:", "a{b:"] {
+            assert!(!Keys::new(prefix.into()).locks_share_slot(), "{prefix:?}");
+        }
     }
 
     #[test]

@@ -17,7 +17,10 @@
 //! The Lua scripts read the same offsets (see `scripts.rs`).
 
 use fred::types::Value;
-use session_core::{Record, SessionId, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 /// The format byte this version writes and reads. A value with another
 /// first byte was written by another version (or is not a session at all)

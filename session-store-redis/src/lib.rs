@@ -2,7 +2,7 @@
 //!
 //! # Where things are
 //!
-//! - [`RedisStore`]: the store ([`SessionStore`](session_core::SessionStore)
+//! - [`RedisStore`]: the store ([`SessionStore`](session_core::store::SessionStore)
 //!   implementation), [`RedisStore::connect`] and [`RedisStore::builder`].
 //! - [`RedisStoreBuilder`]: prefix, command timeout, and a URL, a
 //!   [`fred::clients::Client`] or a [`fred::clients::Pool`].

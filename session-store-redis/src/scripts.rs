@@ -217,6 +217,45 @@ if ARGV[3] == '1' then redis.call('UNLINK', KEYS[1]) end
 return out
 "#;
 
+/// Takes the lease KEYS[1] for the token ARGV[1] for ARGV[2] ms if nobody
+/// holds it, and in the same step loads the record KEYS[2] (same slot), as
+/// the `load` script does when ARGV[3] (a touch, ms) is not '' and with its
+/// `PEXPIRETIME` otherwise. Answers `{0, ms left on the holder's lease}`
+/// when held; when taken `{1, 0}` no record, `{1, 2}` not a record of this
+/// format (left as it is), `{1, 1, value, key expiry}`.
+const LOCK_BODY: &str = r#"
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+local v = redis.pcall('GET', KEYS[2])
+if not v then return {1, 0} end
+if not ours(v) then return {1, 2} end
+local at
+if ARGV[3] ~= '' then
+  at = capped(ARGV[3], v)
+  redis.call('PEXPIREAT', KEYS[2], at)
+else
+  at = redis.call('PEXPIRETIME', KEYS[2])
+end
+return {1, 1, v, at}
+"#;
+
+/// Deletes the lease KEYS[1] if the token ARGV[1] holds it: 1 done, 0 not
+/// held by this token (left as it is).
+const UNLOCK: &str = r#"
+if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"#;
+
+/// Renews the lease KEYS[1] for ARGV[2] ms if the token ARGV[1] holds it:
+/// 1 done, 0 not held by this token.
+const EXTEND: &str = r#"
+if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
 /// Every script of the store, hashed once.
 #[derive(Debug)]
 pub(crate) struct Scripts {
@@ -229,10 +268,13 @@ pub(crate) struct Scripts {
     pub(crate) owner_sweep: Script,
     pub(crate) rotate: Script,
     pub(crate) rotate_away: Script,
+    pub(crate) lock: Script,
+    pub(crate) unlock: Script,
+    pub(crate) extend: Script,
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 9] {
+    pub(crate) fn all(&self) -> [&Script; 12] {
         [
             &self.load,
             &self.touch,
@@ -243,6 +285,9 @@ impl Scripts {
             &self.owner_sweep,
             &self.rotate,
             &self.rotate_away,
+            &self.lock,
+            &self.unlock,
+            &self.extend,
         ]
     }
 }
@@ -258,6 +303,9 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     owner_sweep: Script::new("owner_sweep", &[LAYOUT_FN, OWNER_SWEEP]),
     rotate: Script::new("rotate", &[LAYOUT_FN, INDEX_FN, PAST_FN, ROTATE_BODY]),
     rotate_away: Script::new("rotate_away", &[LAYOUT_FN, PAST_FN, ROTATE_AWAY_BODY]),
+    lock: Script::new("lock", &[LAYOUT_FN, LOCK_BODY]),
+    unlock: Script::new("unlock", &[UNLOCK]),
+    extend: Script::new("extend", &[EXTEND]),
 });
 
 #[cfg(test)]

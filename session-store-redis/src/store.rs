@@ -1,8 +1,10 @@
 //! The store itself: construction and the per-session operations (loads and
-//! touches in `read`, creates and saves in `write`, rotation in `rotate`).
-//! Walks of the keyspace are in `scan`, the owner index in `owners`.
+//! touches in `read`, creates and saves in `write`, rotation in `rotate`,
+//! session locks in `lock`). Walks of the keyspace are in `scan`, the owner
+//! index in `owners`.
 
 mod cached;
+mod lock;
 mod owners;
 mod read;
 mod rotate;
@@ -15,7 +17,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    SessionId,
+};
 
 use crate::builder::RedisStoreBuilder;
 use crate::conn::{Backend, Redis};
@@ -225,5 +230,12 @@ impl SessionStore for RedisStore {
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         self.changing_all(self.delete_matching(predicate)).await
+    }
+
+    /// The store's session locks (see `store/lock.rs`); none on a cluster
+    /// whose prefix has braces that make no hash tag (`{}:`), where no lock
+    /// key can share its record's slot.
+    fn locks(&self) -> Option<&dyn SessionLocks> {
+        self.can_lock().then_some(self as &dyn SessionLocks)
     }
 }

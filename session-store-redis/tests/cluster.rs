@@ -8,7 +8,10 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Reply, Scratch};
-use session_core::{Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError};
+use session_core::{
+    store::{Record, SessionStore, StoreError},
+    SessionConfig, SessionId, SessionManager,
+};
 use session_store_redis::RedisStore;
 
 struct Cluster {
@@ -236,7 +239,7 @@ async fn exercise(store: &RedisStore, cluster: &Cluster, spread: bool) {
         .unwrap()
         .pair();
     assert_ne!(rotated, cookie);
-    assert_eq!(manager.delete_owner("carol").await.unwrap(), 1);
+    assert_eq!(manager.delete_by_owner("carol").await.unwrap(), 1);
 
     store.clear().await.unwrap();
     assert_eq!(store.count().await.unwrap(), 0);
@@ -365,4 +368,48 @@ async fn the_near_cache_stays_coherent_on_a_three_node_cluster() {
     assert!(cluster.keys_per_node().await.len() == 3);
     // The store's contract holds with the cache on.
     exercise(&a, &cluster, true).await;
+}
+
+/// Two stores with a prefix on the cluster, as two processes.
+async fn pair(cluster: &Cluster, prefix: &str) -> common::Pair {
+    let url = cluster.url();
+    let connect = || RedisStore::builder().prefix(prefix).connect(&url);
+    common::Pair(connect().await.unwrap(), connect().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_locks_work_on_a_three_node_cluster() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // Sessions spread over the nodes: each lease lives on its record's slot
+    // (a script on two keys of different slots would fail with CROSSSLOT).
+    let spread = pair(&cluster, &unique_prefix("cluster-locks")).await;
+    common::all_lease_checks(&spread).await;
+    spread.0.clear().await.unwrap();
+    assert_eq!(
+        cluster.keys_per_node().await,
+        vec![0, 0, 0],
+        "clear removed the leases"
+    );
+
+    // A hash-tagged prefix: everything on one slot, locks included.
+    let pinned = pair(&cluster, &format!("{{{}}}", unique_prefix("pinned-locks"))).await;
+    common::all_lease_checks(&pinned).await;
+    pinned.0.clear().await.unwrap();
+    assert_eq!(
+        cluster.keys_per_node().await,
+        vec![0, 0, 0],
+        "clear removed the leases"
+    );
+
+    // Braces that make no hash tag: no key can share a record's slot, so
+    // the store offers no locks on a cluster (the policy is then refused
+    // when the configuration is built).
+    let untagged = RedisStore::builder()
+        .prefix("{}:s:")
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    assert!(untagged.locks().is_none());
 }

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use common::{redis_url, unique_prefix};
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_redis::RedisStore;
 
 /// A test's store and its neighbour, each under its own prefix.

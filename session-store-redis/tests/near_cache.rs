@@ -5,8 +5,9 @@
 mod common;
 
 use common::{have, record, redis_url, unique_prefix, until, Monitor, Raw, RedisServer, Scratch};
+use session_core::store::SessionStore;
 use session_core::time::OffsetDateTime;
-use session_core::{SessionId, SessionStore};
+use session_core::SessionId;
 use session_store_redis::{NearCache, NearCacheStats, RedisStore};
 
 async fn cached_store(url: &str, prefix: &str) -> RedisStore {

@@ -7,7 +7,10 @@ use std::time::{Duration, Instant};
 
 use common::{have, record, Monitor, RedisServer, Scratch};
 use futures_util::future::join_all;
-use session_core::{SessionConfig, SessionError, SessionManager, SessionStore, StoreError};
+use session_core::{
+    store::{SessionStore, StoreError},
+    SessionConfig, SessionError, SessionManager,
+};
 use session_store_redis::RedisStore;
 
 const TIMEOUT: Duration = Duration::from_millis(300);

@@ -6,7 +6,8 @@ mod common;
 
 use common::{have, Monitor, Raw, RedisServer, Scratch};
 use session_core::{
-    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+    store::{SessionStore, StoreError},
+    Concurrency, IdleRefresh, SessionConfig, SessionId, SessionManager,
 };
 use session_store_redis::RedisStore;
 
@@ -316,7 +317,7 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
         .await;
     assert_eq!(sent, ["GET"], "a known session's read without refresh");
     assert_eq!(session.data().items, ["tea"]);
-    let expires = session_core::Record::millis(session.expires_at());
+    let expires = session_core::store::Record::millis(session.expires_at());
     assert!(expires <= moved, "a lower bound: {expires} vs {moved}");
     assert!(expires >= moved - 5, "{expires} vs {moved}");
 
@@ -400,4 +401,81 @@ async fn a_rotation_is_one_script_in_one_round_trip() {
     assert!(matches!(refused, Err(StoreError::NotFound)), "{refused:?}");
     assert_eq!(sent, ["EVALSHA"], "a refused rotation");
     assert_eq!(store.count().await.unwrap(), 1);
+}
+
+/// The store's half of a modifying request under the serialize policy, as
+/// the request cycle runs it (take the lock and load, save, release),
+/// against the same request under last-write-wins (load, save): the lock
+/// rides on the load, so the release is the one extra round trip.
+#[tokio::test]
+async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() {
+    use session_core::store::{LockAttempt, LockToken};
+
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("lock-round-trips");
+    let server = RedisServer::start(&scratch).await;
+    let store = default_store(&server.url()).await;
+    let record = common::record(600_000);
+    store.create(&record).await.unwrap();
+    let locks = store.locks().expect("locks");
+    let lease = std::time::Duration::from_secs(10);
+    let modify = |loaded: session_core::store::Record| {
+        let mut next = loaded;
+        next.data.push(b'+');
+        next.version += 1;
+        next
+    };
+    let unlocked = || async {
+        let loaded = store.load(&record.id, None).await.unwrap().unwrap();
+        store.save(&modify(loaded), None).await.unwrap();
+    };
+    let locked = || async {
+        let token = LockToken::random();
+        let attempt = locks.try_lock(&record.id, &token, lease, None).await;
+        let Ok(LockAttempt::Acquired(Some(loaded))) = attempt else {
+            panic!("uncontended: {attempt:?}");
+        };
+        store.save(&modify(loaded), None).await.unwrap();
+        assert!(locks.unlock(&record.id, &token).await.unwrap());
+    };
+    let mut monitor = Monitor::start(&server.address()).await;
+
+    let (_, sent) = monitor.commands(unlocked()).await;
+    assert_eq!(sent, ["GET", "SET"], "last-write-wins");
+    let (_, sent) = monitor.commands(locked()).await;
+    assert_eq!(sent, ["EVALSHA", "SET", "EVALSHA"], "serialize");
+
+    let plain = round_trips(&server.address(), unlocked()).await;
+    let serialized = round_trips(&server.address(), locked()).await;
+    assert_eq!(plain, 2, "last-write-wins: load, save");
+    assert_eq!(
+        serialized,
+        plain + 1,
+        "serialize: lock with load, save, unlock"
+    );
+
+    // A first sight in this process (another process's store): the lock's
+    // script reads the expiry itself, so it is one round trip still.
+    let other = default_store(&server.url()).await;
+    let token = LockToken::random();
+    let attempt = round_trips(&server.address(), async {
+        let answer = other
+            .locks()
+            .unwrap()
+            .try_lock(&record.id, &token, lease, None);
+        assert!(matches!(answer.await, Ok(LockAttempt::Acquired(Some(_)))));
+    })
+    .await;
+    assert_eq!(attempt, 1, "try_lock is one round trip");
+    // A held lock's answer too.
+    let waiter = LockToken::random();
+    let held = round_trips(&server.address(), async {
+        let answer = locks.try_lock(&record.id, &waiter, lease, None);
+        assert!(matches!(answer.await, Ok(LockAttempt::Held { .. })));
+    })
+    .await;
+    assert_eq!(held, 1, "a refused attempt is one round trip");
 }

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{free_port, have, record, unique_prefix, Raw, RedisServer, Scratch};
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_redis::RedisStore;
 
 struct Sentinel {
@@ -86,6 +86,16 @@ async fn the_store_finds_its_primary_through_a_sentinel() {
     );
     store.clear().await.unwrap();
     assert_eq!(store.count().await.unwrap(), 0);
+
+    // The session locks, on two stores that found the primary this way.
+    let second = RedisStore::builder()
+        .prefix(store.prefix())
+        .connect(&url)
+        .await
+        .unwrap();
+    let pair = common::Pair(store, second);
+    common::all_lease_checks(&pair).await;
+    pair.0.clear().await.unwrap();
 }
 
 #[tokio::test]

@@ -12,7 +12,8 @@ use common::{
 };
 use session_core::time::{self, OffsetDateTime};
 use session_core::{
-    IdleRefresh, Record, SessionConfig, SessionId, SessionManager, SessionStore, StoreError,
+    store::{Record, SessionStore, StoreError},
+    IdleRefresh, SessionConfig, SessionId, SessionManager,
 };
 use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
@@ -556,7 +557,7 @@ async fn log_out_everywhere_through_the_manager() {
         manager.commit(&session).await.unwrap();
         ids.push(session.id());
     }
-    assert_eq!(manager.delete_owner("7").await.unwrap(), 3);
+    assert_eq!(manager.delete_by_owner("7").await.unwrap(), 3);
     for id in &ids {
         assert!(manager.find(id).await.unwrap().is_none());
     }

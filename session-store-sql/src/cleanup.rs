@@ -3,8 +3,8 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use session_core::store::Record;
 use session_core::time::OffsetDateTime;
-use session_core::Record;
 
 use crate::store::Inner;
 
@@ -50,6 +50,9 @@ async fn run(store: Weak<Inner>, period: Duration) {
         }
         if total > 0 {
             tracing::debug!(removed = total, "expired sessions removed");
+        }
+        if let Some(inner) = store.upgrade() {
+            inner.delete_ended_leases(now).await;
         }
     }
 }

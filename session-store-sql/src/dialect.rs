@@ -74,7 +74,7 @@ impl SqlDialect {
         }
     }
 
-    fn quote(self, name: &str) -> String {
+    pub(crate) fn quote(self, name: &str) -> String {
         // Names are checked to be [A-Za-z0-9_]: nothing inside needs escaping.
         match self {
             SqlDialect::MySql => format!("`{name}`"),
@@ -83,7 +83,7 @@ impl SqlDialect {
     }
 
     /// The `n`-th (1-based) bind parameter.
-    fn param(self, n: usize) -> String {
+    pub(crate) fn param(self, n: usize) -> String {
         match self {
             SqlDialect::Postgres => format!("${n}"),
             SqlDialect::MySql | SqlDialect::Sqlite => "?".to_owned(),
@@ -109,7 +109,7 @@ impl fmt::Display for SqlDialect {
     }
 }
 
-/// The columns a [`Record`](session_core::Record) is read from, in the order
+/// The columns a [`Record`](session_core::store::Record) is read from, in the order
 /// of [`crate::store::RecordRow`].
 const RECORD_COLUMNS: &str =
     "id, data, created_at, idle_expires_at, absolute_expires_at, version, owner";
@@ -333,8 +333,15 @@ fn create_sql(d: SqlDialect, t: &str) -> String {
     }
 }
 
-/// The statements that create the table and its indexes, idempotently.
+/// The statements that create the table and its indexes, then the lease
+/// table of the session locks (see `lock_queries.rs`), idempotently.
 pub(crate) fn migration_sql(d: SqlDialect, table: &TableRef) -> Vec<String> {
+    let mut statements = session_table_sql(d, table);
+    statements.push(crate::lock_queries::lock_migration_sql(d, table));
+    statements
+}
+
+fn session_table_sql(d: SqlDialect, table: &TableRef) -> Vec<String> {
     let t = qualified(d, table);
     let name = table.table.as_str();
     let expires_idx = format!("{name}_expires_at_idx");

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::dialect::SqlDialect;
 

@@ -22,7 +22,7 @@
 //! `expires_at` (indexed: what loads filter on and what cleanup deletes by),
 //! the version and the owner (indexed, for "log out everywhere").
 //! Timestamps are `BIGINT` Unix milliseconds
-//! ([`Record::millis`](session_core::Record::millis)): the one type that
+//! ([`Record::millis`](session_core::store::Record::millis)): the one type that
 //! means the same in all three databases, with no time zone to get wrong.
 //!
 //! # Behaviour
@@ -46,7 +46,7 @@
 //!   when the last clone of the store is dropped.
 //! - Every statement runs under a timeout (5 s), and pools built by
 //!   [`SqlStore::connect`] wait at most 1 s for a connection: an outage
-//!   fails fast with [`StoreError::Timeout`](session_core::StoreError) or
+//!   fails fast with [`StoreError::Timeout`](session_core::store::StoreError) or
 //!   `Unavailable` (a `503` through the adapters), and the pool reconnects
 //!   by itself when the database is back.
 //!
@@ -89,6 +89,8 @@ mod cleanup;
 mod dialect;
 mod error;
 mod ident;
+mod lock;
+mod lock_queries;
 mod pool;
 mod store;
 

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 
 use crate::dialect::SqlDialect;
 use crate::error::{from_sqlx, ConfigError};

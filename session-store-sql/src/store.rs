@@ -7,13 +7,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    SessionId,
+};
 use sqlx::AssertSqlSafe;
 
 use crate::cleanup;
 use crate::dialect::{migration_sql, Sql, SqlDialect, Statements};
 use crate::error::{from_sqlx, is_deadlock, is_unique_violation};
 use crate::ident::TableRef;
+use crate::lock_queries::LockStatements;
 use crate::pool::{connect, on_pool, PoolSettings, SqlPool};
 
 /// How many times a call that the database rolled back as a deadlock
@@ -34,15 +38,17 @@ pub(crate) type RecordRow = (String, Vec<u8>, i64, i64, i64, i64, Option<String>
 /// table layout and the cleanup.
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pool: SqlPool,
-    dialect: SqlDialect,
+    pub(crate) pool: SqlPool,
+    pub(crate) dialect: SqlDialect,
     table: TableRef,
     sql: Statements,
+    /// The session locks' statements (see `lock.rs`).
+    pub(crate) lock_sql: LockStatements,
     statement_timeout: Duration,
     pub(crate) cleanup_batch: u32,
 }
@@ -178,7 +184,7 @@ impl SqlStore {
     /// ```
     /// use session_store_sql::SqlStore;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
     /// let store = SqlStore::connect("sqlite::memory:").await?;
     /// store.migrate().await?;
     /// # Ok(()) }
@@ -237,6 +243,7 @@ impl SqlStore {
         let store = SqlStore {
             inner: Arc::new(Inner {
                 sql: Statements::new(dialect, &table),
+                lock_sql: LockStatements::new(dialect, &table),
                 pool,
                 dialect,
                 table,
@@ -289,7 +296,8 @@ impl SqlStore {
     }
 
     /// Removes every expired row now, in batches; answers how many. The
-    /// cleanup task does this periodically.
+    /// cleanup task does this periodically. Ended leases of the session
+    /// locks go too (not counted).
     pub async fn delete_expired(&self) -> Result<u64, StoreError> {
         let now = now_millis();
         let mut total = 0;
@@ -297,6 +305,8 @@ impl SqlStore {
             let removed = self.inner.delete_expired_batch(now).await?;
             total += removed;
             if removed < u64::from(self.inner.cleanup_batch) {
+                // And the ended leases of the session locks.
+                self.inner.delete_ended_leases(now).await;
                 return Ok(total);
             }
             tokio::task::yield_now().await;
@@ -336,11 +346,11 @@ fn advisory_key(text: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     Record::millis(OffsetDateTime::now_utc())
 }
 
-fn sql(text: &Sql) -> AssertSqlSafe<Sql> {
+pub(crate) fn sql(text: &Sql) -> AssertSqlSafe<Sql> {
     // Built from checked identifiers and placeholders only (dialect.rs).
     AssertSqlSafe(Arc::clone(text))
 }
@@ -439,7 +449,7 @@ impl Inner {
     }
 
     /// Runs one database call under the statement timeout.
-    async fn run<T, F>(&self, call: impl Fn() -> F) -> Result<T, StoreError>
+    pub(crate) async fn run<T, F>(&self, call: impl Fn() -> F) -> Result<T, StoreError>
     where
         F: Future<Output = Result<T, sqlx::Error>>,
     {
@@ -1023,6 +1033,12 @@ impl SessionStore for SqlStore {
 
     /// Scans the live rows in pages of 500 and removes those that
     /// `predicate` selects, each only if it was not saved in between.
+    /// The session locks: a lease row per locked session in
+    /// `{table}_locks` (see the crate documentation).
+    fn locks(&self) -> Option<&dyn SessionLocks> {
+        Some(self)
+    }
+
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         let inner = &self.inner;
         let now = now_millis();

@@ -4,7 +4,7 @@
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
-use session_core::StoreError;
+use session_core::store::StoreError;
 use session_store_sql::{ConfigError, SqlDialect, SqlStore};
 
 fn config_error(err: &StoreError) -> &ConfigError {

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore};
 

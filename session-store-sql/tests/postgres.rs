@@ -7,7 +7,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use session_core::{SessionConfig, SessionManager, SessionStore, StoreError};
+use session_core::{
+    store::{SessionStore, StoreError},
+    SessionConfig, SessionManager,
+};
 use session_store_sql::sqlx::{self, postgres::PgPoolOptions, AssertSqlSafe};
 use session_store_sql::{SqlPool, SqlStore};
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use session_core::SessionStore;
+use session_core::store::SessionStore;
 use session_store_sql::{SqlDialect, SqlStore};
 
 behaviour_suite!(common::Fixture::sqlite);

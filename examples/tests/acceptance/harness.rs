@@ -16,8 +16,8 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 
 /// Every variable the demo reads that a test sets itself; removed from the
 /// inherited environment so a developer's shell cannot change the results.
-/// `REDIS_URL` is inherited on purpose: it says where the Redis of this
-/// machine is. `DATABASE_URL` is set per store (see [`StoreSetup`]).
+/// `REDIS_URL` and `MONGODB_URL` are inherited on purpose: they say where
+/// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`StoreSetup`]).
 const DEMO_VARS: [&str; 8] = [
     "BIND",
     "SESSION_STORE",
@@ -44,6 +44,15 @@ pub(crate) fn mysql_url() -> String {
 /// The Redis of the tests: `REDIS_URL`, or the demo's default.
 pub(crate) fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// The MongoDB of the tests: `MONGODB_URL` (`.ci/run` exports it), or the
+/// demo's default.
+pub(crate) fn mongodb_url() -> String {
+    std::env::var("MONGODB_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .unwrap_or_else(|| examples::config::DEFAULT_MONGODB_URL.into())
 }
 
 /// How long a server may take to print its address.
@@ -137,12 +146,16 @@ fn store_setup(store: &str, namespace: &str) -> StoreSetup {
             cleanup: Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
             ..StoreSetup::default()
         },
+        "mongodb" => StoreSetup {
+            cleanup: Some(Cleanup::collection(&mongodb_url(), namespace)),
+            ..StoreSetup::default()
+        },
         _ => StoreSetup::default(),
     }
 }
 
 /// Removes what a test stored in a shared server when dropped: an SQL table,
-/// or the Redis keys under a prefix (sessions would expire, but an hour
+/// a MongoDB collection, or the Redis keys under a prefix (sessions would expire, but an hour
 /// later). Best effort: a failure is printed, not raised.
 pub(crate) struct Cleanup {
     url: String,
@@ -163,6 +176,11 @@ impl Cleanup {
     pub(crate) fn redis_keys(url: &str, prefix: &str) -> Cleanup {
         Cleanup::table(url, prefix)
     }
+
+    /// Drops `collection` in the MongoDB at `url` (in the URL's database).
+    pub(crate) fn collection(url: &str, collection: &str) -> Cleanup {
+        Cleanup::table(url, collection)
+    }
 }
 
 impl Drop for Cleanup {
@@ -178,6 +196,8 @@ impl Drop for Cleanup {
             runtime.block_on(async {
                 if url.starts_with("redis") {
                     crate::inspect::unlink_prefix(&url, &name).await
+                } else if url.starts_with("mongodb") {
+                    crate::inspect::drop_collection(&url, &name).await
                 } else {
                     crate::inspect::drop_table(&url, &name).await
                 }

@@ -1,7 +1,8 @@
 //! Looking under a demo: the raw contents of its store, read with the same
-//! clients the stores use (fred and sqlx, as the store crates re-export
-//! them), and removing what a test left in a shared server.
+//! clients the stores use (fred, sqlx and the MongoDB driver, as the store
+//! crates re-export them), and removing what a test left in a shared server.
 
+use session_store_mongo::mongodb;
 use session_store_redis::fred;
 use session_store_sql::sqlx::{self, AssertSqlSafe, Connection};
 
@@ -9,10 +10,11 @@ use fred::interfaces::ClientLike;
 use fred::prelude::{Builder, Config, Value};
 use fred::types::{ClusterHash, CustomCommand};
 
-/// One stored item: a Redis key or an SQL row, with every byte it holds.
+/// One stored item: a Redis key, an SQL row or a MongoDB document, with
+/// every byte it holds.
 #[derive(Debug)]
 pub(crate) struct Entry {
-    /// The Redis key, or the row's `id`.
+    /// The Redis key, or the row's or document's `id`.
     pub(crate) key: String,
     /// Every field, value or column of it, one after the other.
     pub(crate) bytes: Vec<u8>,
@@ -176,4 +178,43 @@ async fn drop_mysql(url: &str, table: &str) -> Result<(), sqlx::Error> {
     let sql = AssertSqlSafe(format!("DROP TABLE IF EXISTS `{table}`"));
     sqlx::raw_sql(sql).execute(&mut conn).await?;
     conn.close().await
+}
+
+/// The collection `collection` of the URL's database (or `sessions`) in the
+/// MongoDB at `url`, through the driver the store re-exports.
+async fn mongodb_collection(
+    url: &str,
+    collection: &str,
+) -> Result<mongodb::Collection<mongodb::bson::Document>, mongodb::error::Error> {
+    let client = mongodb::Client::with_uri_str(url).await?;
+    let database = client
+        .default_database()
+        .unwrap_or_else(|| client.database(session_store_mongo::DEFAULT_DATABASE));
+    Ok(database.collection(collection))
+}
+
+/// Every document of `collection` in the MongoDB at `url`: its `_id` and
+/// its whole BSON encoding, every field name and value.
+pub(crate) async fn mongodb_dump(url: &str, collection: &str) -> Result<Vec<Entry>, String> {
+    let read = async {
+        let documents = mongodb_collection(url, collection).await?;
+        let mut cursor = documents.find(mongodb::bson::doc! {}).await?;
+        let mut entries = Vec::new();
+        while cursor.advance().await? {
+            let raw = cursor.current();
+            let key = raw.get_str("_id").unwrap_or_default().to_owned();
+            entries.push(Entry {
+                key,
+                bytes: raw.as_bytes().to_vec(),
+            });
+        }
+        Ok::<_, mongodb::error::Error>(entries)
+    };
+    read.await.map_err(|e| e.to_string())
+}
+
+/// Drops `collection` in the MongoDB at `url`.
+pub(crate) async fn drop_collection(url: &str, collection: &str) -> Result<(), String> {
+    let dropped = async { mongodb_collection(url, collection).await?.drop().await };
+    dropped.await.map_err(|e| e.to_string())
 }

@@ -10,14 +10,15 @@
 //!
 //! - `stores`: scenarios of some stores only (what lands in the store,
 //!   cookie restarts and secret rotation, a Redis outage, servers that
-//!   create one table together); `inspect` reads a store's raw contents.
+//!   create one table together, a restart of the demo); `inspect` reads a store's raw contents.
 //!
 //! Every server gets `BIND=127.0.0.1:0`, `SESSION_STORE=<store>`,
 //! `SESSION_SECRET=<test secret>`, `SESSION_COOKIE_SECURE=false` (a cookie
 //! jar does not send `Secure` cookies over plain http) and a
 //! `SESSION_NAMESPACE` of its own (`t<pid>_<millis>_<n>`): its Redis key
-//! prefix, or its SQL table, dropped when the server stops. `REDIS_URL` comes
-//! from the environment of `cargo test`; `DATABASE_URL` is set per store:
+//! prefix, its SQL table or its MongoDB collection, dropped when the server
+//! stops. `REDIS_URL` and `MONGODB_URL` come from the environment of `cargo
+//! test`; `DATABASE_URL` is set per store:
 //! `POSTGRES_URL` or `postgres://postgres@127.0.0.1:5432/test`, `MYSQL_URL` or
 //! `mysql://root@127.0.0.1:3306/test`, and for `sqlite` a fresh file per
 //! server in the temporary directory, removed when it stops. Tests run as
@@ -142,5 +143,13 @@ acceptance_suite!(
     [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
+    ]
+);
+acceptance_suite!(
+    mongodb,
+    "mongodb",
+    [
+        the_store_never_holds_the_note_or_the_token,
+        sessions_survive_a_restart_of_the_demo,
     ]
 );

@@ -31,6 +31,7 @@ fn run_expecting_exit(program: &str, env: &[(&str, &str)]) -> Failure {
         "SESSION_NAMESPACE",
         "DATABASE_URL",
         "REDIS_URL",
+        "MONGODB_URL",
     ] {
         command.env_remove(var);
     }
@@ -124,6 +125,11 @@ fn unreachable_stores_exit_with_one_line() {
             "sqlite",
             "DATABASE_URL",
             "sqlite:///nonexistent-dir-of-the-tests/sessions.db?mode=rwc",
+        ),
+        (
+            "mongodb",
+            "MONGODB_URL",
+            "mongodb://127.0.0.1:1/test?directConnection=true",
         ),
     ];
     for program in PROGRAMS {

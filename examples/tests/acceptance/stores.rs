@@ -12,17 +12,20 @@ use serde_json::json;
 use session_core::SessionId;
 
 use crate::harness::{
-    fresh_namespace, mysql_url, postgres_url, redis_url, Cleanup, FileGuard, Server, Target,
+    fresh_namespace, mongodb_url, mysql_url, postgres_url, redis_url, Cleanup, FileGuard, Server,
+    Target,
 };
-use crate::inspect::{contains, redis_dump, sql_dump, Entry};
+use crate::inspect::{contains, mongodb_dump, redis_dump, sql_dump, Entry};
 
 /// Text that no codec or encoding would produce by chance.
 const NOTE: &str = "zebra-octopus-4711 hides the key under the doormat";
 
-/// Everything the server's store holds: its Redis keys or its table rows.
+/// Everything the server's store holds: its Redis keys, its table rows or
+/// its collection's documents.
 async fn dump(target: &Target, server: &Server) -> Vec<Entry> {
     let dumped = match target.store {
         "redis" => redis_dump(&redis_url(), &format!("{}:", server.namespace)).await,
+        "mongodb" => mongodb_dump(&mongodb_url(), &server.namespace).await,
         _ => {
             let url = server.database_url.as_deref().expect("a DATABASE_URL");
             sql_dump(url, &server.namespace).await
@@ -350,6 +353,47 @@ pub(crate) async fn servers_starting_together_share_one_table(target: &Target) {
 fn shared_table(url: String, table: &str) -> (String, Option<Cleanup>, Option<FileGuard>) {
     let guard = Cleanup::table(&url, table);
     (url, Some(guard), None)
+}
+
+/// The demo stops and starts again on the same store (and namespace): the
+/// browser's session goes on, logged in, its counter where it was.
+pub(crate) async fn sessions_survive_a_restart_of_the_demo(target: &Target) {
+    let namespace = fresh_namespace();
+    // Declared first, dropped last: after both servers are gone.
+    let _collection = match target.store {
+        "mongodb" => Some(Cleanup::collection(&mongodb_url(), &namespace)),
+        "redis" => Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
+        "postgres" => Some(Cleanup::table(&postgres_url(), &namespace)),
+        "mysql" => Some(Cleanup::table(&mysql_url(), &namespace)),
+        other => panic!("no restart scenario for the {other} store"),
+    };
+    let env = [("SESSION_NAMESPACE", namespace.as_str())];
+    let server = target.start_with(&env);
+    let mut agent = server.agent();
+    for n in 1..=2 {
+        agent
+            .get("/counter")
+            .await
+            .assert_json(200, json!({ "count": n }));
+    }
+    let login = agent
+        .post(
+            "/login",
+            &json!({ "username": "alice", "password": "wonderland" }).to_string(),
+        )
+        .await;
+    assert_eq!(login.status, 200, "{login:?}");
+    drop(server);
+
+    let server = target.start_with(&env);
+    let mut agent = server.agent_with(agent.cookie);
+    let me = agent.get("/me").await;
+    assert_eq!(me.status, 200, "{me:?}");
+    assert!(me.body.contains("\"alice\""), "{me:?}");
+    agent
+        .get("/counter")
+        .await
+        .assert_json(200, json!({ "count": 3 }));
 }
 
 /// Two demo processes, this framework's and the other's, on one Redis

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 use session_bench::delay::DelayProxy;
 use session_bench::redis::RedisServer;
 use session_bench::BoxError;
+use session_core::store::{Record, SessionStore};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, SessionStore};
+use session_core::SessionId;
 use session_store_redis::RedisStore;
 
 fn main() {

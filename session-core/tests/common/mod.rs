@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use session_core::time::OffsetDateTime;
 use session_core::{
-    Record, Session, SessionConfigBuilder, SessionData, SessionId, SessionManager, SessionStore,
-    SetCookie, StoreError,
+    adapter::SetCookie,
+    store::{Record, SessionStore, StoreError},
+    Session, SessionConfigBuilder, SessionData, SessionId, SessionManager,
 };
 use session_store_memory::MemoryStore;
 

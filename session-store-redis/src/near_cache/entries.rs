@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use session_core::Record;
+use session_core::store::Record;
 
 /// Something that can tell whether an event (a connection error, a topology
 /// change) happened since it was created: a broadcast receiver of fred's

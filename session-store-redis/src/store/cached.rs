@@ -15,8 +15,9 @@
 use std::future::Future;
 use std::sync::atomic::Ordering;
 
+use session_core::store::{Record, StoreError};
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, StoreError};
+use session_core::SessionId;
 
 use super::RedisStore;
 use crate::layout;

@@ -8,7 +8,7 @@
 
 use fred::types::Value;
 use futures_util::future::join_all;
-use session_core::{SessionId, StoreError};
+use session_core::{store::StoreError, SessionId};
 
 use super::RedisStore;
 use crate::layout;

@@ -26,7 +26,10 @@
 
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
-use session_core::{Record, SessionId, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 use super::{unexpected, RedisStore};
 use crate::known::Facts;
@@ -34,7 +37,7 @@ use crate::layout;
 use crate::scripts::SCRIPTS;
 
 /// What a read found at a record key.
-enum Found {
+pub(super) enum Found {
     /// A value and the key's expiry after the read (ms; `i64::MAX` for a
     /// key without expiry).
     Value(Value, i64),
@@ -73,6 +76,18 @@ impl RedisStore {
             }
             (Some(at), None) => self.get_by_script(&key, at).await?,
         };
+        self.conclude(id, &key, found, known).await
+    }
+
+    /// What a read found at the record key of `id`, as the load's answer:
+    /// decoded and accepted, or absent (and forgotten).
+    pub(super) async fn conclude(
+        &self,
+        id: &SessionId,
+        key: &str,
+        found: Found,
+        known: Option<Facts>,
+    ) -> Result<Option<Record>, StoreError> {
         let decoded = match found {
             Found::Value(value, expiry) => layout::bytes(&value)
                 .ok_or("the value is not a string")
@@ -85,7 +100,7 @@ impl RedisStore {
             }
         };
         match decoded {
-            Ok((record, expiry)) => self.accept(&key, record, expiry, known).await,
+            Ok((record, expiry)) => self.accept(key, record, expiry, known).await,
             Err(reason) => {
                 self.inner.known.forget(id);
                 tracing::warn!(%id, reason, "redis holds an unreadable session record; treating it as absent");

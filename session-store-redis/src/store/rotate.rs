@@ -24,7 +24,10 @@
 
 use fred::types::{SetOptions, Value};
 use futures_util::future::join;
-use session_core::{Record, SessionId, StoreError};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 use super::{unexpected, RedisStore};
 use crate::layout;

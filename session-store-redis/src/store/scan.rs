@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use fred::types::Value;
 use fred::util::redis_keyslot;
 use futures_util::future::join_all;
-use session_core::{RecordPredicate, SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{RecordPredicate, SessionStore, StoreError},
+    SessionId,
+};
 
 use super::RedisStore;
 use crate::layout;

@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 use fred::types::{SetOptions, Value};
 use futures_util::future::try_join;
-use session_core::{Record, StoreError};
+use session_core::store::{Record, StoreError};
 
 use super::{unexpected, RedisStore};
 use crate::known::Facts;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use session_core::{Record, SessionId};
+use session_core::{store::Record, SessionId};
 use session_store_redis::RedisStore;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -435,7 +435,7 @@ pub async fn near_cached_store(url: &str, prefix: &str) -> RedisStore {
 /// Two near-cached stores on one prefix: a session written by the first
 /// and cached by the second; each change by the first is seen by the second.
 pub async fn near_cache_coherence(a: &RedisStore, b: &RedisStore, sessions: usize) {
-    use session_core::SessionStore;
+    use session_core::store::SessionStore;
     let mut records: Vec<Record> = (0..sessions).map(|_| record(60_000)).collect();
     for rec in &records {
         a.create(rec).await.expect("create");
@@ -470,4 +470,29 @@ pub async fn near_cache_coherence(a: &RedisStore, b: &RedisStore, sessions: usiz
         })
         .await;
     }
+}
+
+/// Two stores on one backend and prefix, as two processes would have them:
+/// the lease checks' twins.
+pub struct Pair(pub RedisStore, pub RedisStore);
+
+impl session_store_conformance::Twins for Pair {
+    fn first(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
+        std::sync::Arc::new(self.0.clone())
+    }
+
+    fn second(&self) -> std::sync::Arc<dyn session_core::store::SessionStore> {
+        std::sync::Arc::new(self.1.clone())
+    }
+}
+
+/// Runs every lease check of session-store-conformance on `pair`.
+pub async fn all_lease_checks(pair: &Pair) {
+    use session_store_conformance::lease_checks::*;
+    of_two_tokens_one_wins(pair).await;
+    the_wrong_token_changes_nothing(pair).await;
+    an_expired_lease_lets_another_in(pair).await;
+    extend_renews_the_lease(pair).await;
+    the_lock_loads_the_record_and_outlives_it(pair).await;
+    one_holder_at_a_time_and_no_lost_update(pair).await;
 }

@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::time;
-use session_core::{SessionId, SessionStore, StoreError};
+use session_core::{
+    store::{SessionStore, StoreError},
+    SessionId,
+};
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore, SqlStoreBuilder};
 
@@ -147,7 +150,12 @@ impl Fixture {
 
     /// Every row of this test's table, expired ones included.
     pub(crate) async fn raw_count(&self) -> i64 {
-        let sql = format!("SELECT COUNT(*) FROM {}", self.qualified(&self.table));
+        self.raw_count_of(&self.table.clone()).await
+    }
+
+    /// Every row of one of this test's tables.
+    pub(crate) async fn raw_count_of(&self, table: &str) -> i64 {
+        let sql = format!("SELECT COUNT(*) FROM {}", self.qualified(table));
         match &self.admin {
             #[cfg(feature = "postgres")]
             SqlPool::Postgres(p) => sqlx::query_scalar(AssertSqlSafe(sql)).fetch_one(p).await,
@@ -184,6 +192,8 @@ impl Drop for Fixture {
                 .lock()
                 .unwrap()
                 .iter()
+                // With the lease table `migrate` made beside each.
+                .flat_map(|t| [t.clone(), format!("{t}_locks")])
                 .map(|t| format!("DROP TABLE IF EXISTS `{t}`"))
                 .collect(),
         };
@@ -248,8 +258,10 @@ macro_rules! behaviour_suite {
             racing_rotations_of_one_session_have_exactly_one_winner,
             a_rotation_racing_a_delete_never_resurrects_the_session,
             a_rotation_replaces_an_expired_row_at_the_new_id,
+            ended_leases_are_removed_by_cleanup,
         );
         session_store_conformance::conformance_suite!(common::Shared::of($fixture));
+        session_store_conformance::lease_suite!(common::Twins::of($fixture));
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
         $(
@@ -541,4 +553,67 @@ pub(crate) async fn a_rotation_replaces_an_expired_row_at_the_new_id(fx: &Fixtur
             .await,
         Err(StoreError::Conflict { .. })
     ));
+}
+
+/// Two stores on this test's table, each with a pool of its own, as two
+/// processes would have them: the lease checks' twins.
+pub(crate) struct Twins {
+    _fixture: Fixture,
+    first: SqlStore,
+    second: SqlStore,
+}
+
+impl Twins {
+    pub(crate) async fn of<F: std::future::Future<Output = Fixture>>(
+        make: impl FnOnce() -> F,
+    ) -> Twins {
+        let fixture = make().await;
+        let first = fixture.open(fixture.builder().max_connections(8)).await;
+        let second = fixture.open(fixture.builder().max_connections(8)).await;
+        Twins {
+            _fixture: fixture,
+            first,
+            second,
+        }
+    }
+}
+
+impl session_store_conformance::Twins for Twins {
+    fn first(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.first.clone())
+    }
+
+    fn second(&self) -> Arc<dyn SessionStore> {
+        Arc::new(self.second.clone())
+    }
+}
+
+/// `migrate` makes the lease table beside the session table; a lease that
+/// ended (its holder crashed) stays until cleanup, which removes it and
+/// leaves live leases alone.
+pub(crate) async fn ended_leases_are_removed_by_cleanup(fx: &Fixture) {
+    use session_core::store::{LockAttempt, LockToken};
+
+    let store = fx.store().await;
+    let locks = store.locks().expect("the SQL store locks");
+    let leases = format!("{}_locks", fx.table);
+    let (ended, live) = (SessionId::random(), SessionId::random());
+    let token = LockToken::random();
+    for (id, lease) in [(&ended, 1), (&live, 60_000)] {
+        let lease = Duration::from_millis(lease);
+        assert!(matches!(
+            locks.try_lock(id, &token, lease, None).await.unwrap(),
+            LockAttempt::Acquired(None)
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(fx.raw_count_of(&leases).await, 2);
+    assert_eq!(store.delete_expired().await.unwrap(), 0, "no session rows");
+    assert_eq!(fx.raw_count_of(&leases).await, 1);
+    assert!(locks.unlock(&live, &token).await.unwrap());
+    assert_eq!(
+        fx.raw_count_of(&leases).await,
+        0,
+        "a release deletes the row"
+    );
 }

@@ -1,0 +1,142 @@
+//! Session locks: the store half of
+//! [`Concurrency::Serialize`](crate::Concurrency).
+//!
+//! Under that policy the requests that load one session run their
+//! load-to-commit section one at a time, across every process that shares
+//! the store. The lock is a *lease*: it carries a random [`LockToken`] and
+//! ends by itself after the lease time, so a crashed or stuck holder cannot
+//! block the session for longer than that; releasing and extending check the
+//! token, so a request never releases another request's lock.
+//!
+//! A store that can hold such leases implements [`SessionLocks`] and returns
+//! itself from [`SessionStore::locks`](crate::store::SessionStore::locks). The
+//! request cycle does the waiting (bounded, with backoff and jitter); the
+//! store only answers attempts and, if it can, wakes waiters early.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::id::SessionId;
+use crate::record::Record;
+use crate::store::StoreError;
+
+/// The random secret that identifies one holder of a session lock.
+///
+/// 128 random bits, rendered as 32 lowercase hex characters for stores that
+/// keep strings. Its `Debug` shows only a prefix.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LockToken([u8; 16]);
+
+impl LockToken {
+    /// A fresh random token.
+    pub fn random() -> Self {
+        LockToken(session_crypto::token::random_bytes())
+    }
+
+    /// A token from its bytes (for stores that read one back).
+    pub fn from_bytes(bytes: [u8; 16]) -> Self {
+        LockToken(bytes)
+    }
+
+    /// The token's bytes.
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// The token as 32 lowercase hex characters.
+    ///
+    /// ```
+    /// use session_core::store::LockToken;
+    ///
+    /// let token = LockToken::from_bytes([0xab; 16]);
+    /// assert_eq!(token.to_hex(), "ab".repeat(16));
+    /// ```
+    pub fn to_hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(32);
+        for byte in self.0 {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+}
+
+impl fmt::Debug for LockToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LockToken({:02x}{:02x}..)", self.0[0], self.0[1])
+    }
+}
+
+/// The answer to one attempt at taking a session's lock.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LockAttempt {
+    /// The lock is ours for the lease; the record was loaded in the same
+    /// operation (`None`: no live record under this id).
+    Acquired(Option<Record>),
+    /// Another holder has it. `expires_in` is how long its lease has left
+    /// (as far as the store knows), so a waiter never waits longer than the
+    /// lease for a holder that crashed.
+    Held {
+        /// Time left on the current holder's lease.
+        expires_in: Duration,
+    },
+}
+
+/// A store that can lease a lock per session, for
+/// [`Concurrency::Serialize`](crate::Concurrency).
+///
+/// Rules every implementation keeps (checked by the conformance suite):
+///
+/// - At most one unexpired lease per session id, across every process that
+///   shares the backend; the lock lives in the backend, never only in this
+///   process's memory (the memory store, which is one process, excepted).
+/// - A lease ends by itself `lease` after it was taken or last extended.
+/// - [`unlock`](Self::unlock) and [`extend`](Self::extend) act only if the
+///   given token holds the lease, and answer whether it did.
+/// - The lock is independent of the record: locking an id with no record is
+///   allowed (the attempt then answers `Acquired(None)`), and deleting or
+///   rotating a record does not release its lock.
+#[async_trait]
+pub trait SessionLocks: Send + Sync {
+    /// Tries once, without waiting, to take the lease on `id` for `token`;
+    /// if taken, loads the live record in the same operation where the
+    /// backend allows (one round trip), moving its idle expiry to `touch`
+    /// like [`SessionStore::load`](crate::store::SessionStore::load) does.
+    async fn try_lock(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<LockAttempt, StoreError>;
+
+    /// Renews the lease of `token` on `id` for another `lease`. Answers
+    /// `false` if `token` no longer holds it (the lease ran out and maybe
+    /// another request took it).
+    async fn extend(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Releases the lease of `token` on `id`. Answers `false`, and changes
+    /// nothing, if `token` does not hold it.
+    async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError>;
+
+    /// Waits until the lock on `id` may have been released, at most `max`.
+    /// May return early or spuriously: the caller tries again. Stores that
+    /// can be told of a release (a notification, a pub/sub message) override
+    /// it; the default sleeps `max`, which the caller keeps short (backoff
+    /// with jitter).
+    async fn wait_for_release(&self, id: &SessionId, max: Duration) -> Result<(), StoreError> {
+        let _ = id;
+        tokio::time::sleep(max).await;
+        Ok(())
+    }
+}

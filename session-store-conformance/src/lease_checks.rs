@@ -1,0 +1,301 @@
+//! The store-level rules of [`SessionLocks`], one public async function
+//! each, run on two independent instances of one store (their own
+//! connections or pools, the same data): what two processes sharing the
+//! backend see. The request cycle's use of the locks is checked through the
+//! manager elsewhere; these hold the store's half to the trait's rules.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore};
+use session_core::SessionId;
+
+use crate::records::record;
+
+/// Two instances of one store on the same backend and namespace (key
+/// prefix, table), each with connections of its own, empty at the start.
+#[async_trait::async_trait]
+pub trait Twins: Send + Sync {
+    /// The first instance.
+    fn first(&self) -> Arc<dyn SessionStore>;
+    /// The second instance, as another process would have it.
+    fn second(&self) -> Arc<dyn SessionStore>;
+}
+
+/// A lease long enough never to run out during a check.
+const LONG: Duration = Duration::from_secs(30);
+
+fn locks(store: &dyn SessionStore) -> &dyn SessionLocks {
+    store
+        .locks()
+        .unwrap_or_else(|| panic!("the {} store offers no locks", store.name()))
+}
+
+async fn attempt(
+    store: &dyn SessionStore,
+    id: &SessionId,
+    token: &LockToken,
+    lease: Duration,
+) -> LockAttempt {
+    locks(store)
+        .try_lock(id, token, lease, None)
+        .await
+        .expect("try_lock")
+}
+
+fn assert_held(answer: &LockAttempt, lease: Duration) {
+    match answer {
+        LockAttempt::Held { expires_in } => {
+            assert!(*expires_in <= lease, "{expires_in:?} left of {lease:?}");
+        }
+        other => panic!("expected the lock to be held, got {other:?}"),
+    }
+}
+
+/// Of two tokens, the first to try takes the lock (with no record under the
+/// id: `Acquired(None)`); the other is told it is held, with at most the
+/// lease left, on either instance and again on a second try.
+pub async fn of_two_tokens_one_wins(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let id = SessionId::random();
+    let (mine, theirs) = (LockToken::random(), LockToken::random());
+    assert!(matches!(
+        attempt(&*a, &id, &mine, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+    assert_held(&attempt(&*b, &id, &theirs, LONG).await, LONG);
+    assert_held(&attempt(&*a, &id, &theirs, LONG).await, LONG);
+    // The holder itself is refused too: a lease is not re-entrant.
+    assert_held(&attempt(&*b, &id, &mine, LONG).await, LONG);
+    // Another id is free.
+    assert!(matches!(
+        attempt(&*b, &SessionId::random(), &theirs, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+}
+
+/// `unlock` and `extend` with a token that does not hold the lease answer
+/// `false` and change nothing; the holder's unlock frees it for the next.
+pub async fn the_wrong_token_changes_nothing(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let id = SessionId::random();
+    let (mine, theirs) = (LockToken::random(), LockToken::random());
+    assert!(matches!(
+        attempt(&*a, &id, &mine, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+    assert!(!locks(&*b).unlock(&id, &theirs).await.unwrap());
+    assert!(!locks(&*b).extend(&id, &theirs, LONG).await.unwrap());
+    assert_held(&attempt(&*b, &id, &theirs, LONG).await, LONG);
+    assert!(locks(&*a).unlock(&id, &mine).await.unwrap());
+    assert!(
+        !locks(&*a).unlock(&id, &mine).await.unwrap(),
+        "released once"
+    );
+    assert!(!locks(&*a).extend(&id, &mine, LONG).await.unwrap());
+    assert!(matches!(
+        attempt(&*b, &id, &theirs, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+    // The old holder cannot release the new holder's lock.
+    assert!(!locks(&*a).unlock(&id, &mine).await.unwrap());
+    assert_held(&attempt(&*a, &id, &mine, LONG).await, LONG);
+}
+
+/// A lease that runs out (its holder crashed) lets another token in; the
+/// old holder can then neither extend nor release it.
+pub async fn an_expired_lease_lets_another_in(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let id = SessionId::random();
+    let (crashed, next) = (LockToken::random(), LockToken::random());
+    let short = Duration::from_millis(300);
+    assert!(matches!(
+        attempt(&*a, &id, &crashed, short).await,
+        LockAttempt::Acquired(None)
+    ));
+    assert_held(&attempt(&*b, &id, &next, LONG).await, short);
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    assert!(matches!(
+        attempt(&*b, &id, &next, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+    assert!(!locks(&*a).extend(&id, &crashed, LONG).await.unwrap());
+    assert!(!locks(&*a).unlock(&id, &crashed).await.unwrap());
+    assert!(locks(&*b).unlock(&id, &next).await.unwrap());
+}
+
+/// `extend` renews the holder's lease: it outlives its first term.
+pub async fn extend_renews_the_lease(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let id = SessionId::random();
+    let (holder, waiter) = (LockToken::random(), LockToken::random());
+    let short = Duration::from_millis(300);
+    assert!(matches!(
+        attempt(&*a, &id, &holder, short).await,
+        LockAttempt::Acquired(None)
+    ));
+    assert!(locks(&*a).extend(&id, &holder, LONG).await.unwrap());
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    assert_held(&attempt(&*b, &id, &waiter, LONG).await, LONG);
+    assert!(locks(&*a).unlock(&id, &holder).await.unwrap());
+}
+
+/// Taking the lock loads the live record in the same step (with a touch,
+/// moving its idle expiry like `load` does); deleting or rotating the
+/// record leaves the lock in place.
+pub async fn the_lock_loads_the_record_and_outlives_it(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let r = record(60_000);
+    a.create(&r).await.unwrap();
+    let token = LockToken::random();
+    let touch = Record::from_millis(Record::millis(r.idle_expires_at) + 30_000);
+    let answer = locks(&*b)
+        .try_lock(&r.id, &token, LONG, Some(touch))
+        .await
+        .unwrap();
+    let LockAttempt::Acquired(Some(loaded)) = answer else {
+        panic!("expected the record with the lock, got {answer:?}");
+    };
+    let mut touched = r.clone();
+    touched.idle_expires_at = touch;
+    assert_eq!(loaded, touched);
+    // Asked of the instance that touched: the other may report the expiry
+    // it last saw, a lower bound (as the Redis store does).
+    assert_eq!(b.load(&r.id, None).await.unwrap(), Some(touched.clone()));
+    assert!(locks(&*b).unlock(&r.id, &token).await.unwrap());
+
+    // Without a touch, the record as it is.
+    let answer = attempt(&*b, &r.id, &token, LONG).await;
+    let LockAttempt::Acquired(Some(loaded)) = answer else {
+        panic!("expected the record with the lock, got {answer:?}");
+    };
+    assert_eq!(loaded, touched);
+
+    // Deleted while locked: still locked.
+    assert!(b.delete(&r.id).await.unwrap());
+    assert_held(&attempt(&*b, &r.id, &LockToken::random(), LONG).await, LONG);
+    assert!(locks(&*a).unlock(&r.id, &token).await.unwrap());
+
+    // Rotated away while locked: the old id stays locked, the new one is
+    // free.
+    let old = record(60_000);
+    a.create(&old).await.unwrap();
+    assert!(matches!(
+        attempt(&*a, &old.id, &token, LONG).await,
+        LockAttempt::Acquired(Some(_))
+    ));
+    let mut moved = record(60_000);
+    moved.version = 2;
+    a.rotate(&old.id, &moved, Some(1)).await.unwrap();
+    assert_held(
+        &attempt(&*b, &old.id, &LockToken::random(), LONG).await,
+        LONG,
+    );
+    let other = LockToken::random();
+    let answer = attempt(&*b, &moved.id, &other, LONG).await;
+    assert!(
+        matches!(&answer, LockAttempt::Acquired(Some(m)) if *m == moved),
+        "{answer:?}"
+    );
+    assert!(locks(&*a).unlock(&old.id, &token).await.unwrap());
+    assert!(locks(&*b).unlock(&moved.id, &other).await.unwrap());
+
+    // An expired record is no record.
+    let gone = record(-1_000);
+    a.create(&gone).await.unwrap();
+    assert!(matches!(
+        attempt(&*b, &gone.id, &token, LONG).await,
+        LockAttempt::Acquired(None)
+    ));
+}
+
+/// Many tasks on both instances take turns on one session: never two
+/// holders at once (counted with an atomic), and each holder's
+/// read-modify-write of the record (a counter, saved without a version
+/// check) loses nothing, so the count ends exact.
+pub async fn one_holder_at_a_time_and_no_lost_update(fx: &dyn Twins) {
+    const TASKS: usize = 12;
+    const ROUNDS: usize = 5;
+    let (a, b) = (fx.first(), fx.second());
+    let mut start = record(600_000);
+    start.data = 0u64.to_be_bytes().to_vec();
+    a.create(&start).await.unwrap();
+    let holders = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let (id, holders, most) = (start.id.clone(), holders.clone(), most.clone());
+            tokio::spawn(async move {
+                for round in 0..ROUNDS {
+                    increment_under_lock(&*store, &id, &holders, &most, i * ROUNDS + round).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("a contending task");
+    }
+    assert_eq!(most.load(Ordering::SeqCst), 1, "never two holders at once");
+    let end = a.load(&start.id, None).await.unwrap().expect("the record");
+    let count = u64::from_be_bytes(end.data.try_into().expect("8 bytes"));
+    assert_eq!(count, (TASKS * ROUNDS) as u64, "no update lost");
+}
+
+async fn increment_under_lock(
+    store: &dyn SessionStore,
+    id: &SessionId,
+    holders: &AtomicUsize,
+    most: &AtomicUsize,
+    seed: usize,
+) {
+    let token = LockToken::random();
+    let mut wait = 1 + (seed % 5) as u64;
+    let mut record = loop {
+        match locks(store).try_lock(id, &token, LONG, None).await.unwrap() {
+            LockAttempt::Acquired(record) => break record.expect("the record"),
+            LockAttempt::Held { .. } => {
+                // Backoff with a spread, so that the tasks interleave.
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                wait = (wait * 2).min(20);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    let now = holders.fetch_add(1, Ordering::SeqCst) + 1;
+    most.fetch_max(now, Ordering::SeqCst);
+    let count = u64::from_be_bytes(record.data.clone().try_into().expect("8 bytes"));
+    // Yield while holding, so that an overlap would show.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    record.data = (count + 1).to_be_bytes().to_vec();
+    record.version += 1;
+    store.save(&record, None).await.unwrap();
+    holders.fetch_sub(1, Ordering::SeqCst);
+    assert!(locks(store).unlock(id, &token).await.unwrap());
+}
+
+/// Generates one `#[tokio::test]` per lease check, each on the twins that
+/// `$twins` (an expression, awaited once per test) makes.
+#[macro_export]
+macro_rules! lease_suite {
+    ($twins:expr) => {
+        $crate::lease_suite!(@tests $twins;
+            of_two_tokens_one_wins,
+            the_wrong_token_changes_nothing,
+            an_expired_lease_lets_another_in,
+            extend_renews_the_lease,
+            the_lock_loads_the_record_and_outlives_it,
+            one_holder_at_a_time_and_no_lost_update,
+        );
+    };
+    (@tests $twins:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let twins = $twins.await;
+                $crate::lease_checks::$check(&twins).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+//!
+//! # Where things are
+//!
+//! - [`MongoStore`]: the store ([`SessionStore`](session_core::store::SessionStore)
+//!   implementation), [`MongoStore::connect`], [`MongoStore::builder`] and
+//!   [`MongoStore::migrate`] (the indexes).
+//! - [`MongoStoreBuilder`]: database and collection names, command timeout,
+//!   and a URL or a [`mongodb::Client`].
+//! - [`ConnectError`]: why [`MongoStore::connect`] failed;
+//!   [`ConfigError`]: a name MongoDB would refuse.
+//! - [`mongodb`]: re-exported, so that the client handed to the builder
+//!   comes from the same version.
+#![deny(missing_docs)]
+
+mod builder;
+mod document;
+mod error;
+mod store;
+
+pub use builder::{
+    MongoStoreBuilder, DEFAULT_COLLECTION, DEFAULT_COMMAND_TIMEOUT, DEFAULT_DATABASE,
+};
+pub use error::{ConfigError, ConnectError};
+pub use store::{MongoStore, EXPIRY_INDEX, OWNER_INDEX};
+
+/// The MongoDB driver this store is built on.
+pub use mongodb;

@@ -1,0 +1,340 @@
+//! The store: construction, index creation and the [`SessionStore`]
+//! implementation. Rotation is in `rotate`, scans (listing, owner lookups,
+//! `delete_where`) in `scan`.
+
+mod rotate;
+mod scan;
+
+use std::future::IntoFuture;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mongodb::bson::{doc, Document};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, Database, IndexModel};
+use session_core::store::{Record, RecordPredicate, SessionStore, StoreError};
+use session_core::time::OffsetDateTime;
+use session_core::SessionId;
+
+use crate::builder::MongoStoreBuilder;
+use crate::document::{self, date, field, from_document, to_document};
+use crate::error::{from_driver, is_duplicate_key};
+
+/// The name of the TTL index on `expires_at`.
+pub const EXPIRY_INDEX: &str = "expires_at_ttl";
+/// The name of the index on `owner`.
+pub const OWNER_INDEX: &str = "owner";
+
+/// A session store in a MongoDB collection, on the official driver. Cloning
+/// shares the client.
+///
+/// See the [crate documentation](crate) for the document layout, the
+/// indexes and the behaviour when the server is in trouble.
+#[derive(Debug, Clone)]
+pub struct MongoStore {
+    database: Database,
+    collection: Collection<Document>,
+    timeout: Duration,
+}
+
+impl MongoStore {
+    /// Connects to `url` with the default collection (`sessions`, in the
+    /// URL's database or else `sessions`) and timeout (1 second), and checks
+    /// the server with a `ping`. See [`MongoStoreBuilder::connect`].
+    ///
+    /// ```
+    /// use session_core::{SessionConfig, SessionManager};
+    /// use session_store_mongo::MongoStore;
+    ///
+    /// #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+    /// struct Cart { items: Vec<String> }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let url = std::env::var("MONGODB_URL")
+    /// #     .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/test?directConnection=true".into());
+    /// let store = MongoStore::connect(&url).await?;
+    /// store.migrate().await?;
+    /// let manager = SessionManager::<Cart>::new(SessionConfig::builder().store(store).build()?);
+    /// # let _ = manager;
+    ///
+    /// // Nobody listens on port 1: a clear error within the timeout.
+    /// let error = MongoStore::connect("mongodb://127.0.0.1:1/?directConnection=true").await.unwrap_err();
+    /// assert!(error.is_unavailable());
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect(url: &str) -> Result<MongoStore, StoreError> {
+        Self::builder().connect(url).await
+    }
+
+    /// A builder: database and collection names, timeout, and a URL or a
+    /// client.
+    pub fn builder() -> MongoStoreBuilder {
+        MongoStoreBuilder::default()
+    }
+
+    pub(crate) fn new(
+        database: Database,
+        collection: Collection<Document>,
+        timeout: Duration,
+    ) -> Self {
+        MongoStore {
+            database,
+            collection,
+            timeout,
+        }
+    }
+
+    /// The database that holds the collection.
+    pub fn database_name(&self) -> &str {
+        self.database.name()
+    }
+
+    /// The collection that holds the sessions.
+    pub fn collection_name(&self) -> &str {
+        self.collection.name()
+    }
+
+    pub(crate) fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// Creates the indexes the store relies on, if they are missing: a TTL
+    /// index on `expires_at` (MongoDB then removes expired documents by
+    /// itself, about once a minute) and an index on `owner` (for "log out
+    /// everywhere"). Safe to call at every start, from several processes at
+    /// once; the collection is created with its first index.
+    ///
+    /// Without it the store still works (every query filters on the expiry)
+    /// but expired documents stay and owner lookups scan the collection.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.timed(self.collection.create_indexes(indexes()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Sends a `ping`: whether the server answers within the timeout.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.timed(self.database().run_command(doc! { "ping": 1 }))
+            .await
+            .map(|_| ())
+    }
+
+    /// Runs one driver call within the timeout, its error mapped.
+    pub(crate) async fn timed<T>(
+        &self,
+        call: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<T, StoreError> {
+        self.timed_raw(call).await?.map_err(from_driver)
+    }
+
+    /// Like [`timed`](Self::timed), keeping the driver's error for the
+    /// caller to look at (a duplicate key is an answer, not a failure).
+    pub(crate) async fn timed_raw<T>(
+        &self,
+        call: impl IntoFuture<Output = mongodb::error::Result<T>>,
+    ) -> Result<mongodb::error::Result<T>, StoreError> {
+        tokio::time::timeout(self.timeout, call.into_future())
+            .await
+            .map_err(|_| StoreError::Timeout(self.timeout))
+    }
+
+    pub(crate) fn collection(&self) -> &Collection<Document> {
+        &self.collection
+    }
+
+    /// Inserts `record`'s document unless a live one has its id: one upsert
+    /// that may replace only an expired document, so a live one makes it
+    /// collide on `_id`.
+    pub(crate) async fn insert(
+        &self,
+        record: &Record,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let filter = doc! {
+            field::ID: record.id.as_str(),
+            field::EXPIRES_AT: { "$lte": date(now) },
+        };
+        let upsert = self
+            .collection
+            .replace_one(filter, to_document(record))
+            .upsert(true);
+        match self.timed_raw(upsert).await? {
+            Ok(_) => Ok(()),
+            Err(error) if is_duplicate_key(&error) => Err(StoreError::AlreadyExists),
+            Err(error) => Err(from_driver(error)),
+        }
+    }
+
+    /// Why a write that needed a live document at `expected` matched none.
+    pub(crate) async fn missing_or_conflict(
+        &self,
+        id: &SessionId,
+        expected: Option<u64>,
+        now: OffsetDateTime,
+    ) -> Result<StoreError, StoreError> {
+        let live = self
+            .timed(
+                self.collection
+                    .find_one(live(id, now))
+                    .projection(doc! { field::VERSION: 1 }),
+            )
+            .await?;
+        Ok(match (live, expected) {
+            (Some(_), Some(expected)) => StoreError::Conflict { expected },
+            _ => StoreError::NotFound,
+        })
+    }
+}
+
+/// The indexes of [`MongoStore::migrate`].
+fn indexes() -> Vec<IndexModel> {
+    let ttl = IndexOptions::builder()
+        .name(EXPIRY_INDEX.to_owned())
+        .expire_after(Duration::ZERO)
+        .build();
+    let owner = IndexOptions::builder()
+        .name(OWNER_INDEX.to_owned())
+        .sparse(true)
+        .build();
+    vec![
+        IndexModel::builder()
+            .keys(doc! { field::EXPIRES_AT: 1 })
+            .options(ttl)
+            .build(),
+        IndexModel::builder()
+            .keys(doc! { field::OWNER: 1 })
+            .options(owner)
+            .build(),
+    ]
+}
+
+/// The filter of the live document with this id.
+pub(crate) fn live(id: &SessionId, now: OffsetDateTime) -> Document {
+    doc! { field::ID: id.as_str(), field::EXPIRES_AT: { "$gt": date(now) } }
+}
+
+/// The filter of every live document.
+pub(crate) fn all_live(now: OffsetDateTime) -> Document {
+    doc! { field::EXPIRES_AT: { "$gt": date(now) } }
+}
+
+/// The update that moves the idle expiry to `wanted`, capped at the absolute
+/// expiry, and `expires_at` with it: a pipeline, so the cap is the stored
+/// document's own, read and written in one step.
+fn touch_update(wanted: OffsetDateTime) -> Vec<Document> {
+    let absolute = format!("${}", field::ABSOLUTE_EXPIRES_AT);
+    let idle = format!("${}", field::IDLE_EXPIRES_AT);
+    vec![
+        doc! { "$set": { field::IDLE_EXPIRES_AT: { "$min": [date(wanted), &absolute] } } },
+        doc! { "$set": { field::EXPIRES_AT: { "$min": [idle, absolute] } } },
+    ]
+}
+
+#[async_trait]
+impl SessionStore for MongoStore {
+    fn name(&self) -> &'static str {
+        "mongodb"
+    }
+
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.insert(record, OffsetDateTime::now_utc()).await
+    }
+
+    async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError> {
+        let now = OffsetDateTime::now_utc();
+        let mut filter = live(&record.id, now);
+        if let Some(expected) = expected_version {
+            filter.insert(field::VERSION, document::version(expected));
+        }
+        let replaced = self
+            .timed(self.collection.replace_one(filter, to_document(record)))
+            .await?;
+        if replaced.matched_count == 1 {
+            return Ok(());
+        }
+        Err(self
+            .missing_or_conflict(&record.id, expected_version, now)
+            .await?)
+    }
+
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.rotate_document(from, record, expected_version).await
+    }
+
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        let filter = live(id, OffsetDateTime::now_utc());
+        let found = match touch {
+            None => self.timed(self.collection.find_one(filter)).await?,
+            Some(wanted) => {
+                let update = self
+                    .collection
+                    .find_one_and_update(filter, touch_update(wanted))
+                    .return_document(ReturnDocument::After);
+                self.timed(update).await?
+            }
+        };
+        found.as_ref().map(from_document).transpose()
+    }
+
+    async fn touch(
+        &self,
+        id: &SessionId,
+        idle_expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let filter = live(id, OffsetDateTime::now_utc());
+        let updated = self
+            .timed(
+                self.collection
+                    .update_one(filter, touch_update(idle_expires_at)),
+            )
+            .await?;
+        Ok(updated.matched_count > 0)
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        let filter = live(id, OffsetDateTime::now_utc());
+        let deleted = self.timed(self.collection.delete_one(filter)).await?;
+        Ok(deleted.deleted_count > 0)
+    }
+
+    async fn clear(&self) -> Result<(), StoreError> {
+        // Deleting the documents, not dropping the collection: the indexes
+        // stay.
+        self.timed(self.collection.delete_many(doc! {}))
+            .await
+            .map(|_| ())
+    }
+
+    async fn count(&self) -> Result<u64, StoreError> {
+        let filter = all_live(OffsetDateTime::now_utc());
+        self.timed(self.collection.count_documents(filter)).await
+    }
+
+    async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
+        self.live_ids(None).await
+    }
+
+    async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
+        self.live_ids(Some(owner)).await
+    }
+
+    async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
+        let mut filter = all_live(OffsetDateTime::now_utc());
+        filter.insert(field::OWNER, owner);
+        let deleted = self.timed(self.collection.delete_many(filter)).await?;
+        Ok(deleted.deleted_count)
+    }
+
+    async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
+        self.delete_selected(predicate).await
+    }
+}
