@@ -141,7 +141,7 @@ impl RedisStoreBuilder {
     /// ```
     /// use session_store_redis::RedisStore;
     ///
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::StoreError> {
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
     /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     /// let store = RedisStore::builder().near_cache(10_000).connect(&url).await?;
     /// assert!(store.near_cache_stats().is_some());
