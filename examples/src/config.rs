@@ -5,6 +5,7 @@
 //! | `BIND` | address to listen on (`IP:PORT`; port `0` picks a free one) | `127.0.0.1:3000` |
 //! | `SESSION_STORE` | `memory`, `redis`, `cookie`, `postgres`, `mysql`, `sqlite`, `mongodb` | `memory` |
 //! | `REDIS_URL` | Redis to use with `redis` | `redis://127.0.0.1:6379` |
+//! | `SESSION_REDIS_NEAR_CACHE` | with `redis`: sessions the near cache holds (an entry count; `0` is off) | off |
 //! | `MONGODB_URL` | MongoDB to use with `mongodb` | `mongodb://127.0.0.1:27017/test?directConnection=true` |
 //! | `DATABASE_URL` | database of `postgres`, `mysql`, `sqlite`; its scheme must match the store | per store, below |
 //! | `SESSION_SECRET` | secrets of 32 bytes or more, comma-separated, the first seals | random per start, with a warning |
@@ -189,6 +190,9 @@ pub enum ConfigError {
     /// `DEMO_SESSION_VERSION` is neither `1` nor `2`.
     #[error("DEMO_SESSION_VERSION must be 1 or 2, got {0:?}")]
     SessionVersion(String),
+    /// `SESSION_REDIS_NEAR_CACHE` is not a whole number of entries.
+    #[error("SESSION_REDIS_NEAR_CACHE must be a whole number of sessions (0 is off), got {0:?}")]
+    NearCache(String),
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
@@ -207,6 +211,9 @@ pub struct DemoConfig {
     pub store: StoreKind,
     /// `REDIS_URL`.
     pub redis_url: String,
+    /// `SESSION_REDIS_NEAR_CACHE`: the Redis store's near cache capacity,
+    /// `0` (unset) for none.
+    pub redis_near_cache: usize,
     /// `MONGODB_URL`.
     pub mongodb_url: String,
     /// `DATABASE_URL`, or the store's default; `None` for stores without a
@@ -294,6 +301,10 @@ impl DemoConfig {
             bind,
             store,
             redis_url: get("REDIS_URL")?.unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
+            redis_near_cache: match get("SESSION_REDIS_NEAR_CACHE")? {
+                None => 0,
+                Some(value) => value.parse().map_err(|_| ConfigError::NearCache(value))?,
+            },
             mongodb_url: get("MONGODB_URL")?.unwrap_or_else(|| DEFAULT_MONGODB_URL.into()),
             database_url: database_url(store, get("DATABASE_URL")?)?,
             keys,
@@ -615,5 +626,19 @@ mod tests {
     fn a_secret_is_never_echoed() {
         let message = error("SESSION_SECRET", "hunter2-is-my-password");
         assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn the_near_cache_is_an_entry_count_and_off_by_default() {
+        assert_eq!(DemoConfig::from_pairs(&[]).unwrap().redis_near_cache, 0);
+        let on = DemoConfig::from_pairs(&[("SESSION_REDIS_NEAR_CACHE", "5000")]).unwrap();
+        assert_eq!(on.redis_near_cache, 5000);
+        for bad in ["-1", "many", "1.5"] {
+            let err = DemoConfig::from_pairs(&[("SESSION_REDIS_NEAR_CACHE", bad)]).unwrap_err();
+            assert!(
+                matches!(err, ConfigError::NearCache(ref v) if v == bad),
+                "{bad}"
+            );
+        }
     }
 }

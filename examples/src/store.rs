@@ -67,6 +67,7 @@ async fn open_redis(config: &DemoConfig) -> Result<RedisStore, StoreError> {
     RedisStore::builder()
         .prefix(config.redis_prefix())
         .command_timeout(REDIS_COMMAND_TIMEOUT)
+        .near_cache(config.redis_near_cache)
         .connect(&config.redis_url)
         .await
 }

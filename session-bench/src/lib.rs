@@ -27,6 +27,7 @@
 
 pub mod apps;
 pub mod cpu;
+pub mod delay;
 pub mod inproc;
 pub mod loadgen;
 pub mod redis;

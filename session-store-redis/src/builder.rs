@@ -11,6 +11,7 @@ use session_core::store::StoreError;
 
 use crate::conn::Backend;
 use crate::error::ConnectError;
+use crate::near_cache::NearCache;
 use crate::store::RedisStore;
 
 /// The default key prefix.
@@ -45,6 +46,7 @@ pub struct RedisStoreBuilder {
     pool_size: usize,
     max_reconnect_delay: Duration,
     touch_slack: Duration,
+    near_cache: Option<NearCache>,
 }
 
 impl Default for RedisStoreBuilder {
@@ -55,6 +57,7 @@ impl Default for RedisStoreBuilder {
             pool_size: 1,
             max_reconnect_delay: Duration::from_secs(2),
             touch_slack: DEFAULT_TOUCH_SLACK,
+            near_cache: None,
         }
     }
 }
@@ -119,6 +122,48 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Turns the near cache on, holding at most `capacity` sessions (`0`
+    /// turns it off): loads of a session this process read recently are
+    /// answered from its memory, with no round trip, and Redis's client
+    /// tracking reports every change of the key by any client (a save,
+    /// touch, delete or rotation by another process, an expiry, `FLUSHDB`),
+    /// which drops the cached copy. Touches that would move the expiry by
+    /// little are deferred (see [`NearCache::touch_deferral`]).
+    ///
+    /// The store opens two more connections per Redis node for the
+    /// invalidations (the same servers, credentials and TLS as the store's
+    /// connection). While they are down, or their heartbeat goes
+    /// unanswered, the cache is empty and unused. Needs Redis 6 or later
+    /// and a tokio runtime when the store is built. See the crate
+    /// documentation's "Near cache" section for the guarantees and their
+    /// limits.
+    ///
+    /// ```
+    /// use session_store_redis::RedisStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
+    /// # let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    /// let store = RedisStore::builder().near_cache(10_000).connect(&url).await?;
+    /// assert!(store.near_cache_stats().is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn near_cache(self, capacity: usize) -> Self {
+        if capacity == 0 {
+            return RedisStoreBuilder {
+                near_cache: None,
+                ..self
+            };
+        }
+        self.near_cache_with(NearCache::new(capacity))
+    }
+
+    /// Turns the near cache on with settings other than the defaults; see
+    /// [`near_cache`](Self::near_cache) and [`NearCache`].
+    pub fn near_cache_with(mut self, config: NearCache) -> Self {
+        self.near_cache = Some(config);
+        self
+    }
+
     /// A store on a client the application built. Connecting it, and giving
     /// it a [`ReconnectPolicy`] so that it recovers from outages by itself,
     /// is the application's business; the store's timeout and fail-fast
@@ -130,6 +175,7 @@ impl RedisStoreBuilder {
             self.command_timeout,
             self.touch_slack,
             false,
+            self.near_cache.as_ref(),
         )
     }
 
@@ -142,6 +188,7 @@ impl RedisStoreBuilder {
             self.command_timeout,
             self.touch_slack,
             false,
+            self.near_cache.as_ref(),
         )
     }
 
@@ -174,7 +221,15 @@ impl RedisStoreBuilder {
                 }))
             }
         }
-        let store = RedisStore::new(backend, self.prefix, timeout, self.touch_slack, true);
+        let near_cache = self.near_cache.as_ref();
+        let store = RedisStore::new(
+            backend,
+            self.prefix,
+            timeout,
+            self.touch_slack,
+            true,
+            near_cache,
+        );
         if let Err(error) = store.verify().await {
             store.quit().await;
             return Err(match error {

@@ -106,6 +106,15 @@ impl Redis {
         }
     }
 
+    /// A client whose configuration and topology stand for the backend's
+    /// (the near cache's listener copies them); `None` for an empty pool.
+    pub(crate) fn main_client(&self) -> Option<Client> {
+        match &self.backend {
+            Backend::Client(client) => Some(client.clone()),
+            Backend::Pool(pool) => pool.clients().first().cloned(),
+        }
+    }
+
     pub(crate) fn backend(&self) -> &Backend {
         &self.backend
     }

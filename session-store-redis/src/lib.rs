@@ -6,6 +6,8 @@
 //!   implementation), [`RedisStore::connect`] and [`RedisStore::builder`].
 //! - [`RedisStoreBuilder`]: prefix, command timeout, and a URL, a
 //!   [`fred::clients::Client`] or a [`fred::clients::Pool`].
+//! - [`NearCache`], [`NearCacheStats`]: the opt-in near cache (see
+//!   [`RedisStoreBuilder::near_cache`]).
 //! - [`ConnectError`]: why [`RedisStore::connect`] failed.
 //! - [`fred`]: re-exported, so that the client or pool handed to the builder
 //!   comes from the same version.
@@ -19,6 +21,7 @@ pub mod fuzzing;
 mod keys;
 mod known;
 mod layout;
+mod near_cache;
 mod scripts;
 mod store;
 
@@ -26,6 +29,9 @@ pub use builder::{
     RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, DEFAULT_TOUCH_SLACK,
 };
 pub use error::ConnectError;
+pub use near_cache::{
+    NearCache, NearCacheStats, DEFAULT_NEAR_CACHE_MAX_AGE, DEFAULT_TOUCH_DEFERRAL,
+};
 pub use store::RedisStore;
 
 /// The Redis client this store is built on.

@@ -3,6 +3,7 @@
 //! session locks in `lock`). Walks of the keyspace are in `scan`, the owner
 //! index in `owners`.
 
+mod cached;
 mod lock;
 mod owners;
 mod read;
@@ -25,6 +26,7 @@ use crate::builder::RedisStoreBuilder;
 use crate::conn::{Backend, Redis};
 use crate::keys::Keys;
 use crate::known::{Known, GENERATION};
+use crate::near_cache::{Near, NearCache};
 use crate::scripts::SCRIPTS;
 
 /// A session store on Redis (single node, Sentinel or Cluster), through
@@ -49,6 +51,8 @@ struct Inner {
     known: Known,
     /// See [`RedisStoreBuilder::touch_slack`], in ms.
     touch_slack_ms: i64,
+    /// See [`RedisStoreBuilder::near_cache`]; `None` when off.
+    near: Option<Near>,
 }
 
 impl RedisStore {
@@ -92,10 +96,13 @@ impl RedisStore {
         timeout: Duration,
         touch_slack: Duration,
         owned: bool,
+        near_cache: Option<&NearCache>,
     ) -> Self {
         let redis = Redis::new(backend, timeout, owned);
         let keys = Keys::new(prefix);
         let one_slot = !redis.is_clustered() || keys.prefix_pins_one_slot();
+        let near =
+            near_cache.map(|config| Near::new(config, redis.main_client(), keys.prefix(), timeout));
         RedisStore {
             inner: Arc::new(Inner {
                 redis,
@@ -103,6 +110,7 @@ impl RedisStore {
                 one_slot,
                 known: Known::new(GENERATION),
                 touch_slack_ms: i64::try_from(touch_slack.as_millis()).unwrap_or(i64::MAX),
+                near,
             }),
         }
     }
@@ -158,11 +166,13 @@ impl SessionStore for RedisStore {
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.create_record(record).await
+        self.changing(&[&record.id], self.create_record(record))
+            .await
     }
 
     async fn save(&self, record: &Record, expected_version: Option<u64>) -> Result<(), StoreError> {
-        self.save_record(record, expected_version).await
+        self.changing(&[&record.id], self.save_record(record, expected_version))
+            .await
     }
 
     async fn rotate(
@@ -171,7 +181,8 @@ impl SessionStore for RedisStore {
         record: &Record,
         expected_version: Option<u64>,
     ) -> Result<(), StoreError> {
-        self.rotate_record(from, record, expected_version).await
+        let write = self.rotate_record(from, record, expected_version);
+        self.changing(&[from, &record.id], write).await
     }
 
     async fn load(
@@ -179,7 +190,7 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         touch: Option<OffsetDateTime>,
     ) -> Result<Option<Record>, StoreError> {
-        self.load_record(id, touch.map(Record::millis)).await
+        self.load_cached(id, touch.map(Record::millis)).await
     }
 
     async fn touch(
@@ -187,18 +198,18 @@ impl SessionStore for RedisStore {
         id: &SessionId,
         idle_expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        self.touch_record(id, Record::millis(idle_expires_at)).await
+        self.touch_cached(id, Record::millis(idle_expires_at)).await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
         let key = self.inner.keys.record(id);
         self.inner.known.forget(id);
-        self.inner.redis.unlink(&key).await
+        self.changing(&[id], self.inner.redis.unlink(&key)).await
     }
 
     async fn clear(&self) -> Result<(), StoreError> {
         self.inner.known.clear();
-        self.clear_prefix().await
+        self.changing_all(self.clear_prefix()).await
     }
 
     async fn count(&self) -> Result<u64, StoreError> {
@@ -214,11 +225,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        self.delete_owner(owner).await
+        self.changing_all(self.delete_owner(owner)).await
     }
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
-        self.delete_matching(predicate).await
+        self.changing_all(self.delete_matching(predicate)).await
     }
 
     /// The store's session locks (see `store/lock.rs`); none on a cluster

@@ -355,6 +355,22 @@ async fn the_store_works_on_a_three_node_cluster() {
     exercise(&pinned, &cluster, false).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_near_cache_stays_coherent_on_a_three_node_cluster() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // No hash tag: the sessions spread over the three nodes, each of which
+    // reports its own keys' changes.
+    let prefix = unique_prefix("cluster-near");
+    let a = common::near_cached_store(&cluster.url(), &prefix).await;
+    let b = common::near_cached_store(&cluster.url(), &prefix).await;
+    common::near_cache_coherence(&a, &b, 30).await;
+    assert!(cluster.keys_per_node().await.len() == 3);
+    // The store's contract holds with the cache on.
+    exercise(&a, &cluster, true).await;
+}
+
 /// Two stores with a prefix on the cluster, as two processes.
 async fn pair(cluster: &Cluster, prefix: &str) -> common::Pair {
     let url = cluster.url();

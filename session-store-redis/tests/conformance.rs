@@ -17,6 +17,15 @@ struct Fresh {
     prefixes: [String; 2],
 }
 
+/// The same contract with the near cache on (its tracking live first).
+async fn fresh_cached() -> Fresh {
+    let prefixes = [unique_prefix("conformance"), unique_prefix("neighbour")];
+    Fresh {
+        store: common::near_cached_store(&redis_url(), &prefixes[0]).await,
+        prefixes,
+    }
+}
+
 #[async_trait::async_trait]
 impl session_store_conformance::Fixture for Fresh {
     fn store(&self) -> Arc<dyn SessionStore> {
@@ -65,3 +74,7 @@ impl Drop for Fresh {
 }
 
 session_store_conformance::conformance_suite!(fresh());
+
+mod near_cache {
+    session_store_conformance::conformance_suite!(super::fresh_cached());
+}

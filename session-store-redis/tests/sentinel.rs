@@ -98,3 +98,22 @@ async fn the_store_finds_its_primary_through_a_sentinel() {
     common::all_lease_checks(&pair).await;
     pair.0.clear().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_near_cache_stays_coherent_behind_a_sentinel() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("sentinel-near");
+    let primary = RedisServer::start(&scratch).await;
+    let sentinel = start_sentinel(&scratch, &primary).await;
+    let url = format!(
+        "redis-sentinel://127.0.0.1:{}/0?sentinelServiceName=mymaster",
+        sentinel.port
+    );
+    let prefix = unique_prefix("sentinel-near");
+    let a = common::near_cached_store(&url, &prefix).await;
+    let b = common::near_cached_store(&url, &prefix).await;
+    common::near_cache_coherence(&a, &b, 10).await;
+}

@@ -130,6 +130,7 @@ acceptance_suite!(
     [
         the_store_never_holds_the_note_or_the_token,
         a_redis_outage_is_a_quick_503_and_heals,
+        near_caches_stay_coherent_across_servers,
     ]
 );
 acceptance_suite!(

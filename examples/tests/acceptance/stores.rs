@@ -395,3 +395,60 @@ pub(crate) async fn sessions_survive_a_restart_of_the_demo(target: &Target) {
         .await
         .assert_json(200, json!({ "count": 3 }));
 }
+
+/// Two demo processes, this framework's and the other's, on one Redis
+/// namespace with `SESSION_REDIS_NEAR_CACHE` on: what a request answered by
+/// one changes, the next request on the other sees (after the invalidation
+/// reaches it: polled, with a cutoff), and a logout on one is a logout on
+/// the other.
+pub(crate) async fn near_caches_stay_coherent_across_servers(target: &Target) {
+    let namespace = fresh_namespace();
+    let _keys = Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"));
+    let other = Target {
+        program: if target.program.ends_with("axum-demo") {
+            env!("CARGO_BIN_EXE_actix-demo")
+        } else {
+            env!("CARGO_BIN_EXE_axum-demo")
+        },
+        store: target.store,
+    };
+    let env = [
+        ("SESSION_NAMESPACE", namespace.as_str()),
+        ("SESSION_REDIS_NEAR_CACHE", "1000"),
+    ];
+    let (a, b) = (target.start_with(&env), other.start_with(&env));
+    let mut agent = a.agent();
+    agent.login("alice", "wonderland").await;
+    let value = agent.cookie.clone().expect("a session cookie");
+    for _ in 0..3 {
+        // Served from b's cache after the first.
+        let me = b.get_with("/me", Some(&value)).await;
+        assert_eq!(me.status, 200, "{me:?}");
+    }
+    for n in 1..=5 {
+        agent
+            .get("/counter")
+            .await
+            .assert_json(200, json!({ "count": n }));
+        eventually(|| async {
+            b.get_with("/counter/peek", Some(&value)).await.json() == json!({ "count": n })
+        })
+        .await;
+    }
+    assert_eq!(agent.post("/logout", "").await.status, 204);
+    eventually(|| async { b.get_with("/me", Some(&value)).await.status == 401 }).await;
+}
+
+/// Polls `check` until it holds; panics after 10 seconds (a cutoff against
+/// hanging, not a speed requirement).
+async fn eventually<F, Fut>(mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(10), "never held");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

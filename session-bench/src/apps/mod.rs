@@ -67,6 +67,9 @@ pub enum Library {
     /// This workspace with `Concurrency::Serialize`: requests on one
     /// session take its lock from load to commit.
     OursSerialize,
+    /// This workspace, default configuration, with the Redis store's near
+    /// cache on (Redis only).
+    OursNearCache,
     /// tower-sessions (axum).
     TowerSessions,
     /// actix-session (actix-web).
@@ -116,7 +119,7 @@ impl Library {
     pub fn is_ours(self) -> bool {
         matches!(
             self,
-            Library::Ours | Library::OursOnWrite | Library::OursSerialize
+            Library::Ours | Library::OursOnWrite | Library::OursSerialize | Library::OursNearCache
         )
     }
 
@@ -127,6 +130,7 @@ impl Library {
             Library::Ours => "ours",
             Library::OursOnWrite => "ours-onwrite",
             Library::OursSerialize => "ours-serialize",
+            Library::OursNearCache => "ours-nearcache",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
             Library::AxumSession => "axum_session",
@@ -162,7 +166,10 @@ impl Variant {
     /// store).
     pub fn all() -> Vec<Variant> {
         use Framework::*;
-        use Library::{ActixSession, AxumSession, Ours, OursOnWrite, OursSerialize, TowerSessions};
+        use Library::{
+            ActixSession, AxumSession, Ours, OursNearCache, OursOnWrite, OursSerialize,
+            TowerSessions,
+        };
         vec![
             Variant::new(Axum, Library::None, Store::None),
             Variant::new(Axum, Ours, Store::Memory),
@@ -173,6 +180,7 @@ impl Variant {
             Variant::new(Axum, Ours, Store::Redis),
             Variant::new(Axum, OursOnWrite, Store::Redis),
             Variant::new(Axum, OursSerialize, Store::Redis),
+            Variant::new(Axum, OursNearCache, Store::Redis),
             Variant::new(Axum, TowerSessions, Store::Redis),
             Variant::new(Axum, AxumSession, Store::Redis),
             Variant::new(Axum, Ours, Store::Cookie),
@@ -184,6 +192,7 @@ impl Variant {
             Variant::new(Actix, Ours, Store::Redis),
             Variant::new(Actix, OursOnWrite, Store::Redis),
             Variant::new(Actix, OursSerialize, Store::Redis),
+            Variant::new(Actix, OursNearCache, Store::Redis),
             Variant::new(Actix, ActixSession, Store::Redis),
             Variant::new(Actix, Ours, Store::Cookie),
             Variant::new(Actix, OursOnWrite, Store::Cookie),
@@ -314,9 +323,10 @@ pub async fn axum_router(
     }
     Ok(match variant.library {
         Library::None => plain::axum_router(),
-        library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
-            ours::axum_router(library, variant.store, options).await?
-        }
+        library @ (Library::Ours
+        | Library::OursOnWrite
+        | Library::OursSerialize
+        | Library::OursNearCache) => ours::axum_router(library, variant.store, options).await?,
         Library::TowerSessions => tower_sessions_app::router(variant.store, options).await?,
         Library::AxumSession => axum_session_app::router(variant.store, options).await?,
         Library::ActixSession => return Err("actix-session runs on actix-web only".into()),
@@ -334,7 +344,10 @@ fn serve_actix(
     system.block_on(async move {
         let server = match variant.library {
             Library::None => plain::actix_server(listener)?,
-            library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
+            library @ (Library::Ours
+            | Library::OursOnWrite
+            | Library::OursSerialize
+            | Library::OursNearCache) => {
                 ours::actix_server(library, variant.store, &options, listener).await?
             }
             Library::ActixSession => {
@@ -366,7 +379,10 @@ pub async fn actix_in_process(
                 crate::inproc::ActixInProcess::new(service, users, false).await?,
             ))
         }
-        library @ (Library::Ours | Library::OursOnWrite | Library::OursSerialize) => {
+        library @ (Library::Ours
+        | Library::OursOnWrite
+        | Library::OursSerialize
+        | Library::OursNearCache) => {
             ours::actix_in_process(library, variant.store, options, users).await
         }
         Library::ActixSession => actix_session_app::in_process(variant.store, options, users).await,

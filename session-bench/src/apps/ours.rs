@@ -29,6 +29,9 @@ use crate::BoxError;
 /// concurrent commands on it).
 pub(super) const REDIS_POOL_SIZE: usize = 1;
 
+/// Sessions the near cache of `ours-nearcache` holds: every user's.
+pub(super) const NEAR_CACHE_CAPACITY: usize = 100_000;
+
 /// Why our cookie-store apps cannot run, if they cannot.
 pub(super) const COOKIE_UNAVAILABLE: Option<&str> = None;
 /// Why our Redis apps cannot run, if they cannot.
@@ -37,18 +40,13 @@ pub(super) const REDIS_UNAVAILABLE: Option<&str> = None;
 pub(super) const ACTIX_UNAVAILABLE: Option<&str> = None;
 
 /// Why `ours-serialize` cannot run on a store, if it cannot: the cookie
-/// store keeps no server state to lock, and the Redis store locks only once
-/// it implements `SessionLocks`.
+/// store keeps no server state to lock.
 pub(super) fn serialize_unavailable(store: Store) -> Option<&'static str> {
     match store {
         Store::Cookie => Some("the cookie store cannot serialize requests"),
-        Store::Redis if !REDIS_LOCKS => Some("the Redis store has no session locks in this build"),
         _ => None,
     }
 }
-
-/// Whether the Redis store implements session locks in this build.
-const REDIS_LOCKS: bool = false;
 
 /// The manager of an app: the store, a random secret per process, and the
 /// defaults, except [`IdleRefresh::OnWrite`] for `ours-onwrite`.
@@ -73,6 +71,10 @@ async fn manager(
             RedisStore::builder()
                 .prefix(options.redis_prefix.clone())
                 .pool_size(REDIS_POOL_SIZE)
+                .near_cache(match library {
+                    Library::OursNearCache => NEAR_CACHE_CAPACITY,
+                    _ => 0,
+                })
                 .connect(options.redis_url()?)
                 .await?,
         ),

@@ -6,8 +6,12 @@
 //! ```text
 //! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
 //!     [--users 256] [--duration 2] [--warmup 1] [--runs 3] [--max-requests 2000000]
-//!     [--only axum/ours,tower-sessions]
+//!     [--only axum/ours,tower-sessions] [--redis-delay-us 500]
 //! ```
+//!
+//! `--redis-delay-us` puts a delay proxy (`session_bench::delay`) between
+//! the apps and Redis, adding that much latency each way, as a network
+//! would; the round-trip and command counts still read Redis directly.
 //!
 //! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app;
 //! the benchmark starts those children itself.
@@ -22,6 +26,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use session_bench::apps::{self, ServeOptions, Store, Variant};
+use session_bench::delay::DelayProxy;
 use session_bench::loadgen::{Users, VirtualUser};
 use session_bench::redis::{Monitor, ReadCounter, RedisAdmin, RedisServer};
 use session_bench::report::{
@@ -46,7 +51,7 @@ fn main() {
     }
 }
 
-const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...]
+const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...] [--redis-delay-us MICROS]
        loadbench serve APP [--redis URL] [--prefix PREFIX]";
 
 /// The child: runs one app and prints `LISTENING <addr>` once it accepts.
@@ -78,6 +83,7 @@ struct Options {
     runs: usize,
     max_requests: u64,
     only: Vec<String>,
+    redis_delay: Option<Duration>,
 }
 
 impl Options {
@@ -90,6 +96,7 @@ impl Options {
             runs: 3,
             max_requests: 2_000_000,
             only: Vec::new(),
+            redis_delay: None,
         };
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
@@ -104,6 +111,9 @@ impl Options {
                 "--runs" => options.runs = value.parse::<usize>()?.max(1),
                 "--max-requests" => options.max_requests = value.parse()?,
                 "--only" => options.only = value.split(',').map(str::to_owned).collect(),
+                "--redis-delay-us" => {
+                    options.redis_delay = Some(Duration::from_micros(value.parse()?))
+                }
                 _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
             }
         }
@@ -126,15 +136,11 @@ struct AppProcess {
 }
 
 impl AppProcess {
-    fn start(
-        variant: Variant,
-        redis: Option<&RedisServer>,
-        prefix: &str,
-    ) -> Result<Self, BoxError> {
+    fn start(variant: Variant, redis_url: Option<&str>, prefix: &str) -> Result<Self, BoxError> {
         let mut command = Command::new(std::env::current_exe()?);
         command.arg("serve").arg(variant.to_string());
-        if let Some(redis) = redis {
-            command.args(["--redis", &redis.url(), "--prefix", prefix]);
+        if let Some(url) = redis_url {
+            command.args(["--redis", url, "--prefix", prefix]);
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -222,6 +228,24 @@ fn bench(options: Options) -> Result<(), BoxError> {
         (per_app * (runnable.len() * options.runs) as u32).as_secs_f64()
     );
 
+    let proxy = match (&redis, options.redis_delay) {
+        (Some(server), Some(delay)) => {
+            let proxy = DelayProxy::start(server.addr(), delay)?;
+            eprintln!(
+                "loadbench: the apps reach Redis through a proxy adding {} us each way; PING through it: {:.0} us (direct: {:.0} us)",
+                delay.as_micros(),
+                ping_us(proxy.addr())?,
+                ping_us(server.addr())?
+            );
+            Some(proxy)
+        }
+        _ => None,
+    };
+    let redis_url = redis.as_ref().map(|server| match &proxy {
+        Some(proxy) => format!("redis://{}", proxy.addr()),
+        None => server.url(),
+    });
+
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -235,7 +259,13 @@ fn bench(options: Options) -> Result<(), BoxError> {
             if failed.iter().any(|(v, _)| v == variant) {
                 continue;
             }
-            match measure(&runtime, *variant, redis.as_ref(), &options) {
+            match measure(
+                &runtime,
+                *variant,
+                redis.as_ref(),
+                redis_url.as_deref(),
+                &options,
+            ) {
                 Ok(figures) => {
                     print_progress(run, &options, *variant, &figures);
                     runs.push(figures);
@@ -310,14 +340,16 @@ fn measure(
     runtime: &tokio::runtime::Runtime,
     variant: Variant,
     redis: Option<&RedisServer>,
+    redis_url: Option<&str>,
     options: &Options,
 ) -> Result<AppRun, BoxError> {
     let redis = redis.filter(|_| variant.store == Store::Redis);
+    let redis_url = redis_url.filter(|_| redis.is_some());
     let prefix = format!(
         "bench:{}:",
         &session_core::crypto::token::random_token()[..12]
     );
-    let app = AppProcess::start(variant, redis, &prefix)?;
+    let app = AppProcess::start(variant, redis_url, &prefix)?;
     let mut admin = redis.map(|r| RedisAdmin::connect(r.addr())).transpose()?;
     let mut reads = redis.map(|r| ReadCounter::connect(r.addr())).transpose()?;
     let figures = runtime.block_on(async {
@@ -456,6 +488,23 @@ async fn sequential(user: &mut VirtualUser, path: &str, count: u64) -> Result<()
         }
     }
     Ok(())
+}
+
+/// The median time of 200 `PING`s to `addr`, one at a time, in µs.
+fn ping_us(addr: SocketAddr) -> Result<f64, BoxError> {
+    use std::io::Read;
+    let mut conn = std::net::TcpStream::connect(addr)?;
+    conn.set_nodelay(true)?;
+    let mut times = Vec::new();
+    let mut reply = [0u8; 7];
+    for _ in 0..200 {
+        let start = Instant::now();
+        conn.write_all(b"PING\r\n")?;
+        conn.read_exact(&mut reply)?; // +PONG\r\n
+        times.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// Requests of a round-trip counting phase.

@@ -121,8 +121,13 @@ impl SessionLocks for RedisStore {
         lease: Duration,
         touch: Option<OffsetDateTime>,
     ) -> Result<LockAttempt, StoreError> {
-        self.lock_record(id, token, lease, touch.map(Record::millis))
-            .await
+        let attempt = self.lock_record(id, token, lease, touch.map(Record::millis));
+        match touch {
+            // A touching lock moves the record's expiry: a write, so the
+            // near cache's copy goes (see `cached.rs`).
+            Some(_) => self.changing(&[id], attempt).await,
+            None => attempt.await,
+        }
     }
 
     async fn extend(

@@ -398,6 +398,80 @@ fn command_name(line: &str) -> String {
         .to_uppercase()
 }
 
+/// Waits until `check` holds; panics after 10 seconds (a cutoff against
+/// hanging, not a speed requirement).
+pub async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never happened: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A store with the near cache on, once its tracking is on.
+pub async fn near_cached_store(url: &str, prefix: &str) -> RedisStore {
+    let store = RedisStore::builder()
+        .prefix(prefix)
+        .near_cache(1_000)
+        .command_timeout(Duration::from_secs(2))
+        .max_reconnect_delay(Duration::from_millis(100))
+        .connect(url)
+        .await
+        .expect("the Redis is reachable");
+    until("tracking is on", || async {
+        store.near_cache_stats().is_some_and(|s| s.enabled)
+    })
+    .await;
+    store
+}
+
+/// Two near-cached stores on one prefix: a session written by the first
+/// and cached by the second; each change by the first is seen by the second.
+pub async fn near_cache_coherence(a: &RedisStore, b: &RedisStore, sessions: usize) {
+    use session_core::store::SessionStore;
+    let mut records: Vec<Record> = (0..sessions).map(|_| record(60_000)).collect();
+    for rec in &records {
+        a.create(rec).await.expect("create");
+    }
+    for rec in &records {
+        until("b serves it from its cache", || async {
+            let hits = b.near_cache_stats().map_or(0, |s| s.hits);
+            b.load(&rec.id, None).await.expect("load").is_some()
+                && b.near_cache_stats().map_or(0, |s| s.hits) > hits
+        })
+        .await;
+    }
+    for rec in &mut records {
+        rec.data = b"saved by a".to_vec();
+        a.save(rec, None).await.expect("save");
+    }
+    for rec in &records {
+        until("b sees a's save", || async {
+            b.load(&rec.id, None)
+                .await
+                .expect("load")
+                .is_some_and(|r| r.data == b"saved by a")
+        })
+        .await;
+    }
+    for rec in &records {
+        assert!(a.delete(&rec.id).await.expect("delete"));
+    }
+    for rec in &records {
+        until("b sees a's delete", || async {
+            b.load(&rec.id, None).await.expect("load").is_none()
+        })
+        .await;
+    }
+}
+
 /// Two stores on one backend and prefix, as two processes would have them:
 /// the lease checks' twins.
 pub struct Pair(pub RedisStore, pub RedisStore);
