@@ -7,7 +7,10 @@ use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use session_core::{adapter::LazySession, SessionData, SessionError};
+use session_core::adapter::{log_missing_layer, LazySession, Reply};
+use session_core::{SessionData, SessionError};
+
+use crate::response::{into_response, LAYER};
 
 /// The session of the current request, loaded from the store on first
 /// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),
@@ -73,21 +76,19 @@ pub enum SessionRejection {
 
 impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
-        match self {
-            SessionRejection::MissingMiddleware => StatusCode::INTERNAL_SERVER_ERROR,
-            SessionRejection::Store(error) => status_of(error),
-        }
+        let status = match self {
+            SessionRejection::MissingMiddleware => 500,
+            SessionRejection::Store(error) => error.status_code(),
+        };
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        match self {
+        into_response(match self {
             // Logged where it is found, with the type name.
-            SessionRejection::MissingMiddleware => text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SessionMiddleware<T> is not installed for this route",
-            ),
-            SessionRejection::Store(error) => error_response(error, "load"),
-        }
+            SessionRejection::MissingMiddleware => Reply::missing_layer(LAYER.0),
+            SessionRejection::Store(error) => Reply::error(error, "load"),
+        })
     }
 }
 
@@ -117,27 +118,7 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 
 /// The rejection for a route without the middleware, logged once with the
 /// type.
-pub(crate) fn missing_middleware<T>() -> SessionRejection {
-    tracing::error!(
-        session_type = std::any::type_name::<T>(),
-        "a session was asked for, but SessionMiddleware<T> is not installed for this route: add .wrap(SessionMiddleware::new(manager)) around it"
-    );
+fn missing_middleware<T>() -> SessionRejection {
+    log_missing_layer::<T>(LAYER.0, LAYER.1);
     SessionRejection::MissingMiddleware
-}
-
-fn status_of(error: &SessionError) -> StatusCode {
-    StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-}
-
-/// The answer for a failed session operation (`step` is `load` or `save`):
-/// the error's status and public message; the detail goes to the log only.
-pub(crate) fn error_response(error: &SessionError, step: &'static str) -> HttpResponse {
-    error.log(step);
-    text_response(status_of(error), error.public_message())
-}
-
-pub(crate) fn text_response(status: StatusCode, body: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(body)
 }

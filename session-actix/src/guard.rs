@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::http::header::LOCATION;
-use actix_web::http::StatusCode;
 use actix_web::{Error, HttpResponse};
 use futures_util::future::LocalBoxFuture;
-use session_core::{LoginPolicy, Refusal, SessionData};
+use session_core::adapter::{check_login, GuardedRequest};
+use session_core::{LoginPolicy, SessionData};
 
-use crate::extract::{cookie_values, missing_middleware, text_response, SessionExt};
-use crate::SessionRejection;
+use crate::extract::{cookie_values, SessionExt};
+use crate::response::{into_response, LAYER};
 
 /// Lets a request through only if its session passes a predicate (for
 /// example "has a user id"), except on allow-listed paths. The others are
@@ -93,32 +92,20 @@ where
     }
 }
 
-/// Lets allow-listed paths through; for the others, loads the session
-/// (shared with the handler) and applies the policy.
+/// Core's [`check_login`] on the path the router matches (percent-decoded
+/// where safe).
 async fn check<T: SessionData>(
     policy: &LoginPolicy<T>,
     req: &ServiceRequest,
 ) -> Result<(), HttpResponse> {
-    // The path the router matches (percent-decoded where safe).
-    if policy.allows(req.match_info().as_str()) {
-        return Ok(());
-    }
-    let Some(lazy) = req.get_session::<T>() else {
-        return Err(HttpResponse::from_error(missing_middleware::<T>()));
+    let lazy = req.get_session::<T>();
+    let request = GuardedRequest {
+        path: req.match_info().as_str(),
+        target: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
+        session: lazy.as_ref(),
+        layer: LAYER,
     };
-    let session = lazy
-        .load(cookie_values(req.headers()))
+    check_login(policy, request, cookie_values(req.headers()))
         .await
-        .map_err(|error| HttpResponse::from_error(SessionRejection::Store(error)))?;
-    if policy.permits(&session.data()) {
-        return Ok(());
-    }
-    let target = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    Err(match policy.refusal(target) {
-        // An invalid sign-in path makes the builder answer `500`.
-        Refusal::Redirect(location) => HttpResponse::SeeOther()
-            .insert_header((LOCATION, location))
-            .finish(),
-        _ => text_response(StatusCode::UNAUTHORIZED, "authentication required"),
-    })
+        .map_err(into_response)
 }

@@ -117,11 +117,11 @@
 //! happens) and its `Set-Cookie`, with the caching headers, rides on the
 //! error's response; without a `Set-Cookie` the error passes through as it
 //! is (so outer error handlers still see its type).
-#![deny(missing_docs)]
 
 mod extract;
 mod guard;
 mod middleware;
+mod response;
 
 pub use extract::{Session, SessionExt, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};

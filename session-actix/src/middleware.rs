@@ -5,16 +5,12 @@ use std::future::{ready, Ready};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::error::InternalError;
-use actix_web::http::header::{HeaderMap, HeaderValue, CACHE_CONTROL, SET_COOKIE, VARY};
-use actix_web::http::StatusCode;
-use actix_web::{Error, HttpMessage, HttpResponse};
+use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
-use session_core::{
-    adapter::{CacheHeaders, LazySession, ResponseFacts, SetCookie},
-    SessionConfig, SessionData, SessionManager,
-};
+use session_core::adapter::LazySession;
+use session_core::{SessionData, SessionManager};
 
-use crate::extract::error_response;
+use crate::response::{into_response, Headers};
 
 /// Wraps an `App` (or a scope) so that its handlers can extract
 /// [`Session<T>`](crate::Session). Register it with `App::wrap`.
@@ -29,7 +25,7 @@ use crate::extract::error_response;
 /// `Vary: Cookie` (appended: an existing `Vary` is kept, `Cookie` is not
 /// repeated and `Vary: *` stays alone), so that shared caches neither store
 /// a session cookie nor serve one user's page to another. See
-/// [`SessionConfig::cache_headers_for`]; `cache_headers(false)` on the
+/// [`SessionConfig::cache_headers_for`](session_core::SessionConfig::cache_headers_for); `cache_headers(false)` on the
 /// configuration builder turns this off. The error of an inner middleware
 /// passes through untouched unless a `Set-Cookie` rides on its response
 /// (then that response gets the caching headers too).
@@ -92,26 +88,19 @@ where
         let lazy = self.manager.start_request();
         req.extensions_mut().insert(lazy.clone());
         let handled = self.inner.call(req);
-        let manager = self.manager.clone();
         Box::pin(async move {
             let mut response = match handled.await {
                 Ok(response) => response,
-                Err(error) => return Err(finish_error(&manager, &lazy, error).await),
+                Err(error) => return Err(finish_error(&lazy, error).await),
             };
-            match commit(&manager, &lazy, response.status()).await {
+            match lazy.finish(response.status().as_u16()).await {
                 Ok(set_cookie) => {
-                    let sets_cookie = set_cookie.is_some();
-                    let headers = response.headers_mut();
-                    if let Some(value) = set_cookie {
-                        headers.append(SET_COOKIE, value);
-                    }
-                    add_cache_headers(&manager, &lazy, sets_cookie, headers);
+                    lazy.add_headers(set_cookie, &mut Headers(response.headers_mut()));
                     Ok(response.map_into_left_body())
                 }
-                Err(mut failure) => {
-                    add_cache_headers(&manager, &lazy, false, failure.headers_mut());
-                    Ok(response.into_response(*failure).map_into_right_body())
-                }
+                Err(reply) => Ok(response
+                    .into_response(into_response(reply))
+                    .map_into_right_body()),
             }
         })
     }
@@ -121,75 +110,16 @@ where
 /// (a logout still happens), and carry the cookie, with the caching headers,
 /// on the error's response. Without a cookie the error passes through as
 /// it is, so that outer error handlers still see its type.
-async fn finish_error<T: SessionData>(
-    manager: &SessionManager<T>,
-    lazy: &LazySession<T>,
-    error: Error,
-) -> Error {
-    let response = match commit(manager, lazy, error.as_response_error().status_code()).await {
+async fn finish_error<T: SessionData>(lazy: &LazySession<T>, error: Error) -> Error {
+    let status = error.as_response_error().status_code().as_u16();
+    let response = match lazy.finish(status).await {
         Ok(None) => return error,
-        Ok(Some(value)) => {
+        Ok(Some(set_cookie)) => {
             let mut response = error.error_response();
-            let headers = response.headers_mut();
-            headers.append(SET_COOKIE, value);
-            add_cache_headers(manager, lazy, true, headers);
+            lazy.add_headers(Some(set_cookie), &mut Headers(response.headers_mut()));
             response
         }
-        Err(mut failure) => {
-            add_cache_headers(manager, lazy, false, failure.headers_mut());
-            *failure
-        }
+        Err(reply) => into_response(reply),
     };
     InternalError::from_response(error, response).into()
-}
-
-/// Commits the session: the `Set-Cookie` value to add, or the response that
-/// replaces the handler's.
-async fn commit<T: SessionData>(
-    manager: &SessionManager<T>,
-    lazy: &LazySession<T>,
-    status: StatusCode,
-) -> Result<Option<HeaderValue>, Box<HttpResponse>> {
-    match manager.finish_request(lazy, status.as_u16()).await {
-        Ok(set_cookie) => Ok(set_cookie.map(header_value)),
-        Err(error) => Err(Box::new(error_response(&error, "save"))),
-    }
-}
-
-/// The header value of a `Set-Cookie`, taking its buffer over.
-fn header_value(set_cookie: SetCookie) -> HeaderValue {
-    HeaderValue::try_from(set_cookie.into_string()).expect(
-        "a SetCookie is visible ASCII and spaces: the configuration checks the name, Path and Domain, and core the value",
-    )
-}
-
-/// Adds what [`SessionConfig::cache_headers_for`] asks for, if a handler
-/// loaded the session.
-fn add_cache_headers<T: SessionData>(
-    manager: &SessionManager<T>,
-    lazy: &LazySession<T>,
-    sets_cookie: bool,
-    headers: &mut HeaderMap,
-) {
-    let config: &SessionConfig = manager.config();
-    if !config.cache_headers_enabled() || !lazy.is_loaded() {
-        return;
-    }
-    let vary = headers.get_all(VARY).filter_map(|v| v.to_str().ok());
-    let add = config.cache_headers_for(ResponseFacts {
-        sets_session_cookie: sets_cookie,
-        session_loaded: true,
-        has_cache_control: headers.contains_key(CACHE_CONTROL),
-        varies_on_cookie: CacheHeaders::vary_covers_cookie(vary),
-    });
-    if add.no_store {
-        headers.insert(
-            CACHE_CONTROL,
-            HeaderValue::from_static(CacheHeaders::NO_STORE),
-        );
-    }
-    if add.vary_cookie {
-        // A line of its own: the members already there stay as they are.
-        headers.append(VARY, HeaderValue::from_static(CacheHeaders::VARY_COOKIE));
-    }
 }

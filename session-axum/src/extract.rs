@@ -6,8 +6,11 @@ use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::header::COOKIE;
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
-use session_core::{adapter::LazySession, SessionData, SessionError};
+use http::HeaderMap;
+use session_core::adapter::{log_missing_layer, LazySession, Reply};
+use session_core::{SessionData, SessionError};
+
+use crate::response::{into_response, LAYER};
 
 /// The session of the current request, loaded from the store on first
 /// extraction. Every extraction in one request (the [`LoginGuard`](crate::LoginGuard),
@@ -87,15 +90,11 @@ pub enum SessionRejection {
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        match self {
+        into_response(match self {
             // Logged where it is found, with the type name.
-            SessionRejection::MissingLayer => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "SessionLayer<T> is not installed for this route",
-            )
-                .into_response(),
-            SessionRejection::Store(error) => error_response(&error, "load"),
-        }
+            SessionRejection::MissingLayer => Reply::missing_layer(LAYER.0),
+            SessionRejection::Store(error) => Reply::error(&error, "load"),
+        })
     }
 }
 
@@ -109,19 +108,7 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 }
 
 /// The rejection for a route without the layer, logged once with the type.
-pub(crate) fn missing_layer<T>() -> SessionRejection {
-    tracing::error!(
-        session_type = std::any::type_name::<T>(),
-        "a session was asked for, but SessionLayer<T> is not installed for this route: add .layer(SessionLayer::new(manager)) outside it"
-    );
+fn missing_layer<T>() -> SessionRejection {
+    log_missing_layer::<T>(LAYER.0, LAYER.1);
     SessionRejection::MissingLayer
-}
-
-/// The answer for a failed session operation (`step` is `load` or `save`):
-/// the error's status and public message; the detail goes to the log only.
-pub(crate) fn error_response(error: &SessionError, step: &'static str) -> Response {
-    error.log(step);
-    let status =
-        StatusCode::from_u16(error.status_code()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (status, error.public_message()).into_response()
 }

@@ -4,16 +4,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum_core::body::Body;
-use axum_core::response::{IntoResponse, Response};
-use http::header::LOCATION;
+use axum_core::response::Response;
 use http::request::Parts;
-use http::{Request, StatusCode};
-use session_core::{adapter::LazySession, LoginPolicy, Refusal, SessionData};
+use http::Request;
+use session_core::adapter::{check_login, GuardedRequest, LazySession};
+use session_core::{LoginPolicy, SessionData};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::extract::{cookie_values, missing_layer, SessionRejection};
+use crate::extract::cookie_values;
 use crate::layer::BoxFuture;
+use crate::response::{into_response, LAYER};
 
 /// Lets a request through only if its session passes a predicate (for
 /// example "has a user id"), except on allow-listed paths. The others are
@@ -88,28 +89,15 @@ where
     }
 }
 
-/// Lets allow-listed paths through; for the others, loads the session
-/// (shared with the handler) and applies the policy.
+/// Core's [`check_login`] on the request's path, as the router sees it.
 async fn check<T: SessionData>(policy: &LoginPolicy<T>, parts: &Parts) -> Result<(), Response> {
-    if policy.allows(parts.uri.path()) {
-        return Ok(());
-    }
-    let Some(lazy) = parts.extensions.get::<LazySession<T>>() else {
-        return Err(missing_layer::<T>().into_response());
+    let request = GuardedRequest {
+        path: parts.uri.path(),
+        target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
+        session: parts.extensions.get::<LazySession<T>>(),
+        layer: LAYER,
     };
-    let session = lazy
-        .load(cookie_values(&parts.headers))
+    check_login(policy, request, cookie_values(&parts.headers))
         .await
-        .map_err(|error| SessionRejection::Store(error).into_response())?;
-    if policy.permits(&session.data()) {
-        return Ok(());
-    }
-    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    Err(match policy.refusal(target) {
-        // An invalid sign-in path makes axum answer `500`.
-        Refusal::Redirect(location) => {
-            (StatusCode::SEE_OTHER, [(LOCATION, location)]).into_response()
-        }
-        _ => (StatusCode::UNAUTHORIZED, "authentication required").into_response(),
-    })
+        .map_err(into_response)
 }

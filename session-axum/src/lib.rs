@@ -98,11 +98,11 @@
 //! detail as a `tracing` error event. A
 //! `5xx` from the handler saves nothing (see
 //! [`SessionConfigBuilder::save_on_server_error`](session_core::SessionConfigBuilder::save_on_server_error)).
-#![deny(missing_docs)]
 
 mod extract;
 mod guard;
 mod layer;
+mod response;
 
 pub use extract::{Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};

@@ -1,6 +1,7 @@
 //! The benchmark apps do the work they claim, over real loopback sockets, and
 //! the load generator measures them. Short: a few users for a fraction of a
 //! second.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::mpsc;

@@ -6,6 +6,7 @@
 //! The stores are wrapped in a counter of the calls that write (create,
 //! save, touch, a load that touches) and of the seals; every call goes on to
 //! the real store.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -123,7 +124,7 @@ impl<S: SessionStore> CookieSealing for Counted<S> {
         self.counts.seals.fetch_add(1, Ordering::SeqCst);
         match self.inner.cookie_sealing() {
             Some(sealing) => sealing.seal(cookie_name, record).await,
-            None => Err(self.unsupported("sealing")),
+            None => Err(StoreError::unsupported(self.name(), "sealing")),
         }
     }
 }

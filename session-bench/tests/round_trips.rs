@@ -1,6 +1,7 @@
 //! The premise of the round-trip figure, on a private `redis-server`: Redis
 //! counts one read per round trip of a client, however many commands the
 //! client pipelines in it, and the counter's own readings are left out.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;

@@ -1,16 +1,264 @@
 //! For adapter authors: what a framework adapter (`session-axum`,
-//! `session-actix`) needs to run the request cycle, and the behaviour both
-//! adapters share, written once here so that an adapter is framework glue
+//! `session-actix`) needs to run the request cycle, and the behaviour every
+//! adapter shares, written once here so that an adapter is framework glue
 //! only.
 //!
 //! 1. Per request, [`SessionManager::start_request`](crate::SessionManager::start_request)
 //!    gives a [`LazySession`]; keep it in the request's extensions.
-//! 2. An extractor calls [`LazySession::load`] with every `Cookie` header.
-//! 3. After the handler,
-//!    [`SessionManager::finish_request`](crate::SessionManager::finish_request)
-//!    answers the [`SetCookie`] to append.
-//! 4. [`SessionConfig::cache_headers_for`](crate::SessionConfig::cache_headers_for)
-//!    with the [`ResponseFacts`] says which [`CacheHeaders`] to add.
+//! 2. An extractor calls [`LazySession::load`] with every `Cookie` header;
+//!    a failure answers [`Reply::error`] (step `"load"`), a missing layer
+//!    [`Reply::missing_layer`].
+//! 3. A login guard asks [`check_login`] whether the request may pass.
+//! 4. After the handler, [`LazySession::finish`] commits the session and
+//!    [`LazySession::add_headers`] appends its `Set-Cookie` and the caching
+//!    headers ([`CacheHeaders`]) through [`ResponseHeaders`], the adapter's
+//!    view of its framework's header map. A failed commit answers a
+//!    [`Reply`] that replaces the handler's response.
+//!
+//! What the adapter writes itself: its extractor and middleware types, one
+//! [`ResponseHeaders`] impl, and the conversion of a [`Reply`] into its
+//! framework's response.
+
+use std::borrow::Cow;
+use std::future::Future;
 
 pub use crate::cookie_header::SetCookie;
 pub use crate::cycle::{CacheHeaders, LazySession, ResponseFacts};
+use crate::data::SessionData;
+use crate::error::SessionError;
+use crate::guard::{LoginPolicy, Refusal};
+
+/// The `Content-Type` of every text body the adapters answer.
+pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
+
+/// The header names this module reads and writes, lowercase.
+pub mod header {
+    /// `Set-Cookie`.
+    pub const SET_COOKIE: &str = "set-cookie";
+    /// `Cache-Control`.
+    pub const CACHE_CONTROL: &str = "cache-control";
+    /// `Vary`.
+    pub const VARY: &str = "vary";
+    /// `Content-Type`.
+    pub const CONTENT_TYPE: &str = "content-type";
+    /// `Location`.
+    pub const LOCATION: &str = "location";
+}
+
+/// A response that the session layer answers in place of the handler's: a
+/// failed load or commit, a missing layer, a login guard's refusal. The
+/// adapter turns it into its framework's response, header lines in order;
+/// a header value it cannot carry (an invalid sign-in path in `Location`)
+/// makes that response a `500`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Reply {
+    /// The HTTP status.
+    pub status: u16,
+    /// Header lines, lowercase names ([`header`]), in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body, [`TEXT_PLAIN`] when not empty.
+    pub body: Cow<'static, str>,
+}
+
+impl Reply {
+    fn text(status: u16, body: impl Into<Cow<'static, str>>) -> Self {
+        Reply {
+            status,
+            headers: vec![(header::CONTENT_TYPE, TEXT_PLAIN.to_owned())],
+            body: body.into(),
+        }
+    }
+
+    /// The answer for a failed session step (`"load"` or `"save"`): the
+    /// error's [status](SessionError::status_code) and
+    /// [public message](SessionError::public_message). The detail goes to
+    /// the log ([`SessionError::log`]), never into the body.
+    ///
+    /// ```
+    /// use session_core::{adapter::Reply, store::StoreError, SessionError};
+    ///
+    /// let timeout = StoreError::Timeout(std::time::Duration::from_millis(300));
+    /// let reply = Reply::error(&SessionError::Store(timeout), "load");
+    /// assert_eq!(reply.status, 503);
+    /// assert_eq!(reply.body, "session store unavailable, please retry");
+    /// assert!(!reply.body.contains("300"), "no store detail in the body");
+    /// ```
+    pub fn error(error: &SessionError, step: &'static str) -> Self {
+        error.log(step);
+        Reply::text(error.status_code(), error.public_message())
+    }
+
+    /// The answer where a session is asked for but the adapter's layer
+    /// (named `layer`, such as `"SessionLayer"`) does not run around the
+    /// route: a setup mistake, `500` with a body that names it (logged where
+    /// it is found, with [`log_missing_layer`]).
+    pub fn missing_layer(layer: &str) -> Self {
+        Reply::text(500, missing_layer_message(layer))
+    }
+
+    /// A login guard's answer to a refused request: `303 See Other` to the
+    /// sign-in page, or `401 Unauthorized`.
+    pub fn refusal(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Redirect(location) => Reply {
+                status: 303,
+                headers: vec![(header::LOCATION, location)],
+                body: Cow::Borrowed(""),
+            },
+            Refusal::Unauthorized => Reply::text(401, "authentication required"),
+        }
+    }
+}
+
+/// The body of [`Reply::missing_layer`] (also the adapters' rejection
+/// message): `"{layer}<T> is not installed for this route"`.
+pub fn missing_layer_message(layer: &str) -> String {
+    format!("{layer}<T> is not installed for this route")
+}
+
+/// Logs, once where it is found, that a session of type `T` was asked for
+/// where the adapter's layer (named `layer`) does not run; `install` says
+/// how to add it.
+pub fn log_missing_layer<T>(layer: &str, install: &str) {
+    tracing::error!(
+        session_type = std::any::type_name::<T>(),
+        "a session was asked for, but {layer}<T> is not installed for this route: {install}"
+    );
+}
+
+/// The headers of a response, as the adapter's framework holds them:
+/// what [`LazySession::add_headers`] reads and writes. Names are lowercase
+/// ([`header`]); the values written are always valid header values.
+pub trait ResponseHeaders {
+    /// Whether the response has a line named `name`.
+    fn contains(&self, name: &'static str) -> bool;
+    /// Whether one of the lines named `name` that are text passes `test`.
+    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool;
+    /// Adds a line after those already there.
+    fn append(&mut self, name: &'static str, value: String);
+    /// Replaces every line named `name` with this one.
+    fn insert(&mut self, name: &'static str, value: &'static str);
+}
+
+impl ResponseHeaders for Reply {
+    fn contains(&self, name: &'static str) -> bool {
+        self.headers.iter().any(|(n, _)| *n == name)
+    }
+
+    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool {
+        self.headers.iter().any(|(n, v)| *n == name && test(v))
+    }
+
+    fn append(&mut self, name: &'static str, value: String) {
+        self.headers.push((name, value));
+    }
+
+    fn insert(&mut self, name: &'static str, value: &'static str) {
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.to_owned()));
+    }
+}
+
+impl<T: SessionData> LazySession<T> {
+    /// Ends the request for a response with HTTP `status`: commits the
+    /// session if a handler loaded it and answers its `Set-Cookie`, for
+    /// [`add_headers`](Self::add_headers). A failed commit answers the
+    /// [`Reply`] that replaces the response, caching headers included.
+    pub async fn finish(&self, status: u16) -> Result<Option<SetCookie>, Reply> {
+        match self.manager().finish_request(self, status).await {
+            Ok(set_cookie) => Ok(set_cookie),
+            Err(error) => {
+                let mut reply = Reply::error(&error, "save");
+                self.add_headers(None, &mut reply);
+                Err(reply)
+            }
+        }
+    }
+
+    /// Appends `set_cookie` (from [`finish`](Self::finish)) and, if a
+    /// handler loaded the session, what
+    /// [`SessionConfig::cache_headers_for`](crate::SessionConfig::cache_headers_for)
+    /// asks for: `Cache-Control: no-store` unless the response has its own,
+    /// and `Vary: Cookie` as a line of its own unless `Vary` covers it.
+    pub fn add_headers(&self, set_cookie: Option<SetCookie>, headers: &mut impl ResponseHeaders) {
+        let sets_cookie = set_cookie.is_some();
+        if let Some(value) = set_cookie {
+            headers.append(header::SET_COOKIE, value.into_string());
+        }
+        let config = self.manager().config();
+        if !config.cache_headers_enabled() || !self.is_loaded() {
+            return;
+        }
+        let mut covers = |v: &str| CacheHeaders::vary_covers_cookie([v]);
+        let add = config.cache_headers_for(ResponseFacts {
+            sets_session_cookie: sets_cookie,
+            session_loaded: true,
+            has_cache_control: headers.contains(header::CACHE_CONTROL),
+            varies_on_cookie: headers.any_value(header::VARY, &mut covers),
+        });
+        if add.no_store {
+            headers.insert(header::CACHE_CONTROL, CacheHeaders::NO_STORE);
+        }
+        if add.vary_cookie {
+            // A line of its own: the members already there stay as they are.
+            headers.append(header::VARY, CacheHeaders::VARY_COOKIE.to_owned());
+        }
+    }
+}
+
+/// What a login guard knows of the request it checks.
+pub struct GuardedRequest<'a, T> {
+    /// The path as the router matches it, without the query string.
+    pub path: &'a str,
+    /// The path and query, for the sign-in page's `redirect_to`.
+    pub target: &'a str,
+    /// The request's session cycle, if the adapter's layer runs around it.
+    pub session: Option<&'a LazySession<T>>,
+    /// The layer's name and how to install it, for [`Reply::missing_layer`].
+    pub layer: (&'static str, &'static str),
+}
+
+impl<T> std::fmt::Debug for GuardedRequest<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedRequest")
+            .field("path", &self.path)
+            .field("target", &self.target)
+            .field("session", &self.session)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A login guard's decision: allow-listed paths pass; for the others the
+/// session is loaded (shared with the handler: no second store call) and
+/// must satisfy `policy`. Otherwise the [`Reply`] to answer: the refusal,
+/// a missing layer (`500`) or a failed load (the error's status).
+///
+/// The cookie headers are read before the returned future first awaits,
+/// so it does not borrow them.
+pub fn check_login<'a, 'h, T: SessionData>(
+    policy: &'a LoginPolicy<T>,
+    request: GuardedRequest<'a, T>,
+    cookie_headers: impl IntoIterator<Item = &'h str>,
+) -> impl Future<Output = Result<(), Reply>> + Send + 'a {
+    let allowed = policy.allows(request.path);
+    let load = match (allowed, request.session) {
+        (false, Some(lazy)) => Some(lazy.load(cookie_headers)),
+        _ => None,
+    };
+    async move {
+        if allowed {
+            return Ok(());
+        }
+        let Some(load) = load else {
+            let (layer, install) = request.layer;
+            log_missing_layer::<T>(layer, install);
+            return Err(Reply::missing_layer(layer));
+        };
+        let session = load.await.map_err(|error| Reply::error(&error, "load"))?;
+        if policy.permits(&session.data()) {
+            return Ok(());
+        }
+        Err(Reply::refusal(policy.refusal(request.target)))
+    }
+}

@@ -179,9 +179,17 @@ fn has_dot_segment(path: &str) -> bool {
 /// both adapters offer the same API: `new`, `allow`, `allow_prefix`,
 /// `sign_in` and `unauthorized`, each forwarding to [`LoginPolicy`]. For
 /// adapter crates: `$guard` must be a tuple struct `$guard<T>(LoginPolicy<T>)`.
+#[doc(hidden)]
 #[macro_export]
 macro_rules! login_guard_builder {
     ($guard:ident) => {
+        impl<T> From<$crate::LoginPolicy<T>> for $guard<T> {
+            /// A guard that applies `policy`.
+            fn from(policy: $crate::LoginPolicy<T>) -> Self {
+                $guard(policy)
+            }
+        }
+
         impl<T: $crate::SessionData> $guard<T> {
             /// A guard that lets through sessions whose data satisfies
             /// `permits`, redirecting the others to `/login`.

@@ -98,7 +98,6 @@
 //! assert_eq!(request.load(Some(cookie.as_str())).await?.data().items, ["tea"]);
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
 
 pub mod adapter;
 mod codec;

@@ -69,6 +69,12 @@ impl StoreError {
         StoreError::Unavailable(Box::new(error))
     }
 
+    /// [`StoreError::Unsupported`]: the store named `store` cannot do
+    /// `operation`.
+    pub fn unsupported(store: &'static str, operation: &'static str) -> Self {
+        StoreError::Unsupported { store, operation }
+    }
+
     /// Whether this error means the backend is down or slow (a `503`).
     pub fn is_unavailable(&self) -> bool {
         matches!(
@@ -186,25 +192,25 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
 
     /// How many live records the store holds.
     async fn count(&self) -> Result<u64, StoreError> {
-        Err(self.unsupported("count"))
+        Err(StoreError::unsupported(self.name(), "count"))
     }
 
     /// The ids of all live records.
     async fn ids(&self) -> Result<Vec<SessionId>, StoreError> {
-        Err(self.unsupported("listing"))
+        Err(StoreError::unsupported(self.name(), "listing"))
     }
 
     /// The ids of the live records of one owner.
     async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
         let _ = owner;
-        Err(self.unsupported("listing by owner"))
+        Err(StoreError::unsupported(self.name(), "listing by owner"))
     }
 
     /// Removes every record of one owner ("log out everywhere"). Answers how
     /// many were removed.
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         let _ = owner;
-        Err(self.unsupported("deleting by owner"))
+        Err(StoreError::unsupported(self.name(), "deleting by owner"))
     }
 
     /// Removes every live record that `predicate` selects (for example the
@@ -213,7 +219,10 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// [`StoreError::Unsupported`].
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         let _ = predicate;
-        Err(self.unsupported("deleting by predicate"))
+        Err(StoreError::unsupported(
+            self.name(),
+            "deleting by predicate",
+        ))
     }
 
     /// For stores that keep the record in the cookie itself: the sealing
@@ -229,14 +238,6 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// configuration that asks for it is refused at build time.
     fn locks(&self) -> Option<&dyn SessionLocks> {
         None
-    }
-
-    /// The [`StoreError::Unsupported`] error for `operation` on this store.
-    fn unsupported(&self, operation: &'static str) -> StoreError {
-        StoreError::Unsupported {
-            store: self.name(),
-            operation,
-        }
     }
 }
 

@@ -1,4 +1,5 @@
 //! The configuration refuses what would be unsafe or unusable.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::time::Duration;
 

@@ -1,5 +1,6 @@
 //! One test per rule that core enforces (ARCHITECTURE.md, "One request, step
 //! by step"); each fails if its rule is broken.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

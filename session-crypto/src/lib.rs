@@ -120,7 +120,6 @@
 //! assert!(!opened.sealed_with_primary); // time to reseal it
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-#![deny(missing_docs)]
 
 mod error;
 mod field;

@@ -212,6 +212,9 @@ impl KeyRing {
     /// assert_eq!(*ring.open(Purpose::Cookie, b"c", &sealed)?.plaintext, b"hello world");
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
+    // For the cookie store, which seals without a copy: hidden from the
+    // docs, no stability promise; applications use `seal` and `open`.
+    #[doc(hidden)]
     pub fn seal_with(
         &self,
         purpose: Purpose,
@@ -273,6 +276,9 @@ impl KeyRing {
     /// assert_eq!(*ring.open_vec(Purpose::Cookie, b"c", sealed)?.plaintext, b"data");
     /// # Ok::<(), session_crypto::OpenError>(())
     /// ```
+    // For the cookie store, which seals without a copy: hidden from the
+    // docs, no stability promise; applications use `seal` and `open`.
+    #[doc(hidden)]
     pub fn open_vec(
         &self,
         purpose: Purpose,

@@ -62,6 +62,9 @@ pub fn random_token_ascii() -> [u8; TOKEN_LEN] {
 /// let text = encode_base64url_32(&[7; 32]);
 /// assert_eq!(decode_base64url_32(std::str::from_utf8(&text).unwrap()), Some([7; 32]));
 /// ```
+// For the cookie store's format only: hidden from the docs, no stability
+// promise (applications use tokens, never their bytes).
+#[doc(hidden)]
 pub fn encode_base64url_32(bytes: &[u8; 32]) -> [u8; TOKEN_LEN] {
     // By hand rather than through the `base64` engine, whose set-up costs
     // more than the work for 32 bytes; every request makes one token id.
@@ -137,6 +140,9 @@ pub fn token_id_ascii(token: impl AsRef<[u8]>) -> [u8; TOKEN_LEN] {
 
 /// The 32 bytes that `text` encodes, if it is exactly their canonical
 /// base64url (no padding, no stray low bits); `None` for anything else.
+// For the cookie store's format only: hidden from the docs, no stability
+// promise (applications use tokens, never their bytes).
+#[doc(hidden)]
 pub fn decode_base64url_32(text: &str) -> Option<[u8; 32]> {
     let text: &[u8; TOKEN_LEN] = text.as_bytes().try_into().ok()?;
     let mut out = [0u8; 32];

@@ -1,6 +1,7 @@
 //! Values of format 2 (per-process subkeys named by a salt, counter nonces),
 //! sealed once by the code that introduced it and committed as bytes: a
 //! later change that stops opening them would log every user out.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use session_crypto::{KeyRing, Purpose, SEAL_OVERHEAD};
 

@@ -5,6 +5,7 @@
 //!
 //! Made once with the code of that time under [`SECRET`]; never regenerate
 //! them with newer code (that would test nothing).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use session_crypto::token::decode_base64url;
 use session_crypto::{KeyRing, Purpose, Sealed};

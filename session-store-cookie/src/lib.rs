@@ -60,7 +60,6 @@
 //! assert_eq!(request.load(Some(cookie.as_str())).await?.data().items, ["tea"]);
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
 
 mod compress;
 mod format;

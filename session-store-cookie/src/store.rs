@@ -338,11 +338,17 @@ impl SessionStore for CookieStore {
     }
 
     async fn create(&self, _record: &Record) -> Result<(), StoreError> {
-        Err(self.unsupported("create (the record lives in the cookie)"))
+        Err(StoreError::unsupported(
+            self.name(),
+            "create (the record lives in the cookie)",
+        ))
     }
 
     async fn save(&self, _record: &Record, _expected: Option<u64>) -> Result<(), StoreError> {
-        Err(self.unsupported("save (the record lives in the cookie)"))
+        Err(StoreError::unsupported(
+            self.name(),
+            "save (the record lives in the cookie)",
+        ))
     }
 
     async fn load(
@@ -350,7 +356,7 @@ impl SessionStore for CookieStore {
         _id: &SessionId,
         _touch: Option<OffsetDateTime>,
     ) -> Result<Option<Record>, StoreError> {
-        Err(self.unsupported("loading by id"))
+        Err(StoreError::unsupported(self.name(), "loading by id"))
     }
 
     async fn touch(
@@ -358,7 +364,10 @@ impl SessionStore for CookieStore {
         _id: &SessionId,
         _idle_expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        Err(self.unsupported("touch (the record lives in the cookie)"))
+        Err(StoreError::unsupported(
+            self.name(),
+            "touch (the record lives in the cookie)",
+        ))
     }
 
     /// Without a revocation hook there is nothing to delete on the server:
@@ -378,7 +387,7 @@ impl SessionStore for CookieStore {
     /// Unsupported: there is no list of cookies to clear. To end every
     /// session at once, drop the old secrets from the key ring.
     async fn clear(&self) -> Result<(), StoreError> {
-        Err(self.unsupported("clear"))
+        Err(StoreError::unsupported(self.name(), "clear"))
     }
 
     fn cookie_sealing(&self) -> Option<&dyn CookieSealing> {

@@ -3,6 +3,8 @@
 //! (`_session`, `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`,
 //! `Max-Age=3600`). The README quotes these numbers; the ranges below keep
 //! it honest. Run with `--nocapture` to see them.
+// The capacity table is printed for the reader of the test output.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::print_stdout))]
 
 use serde::{Deserialize, Serialize};
 use session_core::{Codec, KeyRing, SessionConfig, SessionError, SessionManager};

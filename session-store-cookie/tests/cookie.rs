@@ -2,6 +2,7 @@
 //! trips, secret rotation, binding to the cookie name, sealed expiry, the
 //! size limit with and without compression, id rotation, revocation, and
 //! the operations it refuses.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -4,6 +4,7 @@
 //!
 //! Made once with the code of that time under [`SECRET`]; never regenerate
 //! them with newer code (that would test nothing).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use session_core::time::OffsetDateTime;
 use session_core::{store::Record, KeyRing, SessionId};

@@ -10,6 +10,7 @@
 //!
 //! The cargo-fuzz target in `fuzz/` runs the same two checks unbounded
 //! (`scripts/fuzz.sh open_cookie`).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use proptest::prelude::*;
 use session_core::time::{Duration, OffsetDateTime};

@@ -4,6 +4,7 @@
 //!
 //! The hook below records the `until` that the store asks for, so the tests
 //! check it against explicit timestamps instead of waiting.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

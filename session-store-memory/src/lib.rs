@@ -23,7 +23,6 @@
 //!     .build();
 //! # let _ = store; }
 //! ```
-#![deny(missing_docs)]
 
 mod index;
 mod store;

@@ -1,6 +1,7 @@
 //! The contract every server-side store keeps (session-store-conformance),
 //! on a memory store without its sweeper, so that expired records are seen
 //! to be absent before anything removes them.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::sync::Arc;
 

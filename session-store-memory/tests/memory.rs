@@ -1,6 +1,7 @@
 //! What only the memory store does: sweeping expired records and capacity
 //! limits. The contract it shares with the other stores is checked in
 //! `conformance.rs`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::time::Duration;
 

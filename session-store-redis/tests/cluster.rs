@@ -1,6 +1,7 @@
 //! A real three-node Redis Cluster on loopback ports, started by the test
 //! (skipped, with the reason printed, where redis-server or redis-cli is
 //! missing).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! The contract every server-side store keeps (session-store-conformance),
 //! on the shared Redis at REDIS_URL, each test under prefixes of its own
 //! that are cleared when it ends, however it ends.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Redis in trouble: killed and restarted, or frozen. Each test runs its own
 //! redis-server on a free loopback port.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -1,6 +1,7 @@
 //! Round trips per request, counted with MONITOR on a redis-server of this
 //! test (so no other client's commands mix in), while the real request cycle
 //! of session-core drives the store.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! A Sentinel setup on loopback ports (a primary and one sentinel), started
 //! by the test; skipped, with the reason printed, without redis-server.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! layout and expiries, other processes' writes, undecodable values, the
 //! owner index, prefixes with glob characters, connecting. The contract it
 //! shares with the other stores is checked in `conformance.rs`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 use std::time::{Duration, Instant};

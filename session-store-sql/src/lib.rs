@@ -78,7 +78,6 @@
 //! assert_eq!(manager.count().await?, 1);
 //! # Ok(()) }
 //! ```
-#![deny(missing_docs)]
 
 #[cfg(not(any(feature = "postgres", feature = "mysql", feature = "sqlite")))]
 compile_error!(

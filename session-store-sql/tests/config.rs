@@ -1,5 +1,6 @@
 //! Construction errors that need no database: bad names and URLs fail
 //! before any connection is attempted.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::error::Error as _;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! The behaviour suite on MariaDB/MySQL (one table per test in database
 //! `test`), concurrency under the reject policy, and failure: an
 //! unreachable server and a connection killed under the pool.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg(feature = "mysql")]
 
 mod common;

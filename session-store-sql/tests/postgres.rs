@@ -1,6 +1,7 @@
 //! The behaviour suite on PostgreSQL (one schema per test), concurrency
 //! under the reject policy, and failure: an unreachable server, an
 //! exhausted pool, a slow statement, connections killed under the pool.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg(feature = "postgres")]
 
 mod common;

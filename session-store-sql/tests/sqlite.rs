@@ -1,4 +1,5 @@
 //! The behaviour suite on an SQLite file in a temporary folder.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 #![cfg(feature = "sqlite")]
 
 mod common;

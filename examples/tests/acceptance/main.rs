@@ -24,6 +24,7 @@
 //! server in the temporary directory, removed when it stops. Tests run as
 //! `<store>::<framework>::<scenario>`, for example `cargo test -p examples
 //! --test acceptance memory::axum::`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod harness;
 mod inspect;

@@ -11,6 +11,8 @@
 //!
 //! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app;
 //! the benchmark starts those children itself.
+// A command-line benchmark: its report goes to stdout.
+#![allow(clippy::print_stdout)]
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};

@@ -1,0 +1,52 @@
+//! The two conversions between core's adapter contract and actix-web: a
+//! [`Reply`] becomes a response, and a response's headers are core's
+//! [`ResponseHeaders`].
+
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use session_core::adapter::{Reply, ResponseHeaders};
+
+/// This middleware's name and how to install it, for core's missing-layer
+/// answer.
+pub(crate) const LAYER: (&str, &str) = (
+    "SessionMiddleware",
+    "add .wrap(SessionMiddleware::new(manager)) around it",
+);
+
+/// The response for a [`Reply`]; one whose header is not a valid value (an
+/// invalid sign-in path) makes the builder answer `500`.
+pub(crate) fn into_response(reply: Reply) -> HttpResponse {
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut builder = HttpResponse::build(status);
+    for header in reply.headers {
+        builder.append_header(header);
+    }
+    builder.body(reply.body.into_owned())
+}
+
+/// A response's headers, for [`ResponseHeaders`].
+pub(crate) struct Headers<'a>(pub(crate) &'a mut HeaderMap);
+
+impl ResponseHeaders for Headers<'_> {
+    fn contains(&self, name: &'static str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool {
+        let mut values = self.0.get_all(name);
+        values.any(|v| v.to_str().is_ok_and(&mut *test))
+    }
+
+    fn append(&mut self, name: &'static str, value: String) {
+        let value = HeaderValue::try_from(value).expect(
+            "core writes visible ASCII and spaces only: the configuration checks the cookie's name, Path and Domain, and core its value",
+        );
+        self.0.append(HeaderName::from_static(name), value);
+    }
+
+    fn insert(&mut self, name: &'static str, value: &'static str) {
+        let value = HeaderValue::from_static(value);
+        self.0.insert(HeaderName::from_static(name), value);
+    }
+}

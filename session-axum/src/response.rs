@@ -1,0 +1,52 @@
+//! The two conversions between core's adapter contract and axum: a
+//! [`Reply`] becomes a response, and a response's headers are core's
+//! [`ResponseHeaders`].
+
+use axum_core::body::Body;
+use axum_core::response::{IntoResponse, Response};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use session_core::adapter::{Reply, ResponseHeaders};
+
+/// This layer's name and how to install it, for core's missing-layer answer.
+pub(crate) const LAYER: (&str, &str) = (
+    "SessionLayer",
+    "add .layer(SessionLayer::new(manager)) outside it",
+);
+
+/// The response for a [`Reply`]; one whose header is not a valid value (an
+/// invalid sign-in path) is a `500`.
+pub(crate) fn into_response(reply: Reply) -> Response {
+    let mut builder = Response::builder().status(reply.status);
+    for (name, value) in reply.headers {
+        builder = builder.header(name, value);
+    }
+    builder
+        .body(Body::from(reply.body.into_owned()))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A response's headers, for [`ResponseHeaders`].
+pub(crate) struct Headers<'a>(pub(crate) &'a mut HeaderMap);
+
+impl ResponseHeaders for Headers<'_> {
+    fn contains(&self, name: &'static str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool {
+        let mut values = self.0.get_all(name).iter();
+        values.any(|v| v.to_str().is_ok_and(&mut *test))
+    }
+
+    fn append(&mut self, name: &'static str, value: String) {
+        // Takes the buffer over without a copy.
+        let value = HeaderValue::try_from(value).expect(
+            "core writes visible ASCII and spaces only: the configuration checks the cookie's name, Path and Domain, and core its value",
+        );
+        self.0.append(name, value);
+    }
+
+    fn insert(&mut self, name: &'static str, value: &'static str) {
+        self.0.insert(name, HeaderValue::from_static(value));
+    }
+}
