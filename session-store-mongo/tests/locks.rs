@@ -3,6 +3,7 @@
 //! one collection (dropped with its lease collection when the test ends),
 //! then what only this store does: the lease document, its TTL index, and
 //! the duplicate key the server must answer for a live lease.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
 
