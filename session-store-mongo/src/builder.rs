@@ -9,7 +9,7 @@ use mongodb::Client;
 use session_core::store::StoreError;
 
 use crate::error::{ConfigError, ConnectError};
-use crate::store::MongoStore;
+use crate::store::{MongoStore, LEASE_SUFFIX};
 
 /// The collection name used unless [`MongoStoreBuilder::collection`] says
 /// otherwise.
@@ -65,7 +65,9 @@ impl MongoStoreBuilder {
 
     /// The collection name (default `sessions`). Stores with different
     /// collections share a server without seeing each other, and
-    /// [`clear`](session_core::store::SessionStore::clear) empties only this one.
+    /// [`clear`](session_core::store::SessionStore::clear) empties only this one
+    /// (and its lease collection, this name with `_locks` added, which is
+    /// why the name may have at most 194 bytes).
     pub fn collection(mut self, name: impl Into<String>) -> Self {
         self.collection = name.into();
         self
@@ -209,13 +211,18 @@ fn check_database(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// MongoDB's rules for collection names.
+/// MongoDB's rules for collection names, for the sessions' collection and
+/// the lease collection named after it (`_locks` added).
 fn check_collection(name: &str) -> Result<(), StoreError> {
     if name.is_empty() {
         return Err(invalid("collection", name, "empty"));
     }
-    if name.len() > 200 {
-        return Err(invalid("collection", name, "longer than 200 bytes"));
+    if name.len() + LEASE_SUFFIX.len() > 200 {
+        return Err(invalid(
+            "collection",
+            name,
+            "longer than 194 bytes (the lease collection adds `_locks` within MongoDB's 200)",
+        ));
     }
     if name.contains('$') || name.contains('\0') {
         return Err(invalid("collection", name, "contains '$' or NUL"));
@@ -239,11 +246,13 @@ mod tests {
         for bad in ["", "a.b", "a b", "a$b", "x/y", &"d".repeat(64)] {
             assert!(check_database(bad).is_err(), "{bad:?}");
         }
-        for bad in ["", "a$b", "system.users", ".a", "a.", &"c".repeat(201)] {
+        for bad in ["", "a$b", "system.users", ".a", "a.", &"c".repeat(195)] {
             assert!(check_collection(bad).is_err(), "{bad:?}");
         }
         assert!(check_database("app_1").is_ok());
         assert!(check_collection("web.sessions").is_ok());
+        // The lease collection, 6 bytes longer, still within 200.
+        assert!(check_collection(&"c".repeat(194)).is_ok());
     }
 
     #[test]

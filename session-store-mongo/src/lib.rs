@@ -4,7 +4,10 @@
 //!
 //! - [`MongoStore`]: the store ([`SessionStore`](session_core::store::SessionStore)
 //!   implementation), [`MongoStore::connect`], [`MongoStore::builder`] and
-//!   [`MongoStore::migrate`] (the indexes).
+//!   [`MongoStore::migrate`] (the indexes); its
+//!   [`SessionLocks`](session_core::store::SessionLocks) implementation (for
+//!   `Concurrency::Serialize`) keeps leases in
+//!   [`MongoStore::lease_collection_name`].
 //! - [`MongoStoreBuilder`]: database and collection names, command timeout,
 //!   and a URL or a [`mongodb::Client`].
 //! - [`ConnectError`]: why [`MongoStore::connect`] failed;
@@ -16,6 +19,7 @@
 mod builder;
 mod document;
 mod error;
+mod lock;
 mod store;
 
 pub use builder::{

@@ -1,6 +1,6 @@
 //! The store: construction, index creation and the [`SessionStore`]
 //! implementation. Rotation is in `rotate`, scans (listing, owner lookups,
-//! `delete_where`) in `scan`.
+//! `delete_where`) in `scan`, the session locks in `crate::lock`.
 
 mod rotate;
 mod scan;
@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
-use session_core::store::{Record, RecordPredicate, SessionStore, StoreError};
+use session_core::store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
@@ -24,6 +24,8 @@ use crate::error::{from_driver, is_duplicate_key};
 pub const EXPIRY_INDEX: &str = "expires_at_ttl";
 /// The name of the index on `owner`.
 pub const OWNER_INDEX: &str = "owner";
+/// What the lease collection's name adds to the sessions' collection name.
+pub(crate) const LEASE_SUFFIX: &str = "_locks";
 
 /// A session store in a MongoDB collection, on the official driver. Cloning
 /// shares the client.
@@ -34,6 +36,8 @@ pub const OWNER_INDEX: &str = "owner";
 pub struct MongoStore {
     database: Database,
     collection: Collection<Document>,
+    /// The session locks' leases, `{collection}_locks`.
+    leases: Collection<Document>,
     timeout: Duration,
 }
 
@@ -77,9 +81,11 @@ impl MongoStore {
         collection: Collection<Document>,
         timeout: Duration,
     ) -> Self {
+        let leases = database.collection(&format!("{}{LEASE_SUFFIX}", collection.name()));
         MongoStore {
             database,
             collection,
+            leases,
             timeout,
         }
     }
@@ -94,6 +100,24 @@ impl MongoStore {
         self.collection.name()
     }
 
+    /// The collection that holds the session locks' leases: the sessions'
+    /// collection name with `_locks` added.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), session_core::store::StoreError> {
+    /// # let url = std::env::var("MONGODB_URL")
+    /// #     .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/test?directConnection=true".into());
+    /// let store = session_store_mongo::MongoStore::builder()
+    ///     .collection("web_sessions")
+    ///     .connect(&url)
+    ///     .await?;
+    /// assert_eq!(store.lease_collection_name(), "web_sessions_locks");
+    /// # Ok(()) }
+    /// ```
+    pub fn lease_collection_name(&self) -> &str {
+        self.leases.name()
+    }
+
     pub(crate) fn database(&self) -> &Database {
         &self.database
     }
@@ -101,13 +125,18 @@ impl MongoStore {
     /// Creates the indexes the store relies on, if they are missing: a TTL
     /// index on `expires_at` (MongoDB then removes expired documents by
     /// itself, about once a minute) and an index on `owner` (for "log out
-    /// everywhere"). Safe to call at every start, from several processes at
-    /// once; the collection is created with its first index.
+    /// everywhere"), and a TTL index on the end of the session locks'
+    /// leases (in the [lease collection](Self::lease_collection_name)).
+    /// Safe to call at every start, from several processes at once; the
+    /// collections are created with their first index.
     ///
     /// Without it the store still works (every query filters on the expiry)
-    /// but expired documents stay and owner lookups scan the collection.
+    /// but expired documents and ended leases stay, and owner lookups scan
+    /// the collection.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.timed(self.collection.create_indexes(indexes()))
+            .await?;
+        self.timed(self.leases.create_index(expiry_index()))
             .await
             .map(|_| ())
     }
@@ -140,6 +169,10 @@ impl MongoStore {
 
     pub(crate) fn collection(&self) -> &Collection<Document> {
         &self.collection
+    }
+
+    pub(crate) fn leases(&self) -> &Collection<Document> {
+        &self.leases
     }
 
     /// Inserts `record`'s document unless a live one has its id: one upsert
@@ -186,26 +219,31 @@ impl MongoStore {
     }
 }
 
-/// The indexes of [`MongoStore::migrate`].
+/// The indexes of [`MongoStore::migrate`] on the sessions' collection.
 fn indexes() -> Vec<IndexModel> {
-    let ttl = IndexOptions::builder()
-        .name(EXPIRY_INDEX.to_owned())
-        .expire_after(Duration::ZERO)
-        .build();
     let owner = IndexOptions::builder()
         .name(OWNER_INDEX.to_owned())
         .sparse(true)
         .build();
     vec![
-        IndexModel::builder()
-            .keys(doc! { field::EXPIRES_AT: 1 })
-            .options(ttl)
-            .build(),
+        expiry_index(),
         IndexModel::builder()
             .keys(doc! { field::OWNER: 1 })
             .options(owner)
             .build(),
     ]
+}
+
+/// The TTL index on `expires_at`, of the sessions and of the leases alike.
+fn expiry_index() -> IndexModel {
+    let ttl = IndexOptions::builder()
+        .name(EXPIRY_INDEX.to_owned())
+        .expire_after(Duration::ZERO)
+        .build();
+    IndexModel::builder()
+        .keys(doc! { field::EXPIRES_AT: 1 })
+        .options(ttl)
+        .build()
 }
 
 /// The filter of the live document with this id.
@@ -306,10 +344,13 @@ impl SessionStore for MongoStore {
         Ok(deleted.deleted_count > 0)
     }
 
+    /// Removes every session and every lease of the session locks (two
+    /// `delete_many`).
     async fn clear(&self) -> Result<(), StoreError> {
-        // Deleting the documents, not dropping the collection: the indexes
+        // Deleting the documents, not dropping the collections: the indexes
         // stay.
-        self.timed(self.collection.delete_many(doc! {}))
+        self.timed(self.collection.delete_many(doc! {})).await?;
+        self.timed(self.leases.delete_many(doc! {}))
             .await
             .map(|_| ())
     }
@@ -336,5 +377,12 @@ impl SessionStore for MongoStore {
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         self.delete_selected(predicate).await
+    }
+
+    /// The session locks: a lease document per locked session in the
+    /// [lease collection](MongoStore::lease_collection_name) (see the crate
+    /// documentation).
+    fn locks(&self) -> Option<&dyn SessionLocks> {
+        Some(self)
     }
 }

@@ -54,7 +54,8 @@ pub async fn raw(collection: &str) -> Collection<Document> {
     db.collection(collection)
 }
 
-/// Collections that are dropped when the value is, however the test ends:
+/// Collections (and their lease collections) that are dropped when the
+/// value is, however the test ends:
 /// on a thread and runtime of their own, since the test's runtime may be
 /// the one that is ending.
 pub struct Dropped(pub Vec<String>);
@@ -68,8 +69,10 @@ impl Drop for Dropped {
                 .build()
                 .expect("a runtime");
             runtime.block_on(async {
+                // Each collection with its leases (the store's `{name}_locks`).
                 for name in &names {
                     let _ = raw(name).await.drop().await;
+                    let _ = raw(&format!("{name}_locks")).await.drop().await;
                 }
             });
         });
