@@ -67,22 +67,7 @@ impl<T: SessionData> LazySession<T> {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        let manager = &self.inner.manager;
-        // Parse before the first await, so the future does not hold the headers.
-        let value = if self.inner.cell.initialized() {
-            None
-        } else {
-            find_cookie(cookie_headers, manager.config().cookie_name(), |v| {
-                manager.read_cookie(v)
-            })
-        };
-        async move {
-            self.inner
-                .cell
-                .get_or_try_init(|| manager.load_value(value, Access::ReadWrite))
-                .await
-                .cloned()
-        }
+        self.load_with(cookie_headers, Access::ReadWrite)
     }
 
     /// Like [`load`](Self::load), for a handler that only reads the
@@ -100,7 +85,19 @@ impl<T: SessionData> LazySession<T> {
     where
         I: IntoIterator<Item = &'a str>,
     {
+        self.load_with(cookie_headers, Access::ReadOnly)
+    }
+
+    fn load_with<'a, I>(
+        &self,
+        cookie_headers: I,
+        access: Access,
+    ) -> impl Future<Output = Result<Session<T>, SessionError>> + Send + '_
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
         let manager = &self.inner.manager;
+        // Parse before the first await, so the future does not hold the headers.
         let value = if self.inner.cell.initialized() {
             None
         } else {
@@ -111,7 +108,7 @@ impl<T: SessionData> LazySession<T> {
         async move {
             self.inner
                 .cell
-                .get_or_try_init(|| manager.load_value(value, Access::ReadOnly))
+                .get_or_try_init(|| manager.load_value(value, access))
                 .await
                 .cloned()
         }
