@@ -64,7 +64,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn text(status: u16, body: impl Into<Cow<'static, str>>) -> Self {
+    pub(crate) fn text(status: u16, body: impl Into<Cow<'static, str>>) -> Self {
         Reply {
             status,
             headers: vec![(header::CONTENT_TYPE, TEXT_PLAIN.to_owned())],

@@ -11,11 +11,16 @@
 //! | 0 | `0xC1`, the format tag (a byte that never starts a MessagePack value, nor JSON text) |
 //! | 1 | the body's encoding: `0x01` MessagePack with named fields, `0x02` JSON |
 //! | 2..6 | the schema version of the data, a big-endian `u32` (0: unversioned) |
-//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...]}` |
+//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...], "csrf": "<base64url>"}` |
+//!
+//! `csrf`, the secret of the session's CSRF tokens, is there only once a
+//! token was asked for (records without it are byte for byte those of the
+//! releases before it).
 //!
 //! [`Codec::Bincode`] writes the untagged envelope of the releases before
 //! the tag existed: bincode of `(data, flash)`, positional, without a
-//! version. Reading, a tagged record is decoded by the encoding its tag
+//! version; a session with a CSRF secret appends it, `(data, flash,
+//! Some(csrf))`, and reading tries the short form first. Reading, a tagged record is decoded by the encoding its tag
 //! names whatever the configured codec; an untagged one is read as that
 //! previous format: bincode with [`Codec::MessagePack`] (the previous
 //! default) or [`Codec::Bincode`], untagged JSON with [`Codec::Json`]; it
@@ -45,6 +50,7 @@ use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Codec, CodecError};
+use crate::csrf::CsrfSecret;
 use crate::flash::FlashMessage;
 use crate::schema::Schema;
 
@@ -65,10 +71,23 @@ const HEADER_LEN: usize = 6;
 struct EnvelopeRef<'a, T> {
     data: &'a T,
     flash: &'a [FlashMessage],
+    // Skipped when absent: also what keeps bincode's short form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf: Option<&'a CsrfSecret>,
 }
 
 #[derive(Deserialize)]
 struct Envelope<T> {
+    data: T,
+    flash: Vec<FlashMessage>,
+    #[serde(default)]
+    csrf: Option<CsrfSecret>,
+}
+
+/// bincode's short form, `(data, flash)`: positional, so a field with a
+/// default cannot be read from it.
+#[derive(Deserialize)]
+struct ShortEnvelope<T> {
     data: T,
     flash: Vec<FlashMessage>,
 }
@@ -78,6 +97,8 @@ struct Envelope<T> {
 pub(crate) struct Decoded<T> {
     pub(crate) data: T,
     pub(crate) flash: Vec<FlashMessage>,
+    /// The secret of the session's CSRF tokens, if it has one.
+    pub(crate) csrf: Option<CsrfSecret>,
     /// The fields of the stored value that `T` does not know.
     pub(crate) unknown: Unknown,
     /// The schema version it was migrated from, if it was.
@@ -109,10 +130,19 @@ impl Body<'_> {
     pub(crate) fn decode<U: DeserializeOwned>(&self) -> Result<Decoded<U>, CodecError> {
         if self.codec == Codec::Bincode {
             // Positional: nothing can be skipped, so nothing is tracked.
-            let envelope: Envelope<U> = self.codec.decode(self.bytes)?;
+            let envelope: Envelope<U> = match self.codec.decode::<ShortEnvelope<U>>(self.bytes) {
+                Ok(short) => Envelope {
+                    data: short.data,
+                    flash: short.flash,
+                    csrf: None,
+                },
+                Err(CodecError::TrailingBytes(_)) => self.codec.decode(self.bytes)?,
+                Err(error) => return Err(error),
+            };
             return Ok(Decoded {
                 data: envelope.data,
                 flash: envelope.flash,
+                csrf: envelope.csrf,
                 unknown: Unknown::default(),
                 migrated_from: None,
             });
@@ -131,6 +161,7 @@ impl Body<'_> {
         Ok(Decoded {
             data: envelope.data,
             flash: envelope.flash,
+            csrf: envelope.csrf,
             unknown,
             migrated_from: None,
         })
@@ -247,8 +278,9 @@ pub(crate) fn encode<T: Serialize>(
     data: &T,
     flash: &[FlashMessage],
     unknown: &Unknown,
+    csrf: Option<&CsrfSecret>,
 ) -> Result<Vec<u8>, CodecError> {
-    let envelope = EnvelopeRef { data, flash };
+    let envelope = EnvelopeRef { data, flash, csrf };
     let body_tag = match codec {
         Codec::Bincode => return codec.encode(&envelope),
         Codec::MessagePack => BODY_MESSAGE_PACK,

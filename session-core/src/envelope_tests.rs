@@ -11,7 +11,7 @@ use crate::schema::SessionSchema;
 const MP: Codec = Codec::MessagePack;
 
 fn save<T: Serialize>(codec: Codec, data: &T, unknown: &Unknown) -> Vec<u8> {
-    encode(codec, 0, data, &[FlashMessage::info("hi")], unknown).expect("encodes")
+    encode(codec, 0, data, &[FlashMessage::info("hi")], unknown, None).expect("encodes")
 }
 
 fn load<T: SessionData>(codec: Codec, bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -346,7 +346,7 @@ impl SessionSchema for CartV3 {
 }
 
 fn save_versioned<T: SessionSchema>(data: &T) -> Vec<u8> {
-    encode(MP, T::VERSION, data, &[], &Unknown::default()).expect("encodes")
+    encode(MP, T::VERSION, data, &[], &Unknown::default(), None).expect("encodes")
 }
 
 fn load_versioned<T: SessionSchema>(bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -533,4 +533,43 @@ impl SessionSchema for Counted {
             counts: vec![(previous.name, previous.count)],
         }
     }
+}
+
+#[test]
+fn the_csrf_secret_round_trips_in_every_codec_and_is_absent_until_made() {
+    let secret = CsrfSecret::random();
+    let data = V1 {
+        count: 3,
+        name: "ada".into(),
+    };
+    for codec in [Codec::MessagePack, Codec::Json, Codec::Bincode] {
+        let with =
+            encode(codec, 0, &data, &[], &Unknown::default(), Some(&secret)).expect("encodes");
+        let back: Decoded<V1> = load(codec, &with).expect("decodes");
+        assert_eq!(
+            (back.data, back.csrf.as_ref()),
+            (data.clone(), Some(&secret)),
+            "{codec:?}"
+        );
+        let without = save(codec, &data, &Unknown::default());
+        let back: Decoded<V1> = load(codec, &without).expect("decodes");
+        assert!(back.csrf.is_none(), "{codec:?}");
+        assert!(
+            with.len() > without.len(),
+            "{codec:?}: nothing written without a secret"
+        );
+    }
+    // MessagePack also reads a bincode record that carries one (the
+    // previous default's format, written by a bincode-configured release).
+    let bincode = encode(
+        Codec::Bincode,
+        0,
+        &data,
+        &[],
+        &Unknown::default(),
+        Some(&secret),
+    )
+    .expect("encodes");
+    let back: Decoded<V1> = load(MP, &bincode).expect("decodes");
+    assert_eq!(back.csrf.as_ref(), Some(&secret));
 }

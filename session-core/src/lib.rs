@@ -105,6 +105,7 @@ pub mod adapter;
 mod codec;
 mod config;
 mod cookie_header;
+pub mod csrf;
 mod cycle;
 mod data;
 mod envelope;

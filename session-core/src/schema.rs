@@ -138,6 +138,7 @@ fn decode_chain<T: SessionSchema>(stored: u32, body: &Body<'_>) -> Result<Decode
         data: T::migrate(previous.data),
         flash: previous.flash,
         unknown: Unknown::default(),
+        csrf: previous.csrf,
         migrated_from: Some(previous.migrated_from.unwrap_or(stored)),
     })
 }

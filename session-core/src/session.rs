@@ -8,6 +8,7 @@ use serde::Serialize;
 use session_crypto::{FieldError, KeyRing, Sealed};
 use time::OffsetDateTime;
 
+use crate::csrf::CsrfSecret;
 use crate::envelope::Unknown;
 use crate::flash::{FlashMessage, FlashState};
 use crate::id::{SessionId, Token};
@@ -79,6 +80,8 @@ pub(crate) struct State<T> {
     /// Stored fields this release's type does not know, written back at
     /// the next save (see `envelope.rs`).
     pub(crate) unknown: Unknown,
+    /// The secret of the session's CSRF tokens, once one was asked for.
+    pub(crate) csrf: Option<CsrfSecret>,
 }
 
 impl<T> State<T> {
@@ -272,6 +275,11 @@ impl<T> Session<T> {
         } else {
             state.id = SessionId::random();
         }
+        // Tokens handed out before the change of privilege are worthless
+        // after it, like the old session token.
+        if state.csrf.is_some() {
+            state.csrf = Some(CsrfSecret::random());
+        }
         state.changed();
     }
 
@@ -308,6 +316,7 @@ impl<T> Session<T> {
         state.flash = FlashState::default();
         state.owner = None;
         state.unknown = Unknown::default();
+        state.csrf = None;
     }
 
     /// Ends the session: the record is removed and the cookie expired when
@@ -360,6 +369,45 @@ impl<T> Session<T> {
         let mut state = self.lock();
         state.flash = FlashState::default();
         state.changed();
+    }
+
+    /// A token that proves a request comes from a page of this session
+    /// (see [`csrf`](crate::csrf) for the threat model): put it in a hidden
+    /// form field named `csrf_token` or send it in the `X-CSRF-Token`
+    /// header. The session's secret is created on the first call (which
+    /// marks the session modified, so it is saved) and replaced by
+    /// [`regenerate`](Self::regenerate) and [`reset`](Self::reset). Each
+    /// call answers another string (the secret under a fresh random
+    /// mask); every one of them verifies until the secret is replaced.
+    ///
+    /// ```
+    /// # use session_core::{SessionConfig, SessionManager};
+    /// # use session_store_memory::MemoryStore;
+    /// # let manager = SessionManager::<()>::new(
+    /// #     SessionConfig::testing().store(MemoryStore::new()).build().unwrap());
+    /// let session = manager.create();
+    /// let (a, b) = (session.csrf_token(), session.csrf_token());
+    /// assert_ne!(a, b);
+    /// assert!(session.verify_csrf_token(&a) && session.verify_csrf_token(&b));
+    /// session.regenerate();
+    /// assert!(!session.verify_csrf_token(&a), "replaced on rotation");
+    /// assert!(!manager.create().verify_csrf_token(&b), "another session's");
+    /// ```
+    pub fn csrf_token(&self) -> String {
+        let mut state = self.lock();
+        let created = state.csrf.is_none();
+        let token = state.csrf.get_or_insert_with(CsrfSecret::random).masked();
+        if created {
+            state.changed();
+        }
+        token
+    }
+
+    /// Whether `token` is a token of this session's current secret (in
+    /// constant time); always `false` before [`csrf_token`](Self::csrf_token)
+    /// was first called.
+    pub fn verify_csrf_token(&self, token: &str) -> bool {
+        self.lock().csrf.as_ref().is_some_and(|s| s.verifies(token))
     }
 
     /// Seals a value with the configured secret, for the [`Sealed`] field

@@ -107,6 +107,7 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::loaded(decoded.flash),
                 unknown: decoded.unknown,
+                csrf: decoded.csrf,
             },
         );
         self.emit_with_state(EventKind::Loaded, &session, None);

@@ -169,6 +169,7 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::default(),
                 unknown: Unknown::default(),
+                csrf: None,
             },
         )
     }

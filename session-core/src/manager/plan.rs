@@ -132,6 +132,7 @@ impl<T: SessionData> SessionManager<T> {
                 &state.data,
                 &flash,
                 &state.unknown,
+                state.csrf.as_ref(),
             )?;
             // Checked here, before any store call, so that an oversized
             // session writes nothing in any store.
