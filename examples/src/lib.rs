@@ -9,6 +9,7 @@
 //!   compliance part with consent, an access log and a sealed note).
 //! - [`routes`]: what every route does, as functions from a session and a
 //!   body to a [`Reply`].
+//! - [`ui`]: the page at `/` and its forms' routes, with the CSRF policy.
 //! - [`startup`]: logging, building the session manager, announcing the
 //!   address, failing with one line.
 //! - [`error`]: why a start failed ([`DemoError`]).
@@ -36,6 +37,7 @@ pub mod model;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod ui;
 
 pub use config::{ConfigError, DemoConfig, StoreKind};
 pub use error::DemoError;

@@ -27,6 +27,8 @@ pub const TEXT_LIMIT: usize = 500;
 pub const JSON: &str = "application/json";
 /// `Content-Type` of the `/health` reply.
 pub const TEXT: &str = "text/plain; charset=utf-8";
+/// `Content-Type` of the page at `/`.
+pub const HTML: &str = "text/html; charset=utf-8";
 
 /// The demo's users: id, name, password. A real application keeps password
 /// hashes (argon2) in a database; this table only feeds the demo.
@@ -41,6 +43,10 @@ pub enum Body {
     Text(&'static str),
     /// A JSON document.
     Json(String),
+    /// An HTML page.
+    Html(String),
+    /// No body, and a `Location` header with this path (`303 See Other`).
+    SeeOther(&'static str),
 }
 
 /// A framework-neutral response: a status and a body.
@@ -59,7 +65,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, value: &impl Serialize) -> Reply {
+    pub(crate) fn json(status: u16, value: &impl Serialize) -> Reply {
         match serde_json::to_string(value) {
             Ok(text) => Reply {
                 status,
@@ -79,7 +85,14 @@ impl Reply {
         }
     }
 
-    fn error(status: u16, message: &str) -> Reply {
+    pub(crate) fn see_other(location: &'static str) -> Reply {
+        Reply {
+            status: 303,
+            body: Body::SeeOther(location),
+        }
+    }
+
+    pub(crate) fn error(status: u16, message: &str) -> Reply {
         Reply::json(status, &ErrorBody { error: message })
     }
 
@@ -93,18 +106,27 @@ impl Reply {
     /// The `Content-Type` to send, if there is a body.
     pub fn content_type(&self) -> Option<&'static str> {
         match self.body {
-            Body::Empty => None,
+            Body::Empty | Body::SeeOther(_) => None,
             Body::Text(_) => Some(TEXT),
             Body::Json(_) => Some(JSON),
+            Body::Html(_) => Some(HTML),
+        }
+    }
+
+    /// The `Location` header to send, if any.
+    pub fn location(&self) -> Option<&'static str> {
+        match self.body {
+            Body::SeeOther(location) => Some(location),
+            _ => None,
         }
     }
 
     /// The body bytes.
     pub fn into_bytes(self) -> Vec<u8> {
         match self.body {
-            Body::Empty => Vec::new(),
+            Body::Empty | Body::SeeOther(_) => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
-            Body::Json(text) => text.into_bytes(),
+            Body::Json(text) | Body::Html(text) => text.into_bytes(),
         }
     }
 }
@@ -175,7 +197,7 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, Reply> {
         .map_err(|err| Reply::error(422, &format!("invalid request body: {err}")))
 }
 
-fn check_length(name: &str, text: &str, max: usize) -> Result<(), Reply> {
+pub(crate) fn check_length(name: &str, text: &str, max: usize) -> Result<(), Reply> {
     match text.chars().count() {
         n if n > max => Err(Reply::error(
             422,
@@ -244,12 +266,27 @@ pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
         Ok(credentials) => credentials,
         Err(reply) => return reply,
     };
-    if session.data().user().is_locked() {
-        return Reply::error(429, "too many failed login attempts");
+    match sign_in(session, &credentials.username, &credentials.password) {
+        Ok(username) => Reply::json(200, &LoggedIn { username }),
+        Err((status, message)) => Reply::error(status, message),
     }
-    let Some((user_id, username)) = find_user(&credentials.username, &credentials.password) else {
+}
+
+/// Logs the session in as `username` if the password is right and the
+/// session is not locked out; else the status and message of the refusal
+/// (one more failed attempt for a wrong password). Shared by `POST /login`
+/// and the page's form.
+pub(crate) fn sign_in<D: DemoData>(
+    session: &Session<D>,
+    username: &str,
+    password: &str,
+) -> Result<&'static str, (u16, &'static str)> {
+    if session.data().user().is_locked() {
+        return Err((429, "too many failed login attempts"));
+    }
+    let Some((user_id, username)) = find_user(username, password) else {
         session.update(|d| d.user_mut().record_failed_login());
-        return Reply::error(401, "wrong username or password");
+        return Err((401, "wrong username or password"));
     };
     // Over an anonymous session the data carries over (a cart survives
     // login); over another user's session nothing of theirs may.
@@ -267,7 +304,7 @@ pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     session.update(|d| d.user_mut().log_in(user_id, username, now));
     session.set_owner(Some(username));
     tracing::info!(session = %session.id(), username, "logged in");
-    Reply::json(200, &LoggedIn { username })
+    Ok(username)
 }
 
 /// `GET /me`: `200 {"username", "last_login"}` when logged in, else `401`.

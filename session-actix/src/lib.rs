@@ -118,12 +118,14 @@
 //! error's response; without a `Set-Cookie` the error passes through as it
 //! is (so outer error handlers still see its type).
 
+mod csrf;
 mod extract;
 mod guard;
 mod middleware;
 mod read_only;
 mod response;
 
+pub use csrf::{CsrfMiddleware, CsrfService};
 pub use extract::{Session, SessionExt, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use middleware::{SessionMiddleware, SessionService};

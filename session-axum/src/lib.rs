@@ -99,12 +99,14 @@
 //! `5xx` from the handler saves nothing (see
 //! [`SessionConfigBuilder::save_on_server_error`](session_core::SessionConfigBuilder::save_on_server_error)).
 
+mod csrf;
 mod extract;
 mod guard;
 mod layer;
 mod read_only;
 mod response;
 
+pub use csrf::{CsrfLayer, CsrfService};
 pub use extract::{Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use layer::{SessionLayer, SessionService};

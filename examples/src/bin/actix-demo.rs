@@ -12,8 +12,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{guard, web, App, HttpRequest, HttpResponse, HttpServer, Resource, Route};
 use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
-use examples::{startup, DemoConfig, DemoError, DemoSession};
-use session_actix::{Session, SessionMiddleware};
+use examples::{startup, ui, DemoConfig, DemoError, DemoSession};
+use session_actix::{CsrfMiddleware, Session, SessionMiddleware};
+use session_core::SessionManager;
 
 type Body = Result<web::Bytes, actix_web::Error>;
 
@@ -40,7 +41,9 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
     // The factory runs once per worker thread; the manager is shared.
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(web::Data::new(manager.clone()))
             .configure(configure::<D>)
+            .wrap(CsrfMiddleware::<D>::new(ui::csrf_policy()))
             .wrap(SessionMiddleware::new(manager.clone()))
     })
     .listen(listener)
@@ -51,6 +54,16 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
 
 fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(routes::BODY_LIMIT))
+        .service(resource("/", "GET,HEAD").route(get().to(page::<D>)))
+        .service(resource("/csrf", "GET,HEAD").route(get().to(csrf::<D>)))
+        .service(resource("/ui/counter", "POST").route(web::post().to(ui_counter::<D>)))
+        .service(resource("/ui/login", "POST").route(web::post().to(ui_login::<D>)))
+        .service(resource("/ui/logout", "POST").route(web::post().to(ui_logout::<D>)))
+        .service(resource("/ui/flash", "POST").route(web::post().to(ui_flash::<D>)))
+        .service(
+            resource("/ui/sessions/revoke-others", "POST")
+                .route(web::post().to(ui_revoke_others::<D>)),
+        )
         .service(resource("/health", "GET,HEAD").route(get().to(health)))
         .service(resource("/counter", "GET,HEAD").route(get().to(counter::<D>)))
         .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek::<D>)))
@@ -99,6 +112,11 @@ fn resource(path: &str, allow: &'static str) -> Resource {
 fn respond(reply: Reply) -> HttpResponse {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
+    if let Some(location) = reply.location() {
+        return response
+            .insert_header((header::LOCATION, location))
+            .finish();
+    }
     match reply.content_type() {
         Some(content_type) => response.content_type(content_type).body(reply.into_bytes()),
         None => response.finish(),
@@ -126,6 +144,51 @@ fn with_body(
         }
         Err(_) => routes::body_unreadable(),
     })
+}
+
+/// Runs a page form's route on its body, or answers why it is unusable.
+fn with_form(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> HttpResponse {
+    respond(match body {
+        Ok(bytes) => route(&bytes),
+        Err(err) if err.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE => {
+            routes::body_too_large()
+        }
+        Err(_) => routes::body_unreadable(),
+    })
+}
+
+async fn page<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(ui::page(&manager, &session).await)
+}
+
+async fn csrf<D: DemoData>(session: Session<D>) -> HttpResponse {
+    respond(ui::csrf(&session))
+}
+
+async fn ui_counter<D: DemoData>(session: Session<D>) -> HttpResponse {
+    respond(ui::counter(&session))
+}
+
+async fn ui_login<D: DemoData>(session: Session<D>, body: Body) -> HttpResponse {
+    with_form(body, |body| ui::login(&session, body))
+}
+
+async fn ui_logout<D: DemoData>(session: Session<D>) -> HttpResponse {
+    respond(ui::logout(&session))
+}
+
+async fn ui_flash<D: DemoData>(session: Session<D>, body: Body) -> HttpResponse {
+    with_form(body, |body| ui::flash(&session, body))
+}
+
+async fn ui_revoke_others<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(ui::revoke_others(&manager, &session).await)
 }
 
 async fn health() -> HttpResponse {

@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
-use examples::{startup, DemoConfig, DemoError, DemoSession};
-use session_axum::{Session, SessionLayer};
+use examples::{startup, ui, DemoConfig, DemoError, DemoSession};
+use session_axum::{CsrfLayer, Session, SessionLayer};
 use session_core::SessionManager;
 
 type Body = Result<Bytes, BytesRejection>;
@@ -57,7 +57,25 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
 }
 
 fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
+    let (page_manager, revoke_manager) = (manager.clone(), manager.clone());
     let mut router = Router::new()
+        .route(
+            "/",
+            get(move |session: Session<D>| async move {
+                respond(ui::page(&page_manager, &session).await)
+            }),
+        )
+        .route("/csrf", get(csrf::<D>))
+        .route("/ui/counter", post(ui_counter::<D>))
+        .route("/ui/login", post(ui_login::<D>))
+        .route("/ui/logout", post(ui_logout::<D>))
+        .route("/ui/flash", post(ui_flash::<D>))
+        .route(
+            "/ui/sessions/revoke-others",
+            post(move |session: Session<D>| async move {
+                respond(ui::revoke_others(&revoke_manager, &session).await)
+            }),
+        )
         .route("/health", get(health))
         .route("/counter", get(counter::<D>))
         .route("/counter/peek", get(counter_peek::<D>))
@@ -81,11 +99,15 @@ fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(routes::BODY_LIMIT))
+        .layer(CsrfLayer::<D>::new(ui::csrf_policy()))
         .layer(SessionLayer::new(manager))
 }
 
 fn respond(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Some(location) = reply.location() {
+        return (status, [(header::LOCATION, location)]).into_response();
+    }
     match reply.content_type() {
         Some(content_type) => (
             status,
@@ -111,6 +133,37 @@ fn with_body(headers: &HeaderMap, body: Body, route: impl FnOnce(&[u8]) -> Reply
         }
         Err(_) => routes::body_unreadable(),
     })
+}
+
+/// Runs a page form's route on its body, or answers why it is unusable.
+fn with_form(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> Response {
+    respond(match body {
+        Ok(bytes) => route(&bytes),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            routes::body_too_large()
+        }
+        Err(_) => routes::body_unreadable(),
+    })
+}
+
+async fn csrf<D: DemoData>(session: Session<D>) -> Response {
+    respond(ui::csrf(&session))
+}
+
+async fn ui_counter<D: DemoData>(session: Session<D>) -> Response {
+    respond(ui::counter(&session))
+}
+
+async fn ui_login<D: DemoData>(session: Session<D>, body: Body) -> Response {
+    with_form(body, |body| ui::login(&session, body))
+}
+
+async fn ui_logout<D: DemoData>(session: Session<D>) -> Response {
+    respond(ui::logout(&session))
+}
+
+async fn ui_flash<D: DemoData>(session: Session<D>, body: Body) -> Response {
+    with_form(body, |body| ui::flash(&session, body))
 }
 
 async fn health() -> Response {
