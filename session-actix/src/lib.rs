@@ -10,6 +10,9 @@
 //!   (`500`, a setup mistake) or the store failed (`503` when it is down).
 //! - [`LoginGuard`]: a middleware that sends sessions that are not signed in
 //!   to the sign-in page (`303`) or answers `401`.
+//! - [`CsrfMiddleware`]: refuses cross-site requests and unsafe requests
+//!   without the session's CSRF token (`403`), as a
+//!   [`CsrfPolicy`](session_core::csrf::CsrfPolicy) says.
 //! - [`SessionExt`]: `get_session::<T>()` on `HttpRequest` and
 //!   `ServiceRequest`, for guards and middleware of your own.
 //!

@@ -10,6 +10,9 @@
 //!   (`500`, a setup mistake) or the store failed (`503` when it is down).
 //! - [`LoginGuard`]: a layer that sends sessions that are not signed in to
 //!   the sign-in page (`303`) or answers `401`.
+//! - [`CsrfLayer`]: refuses cross-site requests and unsafe requests without
+//!   the session's CSRF token (`403`), as a
+//!   [`CsrfPolicy`](session_core::csrf::CsrfPolicy) says.
 //!
 //! All the policy (what to save, when to touch, which cookie to send) lives
 //! in [`session_core`]; this crate only moves headers.

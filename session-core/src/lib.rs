@@ -27,6 +27,9 @@
 //!   answers); [`FlashMessage`]; [`SessionEvent`]s ([`EventKind`]) for
 //!   callbacks; [`LoginPolicy`] and [`Refusal`], what the adapters' login
 //!   guards let through; [`Sealed`] fields, encrypted inside the session.
+//! - [`csrf`]: CSRF tokens bound to the session
+//!   ([`Session::csrf_token`]) and the checks of the adapters' CSRF layers
+//!   ([`csrf::CsrfPolicy`]), with their threat model.
 //! - [`crypto`] (keys, sealing) and [`time`] are the crates this API uses,
 //!   re-exported so an application names one dependency.
 //!

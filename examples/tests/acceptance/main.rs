@@ -7,6 +7,9 @@
 //!   `Set-Cookie` parsing.
 //! - `scenarios`: one async function per behaviour of the reference app (`examples/README.md`).
 //! - `startup`: bad configuration exits with one line; defaults work.
+//! - `browser`: the page at `/` in headless Chromium (WebDriver), on both
+//!   demos: login, counter, flash, logout, a forged cross-site post, the
+//!   `HttpOnly` cookie, a screenshot.
 //! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
 //!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
@@ -28,6 +31,7 @@
 //! --test acceptance memory::axum::`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod browser;
 mod harness;
 mod inspect;
 mod scenarios;
@@ -72,6 +76,7 @@ macro_rules! scenario_tests {
             json_routes_require_json,
             login_as_another_user_starts_clean,
             unknown_routes_are_json_errors,
+            csrf_guards_the_page_and_the_json_routes,
         );
     };
 }

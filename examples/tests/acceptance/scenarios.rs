@@ -801,3 +801,173 @@ pub(crate) async fn frameworks_answer_alike(axum: &Target, actix: &Target) {
         );
     }
 }
+
+/// The page at `/` and CSRF: forms need the session's token and a
+/// same-origin request, the JSON routes refuse a foreign `Origin` and let
+/// clients without one through, `GET /csrf` gives a token for the header,
+/// another session's token and a token from before login are refused.
+pub(crate) async fn csrf_guards_the_page_and_the_json_routes(target: &Target) {
+    let server = target.start();
+    let client = || {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("a client")
+    };
+    let (browser, other) = (client(), client());
+    let url = |path: &str| format!("{}{path}", server.base);
+    let page = |client: &reqwest::Client| {
+        let request = client.get(url("/"));
+        async move {
+            let response = request.send().await.expect("an answer");
+            assert_eq!(response.status(), 200);
+            let content_type = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert_eq!(content_type, "text/html; charset=utf-8");
+            response.text().await.expect("a page")
+        }
+    };
+    let token_of = |html: &str| {
+        let field = "name=\"csrf_token\" value=\"";
+        let at = html.find(field).expect("a token field") + field.len();
+        html[at..at + 86].to_owned()
+    };
+    let form = |client: &reqwest::Client, path: &str, body: String, headers: &[(&str, &str)]| {
+        let mut request = client
+            .post(url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        async move { request.send().await.expect("an answer") }
+    };
+    let count = |client: &reqwest::Client| {
+        let request = client.get(url("/counter/peek"));
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body["count"].as_u64().expect("a count")
+        }
+    };
+
+    let html = page(&browser).await;
+    for id in [
+        "count",
+        "user",
+        "flash",
+        "sessions",
+        "counter-form",
+        "login-form",
+        "logout-form",
+        "flash-form",
+        "revoke-others-form",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id} in {html}");
+    }
+    let token = token_of(&html);
+    assert_ne!(
+        token_of(&page(&browser).await),
+        token,
+        "masked afresh per page"
+    );
+
+    // Forms: no token, a wrong one, a cross-site one: 403, nothing changes.
+    for (body, headers) in [
+        (String::new(), &[][..]),
+        ("csrf_token=wrong".to_owned(), &[][..]),
+        (
+            format!("csrf_token={token}"),
+            &[("sec-fetch-site", "cross-site")][..],
+        ),
+        (
+            format!("csrf_token={token}"),
+            &[
+                ("sec-fetch-site", "same-site"),
+                ("origin", "http://127.0.0.1:1"),
+            ][..],
+        ),
+        (
+            format!("csrf_token={token}"),
+            &[("origin", "http://evil.example")][..],
+        ),
+    ] {
+        let answer = form(&browser, "/ui/counter", body.clone(), headers).await;
+        assert_eq!(answer.status(), 403, "{body} {headers:?}");
+    }
+    assert_eq!(count(&browser).await, 0);
+    let answer = form(
+        &browser,
+        "/ui/counter",
+        format!("csrf_token={token}"),
+        &[("sec-fetch-site", "same-origin")],
+    )
+    .await;
+    assert_eq!(answer.status(), 303, "{}", server.log());
+    assert_eq!(answer.headers()["location"], "/");
+    assert_eq!(count(&browser).await, 1);
+
+    // The header, with a token from GET /csrf.
+    let body: serde_json::Value = browser
+        .get(url("/csrf"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let header_token = body["token"].as_str().expect("a token").to_owned();
+    let answer = browser
+        .post(url("/ui/counter"))
+        .header("x-csrf-token", &header_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count(&browser).await, 2);
+
+    // Another session's token is refused.
+    let theirs = token_of(&page(&other).await);
+    let answer = form(&browser, "/ui/counter", format!("csrf_token={theirs}"), &[]).await;
+    assert_eq!(answer.status(), 403);
+    assert_eq!(count(&browser).await, 2);
+
+    // JSON routes: a foreign Origin is refused, no Origin or our own passes.
+    let flash = |origin: Option<&str>| {
+        let mut request = browser
+            .post(url("/flash"))
+            .json(&json!({ "message": "via json" }));
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(flash(Some("http://evil.example")).await, 403);
+    assert_eq!(flash(None).await, 204);
+    assert_eq!(flash(Some(server.base.as_str())).await, 204);
+
+    // Login through the form rotates the secret: the old token is dead.
+    let login = format!("csrf_token={token}&username=alice&password=wonderland&remember=1");
+    assert_eq!(form(&browser, "/ui/login", login, &[]).await.status(), 303);
+    let html = page(&browser).await;
+    assert!(html.contains("id=\"user\">alice<"), "{html}");
+    assert!(
+        html.contains("<li>via json</li><li>via json</li>"),
+        "flash shown: {html}"
+    );
+    let answer = form(&browser, "/ui/counter", format!("csrf_token={token}"), &[]).await;
+    assert_eq!(answer.status(), 403, "a token from before login");
+
+    // Flash text is escaped, and shown once.
+    let fresh = token_of(&html);
+    let message = format!("csrf_token={fresh}&message=%3Cb%3Ehi%3C%2Fb%3E");
+    assert_eq!(
+        form(&browser, "/ui/flash", message, &[]).await.status(),
+        303
+    );
+    let html = page(&browser).await;
+    assert!(html.contains("<li>&lt;b&gt;hi&lt;/b&gt;</li>"), "{html}");
+    assert!(!page(&browser).await.contains("&lt;b&gt;"), "shown once");
+}
