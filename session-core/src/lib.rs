@@ -114,6 +114,7 @@ mod data;
 mod envelope;
 mod error;
 mod events;
+mod extract;
 mod flash;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -138,6 +139,7 @@ pub use config::{
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
+pub use extract::ReadOnlySession;
 pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};

@@ -10,7 +10,7 @@ use fred::types::Builder;
 use session_core::store::StoreError;
 
 use crate::conn::Backend;
-use crate::error::ConnectError;
+use crate::error::{ConfigError, ConnectError};
 use crate::near_cache::NearCache;
 use crate::store::RedisStore;
 
@@ -21,6 +21,15 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The default [`RedisStoreBuilder::touch_slack`]: 1 second.
 pub const DEFAULT_TOUCH_SLACK: Duration = Duration::from_secs(1);
+
+/// The connections of a store built by [`RedisStoreBuilder::connect`]
+/// unless [`RedisStoreBuilder::pool_size`] says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 1;
+
+/// The longest pause between reconnection attempts of a store built by
+/// [`RedisStoreBuilder::connect`] unless
+/// [`RedisStoreBuilder::max_reconnect_delay`] says otherwise.
+pub const DEFAULT_MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
 
 /// Builds a [`RedisStore`]. Get one with [`RedisStore::builder`].
 ///
@@ -54,8 +63,8 @@ impl Default for RedisStoreBuilder {
         RedisStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            pool_size: 1,
-            max_reconnect_delay: Duration::from_secs(2),
+            pool_size: DEFAULT_POOL_SIZE,
+            max_reconnect_delay: DEFAULT_MAX_RECONNECT_DELAY,
             touch_slack: DEFAULT_TOUCH_SLACK,
             near_cache: None,
         }
@@ -194,7 +203,9 @@ impl RedisStoreBuilder {
 
     /// Connects to `url`, checks the server with a `PING` and loads the
     /// scripts, all within the command timeout; an unreachable server is
-    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside.
+    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside, a URL
+    /// that is no Redis URL [`StoreError::Config`] with a [`ConfigError`]
+    /// inside.
     ///
     /// The URL chooses the deployment (see fred's `Config::from_url`):
     /// `redis://host:6379/0` (single node, `rediss://` needs a TLS feature of
@@ -203,7 +214,7 @@ impl RedisStoreBuilder {
     /// (Sentinel). The client reconnects by itself after an outage.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
         let config =
-            Config::from_url(url).map_err(|e| StoreError::unavailable(ConnectError::Url(e)))?;
+            Config::from_url(url).map_err(|e| StoreError::config(ConfigError::InvalidUrl(e)))?;
         let servers = servers(&config);
         let backend = self.backend(config).map_err(|e| unreachable(&servers, e))?;
         let timeout = self.command_timeout;
