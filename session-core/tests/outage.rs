@@ -33,7 +33,7 @@ struct Refused;
 impl Switched {
     fn new() -> Self {
         Switched {
-            inner: MemoryStore::builder().no_sweeper().build(),
+            inner: MemoryStore::builder().no_cleanup().build(),
             down: Arc::default(),
         }
     }
