@@ -29,6 +29,8 @@ pub const JSON: &str = "application/json";
 pub const TEXT: &str = "text/plain; charset=utf-8";
 /// `Content-Type` of the page at `/`.
 pub const HTML: &str = "text/html; charset=utf-8";
+/// `Content-Type` of the `/metrics` reply: the Prometheus text format.
+pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The demo's users: id, name, password. A real application keeps password
 /// hashes (argon2) in a database; this table only feeds the demo.
@@ -47,6 +49,8 @@ pub enum Body {
     Html(String),
     /// No body, and a `Location` header with this path (`303 See Other`).
     SeeOther(&'static str),
+    /// Metrics in the Prometheus text format.
+    Prometheus(String),
 }
 
 /// A framework-neutral response: a status and a body.
@@ -110,6 +114,7 @@ impl Reply {
             Body::Text(_) => Some(TEXT),
             Body::Json(_) => Some(JSON),
             Body::Html(_) => Some(HTML),
+            Body::Prometheus(_) => Some(PROMETHEUS),
         }
     }
 
@@ -126,7 +131,7 @@ impl Reply {
         match self.body {
             Body::Empty | Body::SeeOther(_) => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
-            Body::Json(text) | Body::Html(text) => text.into_bytes(),
+            Body::Json(text) | Body::Html(text) | Body::Prometheus(text) => text.into_bytes(),
         }
     }
 }
@@ -233,6 +238,16 @@ pub fn health() -> Reply {
     }
 }
 
+/// `GET /metrics`: the session layer's metrics in the Prometheus text
+/// format. Takes no session: scraping causes no store call and no
+/// `Set-Cookie`, and is not counted in the session metrics it reports.
+pub fn metrics() -> Reply {
+    Reply {
+        status: 200,
+        body: Body::Prometheus(crate::metrics::render()),
+    }
+}
+
 /// `GET /counter`: counts this request and answers `{"count": N}`.
 pub fn counter<D: DemoData>(session: &Session<D>) -> Reply {
     let count = session.update(|d| {
@@ -256,6 +271,8 @@ pub fn counter_peek<D: DemoData>(session: &Session<D>) -> Reply {
 /// failure counted) for a wrong name or password; otherwise the session moves
 /// to a new token (so a token known before login is worthless after it), is
 /// tied to the user for "log out everywhere", and `200 {"username"}`.
+/// `503` while the store is unavailable under `SESSION_STORE_OUTAGE=degrade`
+/// (the session is then a stand-in that cannot be saved).
 ///
 /// The count is exact only under `SESSION_CONCURRENCY=serialize`: parallel
 /// attempts with one cookie then run one at a time, so the sixth sees five
@@ -281,6 +298,11 @@ pub(crate) fn sign_in<D: DemoData>(
     username: &str,
     password: &str,
 ) -> Result<&'static str, (u16, &'static str)> {
+    // Without the store a login could not be kept: it must not look
+    // successful (SESSION_STORE_OUTAGE=degrade).
+    if session.is_degraded() {
+        return Err((503, "sign-in is unavailable, please retry"));
+    }
     if session.data().user().is_locked() {
         return Err((429, "too many failed login attempts"));
     }

@@ -21,6 +21,7 @@ type Body = Result<web::Bytes, actix_web::Error>;
 #[actix_web::main]
 async fn main() {
     startup::init_tracing();
+    startup::init_metrics();
     if let Err(err) = run().await {
         startup::exit_with("actix-demo", &err);
     }
@@ -65,6 +66,7 @@ fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(ui_revoke_others::<D>)),
         )
         .service(resource("/health", "GET,HEAD").route(get().to(health)))
+        .service(resource("/metrics", "GET,HEAD").route(get().to(metrics)))
         .service(resource("/counter", "GET,HEAD").route(get().to(counter::<D>)))
         .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek::<D>)))
         .service(resource("/login", "POST").route(web::post().to(login::<D>)))
@@ -193,6 +195,10 @@ async fn ui_revoke_others<D: DemoData>(
 
 async fn health() -> HttpResponse {
     respond(routes::health())
+}
+
+async fn metrics() -> HttpResponse {
+    respond(routes::metrics())
 }
 
 async fn counter<D: DemoData>(session: Session<D>) -> HttpResponse {

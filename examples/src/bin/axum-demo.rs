@@ -29,6 +29,7 @@ type Body = Result<Bytes, BytesRejection>;
 #[tokio::main]
 async fn main() {
     startup::init_tracing();
+    startup::init_metrics();
     if let Err(err) = run().await {
         startup::exit_with("axum-demo", &err);
     }
@@ -77,6 +78,7 @@ fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
             }),
         )
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/counter", get(counter::<D>))
         .route("/counter/peek", get(counter_peek::<D>))
         .route("/login", post(login::<D>))
@@ -168,6 +170,10 @@ async fn ui_flash<D: DemoData>(session: Session<D>, body: Body) -> Response {
 
 async fn health() -> Response {
     respond(routes::health())
+}
+
+async fn metrics() -> Response {
+    respond(routes::metrics())
 }
 
 async fn counter<D: DemoData>(session: Session<D>) -> Response {

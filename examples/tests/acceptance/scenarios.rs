@@ -970,4 +970,23 @@ pub(crate) async fn csrf_guards_the_page_and_the_json_routes(target: &Target) {
     let html = page(&browser).await;
     assert!(html.contains("<li>&lt;b&gt;hi&lt;/b&gt;</li>"), "{html}");
     assert!(!page(&browser).await.contains("&lt;b&gt;"), "shown once");
+
+    // Every refusal above is counted by its reason.
+    let metrics = browser
+        .get(url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (reason, count) in [
+        ("cross_site", 2),
+        ("foreign_origin", 2),
+        ("missing_token", 1),
+        ("invalid_token", 3),
+    ] {
+        let line = format!("session_csrf_refused_total{{reason=\"{reason}\"}} {count}");
+        assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+    }
 }

@@ -46,8 +46,9 @@
 //! with no session yet: it gets a session and a token when the page is
 //! rendered, so render the token into the login form too.
 //!
-//! A refusal answers `403` with a short text body ([`CsrfRefusal::reply`])
-//! and a `tracing` warning naming the reason.
+//! A refusal answers `403` with a short text body ([`CsrfRefusal::reply`]),
+//! a `tracing` warning naming the reason, and one more
+//! `session_csrf_refused_total{reason}` (the crate's metrics).
 //!
 //! # For adapters
 //!
@@ -373,10 +374,12 @@ impl CsrfRefusal {
     }
 
     /// The answer: `403` with a short text body (`413` for a form over the
-    /// limit), after a `tracing` warning with the reason and the path.
+    /// limit), after a `tracing` warning with the reason and the path; the
+    /// refusal counts in `session_csrf_refused_total` (label `reason`, see
+    /// [`reason`](Self::reason)).
     pub fn reply(self, path: &str) -> Reply {
         tracing::warn!(reason = self.reason(), path, "request refused: {self}");
-        counted(self);
+        crate::telemetry::csrf_refused(self.reason());
         let (status, body) = match self {
             CsrfRefusal::FormTooLarge => (413, "form too large"),
             CsrfRefusal::CrossSite | CsrfRefusal::ForeignOrigin => {
@@ -389,11 +392,6 @@ impl CsrfRefusal {
         Reply::text(status, Cow::Borrowed(body))
     }
 }
-
-/// Where refusals are counted (`session_csrf_refused_total`, by reason)
-/// once the crate has a metrics registry; until then the warning above is
-/// the record.
-fn counted(_refusal: CsrfRefusal) {}
 
 /// The value of the [`FIELD`] field of a form body
 /// (`application/x-www-form-urlencoded`), percent-decoded; `None` if absent.
