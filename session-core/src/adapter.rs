@@ -27,6 +27,7 @@ pub use crate::cycle::{CacheHeaders, LazySession, ResponseFacts};
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::guard::{LoginPolicy, Refusal};
+pub use crate::meta::ClientInfo;
 
 /// The `Content-Type` of every text body the adapters answer.
 pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";

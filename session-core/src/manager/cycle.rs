@@ -13,6 +13,7 @@ use crate::error::SessionError;
 use crate::events::EventKind;
 use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
+use crate::meta::ClientInfo;
 use crate::record::Record;
 use crate::serialize::{self, Access};
 use crate::session::{Session, State};
@@ -22,6 +23,19 @@ impl<T: SessionData> SessionManager<T> {
     /// [`load`](Self::load) for a value that [`read_cookie`](Self::read_cookie)
     /// has checked already.
     pub(crate) async fn load_value(
+        &self,
+        value: Option<CookieValue>,
+        access: Access,
+        client: Option<ClientInfo>,
+    ) -> Result<Session<T>, SessionError> {
+        let session = self.load_stored(value, access).await?;
+        if client.is_some() {
+            session.lock().client = client;
+        }
+        Ok(session)
+    }
+
+    async fn load_stored(
         &self,
         value: Option<CookieValue>,
         access: Access,
@@ -72,7 +86,8 @@ impl<T: SessionData> SessionManager<T> {
     ) -> Session<T> {
         // `Always` refreshes unless the idle expiry would move by less than
         // the slack: a burst of reads then costs no write and no header.
-        let wanted = record.capped_idle(now + self.config.idle_timeout);
+        let timeouts = self.timeouts(Some(&decoded.meta));
+        let wanted = record.capped_idle(now + timeouts.idle);
         let always = matches!(self.config.idle_refresh, IdleRefresh::Always)
             && wanted - record.idle_expires_at >= self.config.refresh_slack;
         let mut idle_expires_at = record.idle_expires_at;
@@ -107,6 +122,10 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::loaded(decoded.flash),
                 unknown: decoded.unknown,
+                meta: decoded.meta,
+                timeouts,
+                owner_changed: false,
+                client: None,
             },
         );
         self.emit_with_state(EventKind::Loaded, &session, None);
@@ -179,6 +198,9 @@ impl<T: SessionData> SessionManager<T> {
                 }
             }
             Write::Create | Write::Save(_) | Write::Touch | Write::Resend => {}
+        }
+        if !sealed_cookies && !matches!(write, Write::Touch | Write::Resend) {
+            self.bound_owner(session, &record).await?;
         }
         let sealed = self.seal(&record).await?;
         let cookie = self.finish_write(session, &record, sealed, generation, now)?;
