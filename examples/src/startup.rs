@@ -23,6 +23,11 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Installs the recorder behind `GET /metrics`; see [`crate::metrics`].
+pub fn init_metrics() {
+    crate::metrics::install();
+}
+
 /// Reads the environment; see [`DemoConfig::from_env`].
 pub fn load_config() -> Result<DemoConfig, DemoError> {
     Ok(DemoConfig::from_env()?)
@@ -81,7 +86,8 @@ pub fn build_manager<D: DemoData>(
         .absolute_timeout(config.absolute_timeout)
         .concurrency(config.concurrency)
         .metadata(metadata)
-        .remember_max(config.remember_timeout);
+        .remember_max(config.remember_timeout)
+        .outage_policy(config.outage);
     if let Some(max) = config.max_per_user {
         builder = builder.max_sessions_per_owner(max);
     }

@@ -90,6 +90,10 @@ pub(crate) struct State<T> {
     pub(crate) owner_changed: bool,
     /// The client of the current request, for the metadata of a write.
     pub(crate) client: Option<ClientInfo>,
+    /// Served while the store was unavailable
+    /// ([`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade)): never
+    /// written, no `Set-Cookie`.
+    pub(crate) degraded: bool,
 }
 
 /// A session's idle timeout, and what [`Session::remember`] and
@@ -243,6 +247,15 @@ impl<T> Session<T> {
     /// unknown one).
     pub fn is_new(&self) -> bool {
         !self.lock().persisted
+    }
+
+    /// Whether this is a stand-in served while the store is unavailable,
+    /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade): a
+    /// fresh session that is never saved and sets no cookie, so the user's
+    /// real session survives the outage. A handler whose answer would claim
+    /// that something was stored (a login) answers `503` instead.
+    pub fn is_degraded(&self) -> bool {
+        self.lock().degraded
     }
 
     /// Whether anything will be written at the end of the request.

@@ -12,6 +12,9 @@
 //! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
 //!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
+//! - `operations`: `GET /metrics` after real requests, and
+//!   `SESSION_STORE_OUTAGE=degrade` while a store of the test's own
+//!   (`servers`: Redis, PostgreSQL) is killed and started again.
 //! - `stores`: scenarios of some stores only (what lands in the store,
 //!   cookie restarts and secret rotation, a Redis outage, servers that
 //!   create one table together, a restart of the demo); `inspect` reads a store's raw contents.
@@ -33,8 +36,10 @@
 mod accounts;
 mod harness;
 mod inspect;
+mod operations;
 mod scenarios;
 mod serialize;
+mod servers;
 mod startup;
 mod stores;
 mod versions;
@@ -95,6 +100,9 @@ macro_rules! account_tests {
 /// that both frameworks answer alike. Adding a store is one line below.
 macro_rules! acceptance_suite {
     ($module:ident, $store:literal, [$($own:ident),* $(,)?]) => {
+        acceptance_suite!($module, $store, [$($own),*], []);
+    };
+    ($module:ident, $store:literal, [$($own:ident),* $(,)?], [$($ops:ident),* $(,)?]) => {
         mod $module {
             use crate::harness::Target;
 
@@ -111,14 +119,18 @@ macro_rules! acceptance_suite {
                 scenario_tests!(super::AXUM);
                 account_tests!(super::AXUM);
                 tests_of!(versions, super::AXUM; version_1_first, version_2_first);
+                tests_of!(operations, super::AXUM; metrics_count_real_requests);
                 tests_of!(stores, super::AXUM; $($own),*);
+                tests_of!(operations, super::AXUM; $($ops),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
                 account_tests!(super::ACTIX);
                 tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
+                tests_of!(operations, super::ACTIX; metrics_count_real_requests);
                 tests_of!(stores, super::ACTIX; $($own),*);
+                tests_of!(operations, super::ACTIX; $($ops),*);
             }
 
             #[tokio::test]
@@ -152,7 +164,8 @@ acceptance_suite!(
         the_store_never_holds_the_note_or_the_token,
         a_redis_outage_is_a_quick_503_and_heals,
         near_caches_stay_coherent_across_servers,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     cookie,
@@ -165,7 +178,8 @@ acceptance_suite!(
     [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     mysql,

@@ -13,6 +13,7 @@ use crate::id::SessionId;
 use crate::meta::SessionEntry;
 use crate::record::Record;
 use crate::session::Session;
+use crate::telemetry::Operation;
 
 impl<T: SessionData> SessionManager<T> {
     /// The live sessions of `owner`, newest first (by creation, which a
@@ -57,7 +58,10 @@ impl<T: SessionData> SessionManager<T> {
         current: Option<&SessionId>,
     ) -> Result<Vec<SessionEntry>, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let records = self.config.store.records_by_owner(owner).await?;
+        let store = &self.config.store;
+        let records = self
+            .store_wide(Operation::RecordsByOwner, store.records_by_owner(owner))
+            .await?;
         let mut entries: Vec<SessionEntry> = records
             .iter()
             .filter(|r| !r.is_expired(now) && r.owner.as_deref() == Some(owner))
@@ -100,13 +104,19 @@ impl<T: SessionData> SessionManager<T> {
     /// expired or someone else's, which is left alone.
     pub async fn revoke(&self, owner: &str, id: &SessionId) -> Result<bool, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let Some(record) = self.config.store.load(id, None).await? else {
+        let store = &self.config.store;
+        let Some(record) = self
+            .store_call(Operation::Load, id, store.load(id, None))
+            .await?
+        else {
             return Ok(false);
         };
         if record.is_expired(now) || record.owner.as_deref() != Some(owner) {
             return Ok(false);
         }
-        let existed = self.config.store.delete(id).await?;
+        let existed = self
+            .store_call(Operation::Delete, id, store.delete(id))
+            .await?;
         if existed {
             self.emit(EventKind::Deleted, id, None, Some(owner), None);
         }
@@ -116,9 +126,17 @@ impl<T: SessionData> SessionManager<T> {
     /// Ends every session of `owner` but `keep` (the current one): "sign
     /// out everywhere else". Answers how many ended.
     pub async fn revoke_others(&self, owner: &str, keep: &SessionId) -> Result<u64, SessionError> {
+        let store = &self.config.store;
         let mut revoked = 0;
-        for id in self.config.store.ids_by_owner(owner).await? {
-            if id != *keep && self.config.store.delete(&id).await? {
+        let ids = self
+            .store_wide(Operation::IdsByOwner, store.ids_by_owner(owner))
+            .await?;
+        for id in ids {
+            if id != *keep
+                && self
+                    .store_call(Operation::Delete, &id, store.delete(&id))
+                    .await?
+            {
                 self.emit(EventKind::Deleted, &id, None, Some(owner), None);
                 revoked += 1;
             }
@@ -143,10 +161,10 @@ impl<T: SessionData> SessionManager<T> {
         if !session.lock().owner_changed {
             return Ok(());
         }
+        let store = &self.config.store;
+        let limited = store.limit_owner(owner, &record.id, limit);
         let outcome = self
-            .config
-            .store
-            .limit_owner(owner, &record.id, limit)
+            .store_call(Operation::LimitOwner, &record.id, limited)
             .await?;
         for id in &outcome.evicted {
             tracing::info!(%id, "session ended: its owner logged in over max_sessions_per_owner");
