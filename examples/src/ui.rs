@@ -56,6 +56,9 @@ struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
+    /// The checkbox: present (`true`) when ticked.
+    #[serde(default)]
+    remember: bool,
 }
 
 /// `POST /ui/login` (`username`, `password`, `remember`): logs in as
@@ -65,7 +68,7 @@ pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
         session.flash("the login form could not be read");
         return Reply::see_other(HOME);
     };
-    if let Err((_, message)) = sign_in(session, &form.username, &form.password) {
+    if let Err((_, message)) = sign_in(session, &form.username, &form.password, form.remember) {
         session.flash(message);
     }
     Reply::see_other(HOME)
@@ -94,7 +97,8 @@ pub fn flash<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     Reply::see_other(HOME)
 }
 
-/// `POST /ui/sessions/revoke-others`: ends the user's other sessions.
+/// `POST /ui/sessions/revoke-others`: ends the user's other sessions
+/// (`SessionManager::revoke_others`).
 pub async fn revoke_others<D: DemoData>(
     manager: &SessionManager<D>,
     session: &Session<D>,
@@ -102,49 +106,50 @@ pub async fn revoke_others<D: DemoData>(
     let Some(owner) = session.owner() else {
         return Reply::see_other(HOME);
     };
-    let current = session.id();
-    let mut revoked = 0;
-    for other in sessions_of(manager, &owner).await {
-        if other.id != current && manager.delete(&other.id).await.unwrap_or(false) {
-            revoked += 1;
+    match manager.revoke_others(&owner, &session.id()).await {
+        Ok(revoked) => session.flash(format!("{revoked} other session(s) ended")),
+        Err(error) => {
+            error.log("revoke_others");
+            session.flash("this store cannot end other sessions");
         }
     }
-    session.flash(format!("{revoked} other session(s) ended"));
     Reply::see_other(HOME)
 }
 
 /// One of the user's sessions, as the page lists it.
 struct Listed {
     id: session_core::SessionId,
+    current: bool,
     created_at: String,
     expires_at: String,
 }
 
-/// The live sessions of `owner`, where the store can list them (not the
-/// cookie store, which keeps nothing on the server: an empty list).
-async fn sessions_of<D: DemoData>(manager: &SessionManager<D>, owner: &str) -> Vec<Listed> {
-    let ids = match manager.store().ids_by_owner(owner).await {
-        Ok(ids) => ids,
+/// The user's sessions, newest first (`SessionManager::sessions_of`), where
+/// the store can list them; else an empty list.
+async fn sessions_of<D: DemoData>(
+    manager: &SessionManager<D>,
+    owner: &str,
+    current: &session_core::SessionId,
+) -> Vec<Listed> {
+    let entries = match manager.sessions_of(owner, Some(current)).await {
+        Ok(entries) => entries,
         Err(error) => {
-            tracing::debug!(%error, "the store does not list sessions by owner");
+            tracing::debug!(%error, "the store does not list a user's sessions");
             return Vec::new();
         }
     };
-    let mut listed = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Ok(Some(snapshot)) = manager.find(&id).await {
-            let at = |t: session_core::time::OffsetDateTime| {
-                t.truncate_to_second().format(&Rfc3339).unwrap_or_default()
-            };
-            listed.push(Listed {
-                created_at: at(snapshot.created_at),
-                expires_at: at(snapshot.expires_at),
-                id,
-            });
-        }
-    }
-    listed.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-    listed
+    let at = |t: session_core::time::OffsetDateTime| {
+        t.truncate_to_second().format(&Rfc3339).unwrap_or_default()
+    };
+    entries
+        .into_iter()
+        .map(|entry| Listed {
+            current: entry.current,
+            created_at: entry.created_at.map(at).unwrap_or_else(|| "?".to_owned()),
+            expires_at: at(entry.expires_at),
+            id: entry.id,
+        })
+        .collect()
 }
 
 /// `GET /`: the page. Shows the flash messages once (they are taken).
@@ -155,7 +160,7 @@ pub async fn page<D: DemoData>(manager: &SessionManager<D>, session: &Session<D>
     };
     let flash: Vec<String> = session.take_flash().into_iter().map(|m| m.text).collect();
     let sessions = match session.owner() {
-        Some(owner) => sessions_of(manager, &owner).await,
+        Some(owner) => sessions_of(manager, &owner, &session.id()).await,
         None => Vec::new(),
     };
     let token = session.csrf_token();
@@ -164,7 +169,6 @@ pub async fn page<D: DemoData>(manager: &SessionManager<D>, session: &Session<D>
         user: user.as_deref(),
         flash: &flash,
         sessions: &sessions,
-        current: &session.id(),
         token: &token,
     });
     Reply {
@@ -178,7 +182,6 @@ struct Page<'a> {
     user: Option<&'a str>,
     flash: &'a [String],
     sessions: &'a [Listed],
-    current: &'a session_core::SessionId,
     token: &'a str,
 }
 
@@ -210,11 +213,7 @@ fn render(page: &Page<'_>) -> String {
         .sessions
         .iter()
         .map(|s| {
-            let this = if &s.id == page.current {
-                " (this one)"
-            } else {
-                ""
-            };
+            let this = if s.current { " (this one)" } else { "" };
             format!(
                 "<li><code>{}</code>{this}: created {}, expires {}</li>",
                 escape(s.id.as_str().get(..8).unwrap_or_default()),
@@ -225,7 +224,7 @@ fn render(page: &Page<'_>) -> String {
         .collect();
     let login_fields = "<label>Name <input name=\"username\" autocomplete=\"username\"></label> \
          <label>Password <input name=\"password\" type=\"password\" autocomplete=\"current-password\"></label> \
-         <label><input name=\"remember\" type=\"checkbox\" value=\"1\"> remember me</label> ";
+         <label><input name=\"remember\" type=\"checkbox\" value=\"true\"> remember me</label> ";
     let flash_fields = "<input name=\"message\" maxlength=\"500\" aria-label=\"message\"> ";
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\

@@ -11,16 +11,23 @@
 //! | 0 | `0xC1`, the format tag (a byte that never starts a MessagePack value, nor JSON text) |
 //! | 1 | the body's encoding: `0x01` MessagePack with named fields, `0x02` JSON |
 //! | 2..6 | the schema version of the data, a big-endian `u32` (0: unversioned) |
-//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...], "csrf": "<base64url>"}` |
+//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...], "meta": {...}, "csrf": "<base64url>"}` |
 //!
+//! `meta` is the library's own part of the session, beside the
+//! application's data: the client's address and user agent when the
+//! configuration keeps them, and the idle timeout of a remembered session
+//! (see `meta.rs`). It is left out when empty, so a record without metadata
+//! has the same bytes as before the key existed; a release that does not
+//! know the key keeps it through its saves like any unknown field.
 //! `csrf`, the secret of the session's CSRF tokens, is there only once a
-//! token was asked for (records without it are byte for byte those of the
-//! releases before it).
+//! token was asked for, and likewise left out otherwise.
 //!
 //! [`Codec::Bincode`] writes the untagged envelope of the releases before
 //! the tag existed: bincode of `(data, flash)`, positional, without a
-//! version; a session with a CSRF secret appends it, `(data, flash,
-//! Some(csrf))`, and reading tries the short form first. Reading, a tagged record is decoded by the encoding its tag
+//! version, and therefore without `meta` (bincode cannot add a field that
+//! older readers would skip); a session with a CSRF secret appends it,
+//! `(data, flash, Some(csrf))`, and reading tries the short form first.
+//! Reading, a tagged record is decoded by the encoding its tag
 //! names whatever the configured codec; an untagged one is read as that
 //! previous format: bincode with [`Codec::MessagePack`] (the previous
 //! default) or [`Codec::Bincode`], untagged JSON with [`Codec::Json`]; it
@@ -52,6 +59,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{Codec, CodecError};
 use crate::csrf::CsrfSecret;
 use crate::flash::FlashMessage;
+use crate::meta::Meta;
 use crate::schema::Schema;
 
 /// The first byte of a tagged envelope: `0xC1` is never used by
@@ -71,7 +79,8 @@ const HEADER_LEN: usize = 6;
 struct EnvelopeRef<'a, T> {
     data: &'a T,
     flash: &'a [FlashMessage],
-    // Skipped when absent: also what keeps bincode's short form.
+    #[serde(skip_serializing_if = "Meta::is_empty")]
+    meta: &'a Meta,
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf: Option<&'a CsrfSecret>,
 }
@@ -81,15 +90,43 @@ struct Envelope<T> {
     data: T,
     flash: Vec<FlashMessage>,
     #[serde(default)]
+    meta: Meta,
+    #[serde(default)]
     csrf: Option<CsrfSecret>,
 }
 
-/// bincode's short form, `(data, flash)`: positional, so a field with a
-/// default cannot be read from it.
+/// The positional envelope of [`Codec::Bincode`]: no room for `meta`; the
+/// CSRF secret, when there is one, is appended (skipped when absent, which
+/// keeps the short form).
+#[derive(Serialize)]
+struct BincodeRef<'a, T> {
+    data: &'a T,
+    flash: &'a [FlashMessage],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf: Option<&'a CsrfSecret>,
+}
+
+/// bincode's short form, `(data, flash)`.
 #[derive(Deserialize)]
-struct ShortEnvelope<T> {
+struct BincodeEnvelope<T> {
     data: T,
     flash: Vec<FlashMessage>,
+}
+
+/// bincode's form with a CSRF secret, `(data, flash, Some(csrf))`.
+#[derive(Deserialize)]
+struct BincodeWithCsrf<T> {
+    data: T,
+    flash: Vec<FlashMessage>,
+    csrf: Option<CsrfSecret>,
+}
+
+/// Only the library's part of a stored envelope, for listing sessions
+/// without decoding the application's data.
+#[derive(Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    meta: Meta,
 }
 
 /// A decoded record's data.
@@ -97,6 +134,8 @@ struct ShortEnvelope<T> {
 pub(crate) struct Decoded<T> {
     pub(crate) data: T,
     pub(crate) flash: Vec<FlashMessage>,
+    /// The library's metadata stored with the data.
+    pub(crate) meta: Meta,
     /// The secret of the session's CSRF tokens, if it has one.
     pub(crate) csrf: Option<CsrfSecret>,
     /// The fields of the stored value that `T` does not know.
@@ -130,8 +169,8 @@ impl Body<'_> {
     pub(crate) fn decode<U: DeserializeOwned>(&self) -> Result<Decoded<U>, CodecError> {
         if self.codec == Codec::Bincode {
             // Positional: nothing can be skipped, so nothing is tracked.
-            let envelope: Envelope<U> = match self.codec.decode::<ShortEnvelope<U>>(self.bytes) {
-                Ok(short) => Envelope {
+            let envelope = match self.codec.decode::<BincodeEnvelope<U>>(self.bytes) {
+                Ok(short) => BincodeWithCsrf {
                     data: short.data,
                     flash: short.flash,
                     csrf: None,
@@ -142,6 +181,7 @@ impl Body<'_> {
             return Ok(Decoded {
                 data: envelope.data,
                 flash: envelope.flash,
+                meta: Meta::default(),
                 csrf: envelope.csrf,
                 unknown: Unknown::default(),
                 migrated_from: None,
@@ -161,6 +201,7 @@ impl Body<'_> {
         Ok(Decoded {
             data: envelope.data,
             flash: envelope.flash,
+            meta: envelope.meta,
             csrf: envelope.csrf,
             unknown,
             migrated_from: None,
@@ -277,12 +318,18 @@ pub(crate) fn encode<T: Serialize>(
     version: u32,
     data: &T,
     flash: &[FlashMessage],
+    meta: &Meta,
     unknown: &Unknown,
     csrf: Option<&CsrfSecret>,
 ) -> Result<Vec<u8>, CodecError> {
-    let envelope = EnvelopeRef { data, flash, csrf };
+    let envelope = EnvelopeRef {
+        data,
+        flash,
+        meta,
+        csrf,
+    };
     let body_tag = match codec {
-        Codec::Bincode => return codec.encode(&envelope),
+        Codec::Bincode => return codec.encode(&BincodeRef { data, flash, csrf }),
         Codec::MessagePack => BODY_MESSAGE_PACK,
         Codec::Json => BODY_JSON,
     };
@@ -343,6 +390,19 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
         Err(error) => Err(error),
     }
+}
+
+/// The metadata of a stored record, without decoding its data: empty for
+/// a record that has none, that is untagged (bincode, or written before the
+/// tag) or that does not decode.
+pub(crate) fn decode_meta(bytes: &[u8]) -> Meta {
+    if bytes.first() != Some(&FORMAT_TAG) {
+        return Meta::default();
+    }
+    tagged_body(bytes)
+        .and_then(|(_, body)| body.codec.decode::<MetaOnly>(body.bytes))
+        .map(|only| only.meta)
+        .unwrap_or_default()
 }
 
 /// The schema version and body of a tagged envelope.

@@ -11,7 +11,16 @@ use crate::schema::SessionSchema;
 const MP: Codec = Codec::MessagePack;
 
 fn save<T: Serialize>(codec: Codec, data: &T, unknown: &Unknown) -> Vec<u8> {
-    encode(codec, 0, data, &[FlashMessage::info("hi")], unknown, None).expect("encodes")
+    encode(
+        codec,
+        0,
+        data,
+        &[FlashMessage::info("hi")],
+        &Meta::default(),
+        unknown,
+        None,
+    )
+    .expect("encodes")
 }
 
 fn load<T: SessionData>(codec: Codec, bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -346,7 +355,16 @@ impl SessionSchema for CartV3 {
 }
 
 fn save_versioned<T: SessionSchema>(data: &T) -> Vec<u8> {
-    encode(MP, T::VERSION, data, &[], &Unknown::default(), None).expect("encodes")
+    encode(
+        MP,
+        T::VERSION,
+        data,
+        &[],
+        &Meta::default(),
+        &Unknown::default(),
+        None,
+    )
+    .expect("encodes")
 }
 
 fn load_versioned<T: SessionSchema>(bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -543,8 +561,16 @@ fn the_csrf_secret_round_trips_in_every_codec_and_is_absent_until_made() {
         name: "ada".into(),
     };
     for codec in [Codec::MessagePack, Codec::Json, Codec::Bincode] {
-        let with =
-            encode(codec, 0, &data, &[], &Unknown::default(), Some(&secret)).expect("encodes");
+        let with = encode(
+            codec,
+            0,
+            &data,
+            &[],
+            &Meta::default(),
+            &Unknown::default(),
+            Some(&secret),
+        )
+        .expect("encodes");
         let back: Decoded<V1> = load(codec, &with).expect("decodes");
         assert_eq!(
             (back.data, back.csrf.as_ref()),
@@ -566,6 +592,7 @@ fn the_csrf_secret_round_trips_in_every_codec_and_is_absent_until_made() {
         0,
         &data,
         &[],
+        &Meta::default(),
         &Unknown::default(),
         Some(&secret),
     )

@@ -83,6 +83,12 @@ fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
                 .route(get().to(get_secret_note::<D>))
                 .route(web::put().to(put_secret_note::<D>)),
         )
+        .service(resource("/sessions", "GET,HEAD").route(get().to(sessions_list::<D>)))
+        .service(
+            resource("/sessions/revoke-others", "POST")
+                .route(web::post().to(sessions_revoke_others::<D>)),
+        )
+        .service(resource("/sessions/{id}", "DELETE").route(web::delete().to(sessions_revoke::<D>)))
         .default_service(web::to(not_found));
     // Version 1 has no such route: a plain 404, as for any unknown path.
     if D::VERSION >= 2 {
@@ -272,4 +278,26 @@ async fn put_preferences<D: DemoData>(
 
 async fn not_found() -> HttpResponse {
     respond(routes::not_found())
+}
+
+async fn sessions_list<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_list(&manager, &session).await)
+}
+
+async fn sessions_revoke<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    id: web::Path<String>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_revoke(&manager, &session, &id).await)
+}
+
+async fn sessions_revoke_others<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_revoke_others(&manager, &session).await)
 }

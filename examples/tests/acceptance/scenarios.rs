@@ -949,7 +949,7 @@ pub(crate) async fn csrf_guards_the_page_and_the_json_routes(target: &Target) {
     assert_eq!(flash(Some(server.base.as_str())).await, 204);
 
     // Login through the form rotates the secret: the old token is dead.
-    let login = format!("csrf_token={token}&username=alice&password=wonderland&remember=1");
+    let login = format!("csrf_token={token}&username=alice&password=wonderland&remember=true");
     assert_eq!(form(&browser, "/ui/login", login, &[]).await.status(), 303);
     let html = page(&browser).await;
     assert!(html.contains("id=\"user\">alice<"), "{html}");
