@@ -110,6 +110,7 @@ mod data;
 mod envelope;
 mod error;
 mod events;
+mod extract;
 mod flash;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -134,6 +135,7 @@ pub use config::{
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
+pub use extract::ReadOnlySession;
 pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};

@@ -123,9 +123,10 @@ impl Concurrency {
     }
 }
 
-/// How a request means to use its session.
+/// How a request means to use its session: what an extractor's
+/// [`Handle::ACCESS`](crate::adapter::Handle::ACCESS) asks of the first load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
     /// It may write: under `Serialize` the load takes the lock.
     ReadWrite,
     /// It only reads: no lock under any policy.
