@@ -14,6 +14,9 @@
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
+//! | `SESSION_REMEMBER_SECS` | both timeouts of a session logged in with `"remember": true` | `2592000` (30 days) |
+//! | `SESSION_MAX_PER_USER` | at most this many sessions per user; a login over it ends the user's oldest session | no limit |
+//! | `SESSION_STORE_OUTAGE` | `fail` or `degrade`: what a request gets while the store is unavailable (`503`, or a fresh session that is not saved, no `Set-Cookie` and `Session-Degraded: 1`; a login is then refused with `503`) | `fail` |
 //! | `DEMO_SESSION_VERSION` | `1` or `2`: which session type the demo runs ([`crate::model`]); version 2 adds `GET`/`PUT /preferences` | `1` |
 //!
 //! Per store:
@@ -31,7 +34,8 @@
 //! The SQL stores create their table at start if it does not exist, the
 //! MongoDB store its indexes. An
 //! unreachable Redis or database at start ends the demo with one line on
-//! stderr; an outage later answers `503` until the server is back.
+//! stderr; an outage later answers `503` until the server is back, or with
+//! `SESSION_STORE_OUTAGE=degrade` serves requests without their sessions.
 //!
 //! An empty variable counts as unset. Any other bad value is a [`ConfigError`]
 //! whose message names the variable, and the binaries exit with it.
@@ -41,7 +45,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use session_core::crypto::KeyError;
-use session_core::{Concurrency, KeyRing};
+use session_core::{Concurrency, KeyRing, OutagePolicy};
 
 /// The longest timeout accepted: ten years. Far beyond any sensible session,
 /// and small enough that adding it to "now" cannot overflow a date.
@@ -196,9 +200,15 @@ pub enum ConfigError {
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
+    /// `SESSION_STORE_OUTAGE` names no policy.
+    #[error("SESSION_STORE_OUTAGE must be fail or degrade, got {0:?}")]
+    Outage(String),
     /// `SESSION_CONCURRENCY` names no policy.
     #[error("SESSION_CONCURRENCY must be one of last-write-wins, reject, serialize, got {0:?}")]
     Concurrency(String),
+    /// `SESSION_MAX_PER_USER` is not a whole number of at least 1.
+    #[error("SESSION_MAX_PER_USER must be a whole number of at least 1, got {0:?}")]
+    MaxPerUser(String),
 }
 
 /// Everything the demo reads from the environment, checked.
@@ -238,8 +248,15 @@ pub struct DemoConfig {
     /// `serialize` with the cookie store is refused when the session
     /// configuration is built (the store keeps no server state to lock).
     pub concurrency: Concurrency,
+    /// `SESSION_STORE_OUTAGE`: what a request gets while the store is
+    /// unavailable.
+    pub outage: OutagePolicy,
     /// `DEMO_SESSION_VERSION`: 1 or 2.
     pub session_version: u8,
+    /// `SESSION_REMEMBER_SECS`: both timeouts of a remembered login.
+    pub remember_timeout: Duration,
+    /// `SESSION_MAX_PER_USER`: the cap on one user's sessions, if any.
+    pub max_per_user: Option<u32>,
 }
 
 impl DemoConfig {
@@ -328,6 +345,22 @@ impl DemoConfig {
                 None => Concurrency::LastWriteWins,
                 Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
             },
+            remember_timeout: timeout(
+                get("SESSION_REMEMBER_SECS")?,
+                "SESSION_REMEMBER_SECS",
+                30 * 24 * 3600,
+            )?,
+            max_per_user: match get("SESSION_MAX_PER_USER")? {
+                None => None,
+                Some(value) => match value.trim().parse::<u32>() {
+                    Ok(max) if max >= 1 => Some(max),
+                    _ => return Err(ConfigError::MaxPerUser(value)),
+                },
+            },
+            outage: match get("SESSION_STORE_OUTAGE")? {
+                None => OutagePolicy::Fail,
+                Some(value) => parse_outage(&value).ok_or(ConfigError::Outage(value))?,
+            },
             session_version: match get("DEMO_SESSION_VERSION")? {
                 None => 1,
                 Some(value) => match value.trim() {
@@ -361,6 +394,29 @@ fn parse_concurrency(value: &str) -> Option<Concurrency> {
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(value))
+    .map(|(_, policy)| policy)
+}
+
+/// The policy a `SESSION_STORE_OUTAGE` value names (any case).
+///
+/// ```
+/// use examples::{ConfigError, DemoConfig};
+/// use session_core::OutagePolicy;
+///
+/// let config = DemoConfig::from_pairs(&[("SESSION_STORE_OUTAGE", "degrade")])?;
+/// assert_eq!(config.outage, OutagePolicy::Degrade);
+/// assert_eq!(DemoConfig::from_pairs(&[])?.outage, OutagePolicy::Fail);
+/// let err = DemoConfig::from_pairs(&[("SESSION_STORE_OUTAGE", "ignore")]).unwrap_err();
+/// assert_eq!(err.to_string(), r#"SESSION_STORE_OUTAGE must be fail or degrade, got "ignore""#);
+/// # Ok::<(), ConfigError>(())
+/// ```
+fn parse_outage(value: &str) -> Option<OutagePolicy> {
+    [
+        ("fail", OutagePolicy::Fail),
+        ("degrade", OutagePolicy::Degrade),
+    ]
+    .into_iter()
+    .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
     .map(|(_, policy)| policy)
 }
 
@@ -502,6 +558,8 @@ mod tests {
         assert!(config.cookie_secure);
         assert_eq!(config.namespace, None);
         assert_eq!(config.session_version, 1);
+        assert_eq!(config.remember_timeout, Duration::from_secs(2_592_000));
+        assert_eq!(config.max_per_user, None);
     }
 
     #[test]
@@ -518,8 +576,12 @@ mod tests {
             ("SESSION_COOKIE_SECURE", "FALSE"),
             ("SESSION_NAMESPACE", "t_42"),
             ("DEMO_SESSION_VERSION", "2"),
+            ("SESSION_REMEMBER_SECS", "7"),
+            ("SESSION_MAX_PER_USER", "3"),
         ])
         .unwrap();
+        assert_eq!(config.remember_timeout, Duration::from_secs(7));
+        assert_eq!(config.max_per_user, Some(3));
         assert_eq!(config.bind.port(), 0);
         assert_eq!(config.store, StoreKind::Postgres);
         assert_eq!(config.redis_url, "redis://example:1");
@@ -611,6 +673,9 @@ mod tests {
             ("SESSION_ABSOLUTE_TIMEOUT_SECS", "18446744073709551615"),
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_NAMESPACE", "Bad-Name"),
+            ("SESSION_REMEMBER_SECS", "0"),
+            ("SESSION_MAX_PER_USER", "0"),
+            ("SESSION_MAX_PER_USER", "many"),
             ("SESSION_NAMESPACE", "1abc"),
             ("DEMO_SESSION_VERSION", "3"),
             ("DEMO_SESSION_VERSION", "v2"),

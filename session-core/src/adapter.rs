@@ -31,6 +31,7 @@ use crate::data::SessionData;
 use crate::error::SessionError;
 pub use crate::extract::{extract, Handle, Rejection};
 use crate::guard::{LoginPolicy, Refusal};
+pub use crate::meta::ClientInfo;
 pub use crate::serialize::Access;
 use crate::session::Session;
 
@@ -51,6 +52,12 @@ pub mod header {
     pub const LOCATION: &str = "location";
     /// `Retry-After`.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// `Session-Degraded`: on a response served without the session store,
+    /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade), with
+    /// the value [`DEGRADED_VALUE`].
+    pub const DEGRADED: &str = "session-degraded";
+    /// The value of [`DEGRADED`]: `1`.
+    pub const DEGRADED_VALUE: &str = "1";
 }
 
 /// A response that the session layer answers in place of the handler's: a
@@ -214,6 +221,9 @@ impl<T: SessionData> LazySession<T> {
         let sets_cookie = set_cookie.is_some();
         if let Some(value) = set_cookie {
             headers.append(header::SET_COOKIE, value.into_string());
+        }
+        if self.loaded().is_some_and(|session| session.is_degraded()) {
+            headers.append(header::DEGRADED, header::DEGRADED_VALUE.to_owned());
         }
         let config = self.manager().config();
         if !config.cache_headers_enabled() || !self.is_loaded() {

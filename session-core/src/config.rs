@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::codec::Codec;
 use crate::events::{Callbacks, EventKind, SessionEvent};
+use crate::meta::{Metadata, OwnerLimit, OwnerLimitPolicy};
 use crate::store::SessionStore;
 
 /// Browsers keep cookies up to 4096 bytes, counted over the whole
@@ -147,6 +148,35 @@ pub enum Concurrency {
     Serialize,
 }
 
+/// What a request gets when the store is unavailable (down, timing out,
+/// or full) as its session is loaded.
+///
+/// A store that fails *after* the load (at the commit) is a `503` under
+/// either policy: the handler's changes cannot be stored, and a response
+/// that looks successful (a login) must not claim they were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutagePolicy {
+    /// The request fails: adapters answer `503 Service Unavailable` (the
+    /// default).
+    #[default]
+    Fail,
+    /// The site keeps working without its sessions: the handler gets a fresh
+    /// session ([`Session::is_degraded`](crate::Session::is_degraded) is
+    /// `true`) that is never saved, the response carries no `Set-Cookie`
+    /// (the user's real session survives the outage untouched) and carries
+    /// `Session-Degraded: 1` ([`header::DEGRADED`](crate::adapter::header::DEGRADED)). Each
+    /// such request counts in `session_degraded_total` and
+    /// `session_store_errors_total`; a warning is logged at most every ten
+    /// seconds. A handler that must not pretend to succeed without a stored
+    /// session (a login) checks `is_degraded()` and answers `503` itself.
+    ///
+    /// Under [`Concurrency::Serialize`], a lock that cannot be taken because
+    /// the store is down is such an outage too; a lock held by another
+    /// request is not (that is still [`SessionError::Busy`](crate::SessionError::Busy)).
+    Degrade,
+}
+
 /// The configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -201,6 +231,17 @@ pub enum ConfigError {
     /// `SameSite=None` cookies must be `Secure`, or browsers drop them.
     #[error("SameSite=None requires the Secure attribute")]
     SameSiteNoneNeedsSecure,
+    /// [`max_sessions_per_owner`](SessionConfigBuilder::max_sessions_per_owner)
+    /// is zero.
+    #[error("the maximum of sessions per owner must be at least 1")]
+    ZeroOwnerLimit,
+    /// A cap per owner was asked for with a store that keeps sessions in
+    /// the cookie: it cannot see an owner's other sessions.
+    #[error("max_sessions_per_owner needs a server-side store; the {store} store keeps sessions in cookies")]
+    OwnerLimitUnsupported {
+        /// The store's [`name`](SessionStore::name).
+        store: &'static str,
+    },
     /// [`Concurrency::Serialize`] was asked for with a store that cannot
     /// lock sessions ([`SessionStore::locks`] is `None`).
     #[error("Concurrency::Serialize needs a store that can lock sessions, and the {store} store cannot: {reason}")]
@@ -225,13 +266,37 @@ pub struct SessionConfig {
     pub(crate) save_on_server_error: bool,
     pub(crate) idle_refresh: IdleRefresh,
     pub(crate) concurrency: Concurrency,
+    pub(crate) outage: OutagePolicy,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) callbacks: Callbacks,
     pub(crate) max_session_bytes: usize,
     pub(crate) cache_headers: bool,
     pub(crate) refresh_slack: Duration,
     pub(crate) locking: crate::serialize::LockTimes,
+    pub(crate) accounts: Accounts,
 }
+
+/// The per-user settings: metadata, remember-me bound, cap per owner.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accounts {
+    pub(crate) metadata: Metadata,
+    pub(crate) remember_max: Duration,
+    pub(crate) owner_limit: Option<OwnerLimit>,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            metadata: Metadata::none(),
+            remember_max: DEFAULT_REMEMBER_MAX,
+            owner_limit: None,
+        }
+    }
+}
+
+/// The longest [`Session::remember`](crate::Session::remember) by default:
+/// 30 days ([`SessionConfigBuilder::remember_max`]).
+pub const DEFAULT_REMEMBER_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl SessionConfig {
     /// A builder with the defaults: cookie `_session` (`HttpOnly`, `Secure`,
@@ -301,6 +366,11 @@ impl SessionConfig {
     pub fn concurrency(&self) -> Concurrency {
         self.concurrency
     }
+    /// What a request gets while the store is unavailable; see
+    /// [`SessionConfigBuilder::outage_policy`].
+    pub fn outage_policy(&self) -> OutagePolicy {
+        self.outage
+    }
     /// The refresh slack in force: the configured one, at most 1% of the
     /// idle timeout; see [`SessionConfigBuilder::refresh_slack`].
     pub fn refresh_slack(&self) -> Duration {
@@ -315,6 +385,21 @@ impl SessionConfig {
     pub fn max_session_bytes(&self) -> usize {
         self.max_session_bytes
     }
+    /// Which metadata sessions keep; see [`SessionConfigBuilder::metadata`].
+    pub fn metadata(&self) -> Metadata {
+        self.accounts.metadata
+    }
+
+    /// The longest [`Session::remember`](crate::Session::remember).
+    pub fn remember_max(&self) -> Duration {
+        self.accounts.remember_max
+    }
+
+    /// The cap on sessions per owner, if any.
+    pub fn owner_limit(&self) -> Option<OwnerLimit> {
+        self.accounts.owner_limit
+    }
+
     /// Whether the adapters add `Cache-Control` and `Vary`; see
     /// [`SessionConfigBuilder::cache_headers`].
     pub fn cache_headers_enabled(&self) -> bool {
@@ -333,6 +418,7 @@ impl fmt::Debug for SessionConfig {
             .field("save_on_server_error", &self.save_on_server_error)
             .field("idle_refresh", &self.idle_refresh)
             .field("concurrency", &self.concurrency)
+            .field("outage", &self.outage)
             .field("store", &self.store)
             .field("callbacks", &self.callbacks)
             .field("max_session_bytes", &self.max_session_bytes)
@@ -357,6 +443,7 @@ pub struct SessionConfigBuilder {
     save_on_server_error: bool,
     idle_refresh: IdleRefresh,
     concurrency: Concurrency,
+    outage: OutagePolicy,
     store: Option<Arc<dyn SessionStore>>,
     callbacks: Callbacks,
     require_secret: bool,
@@ -365,6 +452,9 @@ pub struct SessionConfigBuilder {
     cache_headers: bool,
     refresh_slack: Duration,
     locking: crate::serialize::LockTimes,
+    accounts: Accounts,
+    owner_max: Option<u32>,
+    owner_policy: OwnerLimitPolicy,
 }
 
 impl Default for SessionConfigBuilder {
@@ -379,6 +469,7 @@ impl Default for SessionConfigBuilder {
             save_on_server_error: false,
             idle_refresh: IdleRefresh::Always,
             concurrency: Concurrency::default(),
+            outage: OutagePolicy::default(),
             store: None,
             callbacks: Callbacks::default(),
             require_secret: false,
@@ -387,6 +478,9 @@ impl Default for SessionConfigBuilder {
             refresh_slack: DEFAULT_REFRESH_SLACK,
             cache_headers: true,
             locking: crate::serialize::LockTimes::default(),
+            accounts: Accounts::default(),
+            owner_max: None,
+            owner_policy: OwnerLimitPolicy::default(),
         }
     }
 }
@@ -601,6 +695,26 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// What a request gets while the store is unavailable (default
+    /// [`OutagePolicy::Fail`], a `503`); [`OutagePolicy::Degrade`] serves it
+    /// with a fresh session that is never saved.
+    ///
+    /// ```
+    /// use session_core::{OutagePolicy, SessionConfig};
+    /// # use session_store_memory::MemoryStore;
+    ///
+    /// let config = SessionConfig::testing()
+    ///     .store(MemoryStore::new())
+    ///     .outage_policy(OutagePolicy::Degrade)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.outage_policy(), OutagePolicy::Degrade);
+    /// ```
+    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
+        self.outage = policy;
+        self
+    }
+
     /// Under [`Concurrency::Serialize`], how long a request waits for the
     /// session's lock before it fails with
     /// [`SessionError::Busy`](crate::SessionError::Busy) (default
@@ -619,6 +733,39 @@ impl SessionConfigBuilder {
     /// `409` if another request saved meanwhile (never a lost update).
     pub fn lock_lease(mut self, lease: Duration) -> Self {
         self.locking.lease = lease;
+        self
+    }
+
+    /// Which metadata sessions keep beside their data (default
+    /// [`Metadata::none`]); see [`SessionManager::sessions_of`](crate::SessionManager::sessions_of).
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.accounts.metadata = metadata;
+        self
+    }
+
+    /// The longest timeout [`Session::remember`](crate::Session::remember)
+    /// may give a session (default [`DEFAULT_REMEMBER_MAX`], 30 days; not
+    /// zero, at most [`MAX_TIMEOUT`]); longer asks are cut to it.
+    pub fn remember_max(mut self, max: Duration) -> Self {
+        self.accounts.remember_max = max;
+        self
+    }
+
+    /// At most `max` live sessions per owner (default: no limit; not zero),
+    /// enforced by the store when a session gains its owner (a login); what
+    /// a login over it does is [`owner_limit_policy`](Self::owner_limit_policy).
+    /// The store must support [`SessionStore::limit_owner`] (the memory
+    /// store does; see each store's docs); the cookie store cannot, and
+    /// `build()` refuses it.
+    pub fn max_sessions_per_owner(mut self, max: u32) -> Self {
+        self.owner_max = Some(max);
+        self
+    }
+
+    /// What a login over [`max_sessions_per_owner`](Self::max_sessions_per_owner)
+    /// does (default [`OwnerLimitPolicy::EvictOldest`]).
+    pub fn owner_limit_policy(mut self, policy: OwnerLimitPolicy) -> Self {
+        self.owner_policy = policy;
         self
     }
 
@@ -693,6 +840,9 @@ impl SessionConfigBuilder {
             return Err(ConfigError::ZeroSessionLimit);
         }
         crate::serialize::check(self.concurrency, &self.locking, store.as_ref())?;
+        let mut accounts = self.accounts;
+        accounts.owner_limit =
+            check_accounts(&accounts, self.owner_max, self.owner_policy, store.as_ref())?;
         let keys = match (self.keys, self.secrets.is_empty()) {
             (Some(keys), _) => keys,
             (None, false) => KeyRing::new(&self.secrets)?,
@@ -714,14 +864,47 @@ impl SessionConfigBuilder {
             save_on_server_error: self.save_on_server_error,
             idle_refresh: self.idle_refresh,
             concurrency: self.concurrency,
+            outage: self.outage,
             store,
             callbacks: self.callbacks,
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
             refresh_slack: self.refresh_slack.min(self.idle_timeout / 100),
             locking: self.locking,
+            accounts,
         })
     }
+}
+
+/// Checks the remember-me bound and the cap per owner; answers the cap.
+fn check_accounts(
+    accounts: &Accounts,
+    owner_max: Option<u32>,
+    policy: OwnerLimitPolicy,
+    store: &dyn SessionStore,
+) -> Result<Option<OwnerLimit>, ConfigError> {
+    if accounts.remember_max.is_zero() {
+        return Err(ConfigError::ZeroTimeout("remember"));
+    }
+    if accounts.remember_max > MAX_TIMEOUT {
+        return Err(ConfigError::TimeoutTooLong {
+            which: "remember",
+            given: accounts.remember_max,
+            max: MAX_TIMEOUT,
+        });
+    }
+    let Some(max) = owner_max else {
+        return Ok(None);
+    };
+    if max == 0 {
+        return Err(ConfigError::ZeroOwnerLimit);
+    }
+    if store.cookie_sealing().is_some() {
+        return Err(ConfigError::OwnerLimitUnsupported {
+            store: store.name(),
+        });
+    }
+    Ok(Some(OwnerLimit { max, policy }))
 }
 
 fn check_cookie(cookie: &CookieOptions) -> Result<(), ConfigError> {

@@ -119,18 +119,20 @@ mod guard;
 mod id;
 mod lock;
 mod manager;
+mod meta;
 mod record;
 mod schema;
 mod serialize;
 mod session;
 pub mod store;
+mod telemetry;
 
 // The application API.
 pub use codec::{Codec, CodecError};
 pub use config::{
-    Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
-    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
-    MAX_TIMEOUT,
+    Concurrency, ConfigError, CookieOptions, IdleRefresh, OutagePolicy, SameSite, SessionConfig,
+    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, DEFAULT_REMEMBER_MAX,
+    MAX_COOKIE_BYTES, MAX_TIMEOUT,
 };
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
@@ -140,6 +142,7 @@ pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
+pub use meta::{Metadata, OwnerLimit, OwnerLimitPolicy, SessionEntry, MAX_USER_AGENT_BYTES};
 pub use schema::SessionSchema;
 pub use serialize::{DEFAULT_LOCK_LEASE, DEFAULT_LOCK_WAIT};
 pub use session::{DataMut, DataRef, Session};

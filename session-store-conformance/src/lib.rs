@@ -51,6 +51,7 @@
 mod checks;
 pub mod lease_checks;
 mod locks;
+mod owners;
 mod records;
 
 use std::sync::Arc;
@@ -60,6 +61,7 @@ use session_core::store::SessionStore;
 pub use checks::*;
 pub use lease_checks::Twins;
 pub use locks::*;
+pub use owners::*;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.
@@ -136,6 +138,33 @@ macro_rules! __with_checks {
     };
 }
 
+/// The checks of a user's sessions (listing by owner, the cap per owner
+/// under parallel logins, revoking, remember-me), one `#[tokio::test]`
+/// each for every check of [`OWNER_CHECKS`], for the stores that serve
+/// [`records_by_owner`](SessionStore::records_by_owner) and
+/// [`limit_owner`](SessionStore::limit_owner).
+#[macro_export]
+macro_rules! owner_suite {
+    ($fresh:expr) => {
+        $crate::__with_owner_checks!(conformance_suite, @tests $fresh);
+    };
+}
+
+/// The one list of the checks of [`owner_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_owner_checks {
+    ($callback:ident, $($args:tt)*) => {
+        $crate::$callback! { $($args)*;
+            records_by_owner_lists_the_owners_live_records,
+            parallel_logins_never_exceed_the_owner_limit,
+            a_login_over_the_limit_ends_the_oldest_session,
+            listing_and_revoking_through_the_manager,
+            remembered_sessions_keep_their_timeouts_across_rotation,
+        }
+    };
+}
+
 /// The names of a list of checks, as a slice.
 #[doc(hidden)]
 #[macro_export]
@@ -144,6 +173,9 @@ macro_rules! __names {
         &[$(stringify!($check)),*]
     };
 }
+
+/// Every check that [`owner_suite!`] runs, by name (those of `owners.rs`).
+pub const OWNER_CHECKS: &[&str] = __with_owner_checks!(__names,);
 
 /// Every check that [`conformance_suite!`] runs, by name: the checks of
 /// `checks.rs` and `locks.rs` (each a public `async fn(&dyn Fixture)` of
@@ -183,6 +215,13 @@ mod tests {
         written.extend(checks_in(include_str!("locks.rs"), "Fixture"));
         assert!(written.len() > 20, "the scan finds the checks: {written:?}");
         assert_eq!(written, listed(super::CHECKS));
+    }
+
+    #[test]
+    fn every_owner_check_in_the_code_is_in_the_one_list() {
+        let written = checks_in(include_str!("owners.rs"), "Fixture");
+        assert!(written.len() > 4, "the scan finds the checks: {written:?}");
+        assert_eq!(written, listed(super::OWNER_CHECKS));
     }
 
     #[test]

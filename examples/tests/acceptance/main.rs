@@ -7,9 +7,14 @@
 //!   `Set-Cookie` parsing.
 //! - `scenarios`: one async function per behaviour of the reference app (`examples/README.md`).
 //! - `startup`: bad configuration exits with one line; defaults work.
+//! - `accounts`: a user's sessions (remember-me, listing, revoking, the cap
+//!   per user), also over two servers sharing the store.
 //! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
 //!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
+//! - `operations`: `GET /metrics` after real requests, and
+//!   `SESSION_STORE_OUTAGE=degrade` while a store of the test's own
+//!   (`servers`: Redis, PostgreSQL) is killed and started again.
 //! - `stores`: scenarios of some stores only (what lands in the store,
 //!   cookie restarts and secret rotation, a Redis outage, servers that
 //!   create one table together, a restart of the demo); `inspect` reads a store's raw contents.
@@ -28,10 +33,13 @@
 //! --test acceptance memory::axum::`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod accounts;
 mod harness;
 mod inspect;
+mod operations;
 mod scenarios;
 mod serialize;
+mod servers;
 mod startup;
 mod stores;
 mod versions;
@@ -76,11 +84,25 @@ macro_rules! scenario_tests {
     };
 }
 
+/// A user's sessions (`accounts`), for a target.
+macro_rules! account_tests {
+    ($target:path) => {
+        tests_of!(accounts, $target;
+            remember_me_outlives_the_idle_timeout,
+            devices_are_listed_and_revoked,
+            a_login_over_the_cap_ends_the_oldest,
+        );
+    };
+}
+
 /// The whole suite for one store: every scenario on both frameworks, the
 /// store's own scenarios (from `stores`, in brackets) on both, and a check
 /// that both frameworks answer alike. Adding a store is one line below.
 macro_rules! acceptance_suite {
     ($module:ident, $store:literal, [$($own:ident),* $(,)?]) => {
+        acceptance_suite!($module, $store, [$($own),*], []);
+    };
+    ($module:ident, $store:literal, [$($own:ident),* $(,)?], [$($ops:ident),* $(,)?]) => {
         mod $module {
             use crate::harness::Target;
 
@@ -95,19 +117,30 @@ macro_rules! acceptance_suite {
 
             mod axum {
                 scenario_tests!(super::AXUM);
+                account_tests!(super::AXUM);
                 tests_of!(versions, super::AXUM; version_1_first, version_2_first);
+                tests_of!(operations, super::AXUM; metrics_count_real_requests);
                 tests_of!(stores, super::AXUM; $($own),*);
+                tests_of!(operations, super::AXUM; $($ops),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
+                account_tests!(super::ACTIX);
                 tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
+                tests_of!(operations, super::ACTIX; metrics_count_real_requests);
                 tests_of!(stores, super::ACTIX; $($own),*);
+                tests_of!(operations, super::ACTIX; $($ops),*);
             }
 
             #[tokio::test]
             async fn frameworks_answer_alike() {
                 crate::scenarios::frameworks_answer_alike(&AXUM, &ACTIX).await;
+            }
+
+            #[tokio::test]
+            async fn two_servers_share_a_users_sessions() {
+                crate::accounts::two_servers_share_a_users_sessions(&AXUM, &ACTIX).await;
             }
 
             #[tokio::test]
@@ -131,7 +164,8 @@ acceptance_suite!(
         the_store_never_holds_the_note_or_the_token,
         a_redis_outage_is_a_quick_503_and_heals,
         near_caches_stay_coherent_across_servers,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     cookie,
@@ -144,7 +178,8 @@ acceptance_suite!(
     [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     mysql,

@@ -3,6 +3,7 @@
 //! the commit planner (what to write, and how) in `plan`.
 
 mod cycle;
+mod owners;
 mod plan;
 
 use std::any::Any;
@@ -19,10 +20,12 @@ use crate::error::SessionError;
 use crate::events::{EventKind, SessionEvent};
 use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
+use crate::meta::Meta;
 use crate::record::Record;
 use crate::schema::{Schema, SessionSchema};
-use crate::session::{Session, State};
-use crate::store::SessionStore;
+use crate::session::{Session, State, Timeouts};
+use crate::store::{SessionStore, StoreError};
+use crate::telemetry::{self, Operation};
 
 /// A session read by id, outside any request.
 #[derive(Debug, Clone)]
@@ -139,6 +142,26 @@ impl<T: SessionData> SessionManager<T> {
         self.config.store.cookie_sealing().is_some()
     }
 
+    /// One call to this manager's store, timed, counted and traced
+    /// ([`telemetry::store_call`]).
+    pub(crate) async fn store_call<R>(
+        &self,
+        operation: Operation,
+        id: &SessionId,
+        call: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        telemetry::store_call(self.config.store.name(), operation, Some(id), call).await
+    }
+
+    /// A store call about no single session (clear, count, owner-wide).
+    async fn store_wide<R>(
+        &self,
+        operation: Operation,
+        call: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        telemetry::store_call(self.config.store.name(), operation, None, call).await
+    }
+
     /// A new, empty session. Nothing is stored until it holds data and is
     /// committed.
     pub fn create(&self) -> Session<T> {
@@ -169,8 +192,24 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::default(),
                 unknown: Unknown::default(),
+                meta: Meta::default(),
+                timeouts: self.timeouts(None),
+                owner_changed: false,
+                client: None,
+                degraded: false,
             },
         )
+    }
+
+    /// The timeouts of a session whose stored metadata is `meta`.
+    pub(crate) fn timeouts(&self, meta: Option<&Meta>) -> Timeouts {
+        let default_idle = self.config.idle_timeout;
+        Timeouts {
+            idle: meta.map_or(default_idle, |m| m.idle_timeout(default_idle)),
+            default_idle,
+            default_absolute: self.config.absolute_timeout,
+            remember_max: self.config.accounts.remember_max,
+        }
     }
 
     /// The value if it could be a session cookie of this configuration at
@@ -190,7 +229,7 @@ impl<T: SessionData> SessionManager<T> {
     /// error.
     pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
         let value = cookie_value.and_then(|v| self.read_cookie(v));
-        self.load_value(value, crate::serialize::Access::ReadWrite)
+        self.load_value(value, crate::serialize::Access::ReadWrite, None)
             .await
     }
 
@@ -232,7 +271,8 @@ impl<T: SessionData> SessionManager<T> {
     /// The live session with this id, if any.
     pub async fn find(&self, id: &SessionId) -> Result<Option<SessionSnapshot<T>>, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let Some(record) = self.config.store.load(id, None).await? else {
+        let load = self.config.store.load(id, None);
+        let Some(record) = self.store_call(Operation::Load, id, load).await? else {
             return Ok(None);
         };
         if record.is_expired(now) {
@@ -250,7 +290,8 @@ impl<T: SessionData> SessionManager<T> {
 
     /// Deletes the session with this id. Answers whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
-        let existed = self.config.store.delete(id).await?;
+        let delete = self.config.store.delete(id);
+        let existed = self.store_call(Operation::Delete, id, delete).await?;
         if existed {
             self.emit(EventKind::Deleted, id, None, None, None);
         }
@@ -259,13 +300,16 @@ impl<T: SessionData> SessionManager<T> {
 
     /// Deletes every session of this store.
     pub async fn clear(&self) -> Result<(), SessionError> {
-        Ok(self.config.store.clear().await?)
+        Ok(self
+            .store_wide(Operation::Clear, self.config.store.clear())
+            .await?)
     }
 
     /// Deletes every session of one owner ("log out everywhere"). Answers how
     /// many were deleted.
     pub async fn delete_by_owner(&self, owner: &str) -> Result<u64, SessionError> {
-        Ok(self.config.store.delete_by_owner(owner).await?)
+        let delete = self.config.store.delete_by_owner(owner);
+        Ok(self.store_wide(Operation::DeleteByOwner, delete).await?)
     }
 
     /// Deletes every live session whose data `predicate` selects, where the
@@ -309,12 +353,15 @@ impl<T: SessionData> SessionManager<T> {
                 })
                 .unwrap_or(false)
         };
-        Ok(self.config.store.delete_where(&test).await?)
+        let delete = self.config.store.delete_where(&test);
+        Ok(self.store_wide(Operation::DeleteWhere, delete).await?)
     }
 
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64, SessionError> {
-        Ok(self.config.store.count().await?)
+        Ok(self
+            .store_wide(Operation::Count, self.config.store.count())
+            .await?)
     }
 }
 
