@@ -106,7 +106,7 @@ impl Reply {
     /// The answer where a session is asked for but the adapter's layer
     /// (named `layer`, such as `"SessionLayer"`) does not run around the
     /// route: a setup mistake, `500` with a body that names it (logged where
-    /// it is found, with [`log_missing_layer`]).
+    /// it is found, by [`extract`]).
     pub fn missing_layer(layer: &str) -> Self {
         Reply::text(500, missing_layer_message(layer))
     }
@@ -125,16 +125,16 @@ impl Reply {
     }
 }
 
-/// The body of [`Reply::missing_layer`] (also the adapters' rejection
-/// message): `"{layer}<T> is not installed for this route"`.
-pub fn missing_layer_message(layer: &str) -> String {
+/// The body of [`Reply::missing_layer`] (also the message of
+/// [`Rejection::MissingLayer`]): `"{layer}<T> is not installed for this route"`.
+pub(crate) fn missing_layer_message(layer: &str) -> String {
     format!("{layer}<T> is not installed for this route")
 }
 
 /// Logs, once where it is found, that a session of type `T` was asked for
 /// where the adapter's layer (named `layer`) does not run; `install` says
 /// how to add it.
-pub fn log_missing_layer<T>(layer: &str, install: &str) {
+pub(crate) fn log_missing_layer<T>(layer: &str, install: &str) {
     tracing::error!(
         session_type = std::any::type_name::<T>(),
         "a session was asked for, but {layer}<T> is not installed for this route: {install}"
