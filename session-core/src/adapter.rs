@@ -51,6 +51,12 @@ pub mod header {
     pub const LOCATION: &str = "location";
     /// `Retry-After`.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// `Session-Degraded`: on a response served without the session store,
+    /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade), with
+    /// the value [`DEGRADED_VALUE`].
+    pub const DEGRADED: &str = "session-degraded";
+    /// The value of [`DEGRADED`]: `1`.
+    pub const DEGRADED_VALUE: &str = "1";
 }
 
 /// A response that the session layer answers in place of the handler's: a
@@ -214,6 +220,9 @@ impl<T: SessionData> LazySession<T> {
         let sets_cookie = set_cookie.is_some();
         if let Some(value) = set_cookie {
             headers.append(header::SET_COOKIE, value.into_string());
+        }
+        if self.loaded().is_some_and(|session| session.is_degraded()) {
+            headers.append(header::DEGRADED, header::DEGRADED_VALUE.to_owned());
         }
         let config = self.manager().config();
         if !config.cache_headers_enabled() || !self.is_loaded() {

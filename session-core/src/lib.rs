@@ -124,11 +124,12 @@ mod schema;
 mod serialize;
 mod session;
 pub mod store;
+mod telemetry;
 
 // The application API.
 pub use codec::{Codec, CodecError};
 pub use config::{
-    Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
+    Concurrency, ConfigError, CookieOptions, IdleRefresh, OutagePolicy, SameSite, SessionConfig,
     SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
     MAX_TIMEOUT,
 };
