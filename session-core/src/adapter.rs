@@ -158,6 +158,10 @@ pub trait ResponseHeaders {
     /// Whether one of the lines named `name` passes `test`, which gets the
     /// line's value as text, or `None` for a value that is not.
     fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool;
+    /// Whether the response has a line named `name`.
+    fn contains(&self, name: &'static str) -> bool {
+        self.any_line(name, &mut |_| true)
+    }
     /// Adds a line after those already there.
     fn append(&mut self, name: &'static str, value: String);
     /// Replaces every line named `name` with this one.
@@ -232,7 +236,7 @@ impl<T: SessionData> LazySession<T> {
         let add = config.cache_headers_for(ResponseFacts {
             sets_session_cookie: sets_cookie,
             session_loaded: true,
-            has_cache_control: headers.any_line(header::CACHE_CONTROL, &mut |_| true),
+            has_cache_control: headers.contains(header::CACHE_CONTROL),
             varies_on_cookie: headers.any_line(header::VARY, &mut covers),
         });
         if add.no_store {
