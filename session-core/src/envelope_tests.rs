@@ -11,7 +11,15 @@ use crate::schema::SessionSchema;
 const MP: Codec = Codec::MessagePack;
 
 fn save<T: Serialize>(codec: Codec, data: &T, unknown: &Unknown) -> Vec<u8> {
-    encode(codec, 0, data, &[FlashMessage::info("hi")], unknown).expect("encodes")
+    encode(
+        codec,
+        0,
+        data,
+        &[FlashMessage::info("hi")],
+        &Meta::default(),
+        unknown,
+    )
+    .expect("encodes")
 }
 
 fn load<T: SessionData>(codec: Codec, bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -346,7 +354,15 @@ impl SessionSchema for CartV3 {
 }
 
 fn save_versioned<T: SessionSchema>(data: &T) -> Vec<u8> {
-    encode(MP, T::VERSION, data, &[], &Unknown::default()).expect("encodes")
+    encode(
+        MP,
+        T::VERSION,
+        data,
+        &[],
+        &Meta::default(),
+        &Unknown::default(),
+    )
+    .expect("encodes")
 }
 
 fn load_versioned<T: SessionSchema>(bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
