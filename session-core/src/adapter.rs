@@ -52,6 +52,8 @@ pub mod header {
     pub const LOCATION: &str = "location";
     /// `Retry-After`.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// `User-Agent`, for [`ClientInfo`](super::ClientInfo).
+    pub const USER_AGENT: &str = "user-agent";
     /// `Session-Degraded`: on a response served without the session store,
     /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade), with
     /// the value [`DEGRADED_VALUE`].
