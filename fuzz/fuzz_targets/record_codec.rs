@@ -39,7 +39,7 @@ fn fixture() -> &'static Fixture {
             .into_iter()
             .map(|codec| {
                 let config = SessionConfig::builder()
-                    .store(MemoryStore::builder().no_sweeper().build())
+                    .store(MemoryStore::builder().no_cleanup().build())
                     .secret("fuzzing secret, thirty-two bytes or more")
                     .codec(codec)
                     .build()

@@ -203,7 +203,7 @@ fuzz_target!(|input: Input| {
         let ring = KeyRing::new([SECRET]).expect("long enough");
         builder.store(CookieStore::builder(ring).build())
     } else {
-        builder.store(MemoryStore::builder().no_sweeper().build())
+        builder.store(MemoryStore::builder().no_cleanup().build())
     };
     if let Some(name) = &input.name {
         builder = builder.cookie_name(name.clone());

@@ -112,7 +112,7 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     let config = SessionConfig::testing().store(store.clone()).build();
     let manager = SessionManager::new(config.unwrap());
     Fixture { store, manager }

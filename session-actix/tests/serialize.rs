@@ -26,7 +26,7 @@ async fn peek(session: ReadOnlySession<u32>) -> String {
 
 #[actix_web::test]
 async fn a_locked_session_answers_503_with_retry_after_and_reads_go_through() {
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     let config = SessionConfig::testing()
         .store(store.clone())
         .concurrency(Concurrency::Serialize)

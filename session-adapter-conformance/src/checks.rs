@@ -20,7 +20,7 @@ impl Setup {
     fn new() -> Self {
         Setup::with(
             SessionConfig::testing(),
-            MemoryStore::builder().no_sweeper().build(),
+            MemoryStore::builder().no_cleanup().build(),
         )
     }
 
@@ -214,7 +214,7 @@ pub async fn missing_layer_is_a_clear_500<A: Adapter>() {
 pub async fn store_error_is_a_generic_503<A: Adapter>() {
     let full = MemoryStore::builder()
         .capacity(0, Overflow::Refuse)
-        .no_sweeper()
+        .no_cleanup()
         .build();
     let s = Setup::with(SessionConfig::testing(), full);
     let response = send(&s.app::<A>().await, "/count", &[]).await;
@@ -231,7 +231,7 @@ pub async fn store_error_is_a_generic_503<A: Adapter>() {
 /// cookie.
 pub async fn oversized_cookie_is_a_500_not_a_truncated_cookie<A: Adapter>() {
     let config = SessionConfig::testing().cookie_name("n".repeat(4100));
-    let s = Setup::with(config, MemoryStore::builder().no_sweeper().build());
+    let s = Setup::with(config, MemoryStore::builder().no_cleanup().build());
     let response = send(&s.app::<A>().await, "/count", &[]).await;
     assert_eq!(response.status, 500);
     assert_eq!(response.set_cookie(), None);
@@ -241,7 +241,7 @@ pub async fn oversized_cookie_is_a_500_not_a_truncated_cookie<A: Adapter>() {
 /// A session over `max_session_bytes` is a `500` and stores nothing.
 pub async fn a_session_over_its_size_limit_is_a_500_and_nothing_is_stored<A: Adapter>() {
     let config = SessionConfig::testing().max_session_bytes(4);
-    let s = Setup::with(config, MemoryStore::builder().no_sweeper().build());
+    let s = Setup::with(config, MemoryStore::builder().no_cleanup().build());
     let response = send(&s.app::<A>().await, "/count", &[]).await;
     assert_eq!(response.status, 500);
     assert_eq!(response.set_cookie(), None);
@@ -400,7 +400,7 @@ pub async fn vary_is_extended_never_broken<A: Adapter>() {
 /// `cache_headers(false)` adds no caching header.
 pub async fn cache_headers_can_be_turned_off<A: Adapter>() {
     let config = SessionConfig::testing().cache_headers(false);
-    let s = Setup::with(config, MemoryStore::builder().no_sweeper().build());
+    let s = Setup::with(config, MemoryStore::builder().no_cleanup().build());
     let response = send(&s.app::<A>().await, "/count", &[]).await;
     assert!(response.set_cookie().is_some());
     assert!(response.header("cache-control").is_empty());
@@ -415,7 +415,7 @@ pub async fn every_accepted_path_and_domain_makes_a_header<A: Adapter>() {
         ("/a-b_c.~!$&'()*+,=:@%20/", ".sub-1.example.com"),
     ] {
         let config = SessionConfig::testing().path(path).domain(domain);
-        let s = Setup::with(config, MemoryStore::builder().no_sweeper().build());
+        let s = Setup::with(config, MemoryStore::builder().no_cleanup().build());
         let response = send(&s.app::<A>().await, "/count", &[]).await;
         assert_eq!(response.status, 200);
         let header = response.set_cookie().expect("a Set-Cookie");

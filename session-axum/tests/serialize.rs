@@ -38,7 +38,7 @@ async fn get_with(app: &Router, path: &str, cookie: Option<&str>) -> axum::respo
 
 #[tokio::test]
 async fn a_locked_session_answers_503_with_retry_after_and_reads_go_through() {
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     let config = SessionConfig::testing()
         .store(store.clone())
         .concurrency(Concurrency::Serialize)

@@ -147,7 +147,7 @@ fn manager(kind: Kind, refresh: IdleRefresh) -> (SessionManager<Counter>, Arc<Co
         .idle_refresh(refresh);
     let builder = match kind {
         Kind::Memory => builder.store(Counted {
-            inner: MemoryStore::builder().no_sweeper().build(),
+            inner: MemoryStore::builder().no_cleanup().build(),
             counts: Arc::clone(&counts),
         }),
         Kind::Cookie => builder.store(Counted {

@@ -11,7 +11,7 @@ use session_core::{
 use session_store_memory::MemoryStore;
 
 fn store() -> MemoryStore {
-    MemoryStore::builder().no_sweeper().build()
+    MemoryStore::builder().no_cleanup().build()
 }
 
 #[test]

@@ -22,7 +22,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let store = MemoryStore::builder()
 //!     .capacity(100_000, Overflow::EvictSoonestExpiring)
-//!     .sweep_every(Duration::from_secs(30))
+//!     .cleanup_every(Duration::from_secs(30))
 //!     .build();
 //! # let _ = store; }
 //! ```
@@ -33,4 +33,4 @@ mod store;
 #[cfg(test)]
 mod sweep_properties;
 
-pub use store::{MemoryStore, MemoryStoreBuilder, Overflow};
+pub use store::{MemoryStore, MemoryStoreBuilder, Overflow, DEFAULT_CLEANUP_EVERY};

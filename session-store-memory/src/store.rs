@@ -22,6 +22,10 @@ use crate::lock::LockTable;
 /// large backlog never stalls the runtime.
 const SWEEP_BATCH: usize = 1024;
 
+/// How often the sweeper removes expired records unless
+/// [`MemoryStoreBuilder::cleanup_every`] says otherwise.
+pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
 /// What a full store does with a new session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -88,7 +92,7 @@ impl Clock {
 #[must_use]
 pub struct MemoryStoreBuilder {
     capacity: Option<(usize, Overflow)>,
-    sweep_every: Option<Duration>,
+    cleanup_every: Option<Duration>,
     clock: Clock,
 }
 
@@ -99,17 +103,18 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// How often the sweeper runs (default every 60 seconds).
-    pub fn sweep_every(mut self, period: Duration) -> Self {
-        self.sweep_every = Some(period);
+    /// How often the sweeper removes expired records (default
+    /// [`DEFAULT_CLEANUP_EVERY`]).
+    pub fn cleanup_every(mut self, period: Duration) -> Self {
+        self.cleanup_every = Some(period);
         self
     }
 
     /// No background sweeper: expired records stay invisible, and are
-    /// removed by [`MemoryStore::sweep_expired`], when their id is used
+    /// removed by [`MemoryStore::remove_expired`], when their id is used
     /// again, or when a full store makes room.
-    pub fn no_sweeper(mut self) -> Self {
-        self.sweep_every = None;
+    pub fn no_cleanup(mut self) -> Self {
+        self.cleanup_every = None;
         self
     }
 
@@ -136,7 +141,7 @@ impl MemoryStoreBuilder {
                 locks: LockTable::default(),
             }),
         };
-        if let Some(period) = self.sweep_every {
+        if let Some(period) = self.cleanup_every {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
                     handle.spawn(sweeper(Arc::downgrade(&store.inner), period));
@@ -178,7 +183,8 @@ impl MemoryStore {
         &self.inner.locks
     }
 
-    /// A store with no capacity bound and a sweeper every 60 seconds.
+    /// A store with no capacity bound and a sweeper every
+    /// [`DEFAULT_CLEANUP_EVERY`].
     pub fn new() -> Self {
         Self::builder().build()
     }
@@ -187,7 +193,7 @@ impl MemoryStore {
     pub fn builder() -> MemoryStoreBuilder {
         MemoryStoreBuilder {
             capacity: None,
-            sweep_every: Some(Duration::from_secs(60)),
+            cleanup_every: Some(DEFAULT_CLEANUP_EVERY),
             clock: Clock::default(),
         }
     }
@@ -200,7 +206,7 @@ impl MemoryStore {
     /// use session_store_memory::MemoryStore;
     ///
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let store = MemoryStore::builder().no_sweeper().build();
+    /// let store = MemoryStore::builder().no_cleanup().build();
     /// let now = OffsetDateTime::now_utc();
     /// let gone = Record::new(
     ///     SessionId::random(),
@@ -212,11 +218,11 @@ impl MemoryStore {
     /// .with_version(1);
     /// store.create(&gone).await.unwrap();
     /// assert_eq!(store.len(), 1, "invisible, but held until swept");
-    /// assert_eq!(store.sweep_expired(), 1);
+    /// assert_eq!(store.remove_expired(), 1);
     /// assert!(store.is_empty());
     /// # }
     /// ```
-    pub fn sweep_expired(&self) -> usize {
+    pub fn remove_expired(&self) -> u64 {
         let now = self.inner.clock.now();
         let mut total = 0;
         loop {
@@ -225,7 +231,7 @@ impl MemoryStore {
             if sweep.taken < SWEEP_BATCH {
                 // Leases that ran out go too (not counted: they are no records).
                 self.inner.locks.sweep();
-                return total;
+                return u64::try_from(total).unwrap_or(u64::MAX);
             }
         }
     }
@@ -788,7 +794,7 @@ mod tests {
 
     #[tokio::test]
     async fn index_follows_records() {
-        let store = MemoryStore::builder().no_sweeper().build();
+        let store = MemoryStore::builder().no_cleanup().build();
         let id = SessionId::random();
         store.create(&record(&id, 60_000)).await.unwrap();
         assert_eq!(store.inner.expiry.len(), 1);
@@ -822,7 +828,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_sweep_early_in_a_second_keeps_a_record_that_expires_later_in_it() {
-        let store = MemoryStore::builder().no_sweeper().build();
+        let store = MemoryStore::builder().no_cleanup().build();
         // Far enough ahead that the store's own clock sees the record live.
         let second = whole_second(30);
         let r = expiring_at(second + time::Duration::milliseconds(700));
@@ -842,7 +848,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_refusing_store_admits_sessions_again_once_the_old_ones_expired() {
         let store = MemoryStore::builder()
-            .no_sweeper()
+            .no_cleanup()
             .capacity(1, Overflow::Refuse)
             .build();
         let second = whole_second(-3);
@@ -853,7 +859,7 @@ mod tests {
         store
             .inner
             .sweep_batch(second + time::Duration::milliseconds(200));
-        store.sweep_expired();
+        store.remove_expired();
         store
             .create(&record(&SessionId::random(), 60_000))
             .await

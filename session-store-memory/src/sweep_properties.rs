@@ -79,7 +79,7 @@ async fn run(start_ms: i64, ops: Vec<Op>) {
     let clock = Arc::new(Mutex::new(start));
     let now = || *clock.lock().unwrap();
     let store = MemoryStore::builder()
-        .no_sweeper()
+        .no_cleanup()
         .manual_clock(clock.clone())
         .build();
     let mut ids: Vec<SessionId> = Vec::new();
@@ -155,7 +155,7 @@ async fn run(start_ms: i64, ops: Vec<Op>) {
                     .unwrap();
             }
             Op::Sweep => {
-                store.sweep_expired();
+                store.remove_expired();
                 store.assert_swept_until(now());
             }
             Op::Advance { ms } => *clock.lock().unwrap() += Duration::milliseconds(ms),
@@ -164,7 +164,7 @@ async fn run(start_ms: i64, ops: Vec<Op>) {
     }
     // Everything has expired (absolute expiries are at most seconds away).
     *clock.lock().unwrap() += Duration::hours(2);
-    store.sweep_expired();
+    store.remove_expired();
     assert_eq!(store.len(), 0, "one sweep after everything expired");
     assert_eq!(store.indexed(), 0, "the index holds nothing");
     store.assert_consistent();

@@ -22,7 +22,7 @@ impl session_store_conformance::Fixture for Fresh {
 }
 
 fn unswept() -> MemoryStore {
-    MemoryStore::builder().no_sweeper().build()
+    MemoryStore::builder().no_cleanup().build()
 }
 
 async fn fresh() -> Fresh {

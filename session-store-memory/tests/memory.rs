@@ -12,7 +12,7 @@ use session_store_memory::{MemoryStore, Overflow};
 
 #[tokio::test]
 async fn sweep_removes_only_what_expired() {
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     let short: Vec<Record> = (0..50).map(|_| record(50)).collect();
     let long: Vec<Record> = (0..50).map(|_| record(60_000)).collect();
     for r in short.iter().chain(&long) {
@@ -28,7 +28,7 @@ async fn sweep_removes_only_what_expired() {
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(store.sweep_expired(), 49);
+    assert_eq!(store.remove_expired(), 49);
     assert_eq!(store.len(), 51);
     assert!(store.load(&rescued.id, None).await.unwrap().is_some());
 }
@@ -36,7 +36,7 @@ async fn sweep_removes_only_what_expired() {
 #[tokio::test]
 async fn background_sweeper_runs_and_stops_with_the_store() {
     let store = MemoryStore::builder()
-        .sweep_every(Duration::from_millis(100))
+        .cleanup_every(Duration::from_millis(100))
         .build();
     for _ in 0..10 {
         store.create(&record(10)).await.unwrap();
@@ -56,7 +56,7 @@ async fn background_sweeper_runs_and_stops_with_the_store() {
 #[tokio::test]
 async fn capacity_refuses_new_sessions() {
     let store = MemoryStore::builder()
-        .no_sweeper()
+        .no_cleanup()
         .capacity(3, Overflow::Refuse)
         .build();
     for _ in 0..3 {
@@ -71,7 +71,7 @@ async fn capacity_refuses_new_sessions() {
 #[tokio::test]
 async fn capacity_evicts_the_session_closest_to_expiry() {
     let store = MemoryStore::builder()
-        .no_sweeper()
+        .no_cleanup()
         .capacity(2, Overflow::EvictSoonestExpiring)
         .build();
     let soon = record(5_000);
@@ -94,7 +94,7 @@ async fn capacity_evicts_the_session_closest_to_expiry() {
 #[tokio::test]
 async fn rotation_in_a_full_store_neither_needs_nor_frees_room() {
     let store = MemoryStore::builder()
-        .no_sweeper()
+        .no_cleanup()
         .capacity(2, Overflow::Refuse)
         .build();
     let a = record(60_000);
@@ -156,7 +156,7 @@ fn runtime() -> tokio::runtime::Runtime {
 #[test]
 fn racing_rotations_of_one_session_have_exactly_one_winner() {
     let rt = runtime();
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     for round in 0..400 {
         let old = record(60_000);
         rt.block_on(store.create(&old)).unwrap();
@@ -190,7 +190,7 @@ fn racing_rotations_of_one_session_have_exactly_one_winner() {
 #[test]
 fn a_rotation_racing_a_delete_never_resurrects_the_session() {
     let rt = runtime();
-    let store = MemoryStore::builder().no_sweeper().build();
+    let store = MemoryStore::builder().no_cleanup().build();
     for round in 0..3000 {
         let old = record(60_000);
         rt.block_on(store.create(&old)).unwrap();

@@ -76,6 +76,12 @@ impl MongoStore {
         MongoStoreBuilder::default()
     }
 
+    /// A store with the default settings on a client the application
+    /// built; see [`MongoStoreBuilder::build_with_client`].
+    pub fn from_client(client: mongodb::Client) -> Result<MongoStore, StoreError> {
+        Self::builder().build_with_client(client)
+    }
+
     pub(crate) fn new(
         database: Database,
         collection: Collection<Document>,

@@ -22,6 +22,15 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// The default [`RedisStoreBuilder::touch_slack`]: 1 second.
 pub const DEFAULT_TOUCH_SLACK: Duration = Duration::from_secs(1);
 
+/// The connections of a store built by [`RedisStoreBuilder::connect`]
+/// unless [`RedisStoreBuilder::pool_size`] says otherwise.
+pub const DEFAULT_POOL_SIZE: usize = 1;
+
+/// The longest pause between reconnection attempts of a store built by
+/// [`RedisStoreBuilder::connect`] unless
+/// [`RedisStoreBuilder::max_reconnect_delay`] says otherwise.
+pub const DEFAULT_MAX_RECONNECT_DELAY: Duration = Duration::from_secs(2);
+
 /// Builds a [`RedisStore`]. Get one with [`RedisStore::builder`].
 ///
 /// ```
@@ -54,8 +63,8 @@ impl Default for RedisStoreBuilder {
         RedisStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            pool_size: 1,
-            max_reconnect_delay: Duration::from_secs(2),
+            pool_size: DEFAULT_POOL_SIZE,
+            max_reconnect_delay: DEFAULT_MAX_RECONNECT_DELAY,
             touch_slack: DEFAULT_TOUCH_SLACK,
             near_cache: None,
         }

@@ -26,7 +26,8 @@ mod scripts;
 mod store;
 
 pub use builder::{
-    RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_PREFIX, DEFAULT_TOUCH_SLACK,
+    RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_RECONNECT_DELAY, DEFAULT_POOL_SIZE,
+    DEFAULT_PREFIX, DEFAULT_TOUCH_SLACK,
 };
 pub use error::ConnectError;
 pub use near_cache::{

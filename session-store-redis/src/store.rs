@@ -88,6 +88,18 @@ impl RedisStore {
         RedisStoreBuilder::default()
     }
 
+    /// A store with the default settings on a client the application
+    /// built; see [`RedisStoreBuilder::build_with_client`].
+    pub fn from_client(client: fred::clients::Client) -> RedisStore {
+        Self::builder().build_with_client(client)
+    }
+
+    /// A store with the default settings on a pool the application built;
+    /// see [`RedisStoreBuilder::build_with_pool`].
+    pub fn from_pool(pool: fred::clients::Pool) -> RedisStore {
+        Self::builder().build_with_pool(pool)
+    }
+
     /// A store on `backend`; `owned` when the store opened the connection
     /// and closes it when its last clone is dropped.
     pub(crate) fn new(
@@ -225,7 +237,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
-        self.changing_all(self.delete_owner(owner)).await
+        self.changing_all(self.delete_by_owner_here(owner)).await
     }
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {

@@ -110,7 +110,7 @@ impl fmt::Display for SqlDialect {
 }
 
 /// The columns a [`Record`](session_core::store::Record) is read from, in the order
-/// of [`crate::store::RecordRow`].
+/// of `RecordRow` (`store/queries.rs`).
 const RECORD_COLUMNS: &str =
     "id, data, created_at, idle_expires_at, absolute_expires_at, version, owner";
 

@@ -84,6 +84,7 @@ compile_error!(
     "session-store-sql needs at least one of the features `postgres`, `mysql`, `sqlite`"
 );
 
+mod builder;
 mod cleanup;
 mod dialect;
 mod error;
@@ -93,13 +94,14 @@ mod lock_queries;
 mod pool;
 mod store;
 
+pub use builder::{
+    SqlStoreBuilder, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CLEANUP_BATCH, DEFAULT_CLEANUP_EVERY,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_TABLE,
+};
 pub use dialect::SqlDialect;
 pub use error::{ConfigError, ConnectError};
 pub use pool::SqlPool;
-pub use store::{SqlStore, SqlStoreBuilder};
-
-/// The table name used unless [`SqlStoreBuilder::table`] says otherwise.
-pub const DEFAULT_TABLE: &str = "sessions";
+pub use store::SqlStore;
 
 /// sqlx, re-exported so that applications build pools with the same version.
 pub use sqlx;

@@ -17,7 +17,7 @@
 //! - Waiting: the default of [`SessionLocks::wait_for_release`] (the request
 //!   cycle sleeps with backoff and jitter and tries again).
 //! - Ended leases of crashed holders are removed by the cleanup task and by
-//!   [`SqlStore::delete_expired`].
+//!   [`SqlStore::remove_expired`].
 
 use std::time::Duration;
 

@@ -70,7 +70,7 @@ async fn an_exhausted_pool_is_a_timeout_and_recovers() {
         .connect(&fx.url)
         .await
         .unwrap();
-    let store = fx.builder().build(pool.clone()).unwrap();
+    let store = fx.builder().build_with_pool(pool.clone()).unwrap();
     store.migrate().await.unwrap();
     let held = pool.acquire().await.unwrap();
     let started = Instant::now();
@@ -89,7 +89,7 @@ async fn an_exhausted_pool_is_a_timeout_and_recovers() {
 async fn a_statement_stuck_on_a_lock_times_out_and_the_store_recovers() {
     let fx = common::Fixture::postgres().await;
     let store = fx
-        .open(fx.builder().statement_timeout(Duration::from_millis(300)))
+        .open(fx.builder().command_timeout(Duration::from_millis(300)))
         .await;
     let mut r = common::record(60_000);
     store.create(&r).await.unwrap();

@@ -63,7 +63,7 @@ pub struct Counting {
 impl Counting {
     pub fn new() -> Self {
         Counting {
-            inner: MemoryStore::builder().no_sweeper().build(),
+            inner: MemoryStore::builder().no_cleanup().build(),
             calls: Arc::default(),
         }
     }

@@ -25,11 +25,11 @@ impl RedisStore {
         Ok(ids)
     }
 
-    pub(super) async fn delete_owner(&self, owner: &str) -> Result<u64, StoreError> {
+    pub(super) async fn delete_by_owner_here(&self, owner: &str) -> Result<u64, StoreError> {
         if self.inner.one_slot {
             Ok(self.owner_sweep(owner, true).await?.len() as u64)
         } else {
-            self.delete_owner_across_slots(owner).await
+            self.delete_by_owner_across_slots(owner).await
         }
     }
 
@@ -78,7 +78,7 @@ impl RedisStore {
         Ok(ids)
     }
 
-    async fn delete_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
+    async fn delete_by_owner_across_slots(&self, owner: &str) -> Result<u64, StoreError> {
         let owner_key = self.inner.keys.owner(owner);
         let members = self.owner_members(&owner_key).await?;
         let deletions = members.into_iter().map(|id| async move {

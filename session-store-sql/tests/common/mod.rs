@@ -313,7 +313,7 @@ pub(crate) async fn expired_rows_stay_until_cleanup(fx: &Fixture) {
     store.create(&record(60_000)).await.unwrap();
     assert_eq!(store.count().await.unwrap(), 1);
     assert_eq!(fx.raw_count().await, 2, "still there until cleanup");
-    assert_eq!(store.delete_expired().await.unwrap(), 1);
+    assert_eq!(store.remove_expired().await.unwrap(), 1);
     assert_eq!(fx.raw_count().await, 1);
 }
 
@@ -333,10 +333,10 @@ pub(crate) async fn cleanup_runs_in_bounded_batches(fx: &Fixture) {
         .touch(&rescued.id, rescued.idle_expires_at)
         .await
         .unwrap());
-    assert_eq!(store.delete_expired_batch().await.unwrap(), 5);
+    assert_eq!(store.remove_expired_batch().await.unwrap(), 5);
     assert_eq!(fx.raw_count().await, 16 - 5);
-    assert_eq!(store.delete_expired().await.unwrap(), 7);
-    assert_eq!(store.delete_expired_batch().await.unwrap(), 0);
+    assert_eq!(store.remove_expired().await.unwrap(), 7);
+    assert_eq!(store.remove_expired_batch().await.unwrap(), 0);
     assert_eq!(fx.raw_count().await, 4);
     assert!(store.load(&rescued.id, None).await.unwrap().is_some());
 }
@@ -404,7 +404,7 @@ pub(crate) async fn migrate_is_idempotent(fx: &Fixture) {
     assert_eq!(
         store.migration_sql(),
         fx.builder()
-            .build(store.pool().clone())
+            .build_with_pool(store.pool().clone())
             .unwrap()
             .migration_sql()
     );
@@ -609,7 +609,7 @@ pub(crate) async fn ended_leases_are_removed_by_cleanup(fx: &Fixture) {
     }
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(fx.raw_count_of(&leases).await, 2);
-    assert_eq!(store.delete_expired().await.unwrap(), 0, "no session rows");
+    assert_eq!(store.remove_expired().await.unwrap(), 0, "no session rows");
     assert_eq!(fx.raw_count_of(&leases).await, 1);
     assert!(locks.unlock(&live, &token).await.unwrap());
     assert_eq!(
