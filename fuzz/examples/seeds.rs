@@ -69,7 +69,7 @@ where
 
 fn config(codec: Codec) -> SessionConfig {
     SessionConfig::builder()
-        .store(MemoryStore::builder().no_sweeper().build())
+        .store(MemoryStore::builder().no_cleanup().build())
         .secret("seed secret, thirty-two bytes or more")
         .codec(codec)
         .build()
