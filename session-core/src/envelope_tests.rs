@@ -579,3 +579,42 @@ fn a_kept_unknown_field_is_written_back_as_these_bytes() {
     assert_eq!(again, unhex(WITH_THEME));
     assert_eq!(again, written, "the same bytes as the newer release wrote");
 }
+
+/// A record of the MessagePack body with a field this type does not know,
+/// whose value JSON cannot hold (a map with an integer key): what a
+/// release on the default codec writes, read by one configured for JSON.
+fn with_unknown_not_json() -> Vec<u8> {
+    use rmpv::Value;
+    let data = Value::Map(vec![
+        (Value::from("count"), Value::from(3)),
+        (Value::from("name"), Value::from("alice")),
+        (
+            Value::from("extra"),
+            Value::Map(vec![(Value::from(1), Value::from("x"))]),
+        ),
+    ]);
+    let tree = Value::Map(vec![
+        (Value::from("data"), data),
+        (Value::from("flash"), Value::Array(Vec::new())),
+    ]);
+    let mut bytes = vec![0xc1, 0x01, 0, 0, 0, 0];
+    bytes.extend_from_slice(&rmp_serde::to_vec(&tree).expect("encodes"));
+    bytes
+}
+
+#[test]
+fn unknown_fields_that_json_cannot_hold_survive_a_json_save() {
+    let bytes = with_unknown_not_json();
+    let seen: Decoded<V1> = load(Codec::Json, &bytes).expect("reads");
+    assert_eq!(seen.data, fixed());
+    // The save succeeds (it failed with "key must be a string" before)...
+    let saved = encode(Codec::Json, 0, &seen.data, &[], &seen.unknown).expect("saves");
+    // ...and keeps the field as it was: read back and saved by the default
+    // codec, the record is the one the other release wrote.
+    let again: Decoded<V1> = load(MP, &saved).expect("reads");
+    assert_eq!(again.data, fixed());
+    assert_eq!(
+        encode(MP, 0, &again.data, &[], &again.unknown).expect("saves"),
+        bytes
+    );
+}
