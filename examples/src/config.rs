@@ -14,6 +14,7 @@
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
+//! | `SESSION_STORE_OUTAGE` | `fail` or `degrade`: what a request gets while the store is unavailable (`503`, or a fresh session that is not saved, no `Set-Cookie` and `Session-Degraded: 1`; a login is then refused with `503`) | `fail` |
 //! | `DEMO_SESSION_VERSION` | `1` or `2`: which session type the demo runs ([`crate::model`]); version 2 adds `GET`/`PUT /preferences` | `1` |
 //!
 //! Per store:
@@ -31,7 +32,8 @@
 //! The SQL stores create their table at start if it does not exist, the
 //! MongoDB store its indexes. An
 //! unreachable Redis or database at start ends the demo with one line on
-//! stderr; an outage later answers `503` until the server is back.
+//! stderr; an outage later answers `503` until the server is back, or with
+//! `SESSION_STORE_OUTAGE=degrade` serves requests without their sessions.
 //!
 //! An empty variable counts as unset. Any other bad value is a [`ConfigError`]
 //! whose message names the variable, and the binaries exit with it.
@@ -41,7 +43,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use session_core::crypto::KeyError;
-use session_core::{Concurrency, KeyRing};
+use session_core::{Concurrency, KeyRing, OutagePolicy};
 
 /// The longest timeout accepted: ten years. Far beyond any sensible session,
 /// and small enough that adding it to "now" cannot overflow a date.
@@ -196,6 +198,9 @@ pub enum ConfigError {
     /// `SESSION_NAMESPACE` cannot be a key prefix and a table name.
     #[error("SESSION_NAMESPACE must be 1 to {MAX_NAMESPACE_LEN} characters from a-z, 0-9 and _, starting with a letter, got {0:?}")]
     Namespace(String),
+    /// `SESSION_STORE_OUTAGE` names no policy.
+    #[error("SESSION_STORE_OUTAGE must be fail or degrade, got {0:?}")]
+    Outage(String),
     /// `SESSION_CONCURRENCY` names no policy.
     #[error("SESSION_CONCURRENCY must be one of last-write-wins, reject, serialize, got {0:?}")]
     Concurrency(String),
@@ -238,6 +243,9 @@ pub struct DemoConfig {
     /// `serialize` with the cookie store is refused when the session
     /// configuration is built (the store keeps no server state to lock).
     pub concurrency: Concurrency,
+    /// `SESSION_STORE_OUTAGE`: what a request gets while the store is
+    /// unavailable.
+    pub outage: OutagePolicy,
     /// `DEMO_SESSION_VERSION`: 1 or 2.
     pub session_version: u8,
 }
@@ -328,6 +336,10 @@ impl DemoConfig {
                 None => Concurrency::LastWriteWins,
                 Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
             },
+            outage: match get("SESSION_STORE_OUTAGE")? {
+                None => OutagePolicy::Fail,
+                Some(value) => parse_outage(&value).ok_or(ConfigError::Outage(value))?,
+            },
             session_version: match get("DEMO_SESSION_VERSION")? {
                 None => 1,
                 Some(value) => match value.trim() {
@@ -361,6 +373,29 @@ fn parse_concurrency(value: &str) -> Option<Concurrency> {
     ]
     .into_iter()
     .find(|(name, _)| name.eq_ignore_ascii_case(value))
+    .map(|(_, policy)| policy)
+}
+
+/// The policy a `SESSION_STORE_OUTAGE` value names (any case).
+///
+/// ```
+/// use examples::{ConfigError, DemoConfig};
+/// use session_core::OutagePolicy;
+///
+/// let config = DemoConfig::from_pairs(&[("SESSION_STORE_OUTAGE", "degrade")])?;
+/// assert_eq!(config.outage, OutagePolicy::Degrade);
+/// assert_eq!(DemoConfig::from_pairs(&[])?.outage, OutagePolicy::Fail);
+/// let err = DemoConfig::from_pairs(&[("SESSION_STORE_OUTAGE", "ignore")]).unwrap_err();
+/// assert_eq!(err.to_string(), r#"SESSION_STORE_OUTAGE must be fail or degrade, got "ignore""#);
+/// # Ok::<(), ConfigError>(())
+/// ```
+fn parse_outage(value: &str) -> Option<OutagePolicy> {
+    [
+        ("fail", OutagePolicy::Fail),
+        ("degrade", OutagePolicy::Degrade),
+    ]
+    .into_iter()
+    .find(|(name, _)| name.eq_ignore_ascii_case(value.trim()))
     .map(|(_, policy)| policy)
 }
 

@@ -32,6 +32,7 @@
 
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod routes;
 pub mod startup;

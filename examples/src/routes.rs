@@ -27,6 +27,8 @@ pub const TEXT_LIMIT: usize = 500;
 pub const JSON: &str = "application/json";
 /// `Content-Type` of the `/health` reply.
 pub const TEXT: &str = "text/plain; charset=utf-8";
+/// `Content-Type` of the `/metrics` reply: the Prometheus text format.
+pub const PROMETHEUS: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The demo's users: id, name, password. A real application keeps password
 /// hashes (argon2) in a database; this table only feeds the demo.
@@ -41,6 +43,8 @@ pub enum Body {
     Text(&'static str),
     /// A JSON document.
     Json(String),
+    /// Metrics in the Prometheus text format.
+    Prometheus(String),
 }
 
 /// A framework-neutral response: a status and a body.
@@ -96,6 +100,7 @@ impl Reply {
             Body::Empty => None,
             Body::Text(_) => Some(TEXT),
             Body::Json(_) => Some(JSON),
+            Body::Prometheus(_) => Some(PROMETHEUS),
         }
     }
 
@@ -104,7 +109,7 @@ impl Reply {
         match self.body {
             Body::Empty => Vec::new(),
             Body::Text(text) => text.as_bytes().to_vec(),
-            Body::Json(text) => text.into_bytes(),
+            Body::Json(text) | Body::Prometheus(text) => text.into_bytes(),
         }
     }
 }
@@ -211,6 +216,16 @@ pub fn health() -> Reply {
     }
 }
 
+/// `GET /metrics`: the session layer's metrics in the Prometheus text
+/// format. Takes no session: scraping causes no store call and no
+/// `Set-Cookie`, and is not counted in the session metrics it reports.
+pub fn metrics() -> Reply {
+    Reply {
+        status: 200,
+        body: Body::Prometheus(crate::metrics::render()),
+    }
+}
+
 /// `GET /counter`: counts this request and answers `{"count": N}`.
 pub fn counter<D: DemoData>(session: &Session<D>) -> Reply {
     let count = session.update(|d| {
@@ -234,6 +249,8 @@ pub fn counter_peek<D: DemoData>(session: &Session<D>) -> Reply {
 /// failure counted) for a wrong name or password; otherwise the session moves
 /// to a new token (so a token known before login is worthless after it), is
 /// tied to the user for "log out everywhere", and `200 {"username"}`.
+/// `503` while the store is unavailable under `SESSION_STORE_OUTAGE=degrade`
+/// (the session is then a stand-in that cannot be saved).
 ///
 /// The count is exact only under `SESSION_CONCURRENCY=serialize`: parallel
 /// attempts with one cookie then run one at a time, so the sixth sees five
@@ -244,6 +261,11 @@ pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
         Ok(credentials) => credentials,
         Err(reply) => return reply,
     };
+    // Without the store a login could not be kept: it must not look
+    // successful (SESSION_STORE_OUTAGE=degrade).
+    if session.is_degraded() {
+        return Reply::error(503, "sign-in is unavailable, please retry");
+    }
     if session.data().user().is_locked() {
         return Reply::error(429, "too many failed login attempts");
     }

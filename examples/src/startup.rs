@@ -23,6 +23,11 @@ pub fn init_tracing() {
         .init();
 }
 
+/// Installs the recorder behind `GET /metrics`; see [`crate::metrics`].
+pub fn init_metrics() {
+    crate::metrics::install();
+}
+
 /// Reads the environment; see [`DemoConfig::from_env`].
 pub fn load_config() -> Result<DemoConfig, DemoError> {
     Ok(DemoConfig::from_env()?)
@@ -74,6 +79,7 @@ pub fn build_manager<D: DemoData>(
         .idle_timeout(config.idle_timeout)
         .absolute_timeout(config.absolute_timeout)
         .concurrency(config.concurrency)
+        .outage_policy(config.outage)
         .build()?;
     Ok(SessionManager::new(session_config))
 }

@@ -1,4 +1,5 @@
-//! The `Session<T>` extractor, its rejection and the request extension trait.
+//! The extractors, [`Session`] and [`ReadOnlySession`], their rejection and
+//! the request extension trait.
 
 use std::ops::Deref;
 
@@ -7,7 +8,7 @@ use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{log_missing_layer, LazySession, Reply};
+use session_core::adapter::{extract, Handle, LazySession, Rejection};
 use session_core::{SessionData, SessionError};
 
 use crate::response::{into_response, LAYER};
@@ -21,92 +22,85 @@ use crate::response::{into_response, LAYER};
 /// `session.data_mut()`, `session.regenerate()` and the rest work directly.
 /// Unlike actix-session's handle it is `Send + Sync`: it can move into
 /// `tokio::spawn` or `web::block`.
-#[derive(Clone)]
-pub struct Session<T>(session_core::Session<T>);
+pub type Session<T> = Extract<session_core::Session<T>>;
 
-impl<T> Session<T> {
+/// The session of the current request for a handler that only reads it:
+/// it dereferences to [`session_core::ReadOnlySession`], which takes no lock
+/// under [`Concurrency::Serialize`](session_core::Concurrency::Serialize).
+/// Under the other policies it is a [`Session`] that cannot write.
+///
+/// Take it first, or alone: every extraction in a request shares one
+/// handle, and whichever loads first decides whether it is locked.
+pub type ReadOnlySession<T> = Extract<session_core::ReadOnlySession<T>>;
+
+/// An actix-web extractor for one of core's session handles ([`Session`],
+/// [`ReadOnlySession`]): the local type the orphan rule asks for.
+#[derive(Clone, Debug)]
+pub struct Extract<H>(H);
+
+impl<H> Extract<H> {
     /// The core handle.
-    pub fn into_inner(self) -> session_core::Session<T> {
+    pub fn into_inner(self) -> H {
         self.0
     }
 }
 
-impl<T> Deref for Session<T> {
-    type Target = session_core::Session<T>;
-    fn deref(&self) -> &Self::Target {
+impl<H> Deref for Extract<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
         &self.0
     }
 }
 
-impl<T> std::fmt::Debug for Session<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl<T: SessionData> FromRequest for Session<T> {
+impl<H: Handle + 'static> FromRequest for Extract<H> {
     type Error = SessionRejection;
     type Future = LocalBoxFuture<'static, Result<Self, SessionRejection>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let Some(lazy) = req.get_session::<T>() else {
-            let rejection = missing_middleware::<T>();
-            return Box::pin(async { Err(rejection) });
-        };
-        let req = req.clone();
-        Box::pin(async move { Ok(Session(lazy.load(cookie_values(req.headers())).await?)) })
+        let lazy = req.get_session::<H::Data>();
+        let load = extract(lazy, LAYER, cookie_values(req.headers()));
+        Box::pin(async { Ok(Extract(load.await?)) })
     }
 }
 
-/// Why a [`Session`] could not be extracted. As a response it never shows
+/// Why a [`Session`] could not be extracted: core's [`Rejection`] (the
+/// [`SessionMiddleware<T>`](crate::SessionMiddleware) is missing: `500`;
+/// the store failed: `503` when it is down). As a response it never shows
 /// store details; the details go to a `tracing` error event.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// No [`SessionMiddleware<T>`](crate::SessionMiddleware) wraps this
-    /// route (for this `T`): `500 Internal Server Error`. A setup mistake,
-    /// named in the body so that it is found on the first try.
-    #[error("SessionMiddleware<T> is not installed for this route")]
-    MissingMiddleware,
-    /// The store failed while loading: [`SessionError::status_code`] (`503`
-    /// when the store is down) with [`SessionError::public_message`].
-    #[error(transparent)]
-    Store(#[from] SessionError),
+#[error(transparent)]
+pub struct SessionRejection(#[from] pub Rejection);
+
+impl From<SessionError> for SessionRejection {
+    fn from(error: SessionError) -> Self {
+        SessionRejection(error.into())
+    }
 }
 
 impl ResponseError for SessionRejection {
     fn status_code(&self) -> StatusCode {
-        let status = match self {
-            SessionRejection::MissingMiddleware => 500,
-            SessionRejection::Store(error) => error.status_code(),
-        };
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        let status = StatusCode::from_u16(self.0.status_code());
+        status.unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     fn error_response(&self) -> HttpResponse {
-        into_response(match self {
-            // Logged where it is found, with the type name.
-            SessionRejection::MissingMiddleware => Reply::missing_layer(LAYER.0),
-            SessionRejection::Store(error) => Reply::error(error, "load"),
-        })
+        into_response(self.0.reply())
     }
 }
 
 /// Access to the request's [`LazySession`] outside extractors (in guards
 /// or middleware of your own): `req.get_session::<T>()` on an `HttpRequest`
 /// or a `ServiceRequest`.
-pub trait SessionExt {
+pub trait SessionExt: HttpMessage {
     /// The session cycle of this request, if a
     /// [`SessionMiddleware<T>`](crate::SessionMiddleware) runs around it.
-    fn get_session<T: SessionData>(&self) -> Option<LazySession<T>>;
-}
-
-/// For `HttpRequest`, `ServiceRequest` and every other [`HttpMessage`].
-impl<M: HttpMessage> SessionExt for M {
     fn get_session<T: SessionData>(&self) -> Option<LazySession<T>> {
         self.extensions().get::<LazySession<T>>().cloned()
     }
 }
+
+/// For `HttpRequest`, `ServiceRequest` and every other [`HttpMessage`].
+impl<M: HttpMessage> SessionExt for M {}
 
 /// Every `Cookie` header that is valid UTF-8: one bad header must not hide
 /// the session cookie in another.
@@ -114,11 +108,4 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers
         .get_all(COOKIE)
         .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
-}
-
-/// The rejection for a route without the middleware, logged once with the
-/// type.
-pub(crate) fn missing_middleware<T>() -> SessionRejection {
-    log_missing_layer::<T>(LAYER.0, LAYER.1);
-    SessionRejection::MissingMiddleware
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::{Error, HttpResponse};
+use actix_web::Error;
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{check_login, GuardedRequest};
+use session_core::adapter::{check_login, GuardedRequest, Reply};
 use session_core::{LoginPolicy, SessionData};
 
 use crate::extract::{cookie_values, SessionExt};
@@ -54,10 +54,8 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, inner: S) -> Self::Future {
-        ready(Ok(LoginGuardService {
-            inner: Rc::new(inner),
-            policy: Arc::new(self.0.clone()),
-        }))
+        let (inner, policy) = (Rc::new(inner), Arc::new(self.0.clone()));
+        ready(Ok(LoginGuardService { inner, policy }))
     }
 }
 
@@ -85,6 +83,7 @@ where
         let policy = Arc::clone(&self.policy);
         Box::pin(async move {
             if let Err(refusal) = check(&policy, &req).await {
+                let refusal = into_response(refusal);
                 return Ok(req.into_response(refusal).map_into_right_body());
             }
             Ok(inner.call(req).await?.map_into_left_body())
@@ -94,18 +93,12 @@ where
 
 /// Core's [`check_login`] on the path the router matches (percent-decoded
 /// where safe).
-async fn check<T: SessionData>(
-    policy: &LoginPolicy<T>,
-    req: &ServiceRequest,
-) -> Result<(), HttpResponse> {
-    let lazy = req.get_session::<T>();
+async fn check<T: SessionData>(policy: &LoginPolicy<T>, req: &ServiceRequest) -> Result<(), Reply> {
     let request = GuardedRequest {
         path: req.match_info().as_str(),
         target: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
-        session: lazy.as_ref(),
+        session: req.get_session::<T>(),
         layer: LAYER,
     };
-    check_login(policy, request, cookie_values(req.headers()))
-        .await
-        .map_err(into_response)
+    check_login(policy, request, cookie_values(req.headers())).await
 }

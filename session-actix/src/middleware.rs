@@ -58,10 +58,8 @@ where
     type Future = Ready<Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, inner: S) -> Self::Future {
-        ready(Ok(SessionService {
-            inner,
-            manager: self.manager.clone(),
-        }))
+        let manager = self.manager.clone();
+        ready(Ok(SessionService { inner, manager }))
     }
 }
 
@@ -93,11 +91,10 @@ where
                 Ok(response) => response,
                 Err(error) => return Err(finish_error(&lazy, error).await),
             };
-            match lazy.finish(response.status().as_u16()).await {
-                Ok(set_cookie) => {
-                    lazy.add_headers(set_cookie, &mut Headers(response.headers_mut()));
-                    Ok(response.map_into_left_body())
-                }
+            let status = response.status().as_u16();
+            let headers = &mut Headers(response.headers_mut());
+            match lazy.commit(status, headers).await {
+                Ok(_) => Ok(response.map_into_left_body()),
                 Err(reply) => Ok(response
                     .into_response(into_response(reply))
                     .map_into_right_body()),
@@ -112,13 +109,11 @@ where
 /// it is, so that outer error handlers still see its type.
 async fn finish_error<T: SessionData>(lazy: &LazySession<T>, error: Error) -> Error {
     let status = error.as_response_error().status_code().as_u16();
-    let response = match lazy.finish(status).await {
-        Ok(None) => return error,
-        Ok(Some(set_cookie)) => {
-            let mut response = error.error_response();
-            lazy.add_headers(Some(set_cookie), &mut Headers(response.headers_mut()));
-            response
-        }
+    let mut response = error.error_response();
+    let headers = &mut Headers(response.headers_mut());
+    let response = match lazy.commit(status, headers).await {
+        Ok(false) => return error,
+        Ok(true) => response,
         Err(reply) => into_response(reply),
     };
     InternalError::from_response(error, response).into()

@@ -3,8 +3,12 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
-use session_core::{LoginPolicy, SessionConfig, SessionConfigBuilder, SessionManager};
+use session_core::store::{LockAttempt, LockToken, SessionStore};
+use session_core::{
+    Concurrency, LoginPolicy, SessionConfig, SessionConfigBuilder, SessionId, SessionManager,
+};
 use session_store_memory::{MemoryStore, Overflow};
 
 use crate::{signed_in, Adapter, App, Data, Request, Response};
@@ -423,4 +427,45 @@ pub async fn every_accepted_path_and_domain_makes_a_header<A: Adapter>() {
         let domain = domain.trim_start_matches('.');
         assert!(header.contains(&format!("Domain={domain}")), "{header}");
     }
+}
+
+/// Under [`Concurrency::Serialize`], a request whose session another
+/// request holds (here: a lock taken by hand) and that cannot wait answers
+/// `503` with `Retry-After` and no cookie; the read-only extractor takes no
+/// lock and goes through; once the lock is given back, writes go through.
+pub async fn a_busy_session_is_a_503_with_retry_after_and_reads_go_through<A: Adapter>() {
+    let serialize = SessionConfig::testing()
+        .concurrency(Concurrency::Serialize)
+        .lock_wait(Duration::ZERO);
+    let s = Setup::with(serialize, MemoryStore::builder().no_cleanup().build());
+    let app = s.app::<A>().await;
+    let cookie = cookie_of(&send(&app, "/count", &[]).await);
+    let token = cookie.split_once('=').map_or("", |(_, token)| token);
+    let id = SessionId::from_token(token);
+    let locks = s.store.locks().expect("the memory store locks");
+    let holder = LockToken::random();
+    let lease = Duration::from_secs(30);
+    let taken = locks.try_lock(&id, &holder, lease, None).await;
+    let taken = taken.expect("the lock answers");
+    assert!(matches!(taken, LockAttempt::Acquired(Some(_))), "{taken:?}");
+
+    let busy = send(&app, "/count", &[cookie.as_bytes()]).await;
+    assert_eq!(busy.status, 503, "{busy:?}");
+    let retry = busy.header("retry-after");
+    let seconds: Vec<u64> = retry.iter().filter_map(|v| v.parse().ok()).collect();
+    assert!(
+        matches!(seconds[..], [1..=30]),
+        "one Retry-After of 1 to 30 s: {retry:?}"
+    );
+    assert_eq!(busy.set_cookie(), None);
+    let read = send(&app, "/read-only", &[cookie.as_bytes()]).await;
+    assert_eq!((read.status, read.body.as_str()), (200, "1"), "{read:?}");
+
+    assert!(locks
+        .unlock(&id, &holder)
+        .await
+        .expect("the unlock answers"));
+    let after = send(&app, "/count", &[cookie.as_bytes()]).await;
+    assert_eq!((after.status, after.body.as_str()), (200, "2"), "{after:?}");
+    assert!(after.header("retry-after").is_empty());
 }

@@ -10,7 +10,9 @@
 //!
 //! The app is the same for every framework: the paths of [`PLAIN_ROUTES`]
 //! never touch the session, those of [`SESSION_ROUTES`] take the adapter's
-//! session extractor; both answer what [`respond`] says. An adapter's test
+//! session extractor; both answer what [`respond`] says. Those of
+//! [`READ_ONLY_ROUTES`] take its read-only extractor and answer
+//! [`respond_read_only`]. An adapter's test
 //! file implements [`Adapter`] and instantiates every check in one line:
 //!
 //! ```ignore
@@ -33,7 +35,7 @@ mod checks;
 pub use checks::*;
 
 use serde::{Deserialize, Serialize};
-use session_core::{LoginPolicy, Session, SessionManager};
+use session_core::{LoginPolicy, ReadOnlySession, Session, SessionManager};
 
 /// The session data of the checks' app.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +69,21 @@ pub const SESSION_ROUTES: &[&str] = &[
     "/vary-star",
     "/vary-cookie",
 ];
+
+/// Paths whose handler takes the adapter's read-only extractor
+/// (`ReadOnlySession<Data>`, which dereferences to core's
+/// [`ReadOnlySession`]) and answers [`respond_read_only`].
+pub const READ_ONLY_ROUTES: &[&str] = &["/read-only"];
+
+/// What the handler of a [`READ_ONLY_ROUTES`] path answers: `200` with the
+/// count as the body.
+pub fn respond_read_only(session: &ReadOnlySession<Data>) -> Handled {
+    Handled {
+        status: 200,
+        headers: Vec::new(),
+        body: session.data().count.to_string(),
+    }
+}
 
 /// What the app serves, for [`Adapter::serve`].
 #[derive(Debug, Clone)]
@@ -175,7 +192,8 @@ impl Response {
 #[async_trait::async_trait(?Send)]
 pub trait Adapter: Sized {
     /// The app: [`PLAIN_ROUTES`] and [`SESSION_ROUTES`] (answering
-    /// [`respond`]), wrapped as `app` says.
+    /// [`respond`]) and [`READ_ONLY_ROUTES`] (answering
+    /// [`respond_read_only`]), wrapped as `app` says.
     async fn serve(app: App) -> Self;
 
     /// Sends `request` (a `GET`) through the app.
@@ -211,6 +229,7 @@ macro_rules! conformance_suite {
             vary_is_extended_never_broken,
             cache_headers_can_be_turned_off,
             every_accepted_path_and_domain_makes_a_header,
+            a_busy_session_is_a_503_with_retry_after_and_reads_go_through,
         );
     };
 }

@@ -1,4 +1,4 @@
-//! The `Session<T>` extractor and its rejection.
+//! The extractors, [`Session`] and [`ReadOnlySession`], and their rejection.
 
 use std::ops::Deref;
 
@@ -7,8 +7,8 @@ use axum_core::response::{IntoResponse, Response};
 use http::header::COOKIE;
 use http::request::Parts;
 use http::HeaderMap;
-use session_core::adapter::{log_missing_layer, LazySession, Reply};
-use session_core::{SessionData, SessionError};
+use session_core::adapter::{extract, Handle, LazySession, Rejection};
+use session_core::SessionError;
 
 use crate::response::{into_response, LAYER};
 
@@ -21,80 +21,80 @@ use crate::response::{into_response, LAYER};
 /// `session.data_mut()`, `session.regenerate()` and the rest work directly.
 /// `Option<Session<T>>` is `None` where no [`SessionLayer`](crate::SessionLayer)
 /// is installed.
-#[derive(Clone)]
-pub struct Session<T>(session_core::Session<T>);
+pub type Session<T> = Extract<session_core::Session<T>>;
 
-impl<T> Session<T> {
+/// The session of the current request for a handler that only reads it:
+/// it dereferences to [`session_core::ReadOnlySession`], which takes no lock
+/// under [`Concurrency::Serialize`](session_core::Concurrency::Serialize).
+/// Under the other policies it is a [`Session`] that cannot write.
+///
+/// Take it first, or alone: every extraction in a request shares one
+/// handle, and whichever loads first decides whether it is locked.
+pub type ReadOnlySession<T> = Extract<session_core::ReadOnlySession<T>>;
+
+/// An axum extractor for one of core's session handles ([`Session`],
+/// [`ReadOnlySession`]): the local type the orphan rule asks for.
+#[derive(Clone, Debug)]
+pub struct Extract<H>(H);
+
+impl<H> Extract<H> {
     /// The core handle.
-    pub fn into_inner(self) -> session_core::Session<T> {
+    pub fn into_inner(self) -> H {
         self.0
     }
 }
 
-impl<T> Deref for Session<T> {
-    type Target = session_core::Session<T>;
-    fn deref(&self) -> &Self::Target {
+impl<H> Deref for Extract<H> {
+    type Target = H;
+    fn deref(&self) -> &H {
         &self.0
     }
 }
 
-impl<T> std::fmt::Debug for Session<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl<S: Send + Sync, T: SessionData> FromRequestParts<S> for Session<T> {
+impl<S: Send + Sync, H: Handle> FromRequestParts<S> for Extract<H> {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let lazy = parts
-            .extensions
-            .get::<LazySession<T>>()
-            .ok_or_else(missing_layer::<T>)?;
-        Ok(Session(lazy.load(cookie_values(&parts.headers)).await?))
+        let lazy = parts.extensions.get::<LazySession<H::Data>>().cloned();
+        Ok(Extract(
+            extract(lazy, LAYER, cookie_values(&parts.headers)).await?,
+        ))
     }
 }
 
-impl<S: Send + Sync, T: SessionData> OptionalFromRequestParts<S> for Session<T> {
+impl<S: Send + Sync, H: Handle> OptionalFromRequestParts<S> for Extract<H> {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &S,
+        state: &S,
     ) -> Result<Option<Self>, Self::Rejection> {
-        let Some(lazy) = parts.extensions.get::<LazySession<T>>() else {
+        if parts.extensions.get::<LazySession<H::Data>>().is_none() {
             return Ok(None);
-        };
-        Ok(Some(Session(
-            lazy.load(cookie_values(&parts.headers)).await?,
-        )))
+        }
+        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(Some)
     }
 }
 
-/// Why a [`Session`] could not be extracted. As a response it never shows
-/// store details; the details go to a `tracing` error event.
+/// Why a [`Session`] could not be extracted: core's [`Rejection`] (the
+/// [`SessionLayer<T>`](crate::SessionLayer) is missing: `500`; the store
+/// failed: `503` when it is down). As a response it never shows store
+/// details; the details go to a `tracing` error event.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionRejection {
-    /// No [`SessionLayer<T>`](crate::SessionLayer) wraps this route (for
-    /// this `T`): `500 Internal Server Error`. A setup mistake, named in the
-    /// body so that it is found on the first try.
-    #[error("SessionLayer<T> is not installed for this route")]
-    MissingLayer,
-    /// The store failed while loading: [`SessionError::status_code`] (`503`
-    /// when the store is down) with [`SessionError::public_message`].
-    #[error(transparent)]
-    Store(#[from] SessionError),
+#[error(transparent)]
+pub struct SessionRejection(#[from] pub Rejection);
+
+impl From<SessionError> for SessionRejection {
+    fn from(error: SessionError) -> Self {
+        SessionRejection(error.into())
+    }
 }
 
 impl IntoResponse for SessionRejection {
     fn into_response(self) -> Response {
-        into_response(match self {
-            // Logged where it is found, with the type name.
-            SessionRejection::MissingLayer => Reply::missing_layer(LAYER.0),
-            SessionRejection::Store(error) => Reply::error(&error, "load"),
-        })
+        into_response(self.0.reply())
     }
 }
 
@@ -105,10 +105,4 @@ pub(crate) fn cookie_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| std::str::from_utf8(value.as_bytes()).ok())
-}
-
-/// The rejection for a route without the layer, logged once with the type.
-pub(crate) fn missing_layer<T>() -> SessionRejection {
-    log_missing_layer::<T>(LAYER.0, LAYER.1);
-    SessionRejection::MissingLayer
 }

@@ -46,10 +46,8 @@ impl<S, T> Layer<S> for LoginGuard<T> {
     type Service = LoginGuardService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        LoginGuardService {
-            inner,
-            policy: Arc::new(self.0.clone()),
-        }
+        let policy = Arc::new(self.0.clone());
+        LoginGuardService { inner, policy }
     }
 }
 
@@ -94,7 +92,7 @@ async fn check<T: SessionData>(policy: &LoginPolicy<T>, parts: &Parts) -> Result
     let request = GuardedRequest {
         path: parts.uri.path(),
         target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()),
-        session: parts.extensions.get::<LazySession<T>>(),
+        session: parts.extensions.get::<LazySession<T>>().cloned(),
         layer: LAYER,
     };
     check_login(policy, request, cookie_values(&parts.headers))

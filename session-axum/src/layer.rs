@@ -7,7 +7,6 @@ use std::task::{Context, Poll};
 use axum_core::body::Body;
 use axum_core::response::Response;
 use http::Request;
-use session_core::adapter::LazySession;
 use session_core::{SessionData, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -51,10 +50,8 @@ impl<S, T: SessionData> Layer<S> for SessionLayer<T> {
     type Service = SessionService<S, T>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SessionService {
-            inner,
-            manager: self.manager.clone(),
-        }
+        let manager = self.manager.clone();
+        SessionService { inner, manager }
     }
 }
 
@@ -84,20 +81,13 @@ where
         request.extensions_mut().insert(lazy.clone());
         let handled = self.inner.call(request);
         Box::pin(async move {
-            let response = handled.await?;
-            Ok(finish(&lazy, response).await)
+            let mut response = handled.await?;
+            let status = response.status().as_u16();
+            let headers = &mut Headers(response.headers_mut());
+            match lazy.commit(status, headers).await {
+                Ok(_) => Ok(response),
+                Err(reply) => Ok(into_response(reply)),
+            }
         })
-    }
-}
-
-/// Commits the session for `response` and adds its `Set-Cookie` and
-/// caching headers, or answers core's reply for a failed commit.
-async fn finish<T: SessionData>(lazy: &LazySession<T>, mut response: Response) -> Response {
-    match lazy.finish(response.status().as_u16()).await {
-        Ok(set_cookie) => {
-            lazy.add_headers(set_cookie, &mut Headers(response.headers_mut()));
-            response
-        }
-        Err(reply) => into_response(reply),
     }
 }

@@ -6,7 +6,10 @@
 //! - [`Session`]: the extractor handlers take; it loads the session on first
 //!   use (one store call per request at most). `Option<Session<T>>` is
 //!   `None` where the layer is missing.
-//! - [`SessionRejection`]: why extraction failed: the layer is missing
+//! - [`ReadOnlySession`]: the extractor for a handler that only reads; it
+//!   takes no lock under [`Concurrency::Serialize`](session_core::Concurrency::Serialize).
+//! - [`SessionRejection`]: why extraction failed (core's
+//!   [`Rejection`](session_core::adapter::Rejection)): the layer is missing
 //!   (`500`, a setup mistake) or the store failed (`503` when it is down).
 //! - [`LoginGuard`]: a layer that sends sessions that are not signed in to
 //!   the sign-in page (`303`) or answers `401`.
@@ -102,13 +105,11 @@
 mod extract;
 mod guard;
 mod layer;
-mod read_only;
 mod response;
 
-pub use extract::{Session, SessionRejection};
+pub use extract::{Extract, ReadOnlySession, Session, SessionRejection};
 pub use guard::{LoginGuard, LoginGuardService};
 pub use layer::{SessionLayer, SessionService};
-pub use read_only::ReadOnlySession;
 
 /// The framework-neutral core, re-exported so applications name one crate.
 pub use session_core;

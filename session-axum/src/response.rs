@@ -5,7 +5,7 @@
 use axum_core::body::Body;
 use axum_core::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use session_core::adapter::{Reply, ResponseHeaders};
+use session_core::adapter::{Reply, ResponseHeaders, VALID_HEADER_VALUE};
 
 /// This layer's name and how to install it, for core's missing-layer answer.
 pub(crate) const LAYER: (&str, &str) = (
@@ -29,20 +29,14 @@ pub(crate) fn into_response(reply: Reply) -> Response {
 pub(crate) struct Headers<'a>(pub(crate) &'a mut HeaderMap);
 
 impl ResponseHeaders for Headers<'_> {
-    fn contains(&self, name: &'static str) -> bool {
-        self.0.contains_key(name)
-    }
-
-    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool {
+    fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
         let mut values = self.0.get_all(name).iter();
-        values.any(|v| v.to_str().is_ok_and(&mut *test))
+        values.any(|v| test(v.to_str().ok()))
     }
 
     fn append(&mut self, name: &'static str, value: String) {
         // Takes the buffer over without a copy.
-        let value = HeaderValue::try_from(value).expect(
-            "core writes visible ASCII and spaces only: the configuration checks the cookie's name, Path and Domain, and core its value",
-        );
+        let value = HeaderValue::try_from(value).expect(VALID_HEADER_VALUE);
         self.0.append(name, value);
     }
 

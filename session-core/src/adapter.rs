@@ -5,17 +5,20 @@
 //!
 //! 1. Per request, [`SessionManager::start_request`](crate::SessionManager::start_request)
 //!    gives a [`LazySession`]; keep it in the request's extensions.
-//! 2. An extractor calls [`LazySession::load`] with every `Cookie` header;
-//!    a failure answers [`Reply::error`] (step `"load"`), a missing layer
-//!    [`Reply::missing_layer`].
+//! 2. An extractor calls [`extract`] with every `Cookie` header, for a
+//!    [`Handle`] ([`Session`](crate::Session) or
+//!    [`ReadOnlySession`](crate::ReadOnlySession)); a failure is a
+//!    [`Rejection`], whose [`reply`](Rejection::reply) is the answer.
 //! 3. A login guard asks [`check_login`] whether the request may pass.
-//! 4. After the handler, [`LazySession::finish`] commits the session and
-//!    [`LazySession::add_headers`] appends its `Set-Cookie` and the caching
-//!    headers ([`CacheHeaders`]) through [`ResponseHeaders`], the adapter's
-//!    view of its framework's header map. A failed commit answers a
-//!    [`Reply`] that replaces the handler's response.
+//! 4. After the handler, [`LazySession::commit`] commits the session and
+//!    appends its `Set-Cookie` and the caching headers ([`CacheHeaders`])
+//!    through [`ResponseHeaders`], the adapter's view of its framework's
+//!    header map. A failed commit answers a [`Reply`] that replaces the
+//!    handler's response.
 //!
-//! What the adapter writes itself: its extractor and middleware types, one
+//! What the adapter writes itself: one extractor newtype over a
+//! [`Handle`] (the orphan rule wants a local type), its rejection newtype
+//! over [`Rejection`], its middleware and guard types, one
 //! [`ResponseHeaders`] impl, and the conversion of a [`Reply`] into its
 //! framework's response.
 
@@ -26,7 +29,10 @@ pub use crate::cookie_header::SetCookie;
 pub use crate::cycle::{CacheHeaders, LazySession, ResponseFacts};
 use crate::data::SessionData;
 use crate::error::SessionError;
+pub use crate::extract::{extract, Handle, Rejection};
 use crate::guard::{LoginPolicy, Refusal};
+pub use crate::serialize::Access;
+use crate::session::Session;
 
 /// The `Content-Type` of every text body the adapters answer.
 pub const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
@@ -45,6 +51,12 @@ pub mod header {
     pub const LOCATION: &str = "location";
     /// `Retry-After`.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// `Session-Degraded`: on a response served without the session store,
+    /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade), with
+    /// the value [`DEGRADED_VALUE`].
+    pub const DEGRADED: &str = "session-degraded";
+    /// The value of [`DEGRADED`]: `1`.
+    pub const DEGRADED_VALUE: &str = "1";
 }
 
 /// A response that the session layer answers in place of the handler's: a
@@ -135,14 +147,17 @@ pub fn log_missing_layer<T>(layer: &str, install: &str) {
     );
 }
 
+/// Why every value [`ResponseHeaders::append`] gets is a valid header
+/// value: the message of the adapters' `expect` when they convert it.
+pub const VALID_HEADER_VALUE: &str = "core writes visible ASCII and spaces only: the configuration checks the cookie's name, Path and Domain, and core its value";
+
 /// The headers of a response, as the adapter's framework holds them:
 /// what [`LazySession::add_headers`] reads and writes. Names are lowercase
 /// ([`header`]); the values written are always valid header values.
 pub trait ResponseHeaders {
-    /// Whether the response has a line named `name`.
-    fn contains(&self, name: &'static str) -> bool;
-    /// Whether one of the lines named `name` that are text passes `test`.
-    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool;
+    /// Whether one of the lines named `name` passes `test`, which gets the
+    /// line's value as text, or `None` for a value that is not.
+    fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool;
     /// Adds a line after those already there.
     fn append(&mut self, name: &'static str, value: String);
     /// Replaces every line named `name` with this one.
@@ -150,12 +165,10 @@ pub trait ResponseHeaders {
 }
 
 impl ResponseHeaders for Reply {
-    fn contains(&self, name: &'static str) -> bool {
-        self.headers.iter().any(|(n, _)| *n == name)
-    }
-
-    fn any_value(&self, name: &'static str, test: &mut dyn FnMut(&str) -> bool) -> bool {
-        self.headers.iter().any(|(n, v)| *n == name && test(v))
+    fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, v)| *n == name && test(Some(v)))
     }
 
     fn append(&mut self, name: &'static str, value: String) {
@@ -184,6 +197,20 @@ impl<T: SessionData> LazySession<T> {
         }
     }
 
+    /// [`finish`](Self::finish) then [`add_headers`](Self::add_headers) on
+    /// the handler's response: whether it now carries the session's
+    /// `Set-Cookie`, or the [`Reply`] that replaces it.
+    pub async fn commit(
+        &self,
+        status: u16,
+        headers: &mut impl ResponseHeaders,
+    ) -> Result<bool, Reply> {
+        let set_cookie = self.finish(status).await?;
+        let sets_cookie = set_cookie.is_some();
+        self.add_headers(set_cookie, headers);
+        Ok(sets_cookie)
+    }
+
     /// Appends `set_cookie` (from [`finish`](Self::finish)) and, if a
     /// handler loaded the session, what
     /// [`SessionConfig::cache_headers_for`](crate::SessionConfig::cache_headers_for)
@@ -194,16 +221,19 @@ impl<T: SessionData> LazySession<T> {
         if let Some(value) = set_cookie {
             headers.append(header::SET_COOKIE, value.into_string());
         }
+        if self.loaded().is_some_and(|session| session.is_degraded()) {
+            headers.append(header::DEGRADED, header::DEGRADED_VALUE.to_owned());
+        }
         let config = self.manager().config();
         if !config.cache_headers_enabled() || !self.is_loaded() {
             return;
         }
-        let mut covers = |v: &str| CacheHeaders::vary_covers_cookie([v]);
+        let mut covers = |v: Option<&str>| v.is_some_and(|v| CacheHeaders::vary_covers_cookie([v]));
         let add = config.cache_headers_for(ResponseFacts {
             sets_session_cookie: sets_cookie,
             session_loaded: true,
-            has_cache_control: headers.contains(header::CACHE_CONTROL),
-            varies_on_cookie: headers.any_value(header::VARY, &mut covers),
+            has_cache_control: headers.any_line(header::CACHE_CONTROL, &mut |_| true),
+            varies_on_cookie: headers.any_line(header::VARY, &mut covers),
         });
         if add.no_store {
             headers.insert(header::CACHE_CONTROL, CacheHeaders::NO_STORE);
@@ -222,7 +252,7 @@ pub struct GuardedRequest<'a, T> {
     /// The path and query, for the sign-in page's `redirect_to`.
     pub target: &'a str,
     /// The request's session cycle, if the adapter's layer runs around it.
-    pub session: Option<&'a LazySession<T>>,
+    pub session: Option<LazySession<T>>,
     /// The layer's name and how to install it, for [`Reply::missing_layer`].
     pub layer: (&'static str, &'static str),
 }
@@ -249,21 +279,14 @@ pub fn check_login<'a, 'h, T: SessionData>(
     request: GuardedRequest<'a, T>,
     cookie_headers: impl IntoIterator<Item = &'h str>,
 ) -> impl Future<Output = Result<(), Reply>> + Send + 'a {
-    let allowed = policy.allows(request.path);
-    let load = match (allowed, request.session) {
-        (false, Some(lazy)) => Some(lazy.load(cookie_headers)),
-        _ => None,
-    };
+    // Allow-listed paths never load the session.
+    let load = (!policy.allows(request.path))
+        .then(|| extract::<Session<T>>(request.session, request.layer, cookie_headers));
     async move {
-        if allowed {
-            return Ok(());
-        }
         let Some(load) = load else {
-            let (layer, install) = request.layer;
-            log_missing_layer::<T>(layer, install);
-            return Err(Reply::missing_layer(layer));
+            return Ok(());
         };
-        let session = load.await.map_err(|error| Reply::error(&error, "load"))?;
+        let session = load.await.map_err(|rejection| rejection.reply())?;
         if policy.permits(&session.data()) {
             return Ok(());
         }

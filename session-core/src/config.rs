@@ -147,6 +147,35 @@ pub enum Concurrency {
     Serialize,
 }
 
+/// What a request gets when the store is unavailable (down, timing out,
+/// or full) as its session is loaded.
+///
+/// A store that fails *after* the load (at the commit) is a `503` under
+/// either policy: the handler's changes cannot be stored, and a response
+/// that looks successful (a login) must not claim they were.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutagePolicy {
+    /// The request fails: adapters answer `503 Service Unavailable` (the
+    /// default).
+    #[default]
+    Fail,
+    /// The site keeps working without its sessions: the handler gets a fresh
+    /// session ([`Session::is_degraded`](crate::Session::is_degraded) is
+    /// `true`) that is never saved, the response carries no `Set-Cookie`
+    /// (the user's real session survives the outage untouched) and carries
+    /// `Session-Degraded: 1` ([`header::DEGRADED`](crate::adapter::header::DEGRADED)). Each
+    /// such request counts in `session_degraded_total` and
+    /// `session_store_errors_total`; a warning is logged at most every ten
+    /// seconds. A handler that must not pretend to succeed without a stored
+    /// session (a login) checks `is_degraded()` and answers `503` itself.
+    ///
+    /// Under [`Concurrency::Serialize`], a lock that cannot be taken because
+    /// the store is down is such an outage too; a lock held by another
+    /// request is not (that is still [`SessionError::Busy`](crate::SessionError::Busy)).
+    Degrade,
+}
+
 /// The configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -225,6 +254,7 @@ pub struct SessionConfig {
     pub(crate) save_on_server_error: bool,
     pub(crate) idle_refresh: IdleRefresh,
     pub(crate) concurrency: Concurrency,
+    pub(crate) outage: OutagePolicy,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) callbacks: Callbacks,
     pub(crate) max_session_bytes: usize,
@@ -301,6 +331,11 @@ impl SessionConfig {
     pub fn concurrency(&self) -> Concurrency {
         self.concurrency
     }
+    /// What a request gets while the store is unavailable; see
+    /// [`SessionConfigBuilder::outage_policy`].
+    pub fn outage_policy(&self) -> OutagePolicy {
+        self.outage
+    }
     /// The refresh slack in force: the configured one, at most 1% of the
     /// idle timeout; see [`SessionConfigBuilder::refresh_slack`].
     pub fn refresh_slack(&self) -> Duration {
@@ -333,6 +368,7 @@ impl fmt::Debug for SessionConfig {
             .field("save_on_server_error", &self.save_on_server_error)
             .field("idle_refresh", &self.idle_refresh)
             .field("concurrency", &self.concurrency)
+            .field("outage", &self.outage)
             .field("store", &self.store)
             .field("callbacks", &self.callbacks)
             .field("max_session_bytes", &self.max_session_bytes)
@@ -357,6 +393,7 @@ pub struct SessionConfigBuilder {
     save_on_server_error: bool,
     idle_refresh: IdleRefresh,
     concurrency: Concurrency,
+    outage: OutagePolicy,
     store: Option<Arc<dyn SessionStore>>,
     callbacks: Callbacks,
     require_secret: bool,
@@ -379,6 +416,7 @@ impl Default for SessionConfigBuilder {
             save_on_server_error: false,
             idle_refresh: IdleRefresh::Always,
             concurrency: Concurrency::default(),
+            outage: OutagePolicy::default(),
             store: None,
             callbacks: Callbacks::default(),
             require_secret: false,
@@ -601,6 +639,26 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// What a request gets while the store is unavailable (default
+    /// [`OutagePolicy::Fail`], a `503`); [`OutagePolicy::Degrade`] serves it
+    /// with a fresh session that is never saved.
+    ///
+    /// ```
+    /// use session_core::{OutagePolicy, SessionConfig};
+    /// # use session_store_memory::MemoryStore;
+    ///
+    /// let config = SessionConfig::testing()
+    ///     .store(MemoryStore::new())
+    ///     .outage_policy(OutagePolicy::Degrade)
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(config.outage_policy(), OutagePolicy::Degrade);
+    /// ```
+    pub fn outage_policy(mut self, policy: OutagePolicy) -> Self {
+        self.outage = policy;
+        self
+    }
+
     /// Under [`Concurrency::Serialize`], how long a request waits for the
     /// session's lock before it fails with
     /// [`SessionError::Busy`](crate::SessionError::Busy) (default
@@ -714,6 +772,7 @@ impl SessionConfigBuilder {
             save_on_server_error: self.save_on_server_error,
             idle_refresh: self.idle_refresh,
             concurrency: self.concurrency,
+            outage: self.outage,
             store,
             callbacks: self.callbacks,
             max_session_bytes: self.max_session_bytes,

@@ -88,14 +88,18 @@ impl<T: SessionData> LazySession<T> {
         self.load_with(cookie_headers, Access::ReadOnly)
     }
 
-    fn load_with<'a, I>(
+    /// The first load decides `access`; the future owns a clone of this
+    /// handle (cheap: one `Arc`), so it borrows neither the handle nor the
+    /// headers and suits frameworks whose extractor futures are `'static`.
+    pub(crate) fn load_with<'a, I>(
         &self,
         cookie_headers: I,
         access: Access,
-    ) -> impl Future<Output = Result<Session<T>, SessionError>> + Send + '_
+    ) -> impl Future<Output = Result<Session<T>, SessionError>> + Send + 'static
     where
         I: IntoIterator<Item = &'a str>,
     {
+        let lazy = self.clone();
         let manager = &self.inner.manager;
         // Parse before the first await, so the future does not hold the headers.
         let value = if self.inner.cell.initialized() {
@@ -106,7 +110,8 @@ impl<T: SessionData> LazySession<T> {
             })
         };
         async move {
-            self.inner
+            let manager = &lazy.inner.manager;
+            lazy.inner
                 .cell
                 .get_or_try_init(|| manager.load_value(value, access))
                 .await

@@ -110,6 +110,7 @@ mod data;
 mod envelope;
 mod error;
 mod events;
+mod extract;
 mod flash;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -123,17 +124,19 @@ mod schema;
 mod serialize;
 mod session;
 pub mod store;
+mod telemetry;
 
 // The application API.
 pub use codec::{Codec, CodecError};
 pub use config::{
-    Concurrency, ConfigError, CookieOptions, IdleRefresh, SameSite, SessionConfig,
+    Concurrency, ConfigError, CookieOptions, IdleRefresh, OutagePolicy, SameSite, SessionConfig,
     SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
     MAX_TIMEOUT,
 };
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
+pub use extract::ReadOnlySession;
 pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};

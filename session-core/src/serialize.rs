@@ -26,6 +26,7 @@ use crate::manager::SessionManager;
 use crate::record::Record;
 use crate::session::Session;
 use crate::store::SessionStore;
+use crate::telemetry::{self, LoadOutcome, Operation};
 
 /// How long a request waits for its session's lock by default:
 /// [`SessionConfigBuilder::lock_wait`](crate::SessionConfigBuilder::lock_wait).
@@ -123,9 +124,10 @@ impl Concurrency {
     }
 }
 
-/// How a request means to use its session.
+/// How a request means to use its session: what an extractor's
+/// [`Handle::ACCESS`](crate::adapter::Handle::ACCESS) asks of the first load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Access {
+pub enum Access {
     /// It may write: under `Serialize` the load takes the lock.
     ReadWrite,
     /// It only reads: no lock under any policy.
@@ -174,7 +176,8 @@ impl std::fmt::Debug for HeldLease {
 /// Gives the lease back; a failure only logs (the lease runs out).
 async fn unlock(store: &dyn SessionStore, id: &SessionId, token: &LockToken) {
     let Some(locks) = store.locks() else { return };
-    match locks.unlock(id, token).await {
+    let call = locks.unlock(id, token);
+    match telemetry::store_call(store.name(), Operation::Unlock, Some(id), call).await {
         Ok(true) => {}
         Ok(false) => {
             tracing::warn!(%id, "the session's lease ran out before the request ended: raise lock_lease or shorten the handler")
@@ -203,10 +206,12 @@ pub(crate) async fn load(
     now: OffsetDateTime,
 ) -> Result<Loaded, SessionError> {
     let locks = config.store.locks();
+    let store = config.store.name();
     let (Some(locks), Concurrency::Serialize, Access::ReadWrite) =
         (locks, config.concurrency, access)
     else {
-        let record = config.store.load(id, None).await?;
+        let load = config.store.load(id, None);
+        let record = telemetry::store_call(store, Operation::Load, Some(id), load).await?;
         return Ok(Loaded {
             record: live(record, id, now),
             lease: None,
@@ -217,10 +222,8 @@ pub(crate) async fn load(
     let deadline = started + config.locking.wait;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match locks
-            .try_lock(id, &token, config.locking.lease, None)
-            .await?
-        {
+        let attempt = locks.try_lock(id, &token, config.locking.lease, None);
+        match telemetry::store_call(store, Operation::Lock, Some(id), attempt).await? {
             LockAttempt::Acquired(record) => {
                 let lease = HeldLease {
                     held: Some((Arc::clone(&config.store), id.clone(), token)),
@@ -247,16 +250,28 @@ pub(crate) async fn load(
                     });
                 }
                 let cap = backoff.min(expires_in).min(deadline - now);
-                locks.wait_for_release(id, full_jitter(cap)).await?;
+                let wait = locks.wait_for_release(id, full_jitter(cap));
+                telemetry::store_call(store, Operation::WaitForRelease, Some(id), wait).await?;
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
 }
 
-/// The record if it is live and really the one asked for.
+/// The record if it is live and really the one asked for; a missing or
+/// expired one is counted here (a found one once it decodes).
 fn live(record: Option<Record>, id: &SessionId, now: OffsetDateTime) -> Option<Record> {
-    record.filter(|r| !r.is_expired(now) && r.id == *id)
+    match record {
+        Some(record) if record.id == *id && !record.is_expired(now) => Some(record),
+        Some(record) if record.id == *id => {
+            telemetry::loaded(LoadOutcome::Expired);
+            None
+        }
+        _ => {
+            telemetry::loaded(LoadOutcome::Absent);
+            None
+        }
+    }
 }
 
 /// A wait drawn uniformly from `[MIN_WAIT, cap]` ("full jitter"), so that

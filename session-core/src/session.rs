@@ -79,6 +79,10 @@ pub(crate) struct State<T> {
     /// Stored fields this release's type does not know, written back at
     /// the next save (see `envelope.rs`).
     pub(crate) unknown: Unknown,
+    /// Served while the store was unavailable
+    /// ([`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade)): never
+    /// written, no `Set-Cookie`.
+    pub(crate) degraded: bool,
 }
 
 impl<T> State<T> {
@@ -218,6 +222,15 @@ impl<T> Session<T> {
     /// unknown one).
     pub fn is_new(&self) -> bool {
         !self.lock().persisted
+    }
+
+    /// Whether this is a stand-in served while the store is unavailable,
+    /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade): a
+    /// fresh session that is never saved and sets no cookie, so the user's
+    /// real session survives the outage. A handler whose answer would claim
+    /// that something was stored (a login) answers `503` instead.
+    pub fn is_degraded(&self) -> bool {
+        self.lock().degraded
     }
 
     /// Whether anything will be written at the end of the request.

@@ -61,12 +61,39 @@ pub enum StoreError {
     /// The backend returned something this store cannot read.
     #[error("the session store returned malformed data: {0}")]
     Malformed(String),
+    /// The store cannot work as configured (a table name that is no
+    /// identifier, a URL that is no URL of its backend). Stores report it
+    /// when they are built or connect, before any request; it is never
+    /// [`StoreError::Unavailable`], since retrying cannot help, and a
+    /// request that meets one answers `500`, not `503`. The source is the
+    /// store's own `ConfigError`.
+    #[error("the session store is misconfigured: {0}")]
+    Config(#[source] Box<dyn StdError + Send + Sync>),
 }
 
 impl StoreError {
     /// Wraps a backend error as [`StoreError::Unavailable`].
     pub fn unavailable(error: impl StdError + Send + Sync + 'static) -> Self {
         StoreError::Unavailable(Box::new(error))
+    }
+
+    /// Wraps a store's configuration error as [`StoreError::Config`].
+    ///
+    /// ```
+    /// use session_core::{store::StoreError, SessionError};
+    ///
+    /// let error = StoreError::config(std::fmt::Error);
+    /// assert!(error.is_config() && !error.is_unavailable());
+    /// // Should a request meet one, it is a `500`: no retry can cure it.
+    /// assert_eq!(SessionError::Store(error).status_code(), 500);
+    /// ```
+    pub fn config(error: impl StdError + Send + Sync + 'static) -> Self {
+        StoreError::Config(Box::new(error))
+    }
+
+    /// Whether this error is a configuration error ([`StoreError::Config`]).
+    pub fn is_config(&self) -> bool {
+        matches!(self, StoreError::Config(_))
     }
 
     /// [`StoreError::Unsupported`]: the store named `store` cannot do

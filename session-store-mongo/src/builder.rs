@@ -107,8 +107,10 @@ impl MongoStoreBuilder {
     }
 
     /// Connects to the server that `url` names and checks it with a `ping`,
-    /// within the command timeout; an invalid URL or an unreachable server
-    /// is [`StoreError::Unavailable`] with a [`ConnectError`] inside.
+    /// within the command timeout. An unreachable server is
+    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside; an invalid
+    /// URL or name is [`StoreError::Config`] with a [`ConfigError`] inside,
+    /// found before any connection is tried.
     ///
     /// The URL is a MongoDB connection string:
     /// `mongodb://user:password@host:27017/app?authSource=admin` (a replica
@@ -125,7 +127,7 @@ impl MongoStoreBuilder {
         }
         let mut options = ClientOptions::parse(url)
             .await
-            .map_err(|e| ConnectError::Url {
+            .map_err(|e| ConfigError::InvalidUrl {
                 reason: url_reason(&e, url),
             })?;
         let servers = servers(&options);
@@ -134,7 +136,7 @@ impl MongoStoreBuilder {
         // driver's 30 s server selection timeout.
         options.server_selection_timeout = Some(timeout);
         options.connect_timeout = Some(timeout);
-        let client = Client::with_options(options).map_err(|e| ConnectError::Url {
+        let client = Client::with_options(options).map_err(|e| ConfigError::InvalidUrl {
             reason: url_reason(&e, url),
         })?;
         let store = self.build_with_client(client)?;

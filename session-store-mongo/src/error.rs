@@ -10,8 +10,9 @@ use session_core::store::StoreError;
 const DUPLICATE_KEY: i32 = 11000;
 
 /// The store cannot be set up as configured. It arrives as the source of
-/// [`StoreError::Unavailable`], like every construction error, so that `?`
-/// works next to every other store call.
+/// [`StoreError::Config`], reported when the store is built or connects
+/// (before any connection is tried), never as `Unavailable`: retrying
+/// cannot cure it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -25,6 +26,14 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The URL is not a MongoDB connection string the driver understands.
+    /// Only the driver's reason is kept, never the URL, which may hold a
+    /// password.
+    #[error("invalid MongoDB URL: {reason}")]
+    InvalidUrl {
+        /// What the driver reported.
+        reason: String,
+    },
 }
 
 /// [`MongoStore::connect`](crate::MongoStore::connect) could not reach a
@@ -35,14 +44,6 @@ pub enum ConfigError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The URL is not a MongoDB connection string the driver understands.
-    /// Only the driver's reason is kept, never the URL, which may hold a
-    /// password.
-    #[error("invalid MongoDB URL: {reason}")]
-    Url {
-        /// What the driver reported.
-        reason: String,
-    },
     /// No server answered the first command (`ping`), or it failed.
     #[error("cannot connect to MongoDB at {servers}: {source}")]
     Unreachable {
@@ -70,7 +71,7 @@ impl From<ConnectError> for StoreError {
 
 impl From<ConfigError> for StoreError {
     fn from(error: ConfigError) -> Self {
-        StoreError::unavailable(error)
+        StoreError::config(error)
     }
 }
 
@@ -114,14 +115,14 @@ mod tests {
     }
 
     #[test]
-    fn construction_errors_are_unavailable_and_say_what_is_wrong() {
+    fn configuration_errors_are_no_outage_and_say_what_is_wrong() {
         let store: StoreError = ConfigError::InvalidName {
             what: "collection",
             name: "a$b".into(),
             reason: "contains '$'",
         }
         .into();
-        assert!(store.is_unavailable());
+        assert!(store.is_config() && !store.is_unavailable(), "{store:?}");
         let source = std::error::Error::source(&store).expect("a source");
         assert!(
             source.to_string().contains("collection name \"a$b\""),

@@ -240,18 +240,19 @@ async fn a_bad_url_or_name_is_a_clear_error_before_any_io() {
     let err = MongoStore::connect("mongodb://bob:hunter22@127.0.0.1:27017/?directConnection=maybe")
         .await
         .unwrap_err();
+    // Configuration, never `Unavailable` (a `503` no retry can cure).
+    assert!(err.is_config() && !err.is_unavailable(), "{err:?}");
     let source = err.source().expect("a source");
-    let connect = source
-        .downcast_ref::<ConnectError>()
-        .expect("a ConnectError");
-    assert!(matches!(connect, ConnectError::Url { .. }), "{connect}");
-    assert!(!connect.to_string().contains("hunter22"), "{connect}");
+    let config = source.downcast_ref::<ConfigError>().expect("a ConfigError");
+    assert!(matches!(config, ConfigError::InvalidUrl { .. }), "{config}");
+    assert!(!config.to_string().contains("hunter22"), "{config}");
 
     let err = MongoStore::builder()
         .collection("system.sessions")
         .connect(&mongodb_url())
         .await
         .unwrap_err();
+    assert!(err.is_config() && !err.is_unavailable(), "{err:?}");
     let source = err.source().expect("a source");
     assert!(
         matches!(

@@ -10,7 +10,7 @@ use fred::types::Builder;
 use session_core::store::StoreError;
 
 use crate::conn::Backend;
-use crate::error::ConnectError;
+use crate::error::{ConfigError, ConnectError};
 use crate::near_cache::NearCache;
 use crate::store::RedisStore;
 
@@ -203,7 +203,9 @@ impl RedisStoreBuilder {
 
     /// Connects to `url`, checks the server with a `PING` and loads the
     /// scripts, all within the command timeout; an unreachable server is
-    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside.
+    /// [`StoreError::Unavailable`] with a [`ConnectError`] inside, a URL
+    /// that is no Redis URL [`StoreError::Config`] with a [`ConfigError`]
+    /// inside.
     ///
     /// The URL chooses the deployment (see fred's `Config::from_url`):
     /// `redis://host:6379/0` (single node, `rediss://` needs a TLS feature of
@@ -212,7 +214,7 @@ impl RedisStoreBuilder {
     /// (Sentinel). The client reconnects by itself after an outage.
     pub async fn connect(self, url: &str) -> Result<RedisStore, StoreError> {
         let config =
-            Config::from_url(url).map_err(|e| StoreError::unavailable(ConnectError::Url(e)))?;
+            Config::from_url(url).map_err(|e| StoreError::config(ConfigError::InvalidUrl(e)))?;
         let servers = servers(&config);
         let backend = self.backend(config).map_err(|e| unreachable(&servers, e))?;
         let timeout = self.command_timeout;

@@ -2,6 +2,19 @@
 
 use std::time::Duration;
 
+/// The store cannot be set up as configured. It arrives as the source of
+/// [`StoreError::Config`](session_core::store::StoreError::Config), reported
+/// by [`RedisStore::connect`](crate::RedisStore::connect) before any
+/// connection is tried, and never as `Unavailable` (retrying cannot cure
+/// it).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The URL is not a Redis URL fred understands.
+    #[error("invalid redis url: {0}")]
+    InvalidUrl(#[source] fred::error::Error),
+}
+
 /// [`RedisStore::connect`](crate::RedisStore::connect) could not reach a
 /// working Redis. It arrives as the source of
 /// [`StoreError::Unavailable`](session_core::store::StoreError::Unavailable), so
@@ -9,9 +22,6 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// The URL is not a Redis URL fred understands.
-    #[error("invalid redis url: {0}")]
-    Url(#[source] fred::error::Error),
     /// No connection could be made, or the first `PING` failed.
     #[error("cannot connect to redis at {servers}: {source}")]
     Unreachable {

@@ -8,7 +8,8 @@
 //!   [`fred::clients::Client`] or a [`fred::clients::Pool`].
 //! - [`NearCache`], [`NearCacheStats`]: the opt-in near cache (see
 //!   [`RedisStoreBuilder::near_cache`]).
-//! - [`ConnectError`]: why [`RedisStore::connect`] failed.
+//! - [`ConnectError`], [`ConfigError`]: why [`RedisStore::connect`] failed
+//!   (an unreachable server, a bad URL).
 //! - [`fred`]: re-exported, so that the client or pool handed to the builder
 //!   comes from the same version.
 
@@ -29,7 +30,7 @@ pub use builder::{
     RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_RECONNECT_DELAY, DEFAULT_POOL_SIZE,
     DEFAULT_PREFIX, DEFAULT_TOUCH_SLACK,
 };
-pub use error::ConnectError;
+pub use error::{ConfigError, ConnectError};
 pub use near_cache::{
     NearCache, NearCacheStats, DEFAULT_NEAR_CACHE_MAX_AGE, DEFAULT_TOUCH_DEFERRAL,
 };

@@ -20,6 +20,7 @@ use session_store_redis::fred::clients::Pool;
 use session_store_redis::fred::interfaces::ClientLike;
 use session_store_redis::fred::types::config::Config;
 use session_store_redis::fred::types::Builder;
+use session_store_redis::ConfigError;
 use session_store_redis::{ConnectError, RedisStore};
 
 async fn raw() -> Raw {
@@ -713,8 +714,20 @@ async fn connect_fails_fast_and_clearly_when_nothing_listens() {
     );
     assert!(error.to_string().contains("127.0.0.1:1"), "{error}");
 
+    // A URL that is no Redis URL is a configuration error, not a `503`.
     let error = RedisStore::connect("not a url").await.unwrap_err();
     assert!(error.to_string().contains("invalid redis url"), "{error}");
+    assert!(!error.is_unavailable(), "{error:?}");
+    let StoreError::Config(source) = &error else {
+        panic!("not StoreError::Config: {error:?}")
+    };
+    assert!(
+        matches!(
+            source.downcast_ref::<ConfigError>(),
+            Some(ConfigError::InvalidUrl(_))
+        ),
+        "{source:?}"
+    );
 }
 
 #[tokio::test]

@@ -9,8 +9,9 @@ use crate::dialect::SqlDialect;
 /// The store cannot be set up as configured.
 ///
 /// Constructors answer [`StoreError`] (so `?` works next to every other store
-/// call); a configuration problem arrives as [`StoreError::Unavailable`]
-/// whose source is this error.
+/// call); a configuration problem arrives as [`StoreError::Config`] whose
+/// source is this error, reported when the store is built or connects and
+/// never as `Unavailable` (retrying cannot cure it).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -33,6 +34,16 @@ pub enum ConfigError {
     UnsupportedScheme {
         /// The part of the URL before the first `:`.
         scheme: String,
+    },
+    /// The URL has a known scheme but the driver cannot parse the rest (a
+    /// port that is no number, an unknown option value). Only the driver's
+    /// reason is kept, never the URL, which may hold a password.
+    #[error("invalid {dialect} URL: {reason}")]
+    InvalidUrl {
+        /// The database the scheme names.
+        dialect: SqlDialect,
+        /// What the driver reported.
+        reason: String,
     },
     /// The URL names a database whose driver is not compiled in.
     #[error(
@@ -83,7 +94,7 @@ impl From<ConnectError> for StoreError {
 
 impl From<ConfigError> for StoreError {
     fn from(error: ConfigError) -> Self {
-        StoreError::unavailable(error)
+        StoreError::config(error)
     }
 }
 
@@ -153,5 +164,6 @@ mod tests {
         }
         .into();
         assert!(store.to_string().contains("`mysql` feature"), "{store}");
+        assert!(store.is_config() && !store.is_unavailable(), "{store:?}");
     }
 }

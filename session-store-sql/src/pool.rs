@@ -111,8 +111,8 @@ pub(crate) async fn connect(url: &str, settings: PoolSettings) -> Result<SqlPool
     match dialect {
         #[cfg(feature = "postgres")]
         SqlDialect::Postgres => {
-            let fail = |e| from_sqlx(e, settings.acquire_timeout);
-            let mut options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(fail)?;
+            let mut options = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| invalid_url(dialect, &e))?;
             if options.get_application_name().is_none() {
                 // Lets a DBA see (and tests find) this pool's connections.
                 options = options.application_name("session-store-sql");
@@ -123,9 +123,9 @@ pub(crate) async fn connect(url: &str, settings: PoolSettings) -> Result<SqlPool
         }
         #[cfg(feature = "mysql")]
         SqlDialect::MySql => {
-            let fail = |e| from_sqlx(e, settings.acquire_timeout);
             // sqlx ignores the scheme, so `mariadb://` parses as is.
-            let options = sqlx::mysql::MySqlConnectOptions::from_str(url).map_err(fail)?;
+            let options = sqlx::mysql::MySqlConnectOptions::from_str(url)
+                .map_err(|e| invalid_url(dialect, &e))?;
             let server = format!("{}:{}", options.get_host(), options.get_port());
             let pool = open(options, settings, dialect, server).await?;
             Ok(SqlPool::MySql(pool))
@@ -135,6 +135,16 @@ pub(crate) async fn connect(url: &str, settings: PoolSettings) -> Result<SqlPool
         #[allow(unreachable_patterns)]
         other => Err(ConfigError::DriverNotEnabled { dialect: other }.into()),
     }
+}
+
+/// A URL that the driver cannot parse: a configuration error, never an
+/// outage. The driver's reason names the part at fault, never the URL.
+fn invalid_url(dialect: SqlDialect, error: &sqlx::Error) -> StoreError {
+    ConfigError::InvalidUrl {
+        dialect,
+        reason: error.to_string(),
+    }
+    .into()
 }
 
 /// A pool of a network database with its first connection open; if none
@@ -206,7 +216,8 @@ async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<SqlPool, St
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
 
     let fail = |e| from_sqlx(e, settings.acquire_timeout);
-    let options = SqliteConnectOptions::from_str(url).map_err(fail)?;
+    let options =
+        SqliteConnectOptions::from_str(url).map_err(|e| invalid_url(SqlDialect::Sqlite, &e))?;
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
     let pool = if in_memory {
         // An in-memory database lives as long as one connection to it: keep

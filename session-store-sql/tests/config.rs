@@ -8,7 +8,13 @@ use std::time::{Duration, Instant};
 use session_core::store::StoreError;
 use session_store_sql::{ConfigError, SqlDialect, SqlStore};
 
+/// The store's own [`ConfigError`] inside a [`StoreError::Config`]: never
+/// `Unavailable`, which would be a `503` that no retry can cure.
 fn config_error(err: &StoreError) -> &ConfigError {
+    assert!(
+        matches!(err, StoreError::Config(_)) && !err.is_unavailable(),
+        "not StoreError::Config: {err:?}"
+    );
     err.source()
         .and_then(|s| s.downcast_ref::<ConfigError>())
         .unwrap_or_else(|| panic!("not a configuration error: {err}"))
@@ -46,6 +52,36 @@ async fn bad_names_fail_before_connecting() {
         ));
         assert!(started.elapsed() < Duration::from_millis(500));
     }
+}
+
+#[tokio::test]
+async fn a_malformed_url_is_a_configuration_error_that_keeps_the_password_out() {
+    for url in [
+        "postgres://postgres:hunter2@127.0.0.1:notaport/test",
+        "mysql://root:hunter2@127.0.0.1:3306/test?ssl-mode=sometimes",
+        "sqlite://sessions.db?mode=sideways",
+    ] {
+        let err = SqlStore::connect(url).await.unwrap_err();
+        assert!(
+            matches!(config_error(&err), ConfigError::InvalidUrl { .. }),
+            "{url}: {err}"
+        );
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(!format!("{err:?}").contains("hunter2"), "{err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_name_on_the_applications_pool_is_a_configuration_error() {
+    let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+    let err = SqlStore::builder()
+        .table("no spaces")
+        .build_with_pool(pool)
+        .unwrap_err();
+    assert!(matches!(
+        config_error(&err),
+        ConfigError::InvalidName { what: "table", .. }
+    ));
 }
 
 #[test]

@@ -20,6 +20,7 @@ type Body = Result<web::Bytes, actix_web::Error>;
 #[actix_web::main]
 async fn main() {
     startup::init_tracing();
+    startup::init_metrics();
     if let Err(err) = run().await {
         startup::exit_with("actix-demo", &err);
     }
@@ -52,6 +53,7 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
 fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PayloadConfig::new(routes::BODY_LIMIT))
         .service(resource("/health", "GET,HEAD").route(get().to(health)))
+        .service(resource("/metrics", "GET,HEAD").route(get().to(metrics)))
         .service(resource("/counter", "GET,HEAD").route(get().to(counter::<D>)))
         .service(resource("/counter/peek", "GET,HEAD").route(get().to(counter_peek::<D>)))
         .service(resource("/login", "POST").route(web::post().to(login::<D>)))
@@ -130,6 +132,10 @@ fn with_body(
 
 async fn health() -> HttpResponse {
     respond(routes::health())
+}
+
+async fn metrics() -> HttpResponse {
+    respond(routes::metrics())
 }
 
 async fn counter<D: DemoData>(session: Session<D>) -> HttpResponse {

@@ -29,6 +29,7 @@ type Body = Result<Bytes, BytesRejection>;
 #[tokio::main]
 async fn main() {
     startup::init_tracing();
+    startup::init_metrics();
     if let Err(err) = run().await {
         startup::exit_with("axum-demo", &err);
     }
@@ -59,6 +60,7 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
 fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
     let mut router = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/counter", get(counter::<D>))
         .route("/counter/peek", get(counter_peek::<D>))
         .route("/login", post(login::<D>))
@@ -115,6 +117,10 @@ fn with_body(headers: &HeaderMap, body: Body, route: impl FnOnce(&[u8]) -> Reply
 
 async fn health() -> Response {
     respond(routes::health())
+}
+
+async fn metrics() -> Response {
+    respond(routes::metrics())
 }
 
 async fn counter<D: DemoData>(session: Session<D>) -> Response {

@@ -10,6 +10,9 @@
 //! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
 //!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
+//! - `operations`: `GET /metrics` after real requests, and
+//!   `SESSION_STORE_OUTAGE=degrade` while a store of the test's own
+//!   (`servers`: Redis, PostgreSQL) is killed and started again.
 //! - `stores`: scenarios of some stores only (what lands in the store,
 //!   cookie restarts and secret rotation, a Redis outage, servers that
 //!   create one table together, a restart of the demo); `inspect` reads a store's raw contents.
@@ -30,8 +33,10 @@
 
 mod harness;
 mod inspect;
+mod operations;
 mod scenarios;
 mod serialize;
+mod servers;
 mod startup;
 mod stores;
 mod versions;
@@ -81,6 +86,9 @@ macro_rules! scenario_tests {
 /// that both frameworks answer alike. Adding a store is one line below.
 macro_rules! acceptance_suite {
     ($module:ident, $store:literal, [$($own:ident),* $(,)?]) => {
+        acceptance_suite!($module, $store, [$($own),*], []);
+    };
+    ($module:ident, $store:literal, [$($own:ident),* $(,)?], [$($ops:ident),* $(,)?]) => {
         mod $module {
             use crate::harness::Target;
 
@@ -96,13 +104,17 @@ macro_rules! acceptance_suite {
             mod axum {
                 scenario_tests!(super::AXUM);
                 tests_of!(versions, super::AXUM; version_1_first, version_2_first);
+                tests_of!(operations, super::AXUM; metrics_count_real_requests);
                 tests_of!(stores, super::AXUM; $($own),*);
+                tests_of!(operations, super::AXUM; $($ops),*);
             }
 
             mod actix {
                 scenario_tests!(super::ACTIX);
                 tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
+                tests_of!(operations, super::ACTIX; metrics_count_real_requests);
                 tests_of!(stores, super::ACTIX; $($own),*);
+                tests_of!(operations, super::ACTIX; $($ops),*);
             }
 
             #[tokio::test]
@@ -131,7 +143,8 @@ acceptance_suite!(
         the_store_never_holds_the_note_or_the_token,
         a_redis_outage_is_a_quick_503_and_heals,
         near_caches_stay_coherent_across_servers,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     cookie,
@@ -144,7 +157,8 @@ acceptance_suite!(
     [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ]
+    ],
+    [degrade_keeps_sessions_through_an_outage]
 );
 acceptance_suite!(
     mysql,

@@ -3,9 +3,7 @@
 //! servers that create one SQL table at the same moment. `main.rs` lists
 //! which store runs which.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -16,6 +14,7 @@ use crate::harness::{
     Target,
 };
 use crate::inspect::{contains, mongodb_dump, redis_dump, sql_dump, Entry};
+use crate::servers::RedisServer;
 
 /// Text that no codec or encoding would produce by chance.
 const NOTE: &str = "zebra-octopus-4711 hides the key under the doormat";
@@ -166,85 +165,6 @@ pub(crate) async fn cookie_sessions_survive_restarts_and_rotation(target: &Targe
         .get_with("/counter", Some(&sealed_with_b))
         .await
         .assert_json(200, json!({ "count": 5 }));
-}
-
-/// A `redis-server` of the test's own on a free loopback port, without
-/// persistence, killed when dropped.
-struct RedisServer {
-    port: u16,
-    child: Option<Child>,
-}
-
-impl RedisServer {
-    /// `None` when `redis-server` is not installed.
-    fn start() -> Option<RedisServer> {
-        let installed = Command::new("redis-server")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok();
-        if !installed {
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = RedisServer { port, child: None };
-        server.restart();
-        Some(server)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    /// Starts it (again) on its port and waits until it answers `PING`.
-    fn restart(&mut self) {
-        let port = self.port.to_string();
-        let child = Command::new("redis-server")
-            .args(["--port", &port, "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server starts");
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.answers_ping() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on {port} never answered"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn answers_ping(&self) -> bool {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut reply = [0; 7];
-        stream.write_all(b"PING\r\n").is_ok()
-            && stream.read_exact(&mut reply).is_ok()
-            && &reply == b"+PONG\r\n"
-    }
-
-    /// `SIGKILL`: the sharpest outage, with no goodbye to the clients.
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// Redis dies under a running demo: `/counter` answers `503` at once with

@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use super::plan::Write;
 use super::{CookieValue, SessionManager};
-use crate::config::IdleRefresh;
+use crate::config::{IdleRefresh, OutagePolicy};
 use crate::cookie_header::{removal_cookie, session_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::envelope::{self, Decoded};
@@ -17,10 +17,12 @@ use crate::record::Record;
 use crate::serialize::{self, Access};
 use crate::session::{Session, State};
 use crate::store::StoreError;
+use crate::telemetry::{self, LoadOutcome, Operation};
 
 impl<T: SessionData> SessionManager<T> {
     /// [`load`](Self::load) for a value that [`read_cookie`](Self::read_cookie)
-    /// has checked already.
+    /// has checked already. Under [`OutagePolicy::Degrade`], an unavailable
+    /// store gives a degraded stand-in instead of the error.
     pub(crate) async fn load_value(
         &self,
         value: Option<CookieValue>,
@@ -29,14 +31,39 @@ impl<T: SessionData> SessionManager<T> {
         let Some(value) = value else {
             return Ok(self.create());
         };
+        match self.load_stored(value, access).await {
+            Err(SessionError::Store(error))
+                if error.is_unavailable() && self.config.outage == OutagePolicy::Degrade =>
+            {
+                telemetry::degraded(&error);
+                let session = self.create();
+                session.lock().degraded = true;
+                Ok(session)
+            }
+            other => other,
+        }
+    }
+
+    /// The session a cookie value names, from the store; a new one where
+    /// there is none to use.
+    async fn load_stored(
+        &self,
+        value: CookieValue,
+        access: Access,
+    ) -> Result<Session<T>, SessionError> {
         let now = OffsetDateTime::now_utc();
         // Under `Serialize`, the session's lock, held until the commit.
         let mut lease = None;
+        let store = self.config.store.name();
         let loaded = match (&value, self.config.store.cookie_sealing()) {
-            (CookieValue::Sealed(sealed), Some(sealing)) => sealing
-                .open(&self.config.cookie_name, sealed, now)
-                .await?
-                .map(|u| (u.record, None, u.stale_key)),
+            (CookieValue::Sealed(sealed), Some(sealing)) => {
+                let open = sealing.open(&self.config.cookie_name, sealed, now);
+                let opened = telemetry::store_call(store, Operation::Open, None, open).await?;
+                if opened.is_none() {
+                    telemetry::loaded(LoadOutcome::Tampered);
+                }
+                opened.map(|u| (u.record, None, u.stale_key))
+            }
             (CookieValue::Token(token), None) => {
                 let loaded = serialize::load(&self.config, &token.id(), access, now).await?;
                 lease = loaded.lease;
@@ -51,11 +78,13 @@ impl<T: SessionData> SessionManager<T> {
         };
         match envelope::decode(self.config.codec, &self.schema, &record.data) {
             Ok(decoded) => {
+                telemetry::loaded(LoadOutcome::Found);
                 let session = self.loaded(record, decoded, token, stale_key, now);
                 session.hold_lease(lease);
                 Ok(session)
             }
             Err(error) => {
+                telemetry::loaded(LoadOutcome::Undecodable);
                 tracing::warn!(id = %record.id, %error, "stored session does not decode; starting a new session");
                 Ok(self.create())
             }
@@ -107,6 +136,7 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::loaded(decoded.flash),
                 unknown: decoded.unknown,
+                degraded: false,
             },
         );
         self.emit_with_state(EventKind::Loaded, &session, None);
@@ -141,6 +171,10 @@ impl<T: SessionData> SessionManager<T> {
         session: &Session<T>,
         status: u16,
     ) -> Result<Option<SetCookie>, SessionError> {
+        // A stand-in for an unavailable store: nothing to write, no cookie.
+        if session.lock().degraded {
+            return Ok(None);
+        }
         let now = OffsetDateTime::now_utc();
         // This future is part of every request's, so it is kept small: the
         // rarer steps (deletion, creation) are boxed, and a deletion is
@@ -170,11 +204,12 @@ impl<T: SessionData> SessionManager<T> {
                 }
             }
             Write::Save(expected) if !sealed_cookies => {
-                self.config.store.save(&record, *expected).await?
+                let save = self.config.store.save(&record, *expected);
+                self.store_call(Operation::Save, &record.id, save).await?
             }
             Write::Touch if !sealed_cookies => {
-                let store = &self.config.store;
-                if !store.touch(&record.id, record.idle_expires_at).await? {
+                let touch = self.config.store.touch(&record.id, record.idle_expires_at);
+                if !self.store_call(Operation::Touch, &record.id, touch).await? {
                     return Ok(Self::vanished(session, "touch"));
                 }
             }
@@ -183,11 +218,17 @@ impl<T: SessionData> SessionManager<T> {
         let sealed = self.seal(&record).await?;
         let cookie = self.finish_write(session, &record, sealed, generation, now)?;
         match &write {
-            Write::Create => self.emit_with_state(EventKind::Started, session, None),
+            Write::Create => {
+                telemetry::count(telemetry::name::CREATED);
+                self.emit_with_state(EventKind::Started, session, None)
+            }
             Write::Rotate { from, .. } => {
+                telemetry::count(telemetry::name::ROTATED);
                 self.emit_with_state(EventKind::Regenerated, session, Some(from))
             }
-            _ => {}
+            Write::Save(_) => telemetry::count(telemetry::name::SAVED),
+            Write::Touch => telemetry::count(telemetry::name::TOUCHED),
+            Write::Resend => {}
         }
         Ok(cookie)
     }
@@ -198,8 +239,10 @@ impl<T: SessionData> SessionManager<T> {
         ids: Vec<SessionId>,
     ) -> Result<Option<SetCookie>, SessionError> {
         for id in &ids {
-            self.config.store.delete(id).await?;
+            let delete = self.config.store.delete(id);
+            self.store_call(Operation::Delete, id, delete).await?;
         }
+        telemetry::count(telemetry::name::DELETED);
         if let Some(id) = ids.first() {
             let state = session.lock();
             self.emit(
@@ -231,8 +274,14 @@ impl<T: SessionData> SessionManager<T> {
         let mut attempts = 0;
         loop {
             let stored = match from {
-                None => store.create(record).await,
-                Some((old, expected)) => store.rotate(old, record, expected).await,
+                None => {
+                    let create = store.create(record);
+                    self.store_call(Operation::Create, &record.id, create).await
+                }
+                Some((old, expected)) => {
+                    let rotate = store.rotate(old, record, expected);
+                    self.store_call(Operation::Rotate, old, rotate).await
+                }
             };
             match stored {
                 Ok(()) => break,
@@ -263,7 +312,8 @@ impl<T: SessionData> SessionManager<T> {
         expected: Option<u64>,
     ) -> Result<bool, SessionError> {
         if self.sealed_cookies() {
-            self.config.store.delete(from).await?;
+            let delete = self.config.store.delete(from);
+            self.store_call(Operation::Delete, from, delete).await?;
             return Ok(true);
         }
         match self
@@ -298,7 +348,13 @@ impl<T: SessionData> SessionManager<T> {
     /// in cookies.
     async fn seal(&self, record: &Record) -> Result<Option<String>, SessionError> {
         match self.config.store.cookie_sealing() {
-            Some(sealing) => Ok(Some(sealing.seal(&self.config.cookie_name, record).await?)),
+            Some(sealing) => {
+                let seal = sealing.seal(&self.config.cookie_name, record);
+                let store = self.config.store.name();
+                Ok(Some(
+                    telemetry::store_call(store, Operation::Seal, None, seal).await?,
+                ))
+            }
             None => Ok(None),
         }
     }

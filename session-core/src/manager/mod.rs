@@ -22,7 +22,8 @@ use crate::id::{SessionId, Token};
 use crate::record::Record;
 use crate::schema::{Schema, SessionSchema};
 use crate::session::{Session, State};
-use crate::store::SessionStore;
+use crate::store::{SessionStore, StoreError};
+use crate::telemetry::{self, Operation};
 
 /// A session read by id, outside any request.
 #[derive(Debug, Clone)]
@@ -139,6 +140,26 @@ impl<T: SessionData> SessionManager<T> {
         self.config.store.cookie_sealing().is_some()
     }
 
+    /// One call to this manager's store, timed, counted and traced
+    /// ([`telemetry::store_call`]).
+    pub(crate) async fn store_call<R>(
+        &self,
+        operation: Operation,
+        id: &SessionId,
+        call: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        telemetry::store_call(self.config.store.name(), operation, Some(id), call).await
+    }
+
+    /// A store call about no single session (clear, count, owner-wide).
+    async fn store_wide<R>(
+        &self,
+        operation: Operation,
+        call: impl std::future::Future<Output = Result<R, StoreError>>,
+    ) -> Result<R, StoreError> {
+        telemetry::store_call(self.config.store.name(), operation, None, call).await
+    }
+
     /// A new, empty session. Nothing is stored until it holds data and is
     /// committed.
     pub fn create(&self) -> Session<T> {
@@ -169,6 +190,7 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::default(),
                 unknown: Unknown::default(),
+                degraded: false,
             },
         )
     }
@@ -232,7 +254,8 @@ impl<T: SessionData> SessionManager<T> {
     /// The live session with this id, if any.
     pub async fn find(&self, id: &SessionId) -> Result<Option<SessionSnapshot<T>>, SessionError> {
         let now = OffsetDateTime::now_utc();
-        let Some(record) = self.config.store.load(id, None).await? else {
+        let load = self.config.store.load(id, None);
+        let Some(record) = self.store_call(Operation::Load, id, load).await? else {
             return Ok(None);
         };
         if record.is_expired(now) {
@@ -250,7 +273,8 @@ impl<T: SessionData> SessionManager<T> {
 
     /// Deletes the session with this id. Answers whether it existed.
     pub async fn delete(&self, id: &SessionId) -> Result<bool, SessionError> {
-        let existed = self.config.store.delete(id).await?;
+        let delete = self.config.store.delete(id);
+        let existed = self.store_call(Operation::Delete, id, delete).await?;
         if existed {
             self.emit(EventKind::Deleted, id, None, None, None);
         }
@@ -259,13 +283,16 @@ impl<T: SessionData> SessionManager<T> {
 
     /// Deletes every session of this store.
     pub async fn clear(&self) -> Result<(), SessionError> {
-        Ok(self.config.store.clear().await?)
+        Ok(self
+            .store_wide(Operation::Clear, self.config.store.clear())
+            .await?)
     }
 
     /// Deletes every session of one owner ("log out everywhere"). Answers how
     /// many were deleted.
     pub async fn delete_by_owner(&self, owner: &str) -> Result<u64, SessionError> {
-        Ok(self.config.store.delete_by_owner(owner).await?)
+        let delete = self.config.store.delete_by_owner(owner);
+        Ok(self.store_wide(Operation::DeleteByOwner, delete).await?)
     }
 
     /// Deletes every live session whose data `predicate` selects, where the
@@ -309,12 +336,15 @@ impl<T: SessionData> SessionManager<T> {
                 })
                 .unwrap_or(false)
         };
-        Ok(self.config.store.delete_where(&test).await?)
+        let delete = self.config.store.delete_where(&test);
+        Ok(self.store_wide(Operation::DeleteWhere, delete).await?)
     }
 
     /// How many live sessions the store holds.
     pub async fn count(&self) -> Result<u64, SessionError> {
-        Ok(self.config.store.count().await?)
+        Ok(self
+            .store_wide(Operation::Count, self.config.store.count())
+            .await?)
     }
 }
 

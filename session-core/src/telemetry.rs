@@ -1,0 +1,255 @@
+//! What the session layer tells an operator: counters and a histogram
+//! through the [`metrics`](https://docs.rs/metrics) facade (the default-on
+//! `metrics` feature; nothing is recorded until the application installs a
+//! recorder, such as a Prometheus exporter), and one `tracing` span per
+//! store call.
+//!
+//! Every store call of the request cycle and of the provider goes through
+//! [`store_call`], so the histogram, the error counter and the span are
+//! written in one place. Label values are fixed words (an operation, an
+//! outcome), never a session id or a token.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `session_created_total` | counter | |
+//! | `session_loaded_total` | counter | `outcome`: `found`, `absent`, `expired`, `undecodable`, `tampered` |
+//! | `session_saved_total` | counter | |
+//! | `session_touched_total` | counter | |
+//! | `session_deleted_total` | counter | |
+//! | `session_rotated_total` | counter | |
+//! | `session_expired_total` | counter | |
+//! | `session_degraded_total` | counter | |
+//! | `session_store_errors_total` | counter | `operation` |
+//! | `session_store_duration_seconds` | histogram | `operation` |
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tracing::Instrument;
+
+use crate::id::SessionId;
+use crate::store::StoreError;
+
+/// The metric names, as [`telemetry`](self) documents them.
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) mod name {
+    pub(crate) const CREATED: &str = "session_created_total";
+    pub(crate) const LOADED: &str = "session_loaded_total";
+    pub(crate) const SAVED: &str = "session_saved_total";
+    pub(crate) const TOUCHED: &str = "session_touched_total";
+    pub(crate) const DELETED: &str = "session_deleted_total";
+    pub(crate) const ROTATED: &str = "session_rotated_total";
+    pub(crate) const EXPIRED: &str = "session_expired_total";
+    pub(crate) const DEGRADED: &str = "session_degraded_total";
+    pub(crate) const STORE_ERRORS: &str = "session_store_errors_total";
+    pub(crate) const STORE_DURATION: &str = "session_store_duration_seconds";
+}
+
+/// One kind of store call: the `operation` label and the span's field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Operation {
+    Load,
+    Create,
+    Save,
+    Touch,
+    Rotate,
+    Delete,
+    /// Taking a session's lease under `Concurrency::Serialize` (which
+    /// loads the record in the same call).
+    Lock,
+    Unlock,
+    WaitForRelease,
+    /// Opening a sealed cookie (a client-side store).
+    Open,
+    /// Sealing a record into a cookie (a client-side store).
+    Seal,
+    Clear,
+    Count,
+    DeleteByOwner,
+    DeleteWhere,
+}
+
+impl Operation {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Operation::Load => "load",
+            Operation::Create => "create",
+            Operation::Save => "save",
+            Operation::Touch => "touch",
+            Operation::Rotate => "rotate",
+            Operation::Delete => "delete",
+            Operation::Lock => "lock",
+            Operation::Unlock => "unlock",
+            Operation::WaitForRelease => "wait_for_release",
+            Operation::Open => "open",
+            Operation::Seal => "seal",
+            Operation::Clear => "clear",
+            Operation::Count => "count",
+            Operation::DeleteByOwner => "delete_by_owner",
+            Operation::DeleteWhere => "delete_where",
+        }
+    }
+}
+
+/// What a request's load found: the `outcome` label of
+/// `session_loaded_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoadOutcome {
+    /// A live record, decoded.
+    Found,
+    /// The cookie names no record (unknown, deleted, or swept after it
+    /// expired).
+    Absent,
+    /// The record is there but past its expiry.
+    Expired,
+    /// The record's bytes do not decode as this release's session type.
+    Undecodable,
+    /// A sealed cookie that does not open (forged, altered, or sealed with a
+    /// key no longer in the ring).
+    Tampered,
+}
+
+impl LoadOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            LoadOutcome::Found => "found",
+            LoadOutcome::Absent => "absent",
+            LoadOutcome::Expired => "expired",
+            LoadOutcome::Undecodable => "undecodable",
+            LoadOutcome::Tampered => "tampered",
+        }
+    }
+}
+
+/// Counts one event of a label-less counter (`name::*`).
+pub(crate) fn count(name: &'static str) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = name;
+}
+
+/// Counts one request's load, by what it found; an expired record also
+/// counts in `session_expired_total`.
+pub(crate) fn loaded(outcome: LoadOutcome) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name::LOADED, "outcome" => outcome.as_str()).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = outcome.as_str();
+    if outcome == LoadOutcome::Expired {
+        count(name::EXPIRED);
+    }
+}
+
+/// The short word for how a store call ended, for its span.
+fn outcome<R>(result: &Result<R, StoreError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(StoreError::NotFound) => "not_found",
+        Err(StoreError::Conflict { .. }) => "conflict",
+        Err(StoreError::AlreadyExists) => "already_exists",
+        Err(error) if error.is_unavailable() => "unavailable",
+        Err(_) => "error",
+    }
+}
+
+/// Whether a store call's error is a failure of the store, for
+/// `session_store_errors_total`. `NotFound`, `Conflict` and `AlreadyExists`
+/// are answers about the record, which the request cycle expects.
+fn is_failure(error: &StoreError) -> bool {
+    !matches!(
+        error,
+        StoreError::NotFound | StoreError::Conflict { .. } | StoreError::AlreadyExists
+    )
+}
+
+/// Runs one store call inside its span (`session_store`: the operation, the
+/// store's name, the outcome; the session id only when debug is enabled),
+/// timing it into `session_store_duration_seconds` and counting a failure
+/// into `session_store_errors_total`.
+pub(crate) async fn store_call<R>(
+    store: &'static str,
+    operation: Operation,
+    id: Option<&SessionId>,
+    call: impl Future<Output = Result<R, StoreError>>,
+) -> Result<R, StoreError> {
+    let span = tracing::info_span!(
+        "session_store",
+        operation = operation.as_str(),
+        store,
+        outcome = tracing::field::Empty,
+        id = tracing::field::Empty,
+    );
+    // The id is the hash of the token, not a secret; still, it is kept out of
+    // what an info-level log shows.
+    if let Some(id) = id {
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            span.record("id", tracing::field::display(id));
+        }
+    }
+    let started = Instant::now();
+    let result = call.instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    span.record("outcome", outcome(&result));
+    record_call(operation, elapsed, result.as_ref().err());
+    result
+}
+
+fn record_call(operation: Operation, elapsed: Duration, error: Option<&StoreError>) {
+    #[cfg(feature = "metrics")]
+    {
+        let operation = operation.as_str();
+        metrics::histogram!(name::STORE_DURATION, "operation" => operation)
+            .record(elapsed.as_secs_f64());
+        if error.is_some_and(is_failure) {
+            metrics::counter!(name::STORE_ERRORS, "operation" => operation).increment(1);
+        }
+    }
+    #[cfg(not(feature = "metrics"))]
+    let _ = (operation, elapsed, error.map(is_failure));
+}
+
+/// The shortest time between two log lines about degraded requests: an
+/// outage under load would otherwise log once per request.
+const DEGRADED_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Records one request served degraded: counted always, logged at most once
+/// per [`DEGRADED_LOG_INTERVAL`] with the number of such requests since the
+/// last line.
+pub(crate) fn degraded(error: &StoreError) {
+    count(name::DEGRADED);
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    // Milliseconds since `EPOCH` of the last line, plus one (0: never).
+    static LAST_LINE: AtomicU64 = AtomicU64::new(0);
+    static SINCE_LINE: AtomicU64 = AtomicU64::new(0);
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
+    SINCE_LINE.fetch_add(1, Ordering::Relaxed);
+    let last = LAST_LINE.load(Ordering::Relaxed);
+    let interval = u64::try_from(DEGRADED_LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    let due = last == 0 || now.saturating_sub(last) >= interval;
+    // One thread wins the line; the others only counted.
+    if due
+        && LAST_LINE
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        let requests = SINCE_LINE.swap(0, Ordering::Relaxed);
+        tracing::warn!(%error, requests, "session store unavailable: serving requests with fresh sessions that are not saved (OutagePolicy::Degrade)");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_store_failures_are_errors() {
+        assert!(!is_failure(&StoreError::NotFound));
+        assert!(!is_failure(&StoreError::Conflict { expected: 1 }));
+        assert!(is_failure(&StoreError::Timeout(Duration::from_secs(1))));
+        assert!(is_failure(&StoreError::Malformed("x".into())));
+    }
+}
