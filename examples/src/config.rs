@@ -14,6 +14,8 @@
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
+//! | `SESSION_REMEMBER_SECS` | both timeouts of a session logged in with `"remember": true` | `2592000` (30 days) |
+//! | `SESSION_MAX_PER_USER` | at most this many sessions per user; a login over it ends the user's oldest session | no limit |
 //! | `SESSION_STORE_OUTAGE` | `fail` or `degrade`: what a request gets while the store is unavailable (`503`, or a fresh session that is not saved, no `Set-Cookie` and `Session-Degraded: 1`; a login is then refused with `503`) | `fail` |
 //! | `DEMO_SESSION_VERSION` | `1` or `2`: which session type the demo runs ([`crate::model`]); version 2 adds `GET`/`PUT /preferences` | `1` |
 //!
@@ -204,6 +206,9 @@ pub enum ConfigError {
     /// `SESSION_CONCURRENCY` names no policy.
     #[error("SESSION_CONCURRENCY must be one of last-write-wins, reject, serialize, got {0:?}")]
     Concurrency(String),
+    /// `SESSION_MAX_PER_USER` is not a whole number of at least 1.
+    #[error("SESSION_MAX_PER_USER must be a whole number of at least 1, got {0:?}")]
+    MaxPerUser(String),
 }
 
 /// Everything the demo reads from the environment, checked.
@@ -248,6 +253,10 @@ pub struct DemoConfig {
     pub outage: OutagePolicy,
     /// `DEMO_SESSION_VERSION`: 1 or 2.
     pub session_version: u8,
+    /// `SESSION_REMEMBER_SECS`: both timeouts of a remembered login.
+    pub remember_timeout: Duration,
+    /// `SESSION_MAX_PER_USER`: the cap on one user's sessions, if any.
+    pub max_per_user: Option<u32>,
 }
 
 impl DemoConfig {
@@ -335,6 +344,18 @@ impl DemoConfig {
             concurrency: match get("SESSION_CONCURRENCY")? {
                 None => Concurrency::LastWriteWins,
                 Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
+            },
+            remember_timeout: timeout(
+                get("SESSION_REMEMBER_SECS")?,
+                "SESSION_REMEMBER_SECS",
+                30 * 24 * 3600,
+            )?,
+            max_per_user: match get("SESSION_MAX_PER_USER")? {
+                None => None,
+                Some(value) => match value.trim().parse::<u32>() {
+                    Ok(max) if max >= 1 => Some(max),
+                    _ => return Err(ConfigError::MaxPerUser(value)),
+                },
             },
             outage: match get("SESSION_STORE_OUTAGE")? {
                 None => OutagePolicy::Fail,
@@ -537,6 +558,8 @@ mod tests {
         assert!(config.cookie_secure);
         assert_eq!(config.namespace, None);
         assert_eq!(config.session_version, 1);
+        assert_eq!(config.remember_timeout, Duration::from_secs(2_592_000));
+        assert_eq!(config.max_per_user, None);
     }
 
     #[test]
@@ -553,8 +576,12 @@ mod tests {
             ("SESSION_COOKIE_SECURE", "FALSE"),
             ("SESSION_NAMESPACE", "t_42"),
             ("DEMO_SESSION_VERSION", "2"),
+            ("SESSION_REMEMBER_SECS", "7"),
+            ("SESSION_MAX_PER_USER", "3"),
         ])
         .unwrap();
+        assert_eq!(config.remember_timeout, Duration::from_secs(7));
+        assert_eq!(config.max_per_user, Some(3));
         assert_eq!(config.bind.port(), 0);
         assert_eq!(config.store, StoreKind::Postgres);
         assert_eq!(config.redis_url, "redis://example:1");
@@ -646,6 +673,9 @@ mod tests {
             ("SESSION_ABSOLUTE_TIMEOUT_SECS", "18446744073709551615"),
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_NAMESPACE", "Bad-Name"),
+            ("SESSION_REMEMBER_SECS", "0"),
+            ("SESSION_MAX_PER_USER", "0"),
+            ("SESSION_MAX_PER_USER", "many"),
             ("SESSION_NAMESPACE", "1abc"),
             ("DEMO_SESSION_VERSION", "3"),
             ("DEMO_SESSION_VERSION", "v2"),

@@ -8,11 +8,13 @@
 //! JSON extractor would answer bad input in its own words.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use session_core::store::StoreError;
 use session_core::time::OffsetDateTime;
-use session_core::Session;
+use session_core::{Session, SessionError, SessionId, SessionManager};
 
 use crate::model::{Account, DemoData, Preferences};
 
@@ -128,6 +130,32 @@ struct Count {
 struct Credentials {
     username: String,
     password: String,
+    /// "Remember me": the session lives `SESSION_REMEMBER_SECS`.
+    #[serde(default)]
+    remember: bool,
+}
+
+#[derive(Serialize)]
+struct Sessions {
+    sessions: Vec<Device>,
+}
+
+/// One of the user's sessions, as `GET /sessions` lists it.
+#[derive(Serialize)]
+struct Device {
+    id: String,
+    #[serde(with = "crate::model::rfc3339_option")]
+    created_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::model::rfc3339_option")]
+    last_seen_at: Option<OffsetDateTime>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+#[derive(Serialize)]
+struct Revoked {
+    revoked: u64,
 }
 
 #[derive(Serialize)]
@@ -288,8 +316,109 @@ pub fn login<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply {
     let now = OffsetDateTime::now_utc().truncate_to_second();
     session.update(|d| d.user_mut().log_in(user_id, username, now));
     session.set_owner(Some(username));
+    if credentials.remember {
+        // Cut to the configured maximum, which the demo sets from
+        // SESSION_REMEMBER_SECS.
+        session.remember(Duration::MAX);
+    }
     tracing::info!(session = %session.id(), username, "logged in");
     Reply::json(200, &LoggedIn { username })
+}
+
+/// The logged-in user's name (the session's owner), or the `401` answer.
+fn logged_in<D: DemoData>(session: &Session<D>) -> Result<String, Reply> {
+    // One lock at a time: the data guard is dropped before `owner()`.
+    let logged_in = session.data().user().username().is_some();
+    match (logged_in, session.owner()) {
+        (true, Some(owner)) => Ok(owner),
+        _ => Err(Reply::error(401, "not logged in")),
+    }
+}
+
+/// A failed store call: its status (`503` for an outage, `501` for a store
+/// that cannot list) and a generic message; the details go to the log.
+fn session_error(error: &SessionError) -> Reply {
+    if let SessionError::Store(StoreError::Unsupported { .. }) = error {
+        // The cookie store keeps no server state to list.
+        return Reply::error(501, "this session store cannot list sessions");
+    }
+    error.log("sessions");
+    Reply::error(error.status_code(), error.public_message())
+}
+
+/// `GET /sessions`: the logged-in user's sessions, newest first
+/// (`{"sessions": [{"id", "created_at", "last_seen_at", "ip", "user_agent",
+/// "current"}]}`), else `401`.
+pub async fn sessions_list<D: DemoData>(
+    manager: &SessionManager<D>,
+    session: &Session<D>,
+) -> Reply {
+    let owner = match logged_in(session) {
+        Ok(owner) => owner,
+        Err(reply) => return reply,
+    };
+    match manager.sessions_of(&owner, Some(&session.id())).await {
+        Ok(entries) => Reply::json(
+            200,
+            &Sessions {
+                sessions: entries
+                    .into_iter()
+                    .map(|e| Device {
+                        id: e.id.to_string(),
+                        created_at: e.created_at,
+                        last_seen_at: e.last_seen_at,
+                        ip: e.ip,
+                        user_agent: e.user_agent,
+                        current: e.current,
+                    })
+                    .collect(),
+            },
+        ),
+        Err(error) => session_error(&error),
+    }
+}
+
+/// `DELETE /sessions/{id}`: `204` after ending one of the user's own
+/// sessions (this one too: then the cookie expires), `404` for any other
+/// id, `401` when not logged in.
+pub async fn sessions_revoke<D: DemoData>(
+    manager: &SessionManager<D>,
+    session: &Session<D>,
+    id: &str,
+) -> Reply {
+    let owner = match logged_in(session) {
+        Ok(owner) => owner,
+        Err(reply) => return reply,
+    };
+    let Ok(id) = SessionId::parse(id) else {
+        return Reply::error(404, "no such session");
+    };
+    match manager.revoke(&owner, &id).await {
+        Ok(true) => {
+            if id == session.id() {
+                session.delete();
+            }
+            Reply::no_content()
+        }
+        Ok(false) => Reply::error(404, "no such session"),
+        Err(error) => session_error(&error),
+    }
+}
+
+/// `POST /sessions/revoke-others`: ends every other session of the user;
+/// `{"revoked": N}`, else `401`.
+pub async fn sessions_revoke_others<D: DemoData>(
+    manager: &SessionManager<D>,
+    session: &Session<D>,
+) -> Reply {
+    let owner = match logged_in(session) {
+        Ok(owner) => owner,
+        Err(reply) => return reply,
+    };
+    match manager.revoke_others(&owner, &session.id()).await {
+        Ok(revoked) => Reply::json(200, &Revoked { revoked }),
+        Err(error) => session_error(&error),
+    }
 }
 
 /// `GET /me`: `200 {"username", "last_login"}` when logged in, else `401`.

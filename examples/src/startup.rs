@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use session_core::{store::SessionStore, SessionConfig, SessionManager};
+use session_core::{store::SessionStore, Metadata, SessionConfig, SessionManager};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::DemoConfig;
@@ -72,15 +72,26 @@ pub fn build_manager<D: DemoData>(
              and sealed notes do not survive a restart"
         );
     }
-    let session_config = SessionConfig::builder()
+    // The cookie store cannot list a user's sessions: there the metadata
+    // would only make every cookie larger.
+    let metadata = match store.cookie_sealing() {
+        Some(_) => Metadata::none(),
+        None => Metadata::all(),
+    };
+    let mut builder = SessionConfig::builder()
         .shared_store(store)
         .keys(config.keys.clone())
         .secure(config.cookie_secure)
         .idle_timeout(config.idle_timeout)
         .absolute_timeout(config.absolute_timeout)
         .concurrency(config.concurrency)
-        .outage_policy(config.outage)
-        .build()?;
+        .metadata(metadata)
+        .remember_max(config.remember_timeout)
+        .outage_policy(config.outage);
+    if let Some(max) = config.max_per_user {
+        builder = builder.max_sessions_per_owner(max);
+    }
+    let session_config = builder.build()?;
     Ok(SessionManager::new(session_config))
 }
 

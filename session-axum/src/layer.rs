@@ -1,12 +1,15 @@
 //! The tower layer that runs the request cycle around every request.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use axum::extract::ConnectInfo;
 use axum_core::body::Body;
 use axum_core::response::Response;
 use http::Request;
+use session_core::adapter::ClientInfo;
 use session_core::{SessionData, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -77,7 +80,7 @@ where
     }
 
     fn call(&mut self, mut request: Request<Body>) -> Self::Future {
-        let lazy = self.manager.start_request();
+        let lazy = self.manager.start_request_with(|| client_info(&request));
         request.extensions_mut().insert(lazy.clone());
         let handled = self.inner.call(request);
         Box::pin(async move {
@@ -90,4 +93,19 @@ where
             }
         })
     }
+}
+
+/// The client of a request, for the session metadata: the peer address
+/// from axum's `ConnectInfo<SocketAddr>` (present when the app is served
+/// with `into_make_service_with_connect_info`) and the `User-Agent`.
+fn client_info(request: &Request<Body>) -> ClientInfo {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let user_agent = request
+        .headers()
+        .get(http::header::USER_AGENT)
+        .and_then(|value| value.to_str().ok());
+    ClientInfo::new(ip, user_agent)
 }

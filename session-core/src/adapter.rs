@@ -31,6 +31,7 @@ use crate::data::SessionData;
 use crate::error::SessionError;
 pub use crate::extract::{extract, Handle, Rejection};
 use crate::guard::{LoginPolicy, Refusal};
+pub use crate::meta::ClientInfo;
 pub use crate::serialize::Access;
 use crate::session::Session;
 

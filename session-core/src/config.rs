@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::codec::Codec;
 use crate::events::{Callbacks, EventKind, SessionEvent};
+use crate::meta::{Metadata, OwnerLimit, OwnerLimitPolicy};
 use crate::store::SessionStore;
 
 /// Browsers keep cookies up to 4096 bytes, counted over the whole
@@ -230,6 +231,17 @@ pub enum ConfigError {
     /// `SameSite=None` cookies must be `Secure`, or browsers drop them.
     #[error("SameSite=None requires the Secure attribute")]
     SameSiteNoneNeedsSecure,
+    /// [`max_sessions_per_owner`](SessionConfigBuilder::max_sessions_per_owner)
+    /// is zero.
+    #[error("the maximum of sessions per owner must be at least 1")]
+    ZeroOwnerLimit,
+    /// A cap per owner was asked for with a store that keeps sessions in
+    /// the cookie: it cannot see an owner's other sessions.
+    #[error("max_sessions_per_owner needs a server-side store; the {store} store keeps sessions in cookies")]
+    OwnerLimitUnsupported {
+        /// The store's [`name`](SessionStore::name).
+        store: &'static str,
+    },
     /// [`Concurrency::Serialize`] was asked for with a store that cannot
     /// lock sessions ([`SessionStore::locks`] is `None`).
     #[error("Concurrency::Serialize needs a store that can lock sessions, and the {store} store cannot: {reason}")]
@@ -261,7 +273,30 @@ pub struct SessionConfig {
     pub(crate) cache_headers: bool,
     pub(crate) refresh_slack: Duration,
     pub(crate) locking: crate::serialize::LockTimes,
+    pub(crate) accounts: Accounts,
 }
+
+/// The per-user settings: metadata, remember-me bound, cap per owner.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Accounts {
+    pub(crate) metadata: Metadata,
+    pub(crate) remember_max: Duration,
+    pub(crate) owner_limit: Option<OwnerLimit>,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts {
+            metadata: Metadata::none(),
+            remember_max: DEFAULT_REMEMBER_MAX,
+            owner_limit: None,
+        }
+    }
+}
+
+/// The longest [`Session::remember`](crate::Session::remember) by default:
+/// 30 days ([`SessionConfigBuilder::remember_max`]).
+pub const DEFAULT_REMEMBER_MAX: Duration = Duration::from_secs(30 * 24 * 3600);
 
 impl SessionConfig {
     /// A builder with the defaults: cookie `_session` (`HttpOnly`, `Secure`,
@@ -350,6 +385,21 @@ impl SessionConfig {
     pub fn max_session_bytes(&self) -> usize {
         self.max_session_bytes
     }
+    /// Which metadata sessions keep; see [`SessionConfigBuilder::metadata`].
+    pub fn metadata(&self) -> Metadata {
+        self.accounts.metadata
+    }
+
+    /// The longest [`Session::remember`](crate::Session::remember).
+    pub fn remember_max(&self) -> Duration {
+        self.accounts.remember_max
+    }
+
+    /// The cap on sessions per owner, if any.
+    pub fn owner_limit(&self) -> Option<OwnerLimit> {
+        self.accounts.owner_limit
+    }
+
     /// Whether the adapters add `Cache-Control` and `Vary`; see
     /// [`SessionConfigBuilder::cache_headers`].
     pub fn cache_headers_enabled(&self) -> bool {
@@ -402,6 +452,9 @@ pub struct SessionConfigBuilder {
     cache_headers: bool,
     refresh_slack: Duration,
     locking: crate::serialize::LockTimes,
+    accounts: Accounts,
+    owner_max: Option<u32>,
+    owner_policy: OwnerLimitPolicy,
 }
 
 impl Default for SessionConfigBuilder {
@@ -425,6 +478,9 @@ impl Default for SessionConfigBuilder {
             refresh_slack: DEFAULT_REFRESH_SLACK,
             cache_headers: true,
             locking: crate::serialize::LockTimes::default(),
+            accounts: Accounts::default(),
+            owner_max: None,
+            owner_policy: OwnerLimitPolicy::default(),
         }
     }
 }
@@ -680,6 +736,39 @@ impl SessionConfigBuilder {
         self
     }
 
+    /// Which metadata sessions keep beside their data (default
+    /// [`Metadata::none`]); see [`SessionManager::sessions_of`](crate::SessionManager::sessions_of).
+    pub fn metadata(mut self, metadata: Metadata) -> Self {
+        self.accounts.metadata = metadata;
+        self
+    }
+
+    /// The longest timeout [`Session::remember`](crate::Session::remember)
+    /// may give a session (default [`DEFAULT_REMEMBER_MAX`], 30 days; not
+    /// zero, at most [`MAX_TIMEOUT`]); longer asks are cut to it.
+    pub fn remember_max(mut self, max: Duration) -> Self {
+        self.accounts.remember_max = max;
+        self
+    }
+
+    /// At most `max` live sessions per owner (default: no limit; not zero),
+    /// enforced by the store when a session gains its owner (a login); what
+    /// a login over it does is [`owner_limit_policy`](Self::owner_limit_policy).
+    /// The store must support [`SessionStore::limit_owner`] (the memory
+    /// store does; see each store's docs); the cookie store cannot, and
+    /// `build()` refuses it.
+    pub fn max_sessions_per_owner(mut self, max: u32) -> Self {
+        self.owner_max = Some(max);
+        self
+    }
+
+    /// What a login over [`max_sessions_per_owner`](Self::max_sessions_per_owner)
+    /// does (default [`OwnerLimitPolicy::EvictOldest`]).
+    pub fn owner_limit_policy(mut self, policy: OwnerLimitPolicy) -> Self {
+        self.owner_policy = policy;
+        self
+    }
+
     /// Called when a new session is first written.
     pub fn on_started(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
         self.on(EventKind::Started, f)
@@ -751,6 +840,9 @@ impl SessionConfigBuilder {
             return Err(ConfigError::ZeroSessionLimit);
         }
         crate::serialize::check(self.concurrency, &self.locking, store.as_ref())?;
+        let mut accounts = self.accounts;
+        accounts.owner_limit =
+            check_accounts(&accounts, self.owner_max, self.owner_policy, store.as_ref())?;
         let keys = match (self.keys, self.secrets.is_empty()) {
             (Some(keys), _) => keys,
             (None, false) => KeyRing::new(&self.secrets)?,
@@ -779,8 +871,40 @@ impl SessionConfigBuilder {
             cache_headers: self.cache_headers,
             refresh_slack: self.refresh_slack.min(self.idle_timeout / 100),
             locking: self.locking,
+            accounts,
         })
     }
+}
+
+/// Checks the remember-me bound and the cap per owner; answers the cap.
+fn check_accounts(
+    accounts: &Accounts,
+    owner_max: Option<u32>,
+    policy: OwnerLimitPolicy,
+    store: &dyn SessionStore,
+) -> Result<Option<OwnerLimit>, ConfigError> {
+    if accounts.remember_max.is_zero() {
+        return Err(ConfigError::ZeroTimeout("remember"));
+    }
+    if accounts.remember_max > MAX_TIMEOUT {
+        return Err(ConfigError::TimeoutTooLong {
+            which: "remember",
+            given: accounts.remember_max,
+            max: MAX_TIMEOUT,
+        });
+    }
+    let Some(max) = owner_max else {
+        return Ok(None);
+    };
+    if max == 0 {
+        return Err(ConfigError::ZeroOwnerLimit);
+    }
+    if store.cookie_sealing().is_some() {
+        return Err(ConfigError::OwnerLimitUnsupported {
+            store: store.name(),
+        });
+    }
+    Ok(Some(OwnerLimit { max, policy }))
 }
 
 fn check_cookie(cookie: &CookieOptions) -> Result<(), ConfigError> {

@@ -26,6 +26,7 @@ use crate::cookie_header::{find_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::manager::SessionManager;
+use crate::meta::ClientInfo;
 use crate::serialize::Access;
 use crate::session::Session;
 
@@ -37,6 +38,8 @@ pub struct LazySession<T> {
 struct Inner<T> {
     manager: SessionManager<T>,
     cell: OnceCell<Session<T>>,
+    /// The request's client, when the configuration keeps metadata of it.
+    client: Option<ClientInfo>,
 }
 
 impl<T> Clone for LazySession<T> {
@@ -113,7 +116,7 @@ impl<T: SessionData> LazySession<T> {
             let manager = &lazy.inner.manager;
             lazy.inner
                 .cell
-                .get_or_try_init(|| manager.load_value(value, access))
+                .get_or_try_init(|| manager.load_value(value, access, lazy.inner.client.clone()))
                 .await
                 .cloned()
         }
@@ -140,10 +143,24 @@ impl<T: SessionData> SessionManager<T> {
     /// Begins a request: no I/O and no parsing until a handler asks for the
     /// session.
     pub fn start_request(&self) -> LazySession<T> {
+        self.start(None)
+    }
+
+    /// [`start_request`](Self::start_request) for an adapter that can tell
+    /// who the client is: `client` is called only if the configuration keeps
+    /// the client's address or user agent ([`Metadata`](crate::Metadata)),
+    /// so a request pays nothing for it otherwise.
+    pub fn start_request_with(&self, client: impl FnOnce() -> ClientInfo) -> LazySession<T> {
+        let wanted = self.config().metadata().wants_client();
+        self.start(wanted.then(client))
+    }
+
+    fn start(&self, client: Option<ClientInfo>) -> LazySession<T> {
         LazySession {
             inner: Arc::new(Inner {
                 manager: self.clone(),
                 cell: OnceCell::new(),
+                client,
             }),
         }
     }

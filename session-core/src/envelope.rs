@@ -11,11 +11,19 @@
 //! | 0 | `0xC1`, the format tag (a byte that never starts a MessagePack value, nor JSON text) |
 //! | 1 | the body's encoding: `0x01` MessagePack with named fields, `0x02` JSON |
 //! | 2..6 | the schema version of the data, a big-endian `u32` (0: unversioned) |
-//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...]}` |
+//! | 6.. | the body: a map `{"data": <the session data>, "flash": [{"level", "text"}, ...], "meta": {...}}` |
+//!
+//! `meta` is the library's own part of the session, beside the
+//! application's data: the client's address and user agent when the
+//! configuration keeps them, and the idle timeout of a remembered session
+//! (see `meta.rs`). It is left out when empty, so a record without metadata
+//! has the same bytes as before the key existed; a release that does not
+//! know the key keeps it through its saves like any unknown field.
 //!
 //! [`Codec::Bincode`] writes the untagged envelope of the releases before
 //! the tag existed: bincode of `(data, flash)`, positional, without a
-//! version. Reading, a tagged record is decoded by the encoding its tag
+//! version, and therefore without `meta` (bincode cannot add a field that
+//! older readers would skip). Reading, a tagged record is decoded by the encoding its tag
 //! names whatever the configured codec; an untagged one is read as that
 //! previous format: bincode with [`Codec::MessagePack`] (the previous
 //! default) or [`Codec::Bincode`], untagged JSON with [`Codec::Json`]; it
@@ -50,6 +58,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{Codec, CodecError};
 use crate::flash::FlashMessage;
+use crate::meta::Meta;
 use crate::schema::Schema;
 
 /// The first byte of a tagged envelope: `0xC1` is never used by
@@ -69,12 +78,37 @@ const HEADER_LEN: usize = 6;
 struct EnvelopeRef<'a, T> {
     data: &'a T,
     flash: &'a [FlashMessage],
+    #[serde(skip_serializing_if = "Meta::is_empty")]
+    meta: &'a Meta,
 }
 
 #[derive(Deserialize)]
 struct Envelope<T> {
     data: T,
     flash: Vec<FlashMessage>,
+    #[serde(default)]
+    meta: Meta,
+}
+
+/// The positional envelope of [`Codec::Bincode`]: no room for `meta`.
+#[derive(Serialize)]
+struct BincodeRef<'a, T> {
+    data: &'a T,
+    flash: &'a [FlashMessage],
+}
+
+#[derive(Deserialize)]
+struct BincodeEnvelope<T> {
+    data: T,
+    flash: Vec<FlashMessage>,
+}
+
+/// Only the library's part of a stored envelope, for listing sessions
+/// without decoding the application's data.
+#[derive(Deserialize)]
+struct MetaOnly {
+    #[serde(default)]
+    meta: Meta,
 }
 
 /// A decoded record's data.
@@ -82,6 +116,8 @@ struct Envelope<T> {
 pub(crate) struct Decoded<T> {
     pub(crate) data: T,
     pub(crate) flash: Vec<FlashMessage>,
+    /// The library's metadata stored with the data.
+    pub(crate) meta: Meta,
     /// The fields of the stored value that `T` does not know.
     pub(crate) unknown: Unknown,
     /// The schema version it was migrated from, if it was.
@@ -134,10 +170,11 @@ impl Body<'_> {
     pub(crate) fn decode<U: DeserializeOwned>(&self) -> Result<Decoded<U>, CodecError> {
         if self.codec == Codec::Bincode {
             // Positional: nothing can be skipped, so nothing is tracked.
-            let envelope: Envelope<U> = self.codec.decode(self.bytes)?;
+            let envelope: BincodeEnvelope<U> = self.codec.decode(self.bytes)?;
             return Ok(Decoded {
                 data: envelope.data,
                 flash: envelope.flash,
+                meta: Meta::default(),
                 unknown: Unknown::default(),
                 migrated_from: None,
             });
@@ -156,6 +193,7 @@ impl Body<'_> {
         Ok(Decoded {
             data: envelope.data,
             flash: envelope.flash,
+            meta: envelope.meta,
             unknown,
             migrated_from: None,
         })
@@ -271,9 +309,10 @@ pub(crate) fn encode<T: Serialize>(
     version: u32,
     data: &T,
     flash: &[FlashMessage],
+    meta: &Meta,
     unknown: &Unknown,
 ) -> Result<Vec<u8>, CodecError> {
-    let envelope = EnvelopeRef { data, flash };
+    let envelope = EnvelopeRef { data, flash, meta };
     // Fields kept from a MessagePack body (another release on the default
     // codec) that JSON cannot hold as they are would be changed or refused
     // by a JSON body: such a record is written with a MessagePack body,
@@ -283,7 +322,7 @@ pub(crate) fn encode<T: Serialize>(
         other => other,
     };
     let body_tag = match codec {
-        Codec::Bincode => return codec.encode(&envelope),
+        Codec::Bincode => return codec.encode(&BincodeRef { data, flash }),
         Codec::MessagePack => BODY_MESSAGE_PACK,
         Codec::Json => BODY_JSON,
     };
@@ -344,6 +383,19 @@ pub(crate) fn decode<T: DeserializeOwned>(
         }
         Err(error) => Err(error),
     }
+}
+
+/// The metadata of a stored record, without decoding its data: empty for
+/// a record that has none, that is untagged (bincode, or written before the
+/// tag) or that does not decode.
+pub(crate) fn decode_meta(bytes: &[u8]) -> Meta {
+    if bytes.first() != Some(&FORMAT_TAG) {
+        return Meta::default();
+    }
+    tagged_body(bytes)
+        .and_then(|(_, body)| body.codec.decode::<MetaOnly>(body.bytes))
+        .map(|only| only.meta)
+        .unwrap_or_default()
 }
 
 /// The schema version and body of a tagged envelope.

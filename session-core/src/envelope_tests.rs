@@ -11,7 +11,15 @@ use crate::schema::SessionSchema;
 const MP: Codec = Codec::MessagePack;
 
 fn save<T: Serialize>(codec: Codec, data: &T, unknown: &Unknown) -> Vec<u8> {
-    encode(codec, 0, data, &[FlashMessage::info("hi")], unknown).expect("encodes")
+    encode(
+        codec,
+        0,
+        data,
+        &[FlashMessage::info("hi")],
+        &Meta::default(),
+        unknown,
+    )
+    .expect("encodes")
 }
 
 fn load<T: SessionData>(codec: Codec, bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -346,7 +354,15 @@ impl SessionSchema for CartV3 {
 }
 
 fn save_versioned<T: SessionSchema>(data: &T) -> Vec<u8> {
-    encode(MP, T::VERSION, data, &[], &Unknown::default()).expect("encodes")
+    encode(
+        MP,
+        T::VERSION,
+        data,
+        &[],
+        &Meta::default(),
+        &Unknown::default(),
+    )
+    .expect("encodes")
 }
 
 fn load_versioned<T: SessionSchema>(bytes: &[u8]) -> Result<Decoded<T>, CodecError> {
@@ -608,13 +624,21 @@ fn unknown_fields_that_json_cannot_hold_survive_a_json_save() {
     let seen: Decoded<V1> = load(Codec::Json, &bytes).expect("reads");
     assert_eq!(seen.data, fixed());
     // The save succeeds (it failed with "key must be a string" before)...
-    let saved = encode(Codec::Json, 0, &seen.data, &[], &seen.unknown).expect("saves");
+    let saved = encode(
+        Codec::Json,
+        0,
+        &seen.data,
+        &[],
+        &Meta::default(),
+        &seen.unknown,
+    )
+    .expect("saves");
     // ...and keeps the field as it was: read back and saved by the default
     // codec, the record is the one the other release wrote.
     let again: Decoded<V1> = load(MP, &saved).expect("reads");
     assert_eq!(again.data, fixed());
     assert_eq!(
-        encode(MP, 0, &again.data, &[], &again.unknown).expect("saves"),
+        encode(MP, 0, &again.data, &[], &Meta::default(), &again.unknown).expect("saves"),
         bytes
     );
 }

@@ -61,6 +61,17 @@ pub enum SessionError {
         /// when the wait ended.
         retry_after: Duration,
     },
+    /// A login would give the owner more sessions than
+    /// [`max_sessions_per_owner`](crate::SessionConfigBuilder::max_sessions_per_owner)
+    /// allows, under [`OwnerLimitPolicy::Refuse`](crate::OwnerLimitPolicy::Refuse).
+    /// The new session was removed (the response sends no cookie for it);
+    /// the owner's other sessions are unchanged. Adapters answer `409`; an
+    /// application that wants another answer matches this variant.
+    #[error("the owner already has the maximum of {max} sessions")]
+    OwnerLimitReached {
+        /// The configured maximum.
+        max: u32,
+    },
 }
 
 /// The broad class of a [`SessionError`], which fixes the HTTP answer.
@@ -88,6 +99,7 @@ impl SessionError {
             }
             SessionError::NotFound(_) => ErrorClass::NotFound,
             SessionError::Busy { .. } => ErrorClass::Unavailable,
+            SessionError::OwnerLimitReached { .. } => ErrorClass::Conflict,
             _ => ErrorClass::Internal,
         }
     }

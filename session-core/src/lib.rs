@@ -119,6 +119,7 @@ mod guard;
 mod id;
 mod lock;
 mod manager;
+mod meta;
 mod record;
 mod schema;
 mod serialize;
@@ -130,8 +131,8 @@ mod telemetry;
 pub use codec::{Codec, CodecError};
 pub use config::{
     Concurrency, ConfigError, CookieOptions, IdleRefresh, OutagePolicy, SameSite, SessionConfig,
-    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, MAX_COOKIE_BYTES,
-    MAX_TIMEOUT,
+    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, DEFAULT_REMEMBER_MAX,
+    MAX_COOKIE_BYTES, MAX_TIMEOUT,
 };
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
@@ -141,6 +142,7 @@ pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};
 pub use id::{InvalidId, SessionId};
 pub use manager::{SessionManager, SessionSnapshot};
+pub use meta::{Metadata, OwnerLimit, OwnerLimitPolicy, SessionEntry, MAX_USER_AGENT_BYTES};
 pub use schema::SessionSchema;
 pub use serialize::{DEFAULT_LOCK_LEASE, DEFAULT_LOCK_WAIT};
 pub use session::{DataMut, DataRef, Session};

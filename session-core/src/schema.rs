@@ -137,6 +137,7 @@ fn decode_chain<T: SessionSchema>(stored: u32, body: &Body<'_>) -> Result<Decode
     Ok(Decoded {
         data: T::migrate(previous.data),
         flash: previous.flash,
+        meta: previous.meta,
         unknown: Unknown::default(),
         migrated_from: Some(previous.migrated_from.unwrap_or(stored)),
     })

@@ -306,6 +306,7 @@ impl<T: SessionData> SessionManager<T> {
         self.load_value(
             cookie_value.and_then(|v| self.read_cookie(v)),
             Access::ReadOnly,
+            None,
         )
         .await
     }

@@ -2,6 +2,7 @@
 
 use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -11,6 +12,7 @@ use time::OffsetDateTime;
 use crate::envelope::Unknown;
 use crate::flash::{FlashMessage, FlashState};
 use crate::id::{SessionId, Token};
+use crate::meta::{ClientInfo, Meta};
 use crate::serialize::HeldLease;
 
 /// The session of one request: cheap to clone, `Send + Sync`, one lock.
@@ -79,10 +81,33 @@ pub(crate) struct State<T> {
     /// Stored fields this release's type does not know, written back at
     /// the next save (see `envelope.rs`).
     pub(crate) unknown: Unknown,
+    /// The library's metadata, as stored (see `meta.rs`).
+    pub(crate) meta: Meta,
+    /// This session's idle timeout and the bounds of `remember`.
+    pub(crate) timeouts: Timeouts,
+    /// The owner changed since the load (a login): the store bounds the
+    /// owner's sessions at commit.
+    pub(crate) owner_changed: bool,
+    /// The client of the current request, for the metadata of a write.
+    pub(crate) client: Option<ClientInfo>,
     /// Served while the store was unavailable
     /// ([`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade)): never
     /// written, no `Set-Cookie`.
     pub(crate) degraded: bool,
+}
+
+/// A session's idle timeout, and what [`Session::remember`] and
+/// [`Session::reset`] need to change it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// This session's idle timeout (the configured one unless remembered).
+    pub(crate) idle: Duration,
+    /// The configured idle timeout.
+    pub(crate) default_idle: Duration,
+    /// The configured absolute timeout.
+    pub(crate) default_absolute: Duration,
+    /// The longest `remember`.
+    pub(crate) remember_max: Duration,
 }
 
 impl<T> State<T> {
@@ -262,11 +287,69 @@ impl<T> Session<T> {
 
     /// Ties the session to a user, so that
     /// [`SessionManager::delete_by_owner`](crate::SessionManager::delete_by_owner)
-    /// ("log out everywhere") finds it. `None` unties it.
+    /// ("log out everywhere") and
+    /// [`SessionManager::sessions_of`](crate::SessionManager::sessions_of)
+    /// find it. `None` unties it.
+    ///
+    /// A session that gains an owner this way is a login: its creation
+    /// time restarts (what "your devices" shows, and how the cap per owner
+    /// ranks sessions), and at commit the store enforces
+    /// [`max_sessions_per_owner`](crate::SessionConfigBuilder::max_sessions_per_owner).
     pub fn set_owner(&self, owner: Option<impl Into<String>>) {
         let mut state = self.lock();
-        state.owner = owner.map(Into::into);
+        let owner = owner.map(Into::into);
+        if owner.is_some() && owner != state.owner {
+            state.owner_changed = true;
+            state.created_at = OffsetDateTime::now_utc();
+        }
+        state.owner = owner;
         state.changed();
+    }
+
+    /// "Remember me": gives this session its own idle and absolute timeouts
+    /// of `lifetime` from now (cut to
+    /// [`remember_max`](crate::SessionConfigBuilder::remember_max), at least
+    /// one second), instead of the configured ones. They are stored with the
+    /// session, so they hold on every later request and across
+    /// [`regenerate`](Self::regenerate), and the cookie's `Max-Age` follows.
+    /// [`reset`](Self::reset) returns to the configured timeouts.
+    ///
+    /// ```
+    /// # use session_core::{SessionConfig, SessionManager};
+    /// # use session_store_memory::MemoryStore;
+    /// use std::time::Duration;
+    /// # #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+    /// # struct UserSession { username: Option<String> }
+    /// # let manager = SessionManager::<UserSession>::new(
+    /// #     SessionConfig::testing().store(MemoryStore::new()).build().unwrap());
+    /// let session = manager.create();
+    /// session.remember(Duration::from_secs(30 * 24 * 3600));
+    /// assert!(session.is_remembered());
+    /// assert!(session.expires_at() > session_core::time::OffsetDateTime::now_utc() + Duration::from_secs(29 * 24 * 3600));
+    /// ```
+    pub fn remember(&self, lifetime: Duration) {
+        let mut state = self.lock();
+        let lifetime = lifetime
+            .min(state.timeouts.remember_max)
+            .max(Duration::from_secs(1));
+        let now = OffsetDateTime::now_utc();
+        state.timeouts.idle = lifetime;
+        state.meta.idle_secs = Some(lifetime.as_secs());
+        state.idle_expires_at = now + lifetime;
+        state.absolute_expires_at = now + lifetime;
+        state.changed();
+    }
+
+    /// Whether [`remember`](Self::remember) gave this session its own
+    /// timeouts.
+    pub fn is_remembered(&self) -> bool {
+        self.lock().meta.idle_secs.is_some()
+    }
+
+    /// This session's idle timeout: the configured one, or the one
+    /// [`remember`](Self::remember) gave it.
+    pub fn idle_timeout(&self) -> Duration {
+        self.lock().timeouts.idle
     }
 
     /// Moves the session to a new token and id, keeping its data; the old
@@ -321,6 +404,16 @@ impl<T> Session<T> {
         state.flash = FlashState::default();
         state.owner = None;
         state.unknown = Unknown::default();
+        if state.meta.idle_secs.take().is_some() {
+            // Forget "remember me": the configured timeouts from now on
+            // (the absolute expiry not later than a new session's).
+            state.timeouts.idle = state.timeouts.default_idle;
+            let now = OffsetDateTime::now_utc();
+            let idle = now + state.timeouts.idle;
+            state.idle_expires_at = state.idle_expires_at.min(idle);
+            let absolute = now + state.timeouts.default_absolute;
+            state.absolute_expires_at = state.absolute_expires_at.min(absolute);
+        }
     }
 
     /// Ends the session: the record is removed and the cookie expired when

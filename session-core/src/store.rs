@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::id::SessionId;
 pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
+pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
 pub use crate::record::Record;
 
 /// A store operation failed.
@@ -231,6 +232,34 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
         let _ = owner;
         Err(StoreError::unsupported(self.name(), "listing by owner"))
+    }
+
+    /// The live records of one owner, in any order, from the store's owner
+    /// index (never a scan of every record): what "your devices" lists.
+    async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        let _ = owner;
+        Err(StoreError::unsupported(
+            self.name(),
+            "listing records by owner",
+        ))
+    }
+
+    /// Bounds one owner's live sessions after the record `newest` gained
+    /// that owner (a login), as one atomic step of the store: what
+    /// [`OwnerLimited::decide`] says for the owner's live records at that
+    /// moment is removed before any other call of this method on that owner
+    /// looks. The default answers [`StoreError::Unsupported`].
+    async fn limit_owner(
+        &self,
+        owner: &str,
+        newest: &SessionId,
+        limit: OwnerLimit,
+    ) -> Result<OwnerLimited, StoreError> {
+        let _ = (owner, newest, limit);
+        Err(StoreError::unsupported(
+            self.name(),
+            "limiting sessions per owner",
+        ))
     }
 
     /// Removes every record of one owner ("log out everywhere"). Answers how

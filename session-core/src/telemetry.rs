@@ -69,6 +69,9 @@ pub(crate) enum Operation {
     Count,
     DeleteByOwner,
     DeleteWhere,
+    IdsByOwner,
+    RecordsByOwner,
+    LimitOwner,
 }
 
 impl Operation {
@@ -89,6 +92,9 @@ impl Operation {
             Operation::Count => "count",
             Operation::DeleteByOwner => "delete_by_owner",
             Operation::DeleteWhere => "delete_where",
+            Operation::IdsByOwner => "ids_by_owner",
+            Operation::RecordsByOwner => "records_by_owner",
+            Operation::LimitOwner => "limit_owner",
         }
     }
 }

@@ -48,6 +48,7 @@
 mod checks;
 pub mod lease_checks;
 mod locks;
+mod owners;
 mod records;
 
 use std::sync::Arc;
@@ -57,6 +58,7 @@ use session_core::store::SessionStore;
 pub use checks::*;
 pub use lease_checks::Twins;
 pub use locks::*;
+pub use owners::*;
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.
@@ -70,6 +72,24 @@ pub trait Fixture: Send + Sync {
     /// prefix, table or instance), empty too: what the first one's
     /// [`clear`](SessionStore::clear) must leave alone.
     async fn neighbour(&self) -> Arc<dyn SessionStore>;
+}
+
+/// The checks of a user's sessions (listing by owner, the cap per owner
+/// under parallel logins, revoking, remember-me), one `#[tokio::test]`
+/// each, for the stores that serve
+/// [`records_by_owner`](SessionStore::records_by_owner) and
+/// [`limit_owner`](SessionStore::limit_owner).
+#[macro_export]
+macro_rules! owner_suite {
+    ($fresh:expr) => {
+        $crate::conformance_suite!(@each $fresh;
+            records_by_owner_lists_the_owners_live_records,
+            parallel_logins_never_exceed_the_owner_limit,
+            a_login_over_the_limit_ends_the_oldest_session,
+            listing_and_revoking_through_the_manager,
+            remembered_sessions_keep_their_timeouts_across_rotation,
+        );
+    };
 }
 
 /// Generates one `#[tokio::test]` per check, each on the fixture that
@@ -111,6 +131,9 @@ macro_rules! conformance_suite {
         );
     };
     (@tests $fresh:expr; $($check:ident),* $(,)?) => {
+        $crate::conformance_suite!(@each $fresh; $($check),*);
+    };
+    (@each $fresh:expr; $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {

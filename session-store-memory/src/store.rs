@@ -11,7 +11,7 @@ use dashmap::mapref::entry::Entry;
 use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
 use session_core::{
-    store::{Record, RecordPredicate, SessionStore, StoreError},
+    store::{OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionStore, StoreError},
     SessionId,
 };
 
@@ -67,6 +67,11 @@ struct Inner {
     clock: Clock,
     /// The sessions' leases under `Concurrency::Serialize` (src/lock.rs).
     locks: LockTable,
+    /// Held by `limit_owner` from reading an owner's sessions to removing
+    /// the surplus, so that two logins' limits run one after the other and
+    /// the later sees the earlier's record (taken after record shards are
+    /// released, never while one is held).
+    owner_limits: std::sync::Mutex<()>,
 }
 
 /// Where the store reads the time: the system clock, or, in this crate's
@@ -139,6 +144,7 @@ impl MemoryStoreBuilder {
                 held: AtomicUsize::new(0),
                 clock: self.clock,
                 locks: LockTable::default(),
+                owner_limits: std::sync::Mutex::new(()),
             }),
         };
         if let Some(period) = self.cleanup_every {
@@ -364,6 +370,23 @@ impl Inner {
                 None
             }
         }
+    }
+
+    /// The live records of `owner`, each read under its own shard's lock.
+    fn owned(&self, owner: &str, now: OffsetDateTime) -> Vec<Record> {
+        let ids: Vec<SessionId> = self
+            .owners
+            .get(owner)
+            .map(|ids| ids.iter().cloned().collect())
+            .unwrap_or_default();
+        ids.iter()
+            .filter_map(|id| {
+                self.records
+                    .get(id)
+                    .filter(|r| !r.is_expired(now) && r.owner.as_deref() == Some(owner))
+                    .map(|r| r.clone())
+            })
+            .collect()
     }
 
     fn remove(&self, id: &SessionId) -> Option<Record> {
@@ -666,6 +689,39 @@ impl SessionStore for MemoryStore {
                     .is_some_and(|r| !r.is_expired(now))
             })
             .collect())
+    }
+
+    async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        Ok(self.inner.owned(owner, self.inner.clock.now()))
+    }
+
+    /// Under one mutex for every owner's limit: a login is rare next to
+    /// the requests that never take it.
+    async fn limit_owner(
+        &self,
+        owner: &str,
+        newest: &SessionId,
+        limit: OwnerLimit,
+    ) -> Result<OwnerLimited, StoreError> {
+        let inner = &self.inner;
+        let _serial = inner
+            .owner_limits
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = inner.clock.now();
+        let live: Vec<(SessionId, OffsetDateTime)> = inner
+            .owned(owner, now)
+            .into_iter()
+            .map(|r| (r.id, r.created_at))
+            .collect();
+        let outcome = OwnerLimited::decide(&live, newest, limit);
+        for id in &outcome.evicted {
+            inner.remove_owned(owner, id);
+        }
+        if outcome.refused {
+            inner.remove_owned(owner, newest);
+        }
+        Ok(outcome)
     }
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {

@@ -30,3 +30,4 @@ async fn fresh() -> Fresh {
 }
 
 session_store_conformance::conformance_suite!(fresh());
+session_store_conformance::owner_suite!(fresh());

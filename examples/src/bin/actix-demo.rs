@@ -14,6 +14,7 @@ use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
 use examples::{startup, DemoConfig, DemoError, DemoSession};
 use session_actix::{Session, SessionMiddleware};
+use session_core::SessionManager;
 
 type Body = Result<web::Bytes, actix_web::Error>;
 
@@ -41,6 +42,7 @@ async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
     // The factory runs once per worker thread; the manager is shared.
     let server = HttpServer::new(move || {
         App::new()
+            .app_data(web::Data::new(manager.clone()))
             .configure(configure::<D>)
             .wrap(SessionMiddleware::new(manager.clone()))
     })
@@ -70,6 +72,12 @@ fn configure<D: DemoData>(cfg: &mut web::ServiceConfig) {
                 .route(get().to(get_secret_note::<D>))
                 .route(web::put().to(put_secret_note::<D>)),
         )
+        .service(resource("/sessions", "GET,HEAD").route(get().to(sessions_list::<D>)))
+        .service(
+            resource("/sessions/revoke-others", "POST")
+                .route(web::post().to(sessions_revoke_others::<D>)),
+        )
+        .service(resource("/sessions/{id}", "DELETE").route(web::delete().to(sessions_revoke::<D>)))
         .default_service(web::to(not_found));
     // Version 1 has no such route: a plain 404, as for any unknown path.
     if D::VERSION >= 2 {
@@ -209,4 +217,26 @@ async fn put_preferences<D: DemoData>(
 
 async fn not_found() -> HttpResponse {
     respond(routes::not_found())
+}
+
+async fn sessions_list<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_list(&manager, &session).await)
+}
+
+async fn sessions_revoke<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    id: web::Path<String>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_revoke(&manager, &session, &id).await)
+}
+
+async fn sessions_revoke_others<D: DemoData>(
+    manager: web::Data<SessionManager<D>>,
+    session: Session<D>,
+) -> HttpResponse {
+    respond(routes::sessions_revoke_others(&manager, &session).await)
 }

@@ -12,12 +12,12 @@ use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::Router;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use examples::model::{v2, DemoData};
 use examples::routes::{self, Reply};
 use examples::{startup, DemoConfig, DemoError, DemoSession};
@@ -71,7 +71,10 @@ fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
         .route(
             "/secret-note",
             get(get_secret_note::<D>).put(put_secret_note::<D>),
-        );
+        )
+        .route("/sessions", get(sessions_list::<D>))
+        .route("/sessions/revoke-others", post(sessions_revoke_others::<D>))
+        .route("/sessions/{id}", delete(sessions_revoke::<D>));
     // Version 1 has no such route: a plain 404, as for any unknown path.
     if D::VERSION >= 2 {
         router = router.route(
@@ -83,6 +86,7 @@ fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(routes::BODY_LIMIT))
+        .layer(Extension(manager.clone()))
         .layer(SessionLayer::new(manager))
 }
 
@@ -188,6 +192,28 @@ async fn put_preferences<D: DemoData>(
     with_body(&headers, body, |body| {
         routes::put_preferences(&session, body)
     })
+}
+
+async fn sessions_list<D: DemoData>(
+    Extension(manager): Extension<SessionManager<D>>,
+    session: Session<D>,
+) -> Response {
+    respond(routes::sessions_list(&manager, &session).await)
+}
+
+async fn sessions_revoke<D: DemoData>(
+    Extension(manager): Extension<SessionManager<D>>,
+    Path(id): Path<String>,
+    session: Session<D>,
+) -> Response {
+    respond(routes::sessions_revoke(&manager, &session, &id).await)
+}
+
+async fn sessions_revoke_others<D: DemoData>(
+    Extension(manager): Extension<SessionManager<D>>,
+    session: Session<D>,
+) -> Response {
+    respond(routes::sessions_revoke_others(&manager, &session).await)
 }
 
 async fn not_found() -> Response {

@@ -18,7 +18,7 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 /// inherited environment so a developer's shell cannot change the results.
 /// `REDIS_URL` and `MONGODB_URL` are inherited on purpose: they say where
 /// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`StoreSetup`]).
-const DEMO_VARS: [&str; 10] = [
+const DEMO_VARS: [&str; 12] = [
     "BIND",
     "SESSION_STORE",
     "SESSION_SECRET",
@@ -29,6 +29,8 @@ const DEMO_VARS: [&str; 10] = [
     "SESSION_CONCURRENCY",
     "DATABASE_URL",
     "DEMO_SESSION_VERSION",
+    "SESSION_REMEMBER_SECS",
+    "SESSION_MAX_PER_USER",
 ];
 
 /// The PostgreSQL of the tests: `POSTGRES_URL` (`.ci/run` exports it), or
@@ -412,9 +414,13 @@ impl Drop for Server {
     }
 }
 
+/// The `User-Agent` of every request of the suite.
+pub(crate) const USER_AGENT: &str = "acceptance-suite/1";
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .user_agent(USER_AGENT)
         .timeout(Duration::from_secs(10))
         .build()
         .expect("a client")
@@ -491,6 +497,11 @@ impl Agent {
     /// `PUT path` with a body sent as JSON.
     pub(crate) async fn put(&mut self, path: &str, body: &str) -> Answer {
         self.send(Method::PUT, path, Some(body)).await
+    }
+
+    /// `DELETE path`.
+    pub(crate) async fn delete(&mut self, path: &str) -> Answer {
+        self.send(Method::DELETE, path, None).await
     }
 
     /// Logs in; panics unless it works.

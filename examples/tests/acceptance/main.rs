@@ -7,6 +7,8 @@
 //!   `Set-Cookie` parsing.
 //! - `scenarios`: one async function per behaviour of the reference app (`examples/README.md`).
 //! - `startup`: bad configuration exits with one line; defaults work.
+//! - `accounts`: a user's sessions (remember-me, listing, revoking, the cap
+//!   per user), also over two servers sharing the store.
 //! - `serialize`: `SESSION_CONCURRENCY=serialize` with parallel requests on
 //!   one cookie over an axum-demo and an actix-demo sharing the store.
 //!
@@ -31,6 +33,7 @@
 //! --test acceptance memory::axum::`.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod accounts;
 mod harness;
 mod inspect;
 mod operations;
@@ -81,6 +84,17 @@ macro_rules! scenario_tests {
     };
 }
 
+/// A user's sessions (`accounts`), for a target.
+macro_rules! account_tests {
+    ($target:path) => {
+        tests_of!(accounts, $target;
+            remember_me_outlives_the_idle_timeout,
+            devices_are_listed_and_revoked,
+            a_login_over_the_cap_ends_the_oldest,
+        );
+    };
+}
+
 /// The whole suite for one store: every scenario on both frameworks, the
 /// store's own scenarios (from `stores`, in brackets) on both, and a check
 /// that both frameworks answer alike. Adding a store is one line below.
@@ -103,6 +117,7 @@ macro_rules! acceptance_suite {
 
             mod axum {
                 scenario_tests!(super::AXUM);
+                account_tests!(super::AXUM);
                 tests_of!(versions, super::AXUM; version_1_first, version_2_first);
                 tests_of!(operations, super::AXUM; metrics_count_real_requests);
                 tests_of!(stores, super::AXUM; $($own),*);
@@ -111,6 +126,7 @@ macro_rules! acceptance_suite {
 
             mod actix {
                 scenario_tests!(super::ACTIX);
+                account_tests!(super::ACTIX);
                 tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
                 tests_of!(operations, super::ACTIX; metrics_count_real_requests);
                 tests_of!(stores, super::ACTIX; $($own),*);
@@ -120,6 +136,11 @@ macro_rules! acceptance_suite {
             #[tokio::test]
             async fn frameworks_answer_alike() {
                 crate::scenarios::frameworks_answer_alike(&AXUM, &ACTIX).await;
+            }
+
+            #[tokio::test]
+            async fn two_servers_share_a_users_sessions() {
+                crate::accounts::two_servers_share_a_users_sessions(&AXUM, &ACTIX).await;
             }
 
             #[tokio::test]

@@ -15,14 +15,31 @@ use crate::harness::{
 };
 
 /// What the servers of one scenario share: one namespace (Redis key
-/// prefix, SQL table or SQLite file) and the policy; removed afterwards.
-struct Shared {
-    env: Vec<(&'static str, String)>,
+/// prefix, SQL table or SQLite file), and here the policy; removed
+/// afterwards.
+pub(crate) struct Shared {
+    pub(crate) env: Vec<(&'static str, String)>,
     _cleanup: Option<Cleanup>,
     _files: Option<FileGuard>,
 }
 
+impl Shared {
+    /// The variables as the harness takes them.
+    pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+}
+
 fn shared(store: &str) -> Shared {
+    let mut shared = shared_store(store);
+    shared
+        .env
+        .push(("SESSION_CONCURRENCY", "serialize".to_owned()));
+    shared
+}
+
+/// One namespace of `store` for several servers.
+pub(crate) fn shared_store(store: &str) -> Shared {
     let namespace = fresh_namespace();
     let (database_url, cleanup, files) = match store {
         "postgres" | "mysql" => {
@@ -48,10 +65,7 @@ fn shared(store: &str) -> Shared {
         }
         _ => (None, None, None),
     };
-    let mut env = vec![
-        ("SESSION_NAMESPACE", namespace),
-        ("SESSION_CONCURRENCY", "serialize".to_owned()),
-    ];
+    let mut env = vec![("SESSION_NAMESPACE", namespace)];
     env.extend(database_url.map(|url| ("DATABASE_URL", url)));
     Shared {
         env,

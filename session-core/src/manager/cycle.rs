@@ -13,6 +13,7 @@ use crate::error::SessionError;
 use crate::events::EventKind;
 use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
+use crate::meta::ClientInfo;
 use crate::record::Record;
 use crate::serialize::{self, Access};
 use crate::session::{Session, State};
@@ -24,6 +25,19 @@ impl<T: SessionData> SessionManager<T> {
     /// has checked already. Under [`OutagePolicy::Degrade`], an unavailable
     /// store gives a degraded stand-in instead of the error.
     pub(crate) async fn load_value(
+        &self,
+        value: Option<CookieValue>,
+        access: Access,
+        client: Option<ClientInfo>,
+    ) -> Result<Session<T>, SessionError> {
+        let session = self.load_or_degrade(value, access).await?;
+        if client.is_some() {
+            session.lock().client = client;
+        }
+        Ok(session)
+    }
+
+    async fn load_or_degrade(
         &self,
         value: Option<CookieValue>,
         access: Access,
@@ -101,7 +115,8 @@ impl<T: SessionData> SessionManager<T> {
     ) -> Session<T> {
         // `Always` refreshes unless the idle expiry would move by less than
         // the slack: a burst of reads then costs no write and no header.
-        let wanted = record.capped_idle(now + self.config.idle_timeout);
+        let timeouts = self.timeouts(Some(&decoded.meta));
+        let wanted = record.capped_idle(now + timeouts.idle);
         let always = matches!(self.config.idle_refresh, IdleRefresh::Always)
             && wanted - record.idle_expires_at >= self.config.refresh_slack;
         let mut idle_expires_at = record.idle_expires_at;
@@ -136,6 +151,10 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::loaded(decoded.flash),
                 unknown: decoded.unknown,
+                meta: decoded.meta,
+                timeouts,
+                owner_changed: false,
+                client: None,
                 degraded: false,
             },
         );
@@ -214,6 +233,9 @@ impl<T: SessionData> SessionManager<T> {
                 }
             }
             Write::Create | Write::Save(_) | Write::Touch | Write::Resend => {}
+        }
+        if !sealed_cookies && !matches!(write, Write::Touch | Write::Resend) {
+            self.bound_owner(session, &record).await?;
         }
         let sealed = self.seal(&record).await?;
         let cookie = self.finish_write(session, &record, sealed, generation, now)?;

@@ -3,6 +3,7 @@
 //! the commit planner (what to write, and how) in `plan`.
 
 mod cycle;
+mod owners;
 mod plan;
 
 use std::any::Any;
@@ -19,9 +20,10 @@ use crate::error::SessionError;
 use crate::events::{EventKind, SessionEvent};
 use crate::flash::FlashState;
 use crate::id::{SessionId, Token};
+use crate::meta::Meta;
 use crate::record::Record;
 use crate::schema::{Schema, SessionSchema};
-use crate::session::{Session, State};
+use crate::session::{Session, State, Timeouts};
 use crate::store::{SessionStore, StoreError};
 use crate::telemetry::{self, Operation};
 
@@ -190,9 +192,24 @@ impl<T: SessionData> SessionManager<T> {
                 deleted: false,
                 flash: FlashState::default(),
                 unknown: Unknown::default(),
+                meta: Meta::default(),
+                timeouts: self.timeouts(None),
+                owner_changed: false,
+                client: None,
                 degraded: false,
             },
         )
+    }
+
+    /// The timeouts of a session whose stored metadata is `meta`.
+    pub(crate) fn timeouts(&self, meta: Option<&Meta>) -> Timeouts {
+        let default_idle = self.config.idle_timeout;
+        Timeouts {
+            idle: meta.map_or(default_idle, |m| m.idle_timeout(default_idle)),
+            default_idle,
+            default_absolute: self.config.absolute_timeout,
+            remember_max: self.config.accounts.remember_max,
+        }
     }
 
     /// The value if it could be a session cookie of this configuration at
@@ -212,7 +229,7 @@ impl<T: SessionData> SessionManager<T> {
     /// error.
     pub async fn load(&self, cookie_value: Option<&str>) -> Result<Session<T>, SessionError> {
         let value = cookie_value.and_then(|v| self.read_cookie(v));
-        self.load_value(value, crate::serialize::Access::ReadWrite)
+        self.load_value(value, crate::serialize::Access::ReadWrite, None)
             .await
     }
 

@@ -66,7 +66,7 @@ impl<T: SessionData> SessionManager<T> {
         if !state.persisted && !state.modified {
             return Ok(None);
         }
-        let write_idle = now + self.config.idle_timeout;
+        let write_idle = now + state.timeouts.idle;
         if state.modified {
             let record = self.record(
                 state,
@@ -91,7 +91,7 @@ impl<T: SessionData> SessionManager<T> {
         let touch = match self.config.idle_refresh {
             IdleRefresh::WhenRemainingBelow(fraction) => {
                 let remaining = state.idle_expires_at - now;
-                remaining < self.config.idle_timeout.mul_f64(fraction)
+                remaining < state.timeouts.idle.mul_f64(fraction)
             }
             // A server store's touch at commit is the sliding refresh, and
             // its answer proves that the record still exists; a sealed
@@ -126,11 +126,14 @@ impl<T: SessionData> SessionManager<T> {
         let needs_data = state.modified || self.sealed_cookies();
         let data = if needs_data {
             let flash = state.flash.to_save();
+            let mut meta = state.meta.clone();
+            meta.record_client(self.config.accounts.metadata, state.client.as_ref());
             let data = envelope::encode(
                 self.config.codec,
                 self.schema.version,
                 &state.data,
                 &flash,
+                &meta,
                 &state.unknown,
             )?;
             // Checked here, before any store call, so that an oversized
