@@ -480,3 +480,69 @@ async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() 
     .await;
     assert_eq!(held, 1, "a refused attempt is one round trip");
 }
+
+/// With every piece of metadata on and a remembered session, a read-only
+/// request costs what it costs without them: "last seen" rides on the
+/// idle-expiry touch, and the client address and user agent are written
+/// only with a write the request makes anyway. Both managers run in one
+/// test, against one server, on the same kind of session.
+#[tokio::test]
+async fn metadata_costs_a_read_only_request_no_round_trip() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("round-trips-metadata");
+    let server = RedisServer::start(&scratch).await;
+    let store = default_store(&server.url()).await;
+    let plain = manager(&store, Concurrency::LastWriteWins, IdleRefresh::Always);
+    let with_metadata = SessionManager::<Cart>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .idle_refresh(IdleRefresh::Always)
+            .refresh_slack(std::time::Duration::ZERO)
+            .metadata(session_core::Metadata::all())
+            .build()
+            .unwrap(),
+    );
+    let mut monitor = Monitor::start(&server.address()).await;
+    let client = || {
+        session_core::adapter::ClientInfo::new(Some("192.0.2.1".parse().unwrap()), Some("bench/1"))
+    };
+    let mut costs = Vec::new();
+    for (name, manager) in [("plain", &plain), ("metadata", &with_metadata)] {
+        // A login with remember-me: the metadata is written with it.
+        let lazy = manager.start_request_with(client);
+        let session = lazy.load(None).await.unwrap();
+        session.data_mut().items.push("tea".into());
+        session.remember(std::time::Duration::from_secs(7 * 24 * 3600));
+        let cookie = manager
+            .finish_request(&lazy, 200)
+            .await
+            .unwrap()
+            .unwrap()
+            .pair();
+
+        let read_only = || async {
+            let lazy = manager.start_request_with(client);
+            assert_eq!(
+                lazy.load(Some(cookie.as_str())).await.unwrap().data().items,
+                ["tea"]
+            );
+            assert!(manager.finish_request(&lazy, 200).await.unwrap().is_some());
+        };
+        let (_, sent) = monitor.commands(read_only()).await;
+        assert_eq!(sent, ["GET", "PEXPIREAT"], "{name}: read-only request");
+        costs.push(round_trips(&server.address(), read_only()).await);
+    }
+    assert_eq!(
+        costs,
+        [2, 2],
+        "round trips of a read-only request, plain and with metadata"
+    );
+    let listed = with_metadata.sessions_of("nobody", None).await;
+    assert!(
+        listed.is_err(),
+        "the Redis store does not list by owner in this build"
+    );
+}
