@@ -16,6 +16,9 @@
 //!   Redis variants, and the few admin commands the benchmark needs
 //!   (`INFO commandstats`, the reads of `INFO stats` for round trips,
 //!   `SCAN` + `DEL` of a key prefix).
+//! - [`soak`]: for the `soak` binary, store servers of the run's own that
+//!   are killed and restarted without losing what they acknowledged, the
+//!   demo processes, and their memory and file descriptors from `/proc`.
 //! - [`stats`]: percentiles and medians.
 //! - [`report`]: the JSON file and the markdown tables, the ratios and the
 //!   targets of the issue.
@@ -32,6 +35,7 @@ pub mod inproc;
 pub mod loadgen;
 pub mod redis;
 pub mod report;
+pub mod soak;
 pub mod stats;
 pub mod typical;
 

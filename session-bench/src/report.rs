@@ -566,7 +566,8 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
             continue;
         };
         let goal = match (r.scenario, r.variant.library) {
-            // Served from the near cache, touches deferred: none at all.
+            // Served from the near cache; the store asks for a refresh
+            // slack as long as its touch deferral: none at all.
             (Scenario::Peek, Library::OursNearCache) => 0.0,
             (Scenario::Peek, _) => 1.0,
             (Scenario::Counter, _) => 2.0,

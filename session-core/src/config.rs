@@ -372,7 +372,9 @@ impl SessionConfig {
         self.outage
     }
     /// The refresh slack in force: the configured one, at most 1% of the
-    /// idle timeout; see [`SessionConfigBuilder::refresh_slack`].
+    /// idle timeout, or the store's, at most 5%, whichever is larger; see
+    /// [`SessionConfigBuilder::refresh_slack`] and
+    /// [`SessionStore::refresh_slack`].
     pub fn refresh_slack(&self) -> Duration {
         self.refresh_slack
     }
@@ -606,7 +608,9 @@ impl SessionConfigBuilder {
     /// one store read each and sends no `Set-Cookie`: the session may end
     /// up to the slack earlier than an exact sliding expiry, and the
     /// browser's `Max-Age` lags by as much. [`Duration::ZERO`] refreshes on
-    /// every read.
+    /// every read. A store may ask for a larger slack
+    /// ([`SessionStore::refresh_slack`], at most 5% of the idle timeout),
+    /// which then applies.
     ///
     /// ```
     /// use std::time::Duration;
@@ -854,6 +858,7 @@ impl SessionConfigBuilder {
                 KeyRing::generate()
             }
         };
+        let refresh_slack = refresh_slack(self.refresh_slack, self.idle_timeout, store.as_ref());
         Ok(SessionConfig {
             cookie_name: self.cookie.full_name(),
             cookie: self.cookie,
@@ -869,11 +874,18 @@ impl SessionConfigBuilder {
             callbacks: self.callbacks,
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
-            refresh_slack: self.refresh_slack.min(self.idle_timeout / 100),
+            refresh_slack,
             locking: self.locking,
             accounts,
         })
     }
+}
+
+/// The refresh slack in force: the configured one (at most 1% of the idle
+/// timeout) or the store's (at most 5%), whichever is larger.
+fn refresh_slack(configured: Duration, idle: Duration, store: &dyn SessionStore) -> Duration {
+    let asked = store.refresh_slack().min(idle / 20);
+    configured.min(idle / 100).max(asked)
 }
 
 /// Checks the remember-me bound and the cap per owner; answers the cap.

@@ -136,8 +136,10 @@ impl RedisStoreBuilder {
     /// answered from its memory, with no round trip, and Redis's client
     /// tracking reports every change of the key by any client (a save,
     /// touch, delete or rotation by another process, an expiry, `FLUSHDB`),
-    /// which drops the cached copy. Touches that would move the expiry by
-    /// little are deferred (see [`NearCache::touch_deferral`]).
+    /// which drops the cached copy. The store asks the request cycle not to
+    /// refresh a session's idle expiry by less than the touch deferral
+    /// (see [`NearCache::touch_deferral`]), so that a read-only request on a
+    /// hot session costs no round trip; every touch reaches Redis.
     ///
     /// The store opens two more connections per Redis node for the
     /// invalidations (the same servers, credentials and TLS as the store's

@@ -25,10 +25,6 @@ pub const DEFAULT_NEAR_CACHE_MAX_AGE: Duration = Duration::from_secs(30);
 /// The default [`NearCache::touch_deferral`]: 10 seconds.
 pub const DEFAULT_TOUCH_DEFERRAL: Duration = Duration::from_secs(10);
 
-/// A deferred touch never leaves the idle expiry short by more than this
-/// share of the idle timeout (in percent), whatever the configured deferral.
-pub(crate) const MAX_DEFERRAL_PERCENT: i64 = 5;
-
 /// The settings of the near cache. `NearCache::new(capacity)` gives the
 /// defaults; [`RedisStoreBuilder::near_cache`](crate::RedisStoreBuilder::near_cache)
 /// takes a capacity alone.
@@ -71,11 +67,16 @@ impl NearCache {
         self
     }
 
-    /// How far short of exact a cached session's idle expiry may be left to
-    /// save a touch (default 10 seconds, and never more than 5% of the idle
-    /// timeout). A touch that would move the key's expiry by less than this
-    /// is answered from the cache, with no round trip.
-    /// `Duration::ZERO` sends every touch.
+    /// How far short of exact a session's idle expiry may be left to save
+    /// a touch (default 10 seconds; session-core applies at most 5% of the
+    /// idle timeout). The store asks the request cycle for this
+    /// [refresh slack](session_core::store::SessionStore::refresh_slack):
+    /// a read-only request whose refresh would move the idle expiry by less
+    /// skips the touch and the `Set-Cookie`, and is then served from the
+    /// cache with no round trip. A touch that does happen always goes to
+    /// Redis, whose answer says whether the session still exists.
+    /// `Duration::ZERO` asks for nothing more than the configuration's own
+    /// slack.
     pub fn touch_deferral(mut self, deferral: Duration) -> Self {
         self.touch_deferral = deferral;
         self
@@ -107,8 +108,6 @@ pub struct NearCacheStats {
     /// Times the whole cache was dropped (`FLUSHDB`, lost invalidations,
     /// lost tracking, this store's `clear`).
     pub flushes: u64,
-    /// Touches answered from the cache (see [`NearCache::touch_deferral`]).
-    pub deferred_touches: u64,
     /// Sessions held now.
     pub entries: usize,
     /// Whether tracking is live, so that the cache serves.
@@ -119,7 +118,7 @@ pub struct NearCacheStats {
 #[derive(Debug)]
 pub(crate) struct Near {
     pub(crate) entries: Arc<Entries>,
-    touch_deferral_ms: i64,
+    touch_deferral: Duration,
     /// Ends the listener task when the store goes.
     _listener: Option<Listener>,
 }
@@ -157,21 +156,14 @@ impl Near {
         };
         Near {
             entries,
-            touch_deferral_ms: i64::try_from(config.touch_deferral.as_millis()).unwrap_or(i64::MAX),
+            touch_deferral: config.touch_deferral,
             _listener: listener,
         }
     }
 
-    /// Whether a touch to `at` (ms, already capped at the absolute expiry)
-    /// of a cached session whose key expires at `expiry` may be skipped at
-    /// `now`: it would move the expiry later by less than the deferral
-    /// (and less than 5% of the idle timeout, `at - now`).
-    pub(crate) fn defers(&self, at: i64, expiry: i64, now: i64) -> bool {
-        if self.touch_deferral_ms <= 0 || at <= now || expiry > at {
-            return false; // configured off; a touch into the past; a shortening
-        }
-        let bound = ((at - now) * MAX_DEFERRAL_PERCENT / 100).min(self.touch_deferral_ms);
-        at - expiry <= bound
+    /// See [`NearCache::touch_deferral`].
+    pub(crate) fn touch_deferral(&self) -> Duration {
+        self.touch_deferral
     }
 
     pub(crate) fn stats(&self) -> NearCacheStats {
@@ -181,43 +173,8 @@ impl Near {
             misses: counters.misses.load(Ordering::Relaxed),
             invalidations: counters.invalidations.load(Ordering::Relaxed),
             flushes: counters.flushes.load(Ordering::Relaxed),
-            deferred_touches: counters.deferred_touches.load(Ordering::Relaxed),
             entries: self.entries.len(),
             enabled: self.entries.is_enabled(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn near(deferral: Duration) -> Near {
-        Near {
-            entries: Arc::new(Entries::new(
-                4,
-                DEFAULT_NEAR_CACHE_MAX_AGE,
-                DEFAULT_NEAR_CACHE_MAX_AGE,
-            )),
-            touch_deferral_ms: i64::try_from(deferral.as_millis()).unwrap_or(i64::MAX),
-            _listener: None,
-        }
-    }
-
-    #[test]
-    fn a_touch_is_deferred_only_while_it_moves_the_expiry_by_little() {
-        let near = near(DEFAULT_TOUCH_DEFERRAL);
-        let (now, hour) = (1_000_000_000_000, 3_600_000);
-        let at = now + hour;
-        assert!(near.defers(at, at, now));
-        assert!(near.defers(at, at - 10_000, now));
-        assert!(!near.defers(at, at - 10_001, now), "beyond the deferral");
-        assert!(!near.defers(at, at + 1, now), "a shortening goes to Redis");
-        assert!(!near.defers(now - 1, now - 2, now), "a touch into the past");
-        // A 1-minute idle timeout: 5% is 3 s, less than the deferral.
-        let at = now + 60_000;
-        assert!(near.defers(at, at - 3_000, now));
-        assert!(!near.defers(at, at - 3_001, now));
-        assert!(!super::tests::near(Duration::ZERO).defers(at, at, now));
     }
 }

@@ -249,6 +249,11 @@ impl SessionStore for RedisStore {
         self.changing_all(self.delete_matching(predicate)).await
     }
 
+    /// The near cache's touch deferral (see `store/cached.rs`), or zero.
+    fn refresh_slack(&self) -> Duration {
+        self.asked_refresh_slack()
+    }
+
     /// The store's session locks (see `store/lock.rs`); none on a cluster
     /// whose prefix has braces that make no hash tag (`{}:`), where no lock
     /// key can share its record's slot.

@@ -7,8 +7,9 @@ mod common;
 use common::{have, record, redis_url, unique_prefix, until, Monitor, Raw, RedisServer, Scratch};
 use session_core::store::SessionStore;
 use session_core::time::OffsetDateTime;
-use session_core::SessionId;
+use session_core::{SessionConfig, SessionId, SessionManager};
 use session_store_redis::{NearCache, NearCacheStats, RedisStore};
+use std::time::{Duration, Instant};
 
 async fn cached_store(url: &str, prefix: &str) -> RedisStore {
     common::near_cached_store(url, prefix).await
@@ -71,6 +72,52 @@ async fn a_logout_elsewhere_is_a_logout_here() {
     .await;
     // And a touch from b's cache cannot keep it alive.
     assert!(!b.touch(&rec.id, OffsetDateTime::now_utc()).await.unwrap());
+}
+
+#[test]
+fn a_touch_never_reports_alive_a_session_deleted_elsewhere() {
+    // b runs on a runtime of its own, which runs b's tasks (its tracking
+    // listener among them) only while b is asked something: a's delete has
+    // returned, and its invalidation waits in b's socket, when b's touch
+    // begins. The widest invalidation delay, every time. Whatever b's
+    // tracking has delivered, its cached copy must not answer for the
+    // session's existence: the request cycle would send the dead token
+    // back, over the logout's removal cookie.
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (ra, rb) = (runtime(), runtime());
+    let prefix = unique_prefix("near-touch-deleted");
+    let a = ra.block_on(cached_store(&redis_url(), &prefix));
+    let b = rb.block_on(cached_store(&redis_url(), &prefix));
+    for round in 0..5 {
+        let rec = record(60_000);
+        ra.block_on(a.create(&rec)).unwrap();
+        rb.block_on(cache_in(&b, &rec.id));
+        assert!(ra.block_on(a.delete(&rec.id)).unwrap());
+        let touched = rb.block_on(b.touch(&rec.id, rec.idle_expires_at));
+        assert!(
+            !touched.unwrap(),
+            "round {round}: the touch reported the deleted session alive"
+        );
+        let other = record(60_000);
+        ra.block_on(a.create(&other)).unwrap();
+        rb.block_on(cache_in(&b, &other.id));
+        assert!(ra.block_on(a.delete(&other.id)).unwrap());
+        let loaded = rb.block_on(b.load(&other.id, Some(other.idle_expires_at)));
+        assert!(
+            loaded.unwrap().is_none(),
+            "round {round}: the touching load found the deleted session"
+        );
+        for id in [&rec.id, &other.id] {
+            assert!(ra.block_on(data(&a, id)).is_none(), "nothing resurrected");
+        }
+    }
+    rb.block_on(async move { drop(b) });
+    ra.block_on(async move { drop(a) });
 }
 
 #[tokio::test]
@@ -218,34 +265,100 @@ async fn a_redis_restart_serves_nothing_stale() {
 }
 
 #[tokio::test]
-async fn a_hot_read_only_session_costs_no_round_trip_at_steady_state() {
+async fn cached_loads_cost_no_command_and_every_touch_reaches_redis() {
     let Some(scratch) = private() else { return };
     let server = RedisServer::start(&scratch).await;
     let store = cached_store(&server.url(), "session:").await;
     let rec = record(3_600_000);
     store.create(&rec).await.unwrap();
-    let idle = session_core::time::Duration::hours(1);
-    // The request cycle of a read-only request: a load, then a touch.
-    let request = || async {
-        let found = store.load(&rec.id, None).await.unwrap().unwrap();
-        assert!(store
-            .touch(&rec.id, OffsetDateTime::now_utc() + idle)
-            .await
-            .unwrap());
-        found
-    };
-    request().await; // warms: GET, then the touch (which drops the entry)
-    request().await; // GET again, then a deferred touch
+    cache_in(&store, &rec.id).await;
     let mut monitor = Monitor::start(&server.address()).await;
     let (_, commands) = monitor
         .commands(async {
             for _ in 0..100 {
-                request().await;
+                assert!(data(&store, &rec.id).await.is_some());
             }
         })
         .await;
-    assert_eq!(commands, Vec::<String>::new(), "100 requests, no command");
-    assert!(stats(&store).deferred_touches >= 100);
+    assert_eq!(commands, Vec::<String>::new(), "100 loads, no command");
+    // A touch the cache could have answered (it would not move the expiry
+    // at all) is sent all the same, and drops the copy.
+    let (touched, commands) = monitor
+        .commands(store.touch(&rec.id, rec.idle_expires_at))
+        .await;
+    assert!(touched.unwrap());
+    assert_eq!(commands.len(), 1, "{commands:?}");
+    assert!(
+        commands[0].to_uppercase().contains("PEXPIREAT"),
+        "{commands:?}"
+    );
+    assert_eq!(
+        store.refresh_slack(),
+        session_store_redis::DEFAULT_TOUCH_DEFERRAL,
+        "what the store asks of the request cycle instead"
+    );
+}
+
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+struct Visits {
+    count: u64,
+}
+
+#[tokio::test]
+async fn read_only_requests_on_a_hot_session_send_no_cookie_and_no_command() {
+    let Some(scratch) = private() else { return };
+    let server = RedisServer::start(&scratch).await;
+    let store = cached_store(&server.url(), "session:").await;
+    // A 20 s idle timeout: the configuration's own refresh slack is 200 ms
+    // (1%), the cache's touch deferral 1 s (5%).
+    let manager = SessionManager::<Visits>::new(
+        SessionConfig::testing()
+            .store(store.clone())
+            .idle_timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+    );
+    let lazy = manager.start_request();
+    lazy.load(None).await.unwrap().data_mut().count = 1;
+    let cookie = manager
+        .finish_request(&lazy, 200)
+        .await
+        .unwrap()
+        .expect("the new session's cookie")
+        .pair();
+    let cookie = cookie.as_str();
+    // One read-only request: answers whether it sent a Set-Cookie.
+    let read = || async {
+        let lazy = manager.start_request();
+        let count = lazy.load(Some(cookie)).await.unwrap().data().count;
+        assert_eq!(count, 1);
+        manager.finish_request(&lazy, 200).await.unwrap().is_some()
+    };
+    until("a read is served from the cache", || async {
+        let hits = stats(&store).hits;
+        read().await;
+        stats(&store).hits > hits
+    })
+    .await;
+    let mut monitor = Monitor::start(&server.address()).await;
+    let started = Instant::now();
+    let ((requests, cookies), commands) = monitor
+        .commands(async {
+            let (mut requests, mut cookies) = (0, 0);
+            while started.elapsed() < Duration::from_millis(500) {
+                requests += 1;
+                cookies += usize::from(read().await);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            (requests, cookies)
+        })
+        .await;
+    assert!(requests > 10);
+    assert_eq!(cookies, 0, "Set-Cookie on {cookies} of {requests} reads");
+    // The cache's heartbeat (a PING on its two connections every 500 ms)
+    // is the only traffic.
+    let sent: Vec<String> = commands.into_iter().filter(|c| c != "PING").collect();
+    assert_eq!(sent, Vec::<String>::new(), "no round trip either");
 }
 
 #[tokio::test]

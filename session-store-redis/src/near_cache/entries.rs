@@ -94,7 +94,6 @@ pub(crate) struct Counters {
     pub(crate) misses: AtomicU64,
     pub(crate) invalidations: AtomicU64,
     pub(crate) flushes: AtomicU64,
-    pub(crate) deferred_touches: AtomicU64,
 }
 
 /// The cache of one store (shared by its clones and its listener).

@@ -90,7 +90,7 @@ async fn run(entries: Arc<Entries>, main: Client, prefix: String, timeout: Durat
         entries.disable();
         // Subscribed before the topology is read: a change meanwhile counts.
         let topology = main.is_clustered().then(|| main.cluster_change_rx());
-        match Tracking::start(&main, &prefix, timeout).await {
+        match Tracking::start(&main, &entries, &prefix, timeout).await {
             Ok(mut tracking) => {
                 let mut guards = std::mem::take(&mut tracking.guards);
                 if main.is_clustered() {
@@ -122,36 +122,35 @@ struct Pair {
     ctl: Client,
 }
 
-/// What the forwarders report to the watch loop.
-enum Event {
-    Keys(Vec<String>),
-    Flush,
-    Lagged,
-    Failed(&'static str),
-}
+/// What a forwarder reports to the watch loop: why its pair failed.
+/// Invalidations and flushes it applies itself, as they arrive.
+struct Failed(&'static str);
 
 /// Tracking on every node, and the tasks that forward its events.
 struct Tracking {
     pairs: Vec<Pair>,
     guards: Vec<Box<dyn Guard>>,
-    events: mpsc::UnboundedReceiver<Event>,
+    failures: mpsc::UnboundedReceiver<Failed>,
     forwarders: Vec<JoinHandle<()>>,
 }
 
 impl Tracking {
     async fn start(
         main: &Client,
+        entries: &Arc<Entries>,
         prefix: &str,
         timeout: Duration,
     ) -> Result<Self, fred::error::Error> {
-        let (tx, events) = mpsc::unbounded_channel();
+        let (tx, failures) = mpsc::unbounded_channel();
         let mut tracking = Tracking {
             pairs: Vec::new(),
             guards: Vec::new(),
-            events,
+            failures,
             forwarders: Vec::new(),
         };
-        let started = tracking.start_all(main, prefix, timeout, &tx).await;
+        let started = tracking
+            .start_all(main, entries, prefix, timeout, &tx)
+            .await;
         if let Err(error) = started {
             tracking.quit(timeout).await;
             return Err(error);
@@ -162,9 +161,10 @@ impl Tracking {
     async fn start_all(
         &mut self,
         main: &Client,
+        entries: &Arc<Entries>,
         prefix: &str,
         timeout: Duration,
-        tx: &mpsc::UnboundedSender<Event>,
+        tx: &mpsc::UnboundedSender<Failed>,
     ) -> Result<(), fred::error::Error> {
         for config in node_configs(main) {
             let sub = build(config.clone(), timeout)?;
@@ -178,8 +178,8 @@ impl Tracking {
             // Any error from here on counts against this setup.
             self.guards.push(Box::new(sub.error_rx()));
             self.guards.push(Box::new(ctl.error_rx()));
-            self.forwarders
-                .push(tokio::spawn(forward(sub.clone(), ctl.clone(), tx.clone())));
+            let forwarder = forward(entries.clone(), sub.clone(), ctl.clone(), tx.clone());
+            self.forwarders.push(tokio::spawn(forwarder));
             let id: i64 = within(timeout, sub.client_id()).await?;
             within(timeout, sub.subscribe(INVALIDATION_CHANNEL)).await?;
             let _: fred::types::Value = within(
@@ -191,7 +191,8 @@ impl Tracking {
         Ok(())
     }
 
-    /// Applies invalidations until something goes wrong; answers what.
+    /// Proves the connections alive until something goes wrong; answers
+    /// what.
     async fn watch(
         &mut self,
         entries: &Entries,
@@ -203,14 +204,8 @@ impl Tracking {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         loop {
             tokio::select! {
-                event = self.events.recv() => match event {
-                    Some(Event::Keys(keys)) => keys.iter().for_each(|key| entries.invalidate(key)),
-                    Some(Event::Flush) => entries.flush(),
-                    Some(Event::Lagged) => {
-                        tracing::warn!("near cache: invalidations were lost; the cache is flushed");
-                        entries.flush();
-                    }
-                    Some(Event::Failed(reason)) => return reason,
+                failed = self.failures.recv() => match failed {
+                    Some(Failed(reason)) => return reason,
                     None => return "the listener's connections closed",
                 },
                 _ = changed(&mut topology) => return "the cluster topology changed",
@@ -261,33 +256,38 @@ async fn changed(
     }
 }
 
-/// Forwards one pair's invalidations and errors to the watch loop.
-async fn forward(sub: Client, ctl: Client, tx: mpsc::UnboundedSender<Event>) {
+/// Applies one pair's invalidations to `entries` as they arrive (on the
+/// task that receives them: no hop to another task per write), and
+/// reports the pair's failure to the watch loop.
+async fn forward(
+    entries: Arc<Entries>,
+    sub: Client,
+    ctl: Client,
+    tx: mpsc::UnboundedSender<Failed>,
+) {
     let mut invalidations = sub.invalidation_rx();
     let mut sub_errors = sub.error_rx();
     let mut ctl_errors = ctl.error_rx();
-    loop {
-        let event = tokio::select! {
+    let reason = loop {
+        tokio::select! {
             received = invalidations.recv() => match received {
-                Ok(invalidation) if invalidation.keys.is_empty() => Event::Flush,
-                Ok(invalidation) => Event::Keys(
-                    invalidation
-                        .keys
-                        .iter()
-                        .filter_map(|key| key.as_str().map(str::to_owned))
-                        .collect(),
-                ),
-                Err(RecvError::Lagged(_)) => Event::Lagged,
-                Err(RecvError::Closed) => Event::Failed("the invalidation channel closed"),
+                Ok(invalidation) if invalidation.keys.is_empty() => entries.flush(),
+                Ok(invalidation) => invalidation
+                    .keys
+                    .iter()
+                    .filter_map(|key| key.as_str())
+                    .for_each(|key| entries.invalidate(key)),
+                Err(RecvError::Lagged(_)) => {
+                    tracing::warn!("near cache: invalidations were lost; the cache is flushed");
+                    entries.flush();
+                }
+                Err(RecvError::Closed) => break "the invalidation channel closed",
             },
-            _ = sub_errors.recv() => Event::Failed("the invalidation connection failed"),
-            _ = ctl_errors.recv() => Event::Failed("the tracking connection failed"),
-        };
-        let last = matches!(event, Event::Failed(_));
-        if tx.send(event).is_err() || last {
-            return;
+            _ = sub_errors.recv() => break "the invalidation connection failed",
+            _ = ctl_errors.recv() => break "the tracking connection failed",
         }
-    }
+    };
+    let _ = tx.send(Failed(reason));
 }
 
 /// The configuration of each node's pair: the store's own (servers,

@@ -3,24 +3,25 @@
 //! - A load without touch of a cached session is answered from memory; a
 //!   miss loads as usual and fills the entry (with a ticket taken before
 //!   the command, so that an invalidation meanwhile refuses the fill).
-//! - A touch, or a touching load, of a cached session whose expiry it would
-//!   move by less than the touch deferral is answered from the cache: the
-//!   entry is the proof that the session exists, as tracking would have
-//!   dropped it otherwise. Any other touch goes to Redis and drops the
-//!   entry (tracking reports this process's own touch too).
+//! - A touch, and a touching load, always go to Redis: their answer (does
+//!   the session still exist?) is what a write and the response's cookie
+//!   rely on, and a cached copy cannot prove it, as another process's
+//!   delete may be on its way. They drop the entry (tracking reports this
+//!   process's own touch too). Touches stay rare on a hot session because
+//!   the store asks the request cycle for a refresh slack as long as the
+//!   touch deferral (`SessionStore::refresh_slack`).
 //! - Every write drops the entries of the keys it changes, before it is
 //!   sent (which also refuses fills under way) and after it returns (fills
 //!   that started meanwhile): read-your-writes within the process.
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use session_core::store::{Record, StoreError};
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
 use super::RedisStore;
-use crate::layout;
 use crate::near_cache::{Near, NearCacheStats};
 
 impl RedisStore {
@@ -42,24 +43,14 @@ impl RedisStore {
         let Some(near) = self.near() else {
             return self.load_record(id, touch).await;
         };
+        if touch.is_some() {
+            // A touch is a write whose answer only Redis can give.
+            return self.changing(&[id], self.load_record(id, touch)).await;
+        }
         let key = self.inner.keys.record(id);
         let now = Record::millis(OffsetDateTime::now_utc());
-        if let Some((record, expiry)) = near.entries.get(&key, now) {
-            match touch {
-                None => return Ok(Some(record)),
-                Some(at) if near.defers(capped(at, &record), expiry, now) => {
-                    near.entries
-                        .counters
-                        .deferred_touches
-                        .fetch_add(1, Ordering::Relaxed);
-                    return Ok(Some(record));
-                }
-                Some(_) => {}
-            }
-        }
-        if touch.is_some() {
-            // A touch is a write: tracking reports it, the entry goes.
-            return self.changing(&[id], self.load_record(id, touch)).await;
+        if let Some((record, _)) = near.entries.get(&key, now) {
+            return Ok(Some(record));
         }
         let ticket = near.entries.ticket(&key);
         let found = self.load_record(id, None).await?;
@@ -71,21 +62,13 @@ impl RedisStore {
     }
 
     pub(super) async fn touch_cached(&self, id: &SessionId, at: i64) -> Result<bool, StoreError> {
-        let Some(near) = self.near() else {
-            return self.touch_record(id, at).await;
-        };
-        let key = self.inner.keys.record(id);
-        let now = Record::millis(OffsetDateTime::now_utc());
-        if let Some((record, expiry)) = near.entries.peek(&key, now) {
-            if near.defers(capped(at, &record), expiry, now) {
-                near.entries
-                    .counters
-                    .deferred_touches
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(true);
-            }
-        }
         self.changing(&[id], self.touch_record(id, at)).await
+    }
+
+    /// The refresh slack the store asks of the request cycle: the near
+    /// cache's touch deferral, or none without a cache.
+    pub(super) fn asked_refresh_slack(&self) -> Duration {
+        self.near().map_or(Duration::ZERO, Near::touch_deferral)
     }
 
     /// Runs `write`, which changes the records of `ids`, dropping their
@@ -116,9 +99,4 @@ impl RedisStore {
         near.entries.flush();
         result
     }
-}
-
-/// A touch to `at` capped at the absolute expiry of `record`.
-fn capped(at: i64, record: &Record) -> i64 {
-    layout::capped(at, Record::millis(record.absolute_expires_at))
 }
