@@ -79,8 +79,7 @@ where
     forward_ready!(inner);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let inner = Rc::clone(&self.inner);
-        let policy = Arc::clone(&self.policy);
+        let (inner, policy) = (Rc::clone(&self.inner), Arc::clone(&self.policy));
         Box::pin(async move {
             if let Err(refusal) = check(&policy, &req).await {
                 let refusal = into_response(refusal);

@@ -7,7 +7,7 @@ use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Tr
 use actix_web::error::InternalError;
 use actix_web::{Error, HttpMessage};
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{ClientInfo, LazySession};
+use session_core::adapter::{header, ClientInfo, LazySession};
 use session_core::{SessionData, SessionManager};
 
 use crate::response::{into_response, Headers};
@@ -84,12 +84,8 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let lazy = self.manager.start_request_with(|| {
-            let ip = req.peer_addr().map(|peer| peer.ip());
-            let user_agent = req
-                .headers()
-                .get(actix_web::http::header::USER_AGENT)
-                .and_then(|value| value.to_str().ok());
-            ClientInfo::new(ip, user_agent)
+            let agent = req.headers().get(header::USER_AGENT).map(|v| v.as_bytes());
+            ClientInfo::from_header(req.peer_addr().map(|peer| peer.ip()), agent)
         });
         req.extensions_mut().insert(lazy.clone());
         let handled = self.inner.call(req);

@@ -9,7 +9,7 @@ use axum::extract::ConnectInfo;
 use axum_core::body::Body;
 use axum_core::response::Response;
 use http::Request;
-use session_core::adapter::ClientInfo;
+use session_core::adapter::{header, ClientInfo};
 use session_core::{SessionData, SessionManager};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -98,14 +98,8 @@ where
 /// The client of a request, for the session metadata: the peer address
 /// from axum's `ConnectInfo<SocketAddr>` (present when the app is served
 /// with `into_make_service_with_connect_info`) and the `User-Agent`.
-fn client_info(request: &Request<Body>) -> ClientInfo {
-    let ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| peer.ip());
-    let user_agent = request
-        .headers()
-        .get(http::header::USER_AGENT)
-        .and_then(|value| value.to_str().ok());
-    ClientInfo::new(ip, user_agent)
+fn client_info(req: &Request<Body>) -> ClientInfo {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+    let agent = req.headers().get(header::USER_AGENT).map(|v| v.as_bytes());
+    ClientInfo::from_header(peer.map(|ConnectInfo(peer)| peer.ip()), agent)
 }

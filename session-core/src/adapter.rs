@@ -52,6 +52,8 @@ pub mod header {
     pub const LOCATION: &str = "location";
     /// `Retry-After`.
     pub const RETRY_AFTER: &str = "retry-after";
+    /// `User-Agent`, for [`ClientInfo`](super::ClientInfo).
+    pub const USER_AGENT: &str = "user-agent";
     /// `Session-Degraded`: on a response served without the session store,
     /// under [`OutagePolicy::Degrade`](crate::OutagePolicy::Degrade), with
     /// the value [`DEGRADED_VALUE`].
@@ -113,7 +115,7 @@ impl Reply {
     /// The answer where a session is asked for but the adapter's layer
     /// (named `layer`, such as `"SessionLayer"`) does not run around the
     /// route: a setup mistake, `500` with a body that names it (logged where
-    /// it is found, with [`log_missing_layer`]).
+    /// it is found, by [`extract`]).
     pub fn missing_layer(layer: &str) -> Self {
         Reply::text(500, missing_layer_message(layer))
     }
@@ -132,16 +134,16 @@ impl Reply {
     }
 }
 
-/// The body of [`Reply::missing_layer`] (also the adapters' rejection
-/// message): `"{layer}<T> is not installed for this route"`.
-pub fn missing_layer_message(layer: &str) -> String {
+/// The body of [`Reply::missing_layer`] (also the message of
+/// [`Rejection::MissingLayer`]): `"{layer}<T> is not installed for this route"`.
+pub(crate) fn missing_layer_message(layer: &str) -> String {
     format!("{layer}<T> is not installed for this route")
 }
 
 /// Logs, once where it is found, that a session of type `T` was asked for
 /// where the adapter's layer (named `layer`) does not run; `install` says
 /// how to add it.
-pub fn log_missing_layer<T>(layer: &str, install: &str) {
+pub(crate) fn log_missing_layer<T>(layer: &str, install: &str) {
     tracing::error!(
         session_type = std::any::type_name::<T>(),
         "a session was asked for, but {layer}<T> is not installed for this route: {install}"
@@ -159,6 +161,10 @@ pub trait ResponseHeaders {
     /// Whether one of the lines named `name` passes `test`, which gets the
     /// line's value as text, or `None` for a value that is not.
     fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool;
+    /// Whether the response has a line named `name`.
+    fn contains(&self, name: &'static str) -> bool {
+        self.any_line(name, &mut |_| true)
+    }
     /// Adds a line after those already there.
     fn append(&mut self, name: &'static str, value: String);
     /// Replaces every line named `name` with this one.
@@ -233,7 +239,7 @@ impl<T: SessionData> LazySession<T> {
         let add = config.cache_headers_for(ResponseFacts {
             sets_session_cookie: sets_cookie,
             session_loaded: true,
-            has_cache_control: headers.any_line(header::CACHE_CONTROL, &mut |_| true),
+            has_cache_control: headers.contains(header::CACHE_CONTROL),
             varies_on_cookie: headers.any_line(header::VARY, &mut covers),
         });
         if add.no_store {

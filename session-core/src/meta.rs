@@ -150,6 +150,13 @@ impl ClientInfo {
         }
     }
 
+    /// Like [`new`](Self::new), from the `User-Agent` value's bytes as an
+    /// adapter's framework holds them: a value that is not UTF-8 counts as
+    /// none. Written here once for every adapter.
+    pub fn from_header(ip: Option<IpAddr>, user_agent: Option<&[u8]>) -> Self {
+        ClientInfo::new(ip, user_agent.and_then(|ua| std::str::from_utf8(ua).ok()))
+    }
+
     /// The client's address.
     pub fn ip(&self) -> Option<IpAddr> {
         self.ip

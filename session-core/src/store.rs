@@ -1,4 +1,65 @@
-//! The store trait and its errors.
+//! The store trait and its errors, for store authors.
+//!
+//! # Implementing a store
+//!
+//! A store keeps [`Record`]s between requests: bytes and their metadata,
+//! keyed by [`SessionId`] (the SHA-256 of the cookie's token, never the
+//! token). It never sees the application's type, and it is shared by every
+//! process of the application, so its answers come from the backend, never
+//! from one process's memory. What each method of [`SessionStore`] must
+//! guarantee:
+//!
+//! - **Expired is absent.** A record past [`Record::expires_at`] is invisible
+//!   to every method, and the store removes it without the application's
+//!   help (a sweeper, key expiry, a TTL index).
+//! - **`create`** never overwrites a live record
+//!   ([`StoreError::AlreadyExists`]); an expired one may be replaced.
+//! - **`save`** never creates one: a missing record is
+//!   [`StoreError::NotFound`]; with an expected version, another version is
+//!   [`StoreError::Conflict`] and nothing changes.
+//! - **`rotate`** moves a record to its new id in one atomic step, only if
+//!   the old id still holds a live record (at the expected version);
+//!   otherwise `NotFound`, `Conflict` or `AlreadyExists`, and nothing
+//!   changes. A deleted session is never resurrected.
+//! - **`load`** with a touch and **`touch`** move only the idle expiry,
+//!   capped at the absolute one ([`Record::capped_idle`]); `touch` answers
+//!   whether a live record was there.
+//! - **`delete`** answers whether a live record existed; **`clear`** removes
+//!   this store's records and nothing else of the backend.
+//! - The optional **`count`**, **`ids`**, **`ids_by_owner`**,
+//!   **`delete_by_owner`** and **`delete_where`** answer
+//!   [`StoreError::Unsupported`] unless implemented; owners compare exactly.
+//! - **Errors:** a backend that is down or slow is
+//!   [`StoreError::Unavailable`] or [`StoreError::Timeout`] (a `503`);
+//!   configuration mistakes are [`StoreError::Config`], found when the store
+//!   is built or connects; data it cannot read is [`StoreError::Malformed`].
+//!   Never a panic.
+//!
+//! A complete store, records in a `HashMap` behind a lock:
+//!
+#![doc = concat!(
+    "```\n",
+    include_str!("store/guide.rs"),
+    r#"
+// Any such store works with the rest of the library at once:
+use session_core::{SessionConfig, SessionManager};
+
+# #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+let manager = SessionManager::<u32>::new(SessionConfig::testing().store(GuideStore::default()).build()?);
+let session = manager.create();
+*session.data_mut() += 1;
+manager.commit(&session).await?;
+assert_eq!(manager.get(&session.id()).await?.data, 1);
+# Ok(()) }
+```
+"#
+)]
+//!
+//! To prove it keeps the contract, the store's tests run the checks of the
+//! `session-store-conformance` crate, one line for all of them
+//! (`session_store_conformance::conformance_suite!(fresh())`, where `fresh()`
+//! makes an empty store); that crate runs them on this very store in its
+//! `tests/guide.rs`.
 
 use std::error::Error as StdError;
 use std::fmt;

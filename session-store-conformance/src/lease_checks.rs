@@ -275,19 +275,13 @@ async fn increment_under_lock(
     assert!(locks(store).unlock(id, &token).await.unwrap());
 }
 
-/// Generates one `#[tokio::test]` per lease check, each on the twins that
-/// `$twins` (an expression, awaited once per test) makes.
+/// Generates one `#[tokio::test]` per lease check of
+/// [`LEASE_CHECKS`](crate::LEASE_CHECKS), each on the twins that `$twins`
+/// (an expression, awaited once per test) makes.
 #[macro_export]
 macro_rules! lease_suite {
     ($twins:expr) => {
-        $crate::lease_suite!(@tests $twins;
-            of_two_tokens_one_wins,
-            the_wrong_token_changes_nothing,
-            an_expired_lease_lets_another_in,
-            extend_renews_the_lease,
-            the_lock_loads_the_record_and_outlives_it,
-            one_holder_at_a_time_and_no_lost_update,
-        );
+        $crate::__with_lease_checks!(lease_suite, @tests $twins);
     };
     (@tests $twins:expr; $($check:ident),* $(,)?) => {
         $(
@@ -297,5 +291,21 @@ macro_rules! lease_suite {
                 $crate::lease_checks::$check(&twins).await;
             }
         )*
+    };
+}
+
+/// The one list of the checks of [`lease_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_lease_checks {
+    ($callback:ident, $($args:tt)*) => {
+        $crate::$callback! { $($args)*;
+            of_two_tokens_one_wins,
+            the_wrong_token_changes_nothing,
+            an_expired_lease_lets_another_in,
+            extend_renews_the_lease,
+            the_lock_loads_the_record_and_outlives_it,
+            one_holder_at_a_time_and_no_lost_update,
+        }
     };
 }

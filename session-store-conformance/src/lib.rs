@@ -1,8 +1,11 @@
 //! The behaviour every server-side [`SessionStore`] promises, written once.
 //!
 //! Each store's own tests run these checks against a fresh, empty store of
-//! theirs through [`conformance_suite!`], so the memory, Redis and SQL stores
-//! keep one contract instead of three copies of it. What only one store
+//! theirs through [`conformance_suite!`], one line for every check of
+//! [`CHECKS`], so the memory, Redis, SQL and MongoDB stores (and any store
+//! outside this workspace) keep one contract instead of copies of it. The
+//! list is written once; this crate's test fails if a check is written but
+//! not listed, so adding one cannot silently skip a store. What only one store
 //! does (a sweeper, key layouts, SQL cleanup, outages) stays in that store's
 //! tests.
 //!
@@ -74,30 +77,13 @@ pub trait Fixture: Send + Sync {
     async fn neighbour(&self) -> Arc<dyn SessionStore>;
 }
 
-/// The checks of a user's sessions (listing by owner, revoking,
-/// remember-me, and the cap per owner under parallel logins), one
-/// `#[tokio::test]` each, for the stores that serve
-/// [`records_by_owner`](SessionStore::records_by_owner) and
-/// [`limit_owner`](SessionStore::limit_owner);
-/// [`owner_listing_suite!`] is the listing half alone.
-#[macro_export]
-macro_rules! owner_suite {
-    ($fresh:expr) => {
-        $crate::owner_listing_suite!($fresh);
-        $crate::conformance_suite!(@each $fresh;
-            parallel_logins_never_exceed_the_owner_limit,
-            a_login_over_the_limit_ends_the_oldest_session,
-        );
-    };
-}
-
 /// The listing half of [`owner_suite!`], for a store that serves
 /// [`records_by_owner`](SessionStore::records_by_owner) but not yet
 /// [`limit_owner`](SessionStore::limit_owner).
 #[macro_export]
 macro_rules! owner_listing_suite {
     ($fresh:expr) => {
-        $crate::conformance_suite!(@each $fresh;
+        $crate::conformance_suite!(@tests $fresh;
             records_by_owner_lists_the_owners_live_records,
             listing_and_revoking_through_the_manager,
             remembered_sessions_keep_their_timeouts_across_rotation,
@@ -105,15 +91,36 @@ macro_rules! owner_listing_suite {
     };
 }
 
-/// Generates one `#[tokio::test]` per check, each on the fixture that
-/// `$fresh` (an expression, awaited once per test) makes.
+/// Generates one `#[tokio::test]` per check of [`CHECKS`], each on the
+/// fixture that `$fresh` (an expression, awaited once per test) makes.
 ///
+/// The list of checks is written once, in this crate: a store's tests name
+/// none of them, so a check added here runs for every store at once.
 /// The calling crate needs `tokio` with the `macros` and `rt-multi-thread`
 /// features among its dev-dependencies.
 #[macro_export]
 macro_rules! conformance_suite {
     ($fresh:expr) => {
-        $crate::conformance_suite!(@tests $fresh;
+        $crate::__with_checks!(conformance_suite, @tests $fresh);
+    };
+    (@tests $fresh:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let fixture = $fresh.await;
+                $crate::$check(&fixture).await;
+            }
+        )*
+    };
+}
+
+/// The one list of the checks of [`conformance_suite!`]: calls
+/// `$crate::$callback!($args; check, check, ...)`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_checks {
+    ($callback:ident, $($args:tt)*) => {
+        $crate::$callback! { $($args)*;
             create_never_overwrites_and_save_never_creates,
             records_round_trip_exactly,
             versioned_save_refuses_stale_versions,
@@ -141,18 +148,100 @@ macro_rules! conformance_suite {
             try_lock_loads_the_live_record,
             rotation_and_delete_under_serialize,
             a_failed_or_missing_commit_gives_the_lock_back,
-        );
+        }
     };
-    (@tests $fresh:expr; $($check:ident),* $(,)?) => {
-        $crate::conformance_suite!(@each $fresh; $($check),*);
+}
+
+/// The checks of a user's sessions (listing by owner, the cap per owner
+/// under parallel logins, revoking, remember-me), one `#[tokio::test]`
+/// each for every check of [`OWNER_CHECKS`], for the stores that serve
+/// [`records_by_owner`](SessionStore::records_by_owner) and
+/// [`limit_owner`](SessionStore::limit_owner).
+#[macro_export]
+macro_rules! owner_suite {
+    ($fresh:expr) => {
+        $crate::__with_owner_checks!(conformance_suite, @tests $fresh);
     };
-    (@each $fresh:expr; $($check:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $check() {
-                let fixture = $fresh.await;
-                $crate::$check(&fixture).await;
-            }
-        )*
+}
+
+/// The one list of the checks of [`owner_suite!`].
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __with_owner_checks {
+    ($callback:ident, $($args:tt)*) => {
+        $crate::$callback! { $($args)*;
+            records_by_owner_lists_the_owners_live_records,
+            parallel_logins_never_exceed_the_owner_limit,
+            a_login_over_the_limit_ends_the_oldest_session,
+            listing_and_revoking_through_the_manager,
+            remembered_sessions_keep_their_timeouts_across_rotation,
+        }
     };
+}
+
+/// The names of a list of checks, as a slice.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __names {
+    (; $($check:ident),* $(,)?) => {
+        &[$(stringify!($check)),*]
+    };
+}
+
+/// Every check that [`owner_suite!`] runs, by name (those of `owners.rs`).
+pub const OWNER_CHECKS: &[&str] = __with_owner_checks!(__names,);
+
+/// Every check that [`conformance_suite!`] runs, by name: the checks of
+/// `checks.rs` and `locks.rs` (each a public `async fn(&dyn Fixture)` of
+/// this crate).
+pub const CHECKS: &[&str] = __with_checks!(__names,);
+
+/// Every check that [`lease_suite!`] runs, by name (the functions of
+/// [`lease_checks`]).
+pub const LEASE_CHECKS: &[&str] = __with_lease_checks!(__names,);
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The public `async fn name(fx: &dyn <fixture>)` of a source file.
+    fn checks_in(source: &str, fixture: &str) -> BTreeSet<String> {
+        let signature = format!("(fx: &dyn {fixture})");
+        source
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub async fn "))
+            .filter_map(|rest| rest.split_once('('))
+            .filter(|(_, tail)| format!("({tail}").starts_with(&signature))
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    fn listed(names: &[&str]) -> BTreeSet<String> {
+        let set: BTreeSet<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        assert_eq!(set.len(), names.len(), "a check is listed twice");
+        set
+    }
+
+    /// A check written but not listed would silently run for no store.
+    #[test]
+    fn every_check_in_the_code_is_in_the_one_list() {
+        let mut written = checks_in(include_str!("checks.rs"), "Fixture");
+        written.extend(checks_in(include_str!("locks.rs"), "Fixture"));
+        assert!(written.len() > 20, "the scan finds the checks: {written:?}");
+        assert_eq!(written, listed(super::CHECKS));
+    }
+
+    #[test]
+    fn every_owner_check_in_the_code_is_in_the_one_list() {
+        let written = checks_in(include_str!("owners.rs"), "Fixture");
+        assert!(written.len() > 4, "the scan finds the checks: {written:?}");
+        assert_eq!(written, listed(super::OWNER_CHECKS));
+    }
+
+    #[test]
+    fn every_lease_check_in_the_code_is_in_the_one_list() {
+        let written = checks_in(include_str!("lease_checks.rs"), "Twins");
+        assert!(written.len() > 4, "the scan finds the checks: {written:?}");
+        assert_eq!(written, listed(super::LEASE_CHECKS));
+    }
 }

@@ -253,7 +253,9 @@ impl MemoryStore {
     }
 
     /// Whether the background sweeper would still find this store: false
-    /// once every clone is dropped. For tests of the sweeper's lifetime.
+    /// once every clone is dropped. A test hook (the sweeper's lifetime),
+    /// hidden from the documentation: not part of the store's API.
+    #[doc(hidden)]
     pub fn downgrade(&self) -> Weak<impl Sized + Send + Sync> {
         Arc::downgrade(&self.inner)
     }

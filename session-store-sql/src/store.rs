@@ -157,7 +157,10 @@ impl SqlStore {
     }
 
     /// A weak handle on the store's shared state: it stops upgrading once
-    /// every clone is dropped, which is also when the cleanup task stops.
+    /// every clone is dropped, which is also when the cleanup task stops. A
+    /// test hook (the cleanup task's lifetime), hidden from the
+    /// documentation: not part of the store's API.
+    #[doc(hidden)]
     pub fn downgrade(&self) -> Weak<impl Sized + Send + Sync> {
         Arc::downgrade(&self.inner)
     }
