@@ -1,5 +1,5 @@
-//! Arbitrary bytes as stored session data, for both codecs (bincode and
-//! JSON; every input is tried with each).
+//! Arbitrary bytes as stored session data, for every codec (MessagePack,
+//! the default, bincode and JSON; every input is tried with each).
 //!
 //! - `Codec::decode` into a representative session type (strings, options,
 //!   vectors, a nested struct, an enum, maps, a char) never panics, and what
@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use session_core::time::{Duration, OffsetDateTime};
-use session_core::{Codec, SessionConfig, SessionId, SessionManager, store::Record};
+use session_core::{store::Record, Codec, SessionConfig, SessionId, SessionManager};
 use session_crypto::token::random_token;
 use session_store_memory::MemoryStore;
 use typed_sessions_fuzz::Profile;
@@ -35,7 +35,7 @@ fn fixture() -> &'static Fixture {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("a runtime");
-        let managers = [Codec::Bincode, Codec::Json]
+        let managers = [Codec::MessagePack, Codec::Bincode, Codec::Json]
             .into_iter()
             .map(|codec| {
                 let config = SessionConfig::builder()

@@ -76,6 +76,10 @@ pub struct Settings {
     pub server_threads: usize,
     /// Load generator threads.
     pub client_threads: usize,
+    /// Whether every user sent its requests on one shared session (the
+    /// contended case) rather than on a session of its own.
+    #[serde(default)]
+    pub shared_session: bool,
 }
 
 /// Redis commands counted over some requests.
@@ -380,8 +384,18 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "- Load: {} virtual users (one keep-alive connection and cookie jar each), {} s warm-up then {} s per scenario, {} runs, medians shown; server on {} thread, load generator on {} thread, both on loopback; Redis a private `redis-server` on loopback.",
-            s.users, s.warmup_secs, s.duration_secs, s.runs, s.server_threads, s.client_threads
+            "- Load: {} virtual users (one keep-alive connection and cookie jar each{}), {} s warm-up then {} s per scenario, {} runs, medians shown; server on {} thread, load generator on {} thread, both on loopback; Redis a private `redis-server` on loopback.",
+            s.users,
+            if s.shared_session {
+                ", all on one shared session after the warm-up"
+            } else {
+                ", a session each"
+            },
+            s.warmup_secs,
+            s.duration_secs,
+            s.runs,
+            s.server_threads,
+            s.client_threads
         );
         let _ = writeln!(out, "- Command: `{}`\n", self.command);
         out.push_str(&self.results_table());
@@ -777,6 +791,7 @@ mod tests {
                 max_requests: 1,
                 server_threads: 1,
                 client_threads: 1,
+                shared_session: false,
             },
             results,
             ratios: Vec::new(),

@@ -45,6 +45,10 @@
 //! the current type knows but omits (`skip_serializing_if`) is not unknown,
 //! so an old value never comes back. Records migrated from an older schema
 //! version keep nothing: the migration says what the new version holds.
+//! With [`Codec::Json`], a record whose kept fields JSON cannot hold as
+//! they are (read from a MessagePack body: map keys that are not text,
+//! bytes, and the like) is written with a MessagePack body, so that nothing
+//! is changed or refused.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -131,6 +135,27 @@ impl Unknown {
     /// Whether nothing is kept (the fast path).
     pub(crate) fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// Whether JSON holds every kept value as it is: not so for values read
+    /// from a MessagePack body with map keys that are not text, text that
+    /// is not UTF-8, bytes, extension types, 32-bit or non-finite floats.
+    fn fits_json(&self) -> bool {
+        self.fields.iter().all(|(_, value)| fits_json(value))
+    }
+}
+
+fn fits_json(value: &rmpv::Value) -> bool {
+    use rmpv::Value;
+    match value {
+        Value::Nil | Value::Boolean(_) | Value::Integer(_) => true,
+        Value::F64(f) => f.is_finite(),
+        Value::String(text) => text.is_str(),
+        Value::Array(items) => items.iter().all(fits_json),
+        Value::Map(entries) => entries
+            .iter()
+            .all(|(key, value)| matches!(key, Value::String(k) if k.is_str()) && fits_json(value)),
+        Value::F32(_) | Value::Binary(_) | Value::Ext(..) => false,
     }
 }
 
@@ -288,6 +313,14 @@ pub(crate) fn encode<T: Serialize>(
     unknown: &Unknown,
 ) -> Result<Vec<u8>, CodecError> {
     let envelope = EnvelopeRef { data, flash, meta };
+    // Fields kept from a MessagePack body (another release on the default
+    // codec) that JSON cannot hold as they are would be changed or refused
+    // by a JSON body: such a record is written with a MessagePack body,
+    // which every reader takes whatever its codec (the tag says which).
+    let codec = match codec {
+        Codec::Json if !unknown.fits_json() => Codec::MessagePack,
+        other => other,
+    };
     let body_tag = match codec {
         Codec::Bincode => return codec.encode(&BincodeRef { data, flash }),
         Codec::MessagePack => BODY_MESSAGE_PACK,

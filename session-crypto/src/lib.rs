@@ -124,6 +124,9 @@
 mod error;
 mod field;
 mod keyring;
+#[cfg(feature = "known-answer-tests")]
+#[doc(hidden)]
+pub mod known_answer;
 mod seal;
 mod sign;
 mod subkey;

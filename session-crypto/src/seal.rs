@@ -54,6 +54,64 @@ fn blocks(len: usize) -> u64 {
     (len as u64).div_ceil(16) + 1
 }
 
+/// A buffer for a format-2 value: version and key id, then room for salt
+/// and nonce, which [`finish_sealing`] fills in once they are known.
+fn start_sealing(key_id: &[u8; 4], len_hint: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len_hint + SEAL_OVERHEAD);
+    out.push(VERSION_2);
+    out.extend_from_slice(key_id);
+    out.resize(HEADER_LEN, 0);
+    out
+}
+
+/// Writes salt and nonce into the header of `out` and encrypts the
+/// plaintext behind it in place, appending the tag: the one place where a
+/// format-2 value is laid out, whichever way the salt and nonce were
+/// chosen.
+fn finish_sealing(
+    out: &mut Vec<u8>,
+    aes: &LessSafeKey,
+    salt: &[u8; SALT_LEN],
+    nonce: [u8; NONCE_LEN],
+    aad: &AssociatedData,
+) {
+    out[ID_LEN..ID_LEN + SALT_LEN].copy_from_slice(salt);
+    out[ID_LEN + SALT_LEN..HEADER_LEN].copy_from_slice(&nonce);
+    let tag = aes
+        .seal_in_place_separate_tag(
+            Nonce::assume_unique_for_key(nonce),
+            Aad::from(aad.as_slice()),
+            &mut out[HEADER_LEN..],
+        )
+        // AES-GCM refuses only inputs beyond 64 GiB.
+        .expect("AES-256-GCM seals any plaintext below 64 GiB");
+    out.extend_from_slice(tag.as_ref());
+}
+
+/// Seals like [`KeyRing::seal`], but with the salt and nonce given instead
+/// of drawn: the known-answer tests' way to get exact bytes out of the
+/// sealing code. Never for anything else: the same salt and nonce under one
+/// secret twice is the nonce reuse that breaks AES-GCM, which is why the
+/// rings of running code draw both themselves and cannot be told to use
+/// these.
+#[cfg(any(test, feature = "known-answer-tests"))]
+pub(crate) fn seal_fixed(
+    ring: &KeyRing,
+    purpose: Purpose,
+    context: &[u8],
+    plaintext: &[u8],
+    salt: [u8; SALT_LEN],
+    nonce: [u8; NONCE_LEN],
+) -> Vec<u8> {
+    let key = ring.primary();
+    let mut out = start_sealing(key.id.as_bytes(), plaintext.len());
+    let aad = AssociatedData::new(purpose, context, &out);
+    out.extend_from_slice(plaintext);
+    let aes = key.subkeys(purpose).derive_for_tests(salt);
+    finish_sealing(&mut out, &aes, &salt, nonce, &aad);
+    out
+}
+
 /// The result of opening a sealed value.
 ///
 /// The plaintext is wiped when the value is dropped ([`Zeroizing`]), and
@@ -223,27 +281,15 @@ impl KeyRing {
         write: impl FnOnce(&mut Plaintext<'_>),
     ) -> Vec<u8> {
         let key = self.primary();
-        let mut out = Vec::with_capacity(len_hint + SEAL_OVERHEAD);
-        out.push(VERSION_2);
-        out.extend_from_slice(key.id.as_bytes());
-        // Salt and nonce are known only once the plaintext's length has
-        // reserved its share of a subkey's budget.
-        out.resize(HEADER_LEN, 0);
+        let mut out = start_sealing(key.id.as_bytes(), len_hint);
         let aad = AssociatedData::new(purpose, context, &out);
         write(&mut Plaintext { buf: &mut out });
+        // Salt and nonce are known only once the plaintext's length has
+        // reserved its share of a subkey's budget.
         let cost = blocks(out.len() - HEADER_LEN);
-        let tag = key.subkeys(purpose).seal_with(cost, |aes, salt, nonce| {
-            out[ID_LEN..ID_LEN + SALT_LEN].copy_from_slice(salt);
-            out[ID_LEN + SALT_LEN..HEADER_LEN].copy_from_slice(&nonce);
-            aes.seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad.as_slice()),
-                &mut out[HEADER_LEN..],
-            )
-            // AES-GCM refuses only inputs beyond 64 GiB.
-            .expect("AES-256-GCM seals any plaintext below 64 GiB")
+        key.subkeys(purpose).seal_with(cost, |aes, salt, nonce| {
+            finish_sealing(&mut out, aes, salt, nonce, &aad)
         });
-        out.extend_from_slice(tag.as_ref());
         out
     }
 
@@ -651,6 +697,32 @@ mod tests {
         header.extend_from_slice(&buf);
         let opened = r.open(Purpose::Cookie, b"_session", &header).unwrap();
         assert_eq!(*opened.plaintext, b"known answer");
+        // The known-answer seam writes exactly those bytes: it runs the
+        // sealing code with the salt and nonce given.
+        let fixed = seal_fixed(
+            &r,
+            Purpose::Cookie,
+            b"_session",
+            b"known answer",
+            salt,
+            [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2],
+        );
+        assert_eq!(fixed, header);
+    }
+
+    #[test]
+    fn the_field_root_is_pinned() {
+        // Computed outside this crate like ROOT_HEX, with the label
+        // "field-seal/format-2 root".
+        let r = ring(&[A]);
+        let root: String = r
+            .primary()
+            .subkeys(Purpose::Field)
+            .root()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(root, FIELD_ROOT_HEX);
     }
 
     // Computed outside this crate (RFC 5869 HKDF-SHA256 over Python's hmac,
@@ -662,6 +734,7 @@ mod tests {
     // sealed = AES-256-GCM(subkey, nonce 00000001 0000000000000002,
     //          aad "cookie-seal" 00 "_session" 02 <key id 791dbb82>, "known answer").
     const ROOT_HEX: &str = "97e047166b6771315f665ace6ed55d09ba8b047dfede623519df6b1fa24eb532";
+    const FIELD_ROOT_HEX: &str = "be74733718d4555b147517c46642d95240d9e7af2caebfd0aa9ba3c9efab4d10";
     const SEALED_HEX: &str = "66946c4282a944eedd634a21566d8665432456e50dbfa0430dcc0dc0";
 
     #[test]

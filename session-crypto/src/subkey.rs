@@ -207,6 +207,13 @@ impl Subkeys {
         }
     }
 
+    /// The subkey of `salt`, for sealing with a salt given by a known-answer
+    /// test (never one of the subkeys that seal in running code).
+    #[cfg(any(test, feature = "known-answer-tests"))]
+    pub(crate) fn derive_for_tests(&self, salt: [u8; SALT_LEN]) -> LessSafeKey {
+        derive_subkey(&self.root, self.label, &salt)
+    }
+
     /// The salt of the current sealing subkey, if one was drawn yet.
     #[cfg(test)]
     pub(crate) fn sealing_salt(&self) -> Option<[u8; SALT_LEN]> {

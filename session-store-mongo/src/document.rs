@@ -134,6 +134,45 @@ mod tests {
         .with_owner(Some("Zoë".into()))
     }
 
+    /// The document of a fixed record as BSON, byte for byte (field order,
+    /// BSON types, the times as UTC datetimes in ms): a change fails here,
+    /// and the committed bytes must keep reading.
+    #[test]
+    fn the_document_is_pinned_byte_for_byte() {
+        let created = Record::from_millis(1_767_225_600_000);
+        let r = Record::new(
+            SessionId::parse("Qx3tH1b5m0VGYq9fW2kKcR8uZpLd7eNjAaS4oTyXvBw").expect("an id"),
+            b"\xc1\x01data".to_vec(),
+            created,
+            created + Duration::minutes(30),
+            created + Duration::days(1),
+        )
+        .with_version(7)
+        .with_owner(Some("alice".into()));
+        let expected = concat!(
+            "cb000000", // length
+            "025f6964002c00000051783374483162356d3056475971396657326b4b635238755a704c6437654e6a416153346f54795876427700", // _id, string
+            "0564617461000600000000c10164617461", // data, binary (generic)
+            "09637265617465645f61740000a8da769b010000", // created_at, UTC datetime
+            "0969646c655f657870697265735f617400401ff6769b010000", // idle_expires_at
+            "096162736f6c7574655f657870697265735f6174000004017c9b010000", // absolute_expires_at
+            "09657870697265735f617400401ff6769b010000", // expires_at: the earlier
+            "1276657273696f6e000700000000000000", // version, int64
+            "026f776e65720006000000616c69636500", // owner, string
+            "00",                                 // end
+        );
+        let mut bytes = Vec::new();
+        to_document(&r).to_writer(&mut bytes).expect("writes");
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, expected);
+        let committed: Vec<u8> = (0..expected.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&expected[i..i + 2], 16).expect("hex"))
+            .collect();
+        let document = Document::from_reader(&mut committed.as_slice()).expect("reads");
+        assert_eq!(from_document(&document).expect("readable"), r);
+    }
+
     #[test]
     fn a_record_round_trips_through_its_document() {
         let r = record();

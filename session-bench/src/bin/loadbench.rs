@@ -6,8 +6,12 @@
 //! ```text
 //! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
 //!     [--users 256] [--duration 2] [--warmup 1] [--runs 3] [--max-requests 2000000]
-//!     [--only axum/ours,tower-sessions] [--redis-delay-us 500]
+//!     [--only axum/ours,tower-sessions] [--redis-delay-us 500] [--shared-session]
 //! ```
+//!
+//! `--shared-session` is the contended case: after the warm-up every user
+//! takes the first user's cookie, so that all of them send their requests
+//! on one session (tabs of one browser), as `--users 16 --shared-session`.
 //!
 //! `--redis-delay-us` puts a delay proxy (`session_bench::delay`) between
 //! the apps and Redis, adding that much latency each way, as a network
@@ -51,7 +55,7 @@ fn main() {
     }
 }
 
-const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...] [--redis-delay-us MICROS]
+const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...] [--redis-delay-us MICROS] [--shared-session]
        loadbench serve APP [--redis URL] [--prefix PREFIX]";
 
 /// The child: runs one app and prints `LISTENING <addr>` once it accepts.
@@ -84,6 +88,8 @@ struct Options {
     max_requests: u64,
     only: Vec<String>,
     redis_delay: Option<Duration>,
+    /// Every user on the first user's session after the warm-up.
+    shared_session: bool,
 }
 
 impl Options {
@@ -97,9 +103,14 @@ impl Options {
             max_requests: 2_000_000,
             only: Vec::new(),
             redis_delay: None,
+            shared_session: false,
         };
         let mut rest = args.iter();
         while let Some(flag) = rest.next() {
+            if flag == "--shared-session" {
+                options.shared_session = true;
+                continue;
+            }
             let value = rest
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
@@ -312,6 +323,7 @@ fn bench(options: Options) -> Result<(), BoxError> {
             max_requests: options.max_requests,
             server_threads: 1,
             client_threads: 1,
+            shared_session: options.shared_session,
         },
         results,
         ratios: Vec::new(),
@@ -363,6 +375,9 @@ fn measure(
             return Err(
                 format!("warm-up failed: {}", warmup.first_error.unwrap_or_default()).into(),
             );
+        }
+        if options.shared_session {
+            users.share_first_session();
         }
         let mut figures = Vec::new();
         for scenario in Scenario::ALL {

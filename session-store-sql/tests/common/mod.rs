@@ -259,6 +259,7 @@ macro_rules! behaviour_suite {
             a_rotation_racing_a_delete_never_resurrects_the_session,
             a_rotation_replaces_an_expired_row_at_the_new_id,
             ended_leases_are_removed_by_cleanup,
+            the_row_encoding_is_pinned,
         );
         session_store_conformance::conformance_suite!(common::Shared::of($fixture));
         session_store_conformance::lease_suite!(common::Twins::of($fixture));
@@ -616,4 +617,137 @@ pub(crate) async fn ended_leases_are_removed_by_cleanup(fx: &Fixture) {
         0,
         "a release deletes the row"
     );
+}
+
+/// A row as the table holds it: `id, data, created_at, idle_expires_at,
+/// absolute_expires_at, expires_at, version, owner`.
+type RawRow = (String, Vec<u8>, i64, i64, i64, i64, i64, Option<String>);
+
+impl Fixture {
+    /// The row of `id` in this test's table, read under the store.
+    async fn raw_row(&self, id: &str) -> RawRow {
+        let table = self.qualified(&self.table.clone());
+        let sql = match self.dialect {
+            SqlDialect::Postgres => format!(
+                "SELECT id, data, created_at, idle_expires_at, absolute_expires_at, \
+                 expires_at, version, owner FROM {table} WHERE id = $1"
+            ),
+            _ => format!(
+                "SELECT id, data, created_at, idle_expires_at, absolute_expires_at, \
+                 expires_at, version, owner FROM {table} WHERE id = ?"
+            ),
+        };
+        match &self.admin {
+            #[cfg(feature = "postgres")]
+            SqlPool::Postgres(p) => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(p)
+                    .await
+            }
+            #[cfg(feature = "mysql")]
+            SqlPool::MySql(p) => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(p)
+                    .await
+            }
+            #[cfg(feature = "sqlite")]
+            SqlPool::Sqlite(p) => {
+                sqlx::query_as(AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_one(p)
+                    .await
+            }
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("SqlPool is non-exhaustive"),
+        }
+        .unwrap()
+    }
+
+    /// Runs one statement on this test's database, under the store.
+    async fn execute(&self, sql: String) {
+        match &self.admin {
+            #[cfg(feature = "postgres")]
+            SqlPool::Postgres(p) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await.map(drop),
+            #[cfg(feature = "mysql")]
+            SqlPool::MySql(p) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await.map(drop),
+            #[cfg(feature = "sqlite")]
+            SqlPool::Sqlite(p) => sqlx::raw_sql(AssertSqlSafe(sql)).execute(p).await.map(drop),
+            #[allow(unreachable_patterns)]
+            _ => unreachable!("SqlPool is non-exhaustive"),
+        }
+        .unwrap()
+    }
+}
+
+/// The session data of the pinned rows: the tagged envelope as the default
+/// codec writes it.
+const PINNED_DATA: &str = "c1010000000082a46461746182a5636f756e7403a46e616d65a5616c696365\
+                           a5666c6173689182a56c6576656ca4696e666fa474657874a26869";
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The record of the pinned rows (live until 2126), under `id`.
+fn pinned_record(id: &str) -> session_core::store::Record {
+    use session_core::store::Record;
+    let created = Record::from_millis(1_767_225_600_000);
+    Record::new(
+        SessionId::parse(id).unwrap(),
+        unhex(PINNED_DATA),
+        created,
+        Record::from_millis(4_922_899_200_000),
+        Record::from_millis(4_922_902_800_000),
+    )
+    .with_version(7)
+    .with_owner(Some("alice".into()))
+}
+
+/// What a record is in a row, column by column: the id as its 43
+/// characters, the data as the codec's bytes, the times as Unix
+/// milliseconds (`expires_at` the earlier expiry, which cleanup and every
+/// query compare with), the version as a number, the owner as text or NULL.
+/// A change to any of them fails here, and the row committed below, written
+/// with SQL the way this release lays rows out, must keep loading.
+pub(crate) async fn the_row_encoding_is_pinned(fx: &Fixture) {
+    let store = fx.store().await;
+    let id = "Qx3tH1b5m0VGYq9fW2kKcR8uZpLd7eNjAaS4oTyXvBw";
+    store.create(&pinned_record(id)).await.unwrap();
+    assert_eq!(
+        fx.raw_row(id).await,
+        (
+            id.to_owned(),
+            unhex(PINNED_DATA),
+            1_767_225_600_000,
+            4_922_899_200_000,
+            4_922_902_800_000,
+            4_922_899_200_000,
+            7,
+            Some("alice".to_owned()),
+        )
+    );
+
+    // A row as this release writes it, inserted by hand: it loads.
+    let committed = "Zm9ybWF0LXBpbm5lZC1yb3ctb2YtdGhpcy1yZWxlYXM";
+    let data = match fx.dialect {
+        SqlDialect::Postgres => format!("'\\x{PINNED_DATA}'::bytea"),
+        _ => format!("X'{PINNED_DATA}'"),
+    };
+    fx.execute(format!(
+        "INSERT INTO {} (id, data, created_at, idle_expires_at, absolute_expires_at, \
+         expires_at, version, owner) VALUES ('{committed}', {data}, 1767225600000, \
+         4922899200000, 4922902800000, 4922899200000, 7, 'alice')",
+        fx.qualified(&fx.table.clone())
+    ))
+    .await;
+    let loaded = store
+        .load(&SessionId::parse(committed).unwrap(), None)
+        .await
+        .unwrap();
+    assert_eq!(loaded, Some(pinned_record(committed)));
 }
