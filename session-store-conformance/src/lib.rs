@@ -77,6 +77,20 @@ pub trait Fixture: Send + Sync {
     async fn neighbour(&self) -> Arc<dyn SessionStore>;
 }
 
+/// The listing half of [`owner_suite!`], for a store that serves
+/// [`records_by_owner`](SessionStore::records_by_owner) but not yet
+/// [`limit_owner`](SessionStore::limit_owner).
+#[macro_export]
+macro_rules! owner_listing_suite {
+    ($fresh:expr) => {
+        $crate::conformance_suite!(@tests $fresh;
+            records_by_owner_lists_the_owners_live_records,
+            listing_and_revoking_through_the_manager,
+            remembered_sessions_keep_their_timeouts_across_rotation,
+        );
+    };
+}
+
 /// Generates one `#[tokio::test]` per check of [`CHECKS`], each on the
 /// fixture that `$fresh` (an expression, awaited once per test) makes.
 ///

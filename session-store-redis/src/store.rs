@@ -236,6 +236,11 @@ impl SessionStore for RedisStore {
         self.owner_ids(owner).await
     }
 
+    /// The owner index's ids, then one load per session, in parallel.
+    async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        self.owner_records(owner).await
+    }
+
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         self.changing_all(self.delete_by_owner_here(owner)).await
     }

@@ -78,3 +78,9 @@ session_store_conformance::conformance_suite!(fresh());
 mod near_cache {
     session_store_conformance::conformance_suite!(super::fresh_cached());
 }
+
+session_store_conformance::owner_listing_suite!(fresh());
+
+mod near_cache_owners {
+    session_store_conformance::owner_listing_suite!(super::fresh_cached());
+}

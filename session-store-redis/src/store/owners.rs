@@ -1,4 +1,5 @@
-//! The owner index: listing and deleting every session of one owner.
+//! The owner index: listing (ids or records) and deleting every session of
+//! one owner.
 //!
 //! Index entries are hints; each is checked against the owner in the
 //! record's value.
@@ -8,7 +9,10 @@
 
 use fred::types::Value;
 use futures_util::future::join_all;
-use session_core::{store::StoreError, SessionId};
+use session_core::{
+    store::{Record, StoreError},
+    SessionId,
+};
 
 use super::RedisStore;
 use crate::layout;
@@ -23,6 +27,25 @@ impl RedisStore {
         };
         ids.sort();
         Ok(ids)
+    }
+
+    /// The owner's live records: the index's live ids (as
+    /// [`owner_ids`](Self::owner_ids) checks them), then each record read
+    /// by the store's own load, all in parallel; a record that changed owner
+    /// or vanished in between is left out.
+    pub(super) async fn owner_records(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        use session_core::store::SessionStore;
+        let ids = self.owner_ids(owner).await?;
+        let loads = ids.iter().map(|id| self.load(id, None));
+        let mut records = Vec::with_capacity(ids.len());
+        for loaded in join_all(loads).await {
+            if let Some(record) = loaded? {
+                if record.owner.as_deref() == Some(owner) {
+                    records.push(record);
+                }
+            }
+        }
+        Ok(records)
     }
 
     pub(super) async fn delete_by_owner_here(&self, owner: &str) -> Result<u64, StoreError> {
