@@ -171,6 +171,8 @@ pub(crate) struct Statements {
     pub(crate) ids: Sql,
     /// `(owner, now)` -> ids.
     pub(crate) ids_by_owner: Sql,
+    /// `(owner, now)` -> the owner's live rows, through the owner index.
+    pub(crate) records_by_owner: Sql,
     /// `(owner, now)`.
     pub(crate) delete_by_owner: Sql,
     /// `(after_id, now, limit)` -> live rows in id order, for scans.
@@ -279,6 +281,12 @@ impl Statements {
             ids: format!("SELECT id FROM {t} WHERE {}", live(1)).into(),
             ids_by_owner: format!("SELECT id FROM {t} WHERE owner = {} AND {}", p(1), live(2))
                 .into(),
+            records_by_owner: format!(
+                "SELECT {RECORD_COLUMNS} FROM {t} WHERE owner = {} AND {}",
+                p(1),
+                live(2)
+            )
+            .into(),
             delete_by_owner: format!("DELETE FROM {t} WHERE owner = {} AND {}", p(1), live(2))
                 .into(),
             page: format!(
@@ -464,6 +472,7 @@ mod tests {
                 &s.count,
                 &s.ids,
                 &s.ids_by_owner,
+                &s.records_by_owner,
                 &s.delete_by_owner,
                 &s.page,
                 &s.delete_version,

@@ -284,6 +284,11 @@ impl SessionStore for SqlStore {
             .await
     }
 
+    /// One `SELECT` of the owner's live rows on the owner index.
+    async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        self.inner.records_by_owner(owner, now_millis()).await
+    }
+
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         let inner = &self.inner;
         let now = now_millis();

@@ -319,6 +319,24 @@ impl Inner {
         rows.into_iter().map(parse_id).collect()
     }
 
+    /// The owner's live records, in one statement on the owner index.
+    pub(super) async fn records_by_owner(
+        &self,
+        owner: &str,
+        now: i64,
+    ) -> Result<Vec<Record>, StoreError> {
+        let rows: Vec<RecordRow> = self
+            .run(|| async {
+                on_pool!(&self.pool, p => sqlx::query_as::<_, RecordRow>(sql(&self.sql.records_by_owner))
+                    .bind(owner)
+                    .bind(now)
+                    .fetch_all(p)
+                    .await)
+            })
+            .await?;
+        rows.into_iter().map(into_record).collect()
+    }
+
     pub(super) async fn delete_version(&self, id: &str, version: i64) -> Result<u64, StoreError> {
         self.run(|| async {
             on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.delete_version))
