@@ -9,6 +9,7 @@ use std::future::IntoFuture;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
@@ -372,6 +373,18 @@ impl SessionStore for MongoStore {
 
     async fn ids_by_owner(&self, owner: &str) -> Result<Vec<SessionId>, StoreError> {
         self.live_ids(Some(owner)).await
+    }
+
+    /// One `find` of the owner's live documents, which the `owner` index
+    /// answers.
+    async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
+        let mut filter = all_live(OffsetDateTime::now_utc());
+        filter.insert(field::OWNER, owner);
+        let find = self.collection.find(filter);
+        let found = self
+            .timed(async move { find.await?.try_collect::<Vec<_>>().await })
+            .await?;
+        found.iter().map(from_document).collect()
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {

@@ -12,7 +12,7 @@ use crate::serialize::shared_store;
 /// those that also enforce `SESSION_MAX_PER_USER`; the others answer `501`
 /// (a login under a cap: `500`) until they do, and their scenarios here say
 /// so and skip.
-const LISTING_STORES: [&str; 2] = ["memory", "redis"];
+const LISTING_STORES: [&str; 6] = ["memory", "redis", "postgres", "mysql", "sqlite", "mongodb"];
 const CAP_STORES: [&str; 1] = ["memory"];
 
 /// Whether the target's store enforces a cap per user in this build.
