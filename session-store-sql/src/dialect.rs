@@ -173,6 +173,10 @@ pub(crate) struct Statements {
     pub(crate) ids_by_owner: Sql,
     /// `(owner, now)` -> the owner's live rows, through the owner index.
     pub(crate) records_by_owner: Sql,
+    /// `(owner, now)` -> `(id, created_at)` of the owner's live rows, in id
+    /// order, locked until the transaction ends (`FOR UPDATE`; SQLite's
+    /// `BEGIN IMMEDIATE` already holds the write lock): `limit_owner`.
+    pub(crate) lock_owner: Sql,
     /// `(owner, now)`.
     pub(crate) delete_by_owner: Sql,
     /// `(after_id, now, limit)` -> live rows in id order, for scans.
@@ -281,6 +285,16 @@ impl Statements {
             ids: format!("SELECT id FROM {t} WHERE {}", live(1)).into(),
             ids_by_owner: format!("SELECT id FROM {t} WHERE owner = {} AND {}", p(1), live(2))
                 .into(),
+            lock_owner: format!(
+                "SELECT id, created_at FROM {t} WHERE owner = {} AND {} ORDER BY id{}",
+                p(1),
+                live(2),
+                match d {
+                    SqlDialect::Sqlite => "",
+                    SqlDialect::Postgres | SqlDialect::MySql => " FOR UPDATE",
+                }
+            )
+            .into(),
             records_by_owner: format!(
                 "SELECT {RECORD_COLUMNS} FROM {t} WHERE owner = {} AND {}",
                 p(1),
@@ -473,6 +487,7 @@ mod tests {
                 &s.ids,
                 &s.ids_by_owner,
                 &s.records_by_owner,
+                &s.lock_owner,
                 &s.delete_by_owner,
                 &s.page,
                 &s.delete_version,

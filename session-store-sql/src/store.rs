@@ -1,9 +1,10 @@
 //! The store: its state, construction and the [`SessionStore`]
 //! implementation. The statements are in `queries`, creates and saves in
-//! `write`, rotation in `rotate`, the scan of `delete_where` in `scan`,
+//! `write`, rotation in `rotate`, the cap per owner in `limit`, the scan of `delete_where` in `scan`,
 //! migration and expired-row removal in `maintenance`; the builder is in
 //! `builder.rs`, session locks in `lock.rs`.
 
+mod limit;
 mod maintenance;
 mod queries;
 mod rotate;
@@ -16,7 +17,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    store::{
+        OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore, StoreError,
+    },
     SessionId,
 };
 use sqlx::AssertSqlSafe;
@@ -287,6 +290,16 @@ impl SessionStore for SqlStore {
     /// One `SELECT` of the owner's live rows on the owner index.
     async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
         self.inner.records_by_owner(owner, now_millis()).await
+    }
+
+    /// One transaction that locks the owner's live rows (see `store/limit.rs`).
+    async fn limit_owner(
+        &self,
+        owner: &str,
+        newest: &SessionId,
+        limit: OwnerLimit,
+    ) -> Result<OwnerLimited, StoreError> {
+        self.limit_owner_rows(owner, newest, limit).await
     }
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {

@@ -13,7 +13,7 @@ use crate::serialize::shared_store;
 /// (a login under a cap: `500`) until they do, and their scenarios here say
 /// so and skip.
 const LISTING_STORES: [&str; 6] = ["memory", "redis", "postgres", "mysql", "sqlite", "mongodb"];
-const CAP_STORES: [&str; 1] = ["memory"];
+const CAP_STORES: [&str; 4] = ["memory", "postgres", "mysql", "sqlite"];
 
 /// Whether the target's store enforces a cap per user in this build.
 fn caps(target: &Target) -> bool {

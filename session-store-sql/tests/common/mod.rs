@@ -262,7 +262,7 @@ macro_rules! behaviour_suite {
             the_row_encoding_is_pinned,
         );
         session_store_conformance::conformance_suite!(common::Shared::of($fixture));
-        session_store_conformance::owner_listing_suite!(common::Shared::of($fixture));
+        session_store_conformance::owner_suite!(common::Shared::of($fixture));
         session_store_conformance::lease_suite!(common::Twins::of($fixture));
     };
     (@tests $fixture:path; $($name:ident),* $(,)?) => {
