@@ -469,6 +469,22 @@ mod tests {
     }
 
     #[test]
+    fn the_owner_limit_locks_the_owners_rows_where_rows_lock() {
+        let pg = Statements::new(SqlDialect::Postgres, &table(None));
+        assert_eq!(
+            &*pg.lock_owner,
+            "SELECT id, created_at FROM \"sess\" WHERE owner = $1 AND expires_at > $2 \
+             ORDER BY id FOR UPDATE"
+        );
+        let my = Statements::new(SqlDialect::MySql, &table(None));
+        assert!(my.lock_owner.ends_with("ORDER BY id FOR UPDATE"));
+        // SQLite has no row locks: BEGIN IMMEDIATE holds the write lock.
+        let lite = Statements::new(SqlDialect::Sqlite, &table(None));
+        assert!(lite.lock_owner.ends_with("ORDER BY id"));
+        assert_eq!(lite.begin_rotation.as_deref(), Some("BEGIN IMMEDIATE"));
+    }
+
+    #[test]
     fn every_statement_has_as_many_parameters_in_every_dialect() {
         let count = |s: &str, d| match d {
             SqlDialect::Postgres => (1..=12).filter(|n| s.contains(&format!("${n}"))).count(),

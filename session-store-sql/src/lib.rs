@@ -20,7 +20,8 @@
 //! (the SHA-256 of the cookie token, never the token): the encoded data,
 //! the creation time, the idle and absolute expiries, their minimum
 //! `expires_at` (indexed: what loads filter on and what cleanup deletes by),
-//! the version and the owner (indexed, for "log out everywhere").
+//! the version and the owner (indexed, for "log out everywhere", listing a
+//! user's sessions and the cap per user).
 //! Timestamps are `BIGINT` Unix milliseconds
 //! ([`Record::millis`](session_core::store::Record::millis)): the one type that
 //! means the same in all three databases, with no time zone to get wrong.
