@@ -317,9 +317,6 @@ impl SessionStore for SqlStore {
             .await
     }
 
-    /// Scans the live rows in pages of 500 and removes those that
-    /// `predicate` selects, each only if it was not saved in between.
-    /// The session locks: a lease row per locked session in
     /// The session locks: a lease row per locked session in
     /// `{table}_locks` (see the crate documentation).
     fn locks(&self) -> Option<&dyn SessionLocks> {
