@@ -40,12 +40,14 @@
 //! An empty variable counts as unset. Any other bad value is a [`ConfigError`]
 //! whose message names the variable, and the binaries exit with it.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use session_core::crypto::KeyError;
 use session_core::{Concurrency, KeyRing, OutagePolicy};
+
+pub use crate::store::StoreKind;
+use crate::store::STORES;
 
 /// The longest timeout accepted: ten years. Far beyond any sensible session,
 /// and small enough that adding it to "now" cannot overflow a date.
@@ -60,98 +62,6 @@ const MAX_NAMESPACE_LEN: usize = 48;
 /// replica set it may advertise).
 pub const DEFAULT_MONGODB_URL: &str = "mongodb://127.0.0.1:27017/test?directConnection=true";
 
-/// Which session store the demo runs on (`SESSION_STORE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreKind {
-    /// In this process only (the default).
-    Memory,
-    /// Redis at `REDIS_URL`.
-    Redis,
-    /// The whole session sealed in the cookie; no server state.
-    Cookie,
-    /// PostgreSQL at `DATABASE_URL`.
-    Postgres,
-    /// MySQL or MariaDB at `DATABASE_URL`.
-    Mysql,
-    /// SQLite at `DATABASE_URL`.
-    Sqlite,
-    /// MongoDB at `MONGODB_URL`.
-    Mongodb,
-}
-
-impl StoreKind {
-    /// Every store, in the order the documentation lists them.
-    pub const ALL: [StoreKind; 7] = [
-        StoreKind::Memory,
-        StoreKind::Redis,
-        StoreKind::Cookie,
-        StoreKind::Postgres,
-        StoreKind::Mysql,
-        StoreKind::Sqlite,
-        StoreKind::Mongodb,
-    ];
-
-    /// The name used in `SESSION_STORE`.
-    pub fn name(self) -> &'static str {
-        match self {
-            StoreKind::Memory => "memory",
-            StoreKind::Redis => "redis",
-            StoreKind::Cookie => "cookie",
-            StoreKind::Postgres => "postgres",
-            StoreKind::Mysql => "mysql",
-            StoreKind::Sqlite => "sqlite",
-            StoreKind::Mongodb => "mongodb",
-        }
-    }
-
-    /// The `DATABASE_URL` used when the variable is unset: the local servers
-    /// of a development machine, or a file in the working directory.
-    ///
-    /// ```
-    /// use examples::StoreKind;
-    ///
-    /// assert_eq!(StoreKind::Postgres.default_database_url(), Some("postgres://postgres@127.0.0.1:5432/test"));
-    /// assert_eq!(StoreKind::Memory.default_database_url(), None);
-    /// ```
-    pub fn default_database_url(self) -> Option<&'static str> {
-        match self {
-            StoreKind::Postgres => Some("postgres://postgres@127.0.0.1:5432/test"),
-            StoreKind::Mysql => Some("mysql://root@127.0.0.1:3306/test"),
-            StoreKind::Sqlite => Some("sqlite://demo-sessions.db?mode=rwc"),
-            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie | StoreKind::Mongodb => None,
-        }
-    }
-
-    /// Whether the store keeps sessions in an SQL table (and so reads
-    /// `DATABASE_URL`).
-    pub fn is_sql(self) -> bool {
-        self.default_database_url().is_some()
-    }
-
-    /// The URL schemes `DATABASE_URL` may use with this store (empty for
-    /// stores without a database).
-    pub fn url_schemes(self) -> &'static [&'static str] {
-        match self {
-            StoreKind::Postgres => &["postgres", "postgresql"],
-            StoreKind::Mysql => &["mysql", "mariadb"],
-            StoreKind::Sqlite => &["sqlite"],
-            StoreKind::Memory | StoreKind::Redis | StoreKind::Cookie | StoreKind::Mongodb => &[],
-        }
-    }
-
-    fn parse(value: &str) -> Option<StoreKind> {
-        StoreKind::ALL
-            .into_iter()
-            .find(|kind| kind.name().eq_ignore_ascii_case(value))
-    }
-}
-
-impl fmt::Display for StoreKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
 /// A variable of the environment holds a value the demo cannot use. The
 /// message is one line and names the variable; it never repeats a secret.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,9 +74,7 @@ pub enum ConfigError {
     #[error("BIND must be an IP address and port such as 127.0.0.1:3000, got {0:?}")]
     Bind(String),
     /// `SESSION_STORE` names no store.
-    #[error(
-        "SESSION_STORE must be one of memory, redis, cookie, postgres, mysql, sqlite, mongodb, got {0:?}"
-    )]
+    #[error("SESSION_STORE must be one of {names}, got {0:?}", names = store_names())]
     Store(String),
     /// `SESSION_SECRET` holds no usable secret, or a short one.
     #[error("SESSION_SECRET is unusable: {0}")]
@@ -275,7 +183,7 @@ impl DemoConfig {
     /// use examples::{ConfigError, DemoConfig, StoreKind};
     ///
     /// let config = DemoConfig::from_pairs(&[("SESSION_IDLE_TIMEOUT_SECS", "60")])?;
-    /// assert_eq!(config.store, StoreKind::Memory);
+    /// assert_eq!(config.store.name(), "memory");
     /// assert_eq!(config.idle_timeout.as_secs(), 60);
     /// assert!(config.random_secret);
     ///
@@ -303,8 +211,8 @@ impl DemoConfig {
             Some(value) => value.parse().map_err(|_| ConfigError::Bind(value))?,
         };
         let store = match get("SESSION_STORE")? {
-            None => StoreKind::Memory,
-            Some(value) => StoreKind::parse(&value).ok_or(ConfigError::Store(value))?,
+            None => StoreKind::default(),
+            Some(value) => StoreKind::named(&value).ok_or(ConfigError::Store(value))?,
         };
         let (keys, random_secret) = match get("SESSION_SECRET")? {
             None => (KeyRing::generate(), true),
@@ -481,27 +389,27 @@ fn database_url(store: StoreKind, value: Option<String>) -> Result<Option<String
         return Ok(None);
     };
     let url = value.unwrap_or_else(|| default.to_owned());
-    let scheme = url
-        .split_once(':')
-        .map(|(scheme, _)| scheme.to_ascii_lowercase());
-    match scheme {
-        Some(scheme) if store.url_schemes().contains(&scheme.as_str()) => Ok(Some(url)),
-        _ => Err(ConfigError::DatabaseUrl { store }),
+    // Any case, as for the scheme itself: `POSTGRES://` is a PostgreSQL URL.
+    let matches = |prefix: &&str| {
+        url.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    };
+    if store.url_prefixes().iter().any(matches) {
+        Ok(Some(url))
+    } else {
+        Err(ConfigError::DatabaseUrl { store })
     }
 }
 
 /// `postgres:// or postgresql://`, for messages.
 fn schemes(store: &StoreKind) -> String {
-    let store = *store;
-    let listed: Vec<String> = store
-        .url_schemes()
-        .iter()
-        .map(|scheme| match store {
-            StoreKind::Sqlite => format!("{scheme}:"),
-            _ => format!("{scheme}://"),
-        })
-        .collect();
-    listed.join(" or ")
+    store.url_prefixes().join(" or ")
+}
+
+/// `memory, redis, ...`: every name of [`STORES`], for messages.
+fn store_names() -> String {
+    let names: Vec<&str> = STORES.iter().map(|entry| entry.name).collect();
+    names.join(", ")
 }
 
 fn timeout(
@@ -548,7 +456,7 @@ mod tests {
     fn defaults_match_the_reference_app() {
         let config = DemoConfig::from_pairs(&[]).unwrap();
         assert_eq!(config.bind.to_string(), "127.0.0.1:3000");
-        assert_eq!(config.store, StoreKind::Memory);
+        assert_eq!(config.store.name(), "memory");
         assert_eq!(config.redis_url, "redis://127.0.0.1:6379");
         assert_eq!(config.mongodb_url, DEFAULT_MONGODB_URL);
         assert_eq!(config.database_url, None);
@@ -583,7 +491,7 @@ mod tests {
         assert_eq!(config.remember_timeout, Duration::from_secs(7));
         assert_eq!(config.max_per_user, Some(3));
         assert_eq!(config.bind.port(), 0);
-        assert_eq!(config.store, StoreKind::Postgres);
+        assert_eq!(config.store.name(), "postgres");
         assert_eq!(config.redis_url, "redis://example:1");
         assert_eq!(config.mongodb_url, "mongodb://example:2/app");
         assert_eq!(config.database_url.as_deref(), Some("postgres://u@h/db"));
@@ -598,7 +506,7 @@ mod tests {
 
     #[test]
     fn sql_stores_get_a_default_database() {
-        for kind in [StoreKind::Postgres, StoreKind::Mysql, StoreKind::Sqlite] {
+        for kind in StoreKind::all().filter(|kind| kind.is_sql()) {
             let config = DemoConfig::from_pairs(&[("SESSION_STORE", kind.name())]).unwrap();
             assert_eq!(config.database_url.as_deref(), kind.default_database_url());
             assert!(config.database_url.is_some());

@@ -1,5 +1,8 @@
 //! Opening the store that `SESSION_STORE` names.
 
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use session_store_mongo::MongoStore;
 use session_store_redis::RedisStore;
 use session_store_sql::SqlStore;
 
-use crate::config::{DemoConfig, StoreKind};
+use crate::config::DemoConfig;
 use crate::error::DemoError;
 
 /// How long one Redis command may take: also the connection timeout at
@@ -24,10 +27,168 @@ pub const MONGODB_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// The pause before the one retry of a failed table creation.
 const MIGRATE_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-/// Opens the configured store: one arm per store, each using the parts of
-/// [`DemoConfig`] it needs (`redis_url`, `database_url`, `mongodb_url`,
-/// `namespace`, `keys`;
-/// the defaults are listed in [`config`](crate::config)).
+/// A store being opened, as [`StoreEntry::open`] returns it.
+pub type Opening<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<dyn SessionStore>, StoreError>> + Send + 'a>>;
+
+/// One store the demo can run on: a row of [`STORES`].
+#[derive(Debug)]
+pub struct StoreEntry {
+    /// Its `SESSION_STORE` name.
+    pub name: &'static str,
+    /// The variable holding the URL of its server (`None`: no server).
+    pub url_var: Option<&'static str>,
+    /// For an SQL store: the `DATABASE_URL` used when the variable is
+    /// unset, and the URL prefixes it may start with.
+    pub database: Option<(&'static str, &'static [&'static str])>,
+    /// Opens it with the parts of [`DemoConfig`] it needs.
+    pub open: for<'a> fn(&'a DemoConfig) -> Opening<'a>,
+}
+
+/// Every store of the demo, in the order the documentation lists them: the
+/// one list that `SESSION_STORE` parsing, [`build_store`] and the
+/// acceptance suite read. Adding a store to the demo is one row here.
+pub const STORES: &[StoreEntry] = &[
+    StoreEntry {
+        name: "memory",
+        url_var: None,
+        database: None,
+        open: |_| Box::pin(async { Ok(shared(MemoryStore::new())) }),
+    },
+    StoreEntry {
+        name: "redis",
+        url_var: Some("REDIS_URL"),
+        database: None,
+        open: |config| Box::pin(async { Ok(shared(open_redis(config).await?)) }),
+    },
+    // The ring that seals the notes also seals the cookies: the first
+    // secret seals, the others still open (rotation).
+    StoreEntry {
+        name: "cookie",
+        url_var: None,
+        database: None,
+        open: |config| Box::pin(async { Ok(shared(CookieStore::new(config.keys.clone()))) }),
+    },
+    StoreEntry {
+        name: "postgres",
+        url_var: Some("DATABASE_URL"),
+        database: Some((
+            "postgres://postgres@127.0.0.1:5432/test",
+            &["postgres://", "postgresql://"],
+        )),
+        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
+    },
+    StoreEntry {
+        name: "mysql",
+        url_var: Some("DATABASE_URL"),
+        database: Some((
+            "mysql://root@127.0.0.1:3306/test",
+            &["mysql://", "mariadb://"],
+        )),
+        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
+    },
+    StoreEntry {
+        name: "sqlite",
+        url_var: Some("DATABASE_URL"),
+        database: Some(("sqlite://demo-sessions.db?mode=rwc", &["sqlite:"])),
+        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
+    },
+    StoreEntry {
+        name: "mongodb",
+        url_var: Some("MONGODB_URL"),
+        database: None,
+        open: |config| Box::pin(async { Ok(shared(open_mongodb(config).await?)) }),
+    },
+];
+
+/// A store as [`StoreEntry::open`] hands it out.
+fn shared(store: impl SessionStore + 'static) -> Arc<dyn SessionStore> {
+    Arc::new(store)
+}
+
+/// Which session store the demo runs on (`SESSION_STORE`): a row of
+/// [`STORES`].
+///
+/// ```
+/// use examples::StoreKind;
+///
+/// let postgres = StoreKind::named("Postgres").unwrap();
+/// assert_eq!(postgres.name(), "postgres");
+/// assert_eq!(postgres.default_database_url(), Some("postgres://postgres@127.0.0.1:5432/test"));
+/// assert_eq!(StoreKind::default().default_database_url(), None);
+/// assert!(StoreKind::named("nope").is_none());
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct StoreKind(&'static StoreEntry);
+
+impl StoreKind {
+    /// The store called `name` (any case), if the demo has one.
+    pub fn named(name: &str) -> Option<StoreKind> {
+        STORES
+            .iter()
+            .find(|entry| entry.name.eq_ignore_ascii_case(name))
+            .map(StoreKind)
+    }
+
+    /// Every store, in the order of [`STORES`].
+    pub fn all() -> impl Iterator<Item = StoreKind> {
+        STORES.iter().map(StoreKind)
+    }
+
+    /// The name used in `SESSION_STORE`.
+    pub fn name(self) -> &'static str {
+        self.0.name
+    }
+
+    /// Its row of [`STORES`].
+    pub fn entry(self) -> &'static StoreEntry {
+        self.0
+    }
+
+    /// The `DATABASE_URL` used when the variable is unset: `Some` exactly
+    /// for the SQL stores.
+    pub fn default_database_url(self) -> Option<&'static str> {
+        self.0.database.map(|(url, _)| url)
+    }
+
+    /// Whether the store keeps sessions in an SQL table (and so reads
+    /// `DATABASE_URL`).
+    pub fn is_sql(self) -> bool {
+        self.0.database.is_some()
+    }
+
+    /// The prefixes `DATABASE_URL` may start with for this store, such as
+    /// `postgres://` (empty for stores without a database).
+    pub fn url_prefixes(self) -> &'static [&'static str] {
+        self.0.database.map_or(&[], |(_, prefixes)| prefixes)
+    }
+}
+
+/// The first row of [`STORES`]: `memory`.
+impl Default for StoreKind {
+    fn default() -> Self {
+        StoreKind(&STORES[0])
+    }
+}
+
+impl PartialEq for StoreKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for StoreKind {}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Opens the configured store through its row of [`STORES`], which uses
+/// the parts of [`DemoConfig`] it needs (`redis_url`, `database_url`,
+/// `mongodb_url`, `namespace`, `keys`; the defaults are listed in
+/// [`config`](crate::config)).
 ///
 /// A store that needs a server connects here (and an SQL store creates its
 /// table, the MongoDB store its indexes), so that an unreachable server stops the demo at start with one
@@ -44,21 +205,12 @@ const MIGRATE_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// # }
 /// ```
 pub async fn build_store(config: &DemoConfig) -> Result<Arc<dyn SessionStore>, DemoError> {
-    let failed = |source| DemoError::Store {
-        store: config.store,
-        source,
-    };
-    let store: Arc<dyn SessionStore> = match config.store {
-        StoreKind::Memory => Arc::new(MemoryStore::new()),
-        StoreKind::Redis => Arc::new(open_redis(config).await.map_err(failed)?),
-        // The ring that seals the notes also seals the cookies: the first
-        // secret seals, the others still open (rotation).
-        StoreKind::Cookie => Arc::new(CookieStore::new(config.keys.clone())),
-        StoreKind::Postgres | StoreKind::Mysql | StoreKind::Sqlite => {
-            Arc::new(open_sql(config).await.map_err(failed)?)
-        }
-        StoreKind::Mongodb => Arc::new(open_mongodb(config).await.map_err(failed)?),
-    };
+    let store = (config.store.entry().open)(config)
+        .await
+        .map_err(|source| DemoError::Store {
+            store: config.store,
+            source,
+        })?;
     tracing::debug!(store = %config.store, "session store ready");
     Ok(store)
 }

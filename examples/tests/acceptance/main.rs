@@ -1,6 +1,6 @@
 //! The acceptance suite: the real `axum-demo` and `actix-demo` binaries,
 //! started as processes on loopback and driven over HTTP, on every store
-//! listed at the bottom of this file.
+//! listed at the bottom of this file (the demo's `examples::store::STORES`).
 //!
 //! - `harness`: starting a server (`Target::start`), reading its address,
 //!   killing it on drop; an HTTP `Agent` that keeps the session cookie;
@@ -100,43 +100,42 @@ macro_rules! account_tests {
     };
 }
 
-/// The whole suite for one store: every scenario on both frameworks, the
-/// store's own scenarios (from `stores`, in brackets) on both, and a check
-/// that both frameworks answer alike. Adding a store is one line below.
-macro_rules! acceptance_suite {
-    ($module:ident, $store:literal, [$($own:ident),* $(,)?]) => {
-        acceptance_suite!($module, $store, [$($own),*], []);
+/// The tests that run on one framework's demo (`$target`): every scenario,
+/// and the store's own ones (`$own` from `stores`, `$ops` from
+/// `operations`).
+macro_rules! framework_tests {
+    ($framework:ident, $target:path, [$($own:ident),*], [$($ops:ident),*]) => {
+        mod $framework {
+            scenario_tests!($target);
+            account_tests!($target);
+            tests_of!(versions, $target; version_1_first, version_2_first);
+            tests_of!(operations, $target; metrics_count_real_requests);
+            tests_of!(stores, $target; $($own),*);
+            tests_of!(operations, $target; $($ops),*);
+        }
     };
-    ($module:ident, $store:literal, [$($own:ident),* $(,)?], [$($ops:ident),* $(,)?]) => {
+}
+
+/// The whole suite for one store (named as its module and its
+/// `SESSION_STORE`): every scenario on each framework of the one list
+/// below (`axum-demo`, `actix-demo`), the store's own scenarios on both,
+/// and checks over both frameworks at once.
+macro_rules! acceptance_suite {
+    ($module:ident, [$($own:ident),*], [$($ops:ident),*]) => {
         mod $module {
             use crate::harness::Target;
 
+            // The frameworks: one demo binary each.
             const AXUM: Target = Target {
                 program: env!("CARGO_BIN_EXE_axum-demo"),
-                store: $store,
+                store: stringify!($module),
             };
             const ACTIX: Target = Target {
                 program: env!("CARGO_BIN_EXE_actix-demo"),
-                store: $store,
+                store: stringify!($module),
             };
-
-            mod axum {
-                scenario_tests!(super::AXUM);
-                account_tests!(super::AXUM);
-                tests_of!(versions, super::AXUM; version_1_first, version_2_first);
-                tests_of!(operations, super::AXUM; metrics_count_real_requests);
-                tests_of!(stores, super::AXUM; $($own),*);
-                tests_of!(operations, super::AXUM; $($ops),*);
-            }
-
-            mod actix {
-                scenario_tests!(super::ACTIX);
-                account_tests!(super::ACTIX);
-                tests_of!(versions, super::ACTIX; version_1_first, version_2_first);
-                tests_of!(operations, super::ACTIX; metrics_count_real_requests);
-                tests_of!(stores, super::ACTIX; $($own),*);
-                tests_of!(operations, super::ACTIX; $($ops),*);
-            }
+            framework_tests!(axum, super::AXUM, [$($own),*], [$($ops),*]);
+            framework_tests!(actix, super::ACTIX, [$($own),*], [$($ops),*]);
 
             #[tokio::test]
             async fn frameworks_answer_alike() {
@@ -161,52 +160,53 @@ macro_rules! acceptance_suite {
     };
 }
 
-acceptance_suite!(memory, "memory", []);
-acceptance_suite!(
-    redis,
-    "redis",
-    [
+/// One suite per store, `store: [its own scenarios] [its own operations];`,
+/// and `SUITES`, their names, which `every_store_of_the_demo_has_a_suite`
+/// holds against the demo's table of stores.
+macro_rules! acceptance_suites {
+    ($($module:ident: [$($own:ident),* $(,)?] [$($ops:ident),* $(,)?];)*) => {
+        $(acceptance_suite!($module, [$($own),*], [$($ops),*]);)*
+
+        /// Every store that has a suite above.
+        const SUITES: &[&str] = &[$(stringify!($module)),*];
+    };
+}
+
+// Adding a store to the demo (a row of `examples::store::STORES`) is one
+// line here too; the test below fails until it is there.
+acceptance_suites! {
+    memory: [] [];
+    redis: [
         the_store_never_holds_the_note_or_the_token,
         a_redis_outage_is_a_quick_503_and_heals,
         near_caches_stay_coherent_across_servers,
-    ],
-    [degrade_keeps_sessions_through_an_outage]
-);
-acceptance_suite!(
-    cookie,
-    "cookie",
-    [cookie_sessions_survive_restarts_and_rotation]
-);
-acceptance_suite!(
-    postgres,
-    "postgres",
-    [
+    ] [degrade_keeps_sessions_through_an_outage];
+    cookie: [cookie_sessions_survive_restarts_and_rotation] [];
+    postgres: [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ],
-    [degrade_keeps_sessions_through_an_outage]
-);
-acceptance_suite!(
-    mysql,
-    "mysql",
-    [
+    ] [degrade_keeps_sessions_through_an_outage];
+    mysql: [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ]
-);
-acceptance_suite!(
-    sqlite,
-    "sqlite",
-    [
+    ] [];
+    sqlite: [
         the_store_never_holds_the_note_or_the_token,
         servers_starting_together_share_one_table,
-    ]
-);
-acceptance_suite!(
-    mongodb,
-    "mongodb",
-    [
+    ] [];
+    mongodb: [
         the_store_never_holds_the_note_or_the_token,
         sessions_survive_a_restart_of_the_demo,
-    ]
-);
+    ] [];
+}
+
+/// The suites above and the demo's stores are one list: a store added to
+/// the demo without a suite fails here rather than going untested.
+#[test]
+fn every_store_of_the_demo_has_a_suite() {
+    let demo: Vec<&str> = examples::store::STORES
+        .iter()
+        .map(|entry| entry.name)
+        .collect();
+    assert_eq!(SUITES, demo.as_slice());
+}
