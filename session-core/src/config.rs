@@ -235,9 +235,10 @@ pub enum ConfigError {
     /// is zero.
     #[error("the maximum of sessions per owner must be at least 1")]
     ZeroOwnerLimit,
-    /// A cap per owner was asked for with a store that keeps sessions in
-    /// the cookie: it cannot see an owner's other sessions.
-    #[error("max_sessions_per_owner needs a server-side store; the {store} store keeps sessions in cookies")]
+    /// A cap per owner was asked for with a store that cannot enforce it
+    /// ([`SessionStore::limits_owners`] is `false`), such as the cookie
+    /// store, which cannot see an owner's other sessions.
+    #[error("max_sessions_per_owner needs a store that limits sessions per owner; the {store} store does not")]
     OwnerLimitUnsupported {
         /// The store's [`name`](SessionStore::name).
         store: &'static str,
@@ -758,9 +759,9 @@ impl SessionConfigBuilder {
     /// At most `max` live sessions per owner (default: no limit; not zero),
     /// enforced by the store when a session gains its owner (a login); what
     /// a login over it does is [`owner_limit_policy`](Self::owner_limit_policy).
-    /// The store must support [`SessionStore::limit_owner`] (the memory
-    /// store does; see each store's docs); the cookie store cannot, and
-    /// `build()` refuses it.
+    /// The store must support [`SessionStore::limit_owner`] (the memory and
+    /// SQL stores do; see each store's docs); `build()` refuses a store that
+    /// does not ([`SessionStore::limits_owners`]).
     pub fn max_sessions_per_owner(mut self, max: u32) -> Self {
         self.owner_max = Some(max);
         self
@@ -911,7 +912,7 @@ fn check_accounts(
     if max == 0 {
         return Err(ConfigError::ZeroOwnerLimit);
     }
-    if store.cookie_sealing().is_some() {
+    if !store.limits_owners() {
         return Err(ConfigError::OwnerLimitUnsupported {
             store: store.name(),
         });

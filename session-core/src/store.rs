@@ -362,6 +362,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Whether [`limit_owner`](Self::limit_owner) is implemented. The
+    /// default `false` means a configuration that asks for
+    /// [`max_sessions_per_owner`](crate::SessionConfigBuilder::max_sessions_per_owner)
+    /// is refused at build time, not at a user's login.
+    fn limits_owners(&self) -> bool {
+        false
+    }
+
     /// For stores that can lease a lock per session: the locking half,
     /// which [`Concurrency::Serialize`](crate::Concurrency) needs. The
     /// default `None` means the store cannot serialize requests, and a

@@ -697,6 +697,10 @@ impl SessionStore for MemoryStore {
         Ok(self.inner.owned(owner, self.inner.clock.now()))
     }
 
+    fn limits_owners(&self) -> bool {
+        true
+    }
+
     /// Under one mutex for every owner's limit: a login is rare next to
     /// the requests that never take it.
     async fn limit_owner(

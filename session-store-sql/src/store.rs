@@ -292,6 +292,10 @@ impl SessionStore for SqlStore {
         self.inner.records_by_owner(owner, now_millis()).await
     }
 
+    fn limits_owners(&self) -> bool {
+        true
+    }
+
     /// One transaction that locks the owner's live rows (see `store/limit.rs`).
     async fn limit_owner(
         &self,
