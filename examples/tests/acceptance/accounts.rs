@@ -10,7 +10,7 @@ use crate::serialize::shared_store;
 
 /// The server stores whose owner index serves listing in this build, and
 /// those that also enforce `SESSION_MAX_PER_USER`; the others answer `501`
-/// (a login under a cap: `500`) until they do, and their scenarios here say
+/// (and refuse a cap at start) until they do, and their scenarios here say
 /// so and skip.
 const LISTING_STORES: [&str; 6] = ["memory", "redis", "postgres", "mysql", "sqlite", "mongodb"];
 const CAP_STORES: [&str; 4] = ["memory", "postgres", "mysql", "sqlite"];
