@@ -20,7 +20,17 @@ async fn round_trips(address: &str, action: impl std::future::Future) -> i64 {
     let before = reads_processed(&mut raw).await;
     action.await;
     let after = reads_processed(&mut raw).await;
+    // Redis counts the read that finds a closed socket too: if this
+    // connection were just dropped, that read could land in the next
+    // measurement. QUIT makes the server close it now, and the EOF that
+    // follows shows it has.
+    quit(&mut raw).await;
     after - before - 1
+}
+
+async fn quit(raw: &mut Raw) {
+    raw.cmd(&["QUIT"]).await.expect("QUIT");
+    assert!(raw.line().await.is_err(), "the server closes after QUIT");
 }
 
 async fn reads_processed(raw: &mut Raw) -> i64 {
