@@ -10,6 +10,8 @@
 //! - [`routes`]: what every route does, as functions from a session and a
 //!   body to a [`Reply`].
 //! - [`ui`]: the page at `/` and its forms' routes, with the CSRF policy.
+//! - [`table`]: every route declared once (path, methods, body, login
+//!   guard, function), which both binaries turn into their router.
 //! - [`startup`]: logging, building the session manager, announcing the
 //!   address, failing with one line.
 //! - [`error`]: why a start failed ([`DemoError`]).
@@ -38,6 +40,7 @@ pub mod model;
 pub mod routes;
 pub mod startup;
 pub mod store;
+pub mod table;
 pub mod ui;
 
 pub use config::{ConfigError, DemoConfig, StoreKind};

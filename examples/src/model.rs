@@ -59,6 +59,69 @@ pub const MAX_LOGIN_ATTEMPTS: u32 = 5;
 /// stay small, above all in the cookie store.
 pub const ACCESS_LOG_LIMIT: usize = 20;
 
+/// [`Account`] for a user part with the fields `user_id`, `username`,
+/// `login_attempts` and `last_login`, written once for both versions;
+/// `on login:` lists the fields a login also resets.
+macro_rules! account {
+    ($user:ident $(, on login: $($field:ident = $value:expr),*)?) => {
+        impl $crate::model::Account for $user {
+            fn username(&self) -> Option<&str> {
+                self.username.as_deref()
+            }
+            fn last_login(&self) -> Option<::session_core::time::OffsetDateTime> {
+                self.last_login
+            }
+            fn is_locked(&self) -> bool {
+                self.login_attempts >= $crate::model::MAX_LOGIN_ATTEMPTS
+            }
+            fn record_failed_login(&mut self) {
+                self.login_attempts = self.login_attempts.saturating_add(1);
+            }
+            fn log_in(&mut self, user_id: u64, username: &str, now: ::session_core::time::OffsetDateTime) {
+                self.user_id = Some(user_id);
+                self.username = Some(username.to_owned());
+                self.login_attempts = 0;
+                self.last_login = Some(now);
+                $($(self.$field = $value;)*)?
+            }
+        }
+    };
+}
+/// [`DemoData`] for a session with the fields `count`, `user` and
+/// `compliance` (and `preferences` where the version has them), written
+/// once for both versions.
+macro_rules! demo_data {
+    ($session:ident, version $version:literal, $user:ident $(, $preferences:ident)?) => {
+        impl $crate::model::DemoData for $session {
+            const VERSION: u8 = $version;
+            type User = $user;
+            fn count_mut(&mut self) -> &mut u64 {
+                &mut self.count
+            }
+            fn count(&self) -> u64 {
+                self.count
+            }
+            fn user(&self) -> &$user {
+                &self.user
+            }
+            fn user_mut(&mut self) -> &mut $user {
+                &mut self.user
+            }
+            fn compliance(&self) -> &$crate::model::ComplianceSession {
+                &self.compliance
+            }
+            fn compliance_mut(&mut self) -> &mut $crate::model::ComplianceSession {
+                &mut self.compliance
+            }
+            fn preferences(&self) -> Option<&$crate::model::Preferences> {
+                None $(.or(Some(&self.$preferences)))?
+            }
+            fn preferences_mut(&mut self) -> Option<&mut $crate::model::Preferences> {
+                None $(.or(Some(&mut self.$preferences)))?
+            }
+        }
+    };
+}
 /// The demo's whole session.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DemoSession {
@@ -73,7 +136,7 @@ pub struct DemoSession {
 /// The authentication part of the session.
 ///
 /// ```
-/// use examples::model::UserSession;
+/// use examples::model::{Account, UserSession};
 ///
 /// let mut user = UserSession::default();
 /// for _ in 0..5 {
@@ -98,31 +161,7 @@ pub struct UserSession {
     pub mfa_verified: bool,
 }
 
-impl UserSession {
-    /// Whether someone is logged in.
-    pub fn is_logged_in(&self) -> bool {
-        self.username.is_some()
-    }
-
-    /// Whether too many logins failed.
-    pub fn is_locked(&self) -> bool {
-        self.login_attempts >= MAX_LOGIN_ATTEMPTS
-    }
-
-    /// Counts one failed login.
-    pub fn record_failed_login(&mut self) {
-        self.login_attempts = self.login_attempts.saturating_add(1);
-    }
-
-    /// Logs a user in: resets the failure count and stamps the time.
-    pub fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime) {
-        self.user_id = Some(user_id);
-        self.username = Some(username.to_owned());
-        self.login_attempts = 0;
-        self.last_login = Some(now);
-        self.mfa_verified = false;
-    }
-}
+account!(UserSession, on login: mfa_verified = false);
 
 /// One line of the access log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -209,52 +248,7 @@ pub trait Account {
     fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime);
 }
 
-impl Account for UserSession {
-    fn username(&self) -> Option<&str> {
-        self.username.as_deref()
-    }
-    fn last_login(&self) -> Option<OffsetDateTime> {
-        self.last_login
-    }
-    fn is_locked(&self) -> bool {
-        UserSession::is_locked(self)
-    }
-    fn record_failed_login(&mut self) {
-        UserSession::record_failed_login(self)
-    }
-    fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime) {
-        UserSession::log_in(self, user_id, username, now)
-    }
-}
-
-impl DemoData for DemoSession {
-    const VERSION: u8 = 1;
-    type User = UserSession;
-    fn count_mut(&mut self) -> &mut u64 {
-        &mut self.count
-    }
-    fn count(&self) -> u64 {
-        self.count
-    }
-    fn user(&self) -> &UserSession {
-        &self.user
-    }
-    fn user_mut(&mut self) -> &mut UserSession {
-        &mut self.user
-    }
-    fn compliance(&self) -> &ComplianceSession {
-        &self.compliance
-    }
-    fn compliance_mut(&mut self) -> &mut ComplianceSession {
-        &mut self.compliance
-    }
-    fn preferences(&self) -> Option<&Preferences> {
-        None
-    }
-    fn preferences_mut(&mut self) -> Option<&mut Preferences> {
-        None
-    }
-}
+demo_data!(DemoSession, version 1, UserSession);
 
 /// Display preferences (version 2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,7 +270,7 @@ pub mod v2 {
     use serde::{Deserialize, Serialize};
     use session_core::time::OffsetDateTime;
 
-    use super::{rfc3339_option, Account, ComplianceSession, DemoData, Preferences};
+    use super::{rfc3339_option, ComplianceSession, Preferences};
 
     /// Version 2 of the demo's session: version 1 with preferences, without
     /// `user.mfa_verified`.
@@ -307,55 +301,8 @@ pub mod v2 {
         pub last_login: Option<OffsetDateTime>,
     }
 
-    impl Account for UserSession {
-        fn username(&self) -> Option<&str> {
-            self.username.as_deref()
-        }
-        fn last_login(&self) -> Option<OffsetDateTime> {
-            self.last_login
-        }
-        fn is_locked(&self) -> bool {
-            self.login_attempts >= super::MAX_LOGIN_ATTEMPTS
-        }
-        fn record_failed_login(&mut self) {
-            self.login_attempts = self.login_attempts.saturating_add(1);
-        }
-        fn log_in(&mut self, user_id: u64, username: &str, now: OffsetDateTime) {
-            self.user_id = Some(user_id);
-            self.username = Some(username.to_owned());
-            self.login_attempts = 0;
-            self.last_login = Some(now);
-        }
-    }
-
-    impl DemoData for DemoSession {
-        const VERSION: u8 = 2;
-        type User = UserSession;
-        fn count_mut(&mut self) -> &mut u64 {
-            &mut self.count
-        }
-        fn count(&self) -> u64 {
-            self.count
-        }
-        fn user(&self) -> &UserSession {
-            &self.user
-        }
-        fn user_mut(&mut self) -> &mut UserSession {
-            &mut self.user
-        }
-        fn compliance(&self) -> &ComplianceSession {
-            &self.compliance
-        }
-        fn compliance_mut(&mut self) -> &mut ComplianceSession {
-            &mut self.compliance
-        }
-        fn preferences(&self) -> Option<&Preferences> {
-            Some(&self.preferences)
-        }
-        fn preferences_mut(&mut self) -> Option<&mut Preferences> {
-            Some(&mut self.preferences)
-        }
-    }
+    account!(UserSession);
+    demo_data!(DemoSession, version 2, UserSession, preferences);
 }
 
 #[cfg(test)]
@@ -423,7 +370,7 @@ mod tests {
         assert!(!user.is_locked());
         user.log_in(2, "bob", OffsetDateTime::now_utc());
         assert_eq!(user.login_attempts, 0);
-        assert!(user.is_logged_in());
+        assert_eq!(user.username.as_deref(), Some("bob"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use session_core::store::StoreError;
 use session_core::time::OffsetDateTime;
-use session_core::{Session, SessionError, SessionId, SessionManager};
+use session_core::{LoginPolicy, Session, SessionError, SessionId, SessionManager};
 
 use crate::model::{Account, DemoData, Preferences};
 
@@ -369,14 +369,41 @@ pub(crate) fn sign_in<D: DemoData>(
     Ok(username)
 }
 
-/// The logged-in user's name (the session's owner), or the `401` answer.
-fn logged_in<D: DemoData>(session: &Session<D>) -> Result<String, Reply> {
-    // One lock at a time: the data guard is dropped before `owner()`.
-    let logged_in = session.data().user().username().is_some();
-    match (logged_in, session.owner()) {
-        (true, Some(owner)) => Ok(owner),
-        _ => Err(Reply::error(401, "not logged in")),
-    }
+/// The message of the `401` that the routes only logged-in sessions reach
+/// answer (the login guard's, and [`me`]'s).
+const NOT_LOGGED_IN: &str = "not logged in";
+
+/// That `401`'s body, as [`Reply::error`] writes it (a unit test holds the
+/// two together).
+const NOT_LOGGED_IN_BODY: &str = r#"{"error":"not logged in"}"#;
+
+/// Who may reach the account routes (`/me`, `/sessions...`): sessions that
+/// a user logged in to. The others get `401 {"error": "not logged in"}`
+/// from the servers' login guard, the library's `LoginGuard` with this
+/// policy, before the route runs.
+///
+/// ```
+/// use examples::{model::DemoData, routes::login_policy, DemoSession};
+///
+/// let policy = login_policy::<DemoSession>();
+/// assert!(!policy.permits(&DemoSession::default()));
+/// let mut alice = DemoSession::default();
+/// alice.user.username = Some("alice".into());
+/// assert!(policy.permits(&alice));
+/// assert_eq!(policy.unauthorized_body().unwrap().0, "application/json");
+/// ```
+pub fn login_policy<D: DemoData>() -> LoginPolicy<D> {
+    LoginPolicy::new(|data: &D| data.user().username().is_some())
+        .unauthorized_with(JSON, NOT_LOGGED_IN_BODY)
+}
+
+/// The user the session belongs to. The login guard lets only logged-in
+/// sessions reach the routes that ask, and a login sets the owner; a
+/// session without one gets the guard's answer.
+fn owner<D: DemoData>(session: &Session<D>) -> Result<String, Reply> {
+    session
+        .owner()
+        .ok_or_else(|| Reply::error(401, NOT_LOGGED_IN))
 }
 
 /// A failed store call: its status (`503` for an outage, `501` for a store
@@ -397,7 +424,7 @@ pub async fn sessions_list<D: DemoData>(
     manager: &SessionManager<D>,
     session: &Session<D>,
 ) -> Reply {
-    let owner = match logged_in(session) {
+    let owner = match owner(session) {
         Ok(owner) => owner,
         Err(reply) => return reply,
     };
@@ -430,7 +457,7 @@ pub async fn sessions_revoke<D: DemoData>(
     session: &Session<D>,
     id: &str,
 ) -> Reply {
-    let owner = match logged_in(session) {
+    let owner = match owner(session) {
         Ok(owner) => owner,
         Err(reply) => return reply,
     };
@@ -455,7 +482,7 @@ pub async fn sessions_revoke_others<D: DemoData>(
     manager: &SessionManager<D>,
     session: &Session<D>,
 ) -> Reply {
-    let owner = match logged_in(session) {
+    let owner = match owner(session) {
         Ok(owner) => owner,
         Err(reply) => return reply,
     };
@@ -465,7 +492,8 @@ pub async fn sessions_revoke_others<D: DemoData>(
     }
 }
 
-/// `GET /me`: `200 {"username", "last_login"}` when logged in, else `401`.
+/// `GET /me`: `200 {"username", "last_login"}`; `401` when not logged in
+/// (the login guard answers it before the route runs).
 pub fn me<D: DemoData>(session: &Session<D>) -> Reply {
     let data = session.data();
     match data.user().username() {
@@ -476,7 +504,7 @@ pub fn me<D: DemoData>(session: &Session<D>) -> Reply {
                 last_login: data.user().last_login(),
             },
         ),
-        None => Reply::error(401, "not logged in"),
+        None => Reply::error(401, NOT_LOGGED_IN),
     }
 }
 
@@ -606,6 +634,11 @@ pub fn put_preferences<D: DemoData>(session: &Session<D>, body: &[u8]) -> Reply 
 /// The themes `PUT /preferences` accepts.
 pub const THEMES: [&str; 2] = ["light", "dark"];
 
+/// Something that cannot fail did: `500`, with the detail in the log.
+pub fn internal() -> Reply {
+    Reply::internal()
+}
+
 /// No route has this path: `404`.
 pub fn not_found() -> Reply {
     Reply::error(404, "not found")
@@ -707,6 +740,16 @@ mod tests {
         assert_eq!(session.owner().as_deref(), Some("alice"));
         assert_eq!(session.data().user.login_attempts, 0);
         assert_eq!(json(&me(&session))["username"], "alice");
+    }
+
+    #[test]
+    fn the_guards_401_is_the_routes_401() {
+        let reply = Reply::error(401, NOT_LOGGED_IN);
+        assert_eq!(reply.into_bytes(), NOT_LOGGED_IN_BODY.as_bytes());
+        assert_eq!(
+            login_policy::<DemoSession>().unauthorized_body(),
+            Some((JSON, NOT_LOGGED_IN_BODY))
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! What both binaries do before they serve: logging, configuration, the
-//! store and the session manager; and how they report.
+//! store and the session manager; and how they report. A binary only adds
+//! its [`Server`], and its `main` is one call of [`start`].
 
+use std::future::Future;
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
@@ -10,8 +12,47 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::DemoConfig;
 use crate::error::DemoError;
-use crate::model::DemoData;
+use crate::model::{v2, DemoData, DemoSession};
 use crate::store::build_store;
+
+/// What a binary adds to the shared start: serving the session manager's
+/// app on its framework, from the bound listener.
+pub trait Server {
+    /// Serves until the process is stopped; announces the address
+    /// ([`announce`]) once it accepts connections.
+    fn serve<D: DemoData>(
+        self,
+        listener: TcpListener,
+        manager: SessionManager<D>,
+    ) -> impl Future<Output = Result<(), DemoError>>;
+}
+
+/// The whole life of a demo binary called `program`: logging and metrics,
+/// then [`run`]; a failed start ends the process with one line
+/// ([`exit_with`]).
+pub async fn start(program: &str, server: impl Server) {
+    init_tracing();
+    init_metrics();
+    if let Err(err) = run(server).await {
+        exit_with(program, &err);
+    }
+}
+
+/// Reads the configuration, binds, opens the store and serves the session
+/// type that `DEMO_SESSION_VERSION` names on `server`.
+pub async fn run(server: impl Server) -> Result<(), DemoError> {
+    let config = load_config()?;
+    match config.session_version {
+        2 => serve::<v2::DemoSession>(server, &config).await,
+        _ => serve::<DemoSession>(server, &config).await,
+    }
+}
+
+async fn serve<D: DemoData>(server: impl Server, config: &DemoConfig) -> Result<(), DemoError> {
+    let listener = bind(config)?;
+    let manager = open::<D>(config).await?;
+    server.serve(listener, manager).await
+}
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`). Stdout is kept
 /// for the one line that tells where the server listens.

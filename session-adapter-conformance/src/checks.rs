@@ -316,8 +316,14 @@ pub async fn guard_loads_the_session_once<A: Adapter>() {
     assert_eq!(s.loads(), before + 1);
 }
 
-/// `unauthorized` answers `401` (the sign-in page too); `sign_in` moves
-/// the redirect.
+/// The content type and body of an API's own `401`
+/// ([`LoginPolicy::unauthorized_with`]).
+const JSON_TYPE: &str = "application/json";
+const JSON_REFUSAL: &str = r#"{"error":"not logged in"}"#;
+
+/// `unauthorized` answers `401` (the sign-in page too; with
+/// `unauthorized_with`, the application's own body); `sign_in` moves the
+/// redirect.
 pub async fn guard_can_answer_401_and_custom_sign_in<A: Adapter>() {
     let s = Setup::new();
     let api = s
@@ -328,6 +334,11 @@ pub async fn guard_can_answer_401_and_custom_sign_in<A: Adapter>() {
     assert_eq!(response.body, "authentication required");
     let response = send(&api, "/login", &[]).await;
     assert_eq!(response.status, 401, "no sign-in page exemption with 401");
+    let json = LoginPolicy::new(signed_in).unauthorized_with(JSON_TYPE, JSON_REFUSAL);
+    let response = send(&s.guarded::<A>(Some(json)).await, "/private", &[]).await;
+    assert_eq!(response.status, 401);
+    assert_eq!(response.header("content-type"), [JSON_TYPE]);
+    assert_eq!(response.body, JSON_REFUSAL, "the application's own 401 body");
     let custom = LoginPolicy::new(signed_in).sign_in("/public/page");
     let web = s.guarded::<A>(Some(custom)).await;
     let response = send(&web, "/private", &[]).await;

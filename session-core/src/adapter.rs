@@ -74,7 +74,8 @@ pub struct Reply {
     pub status: u16,
     /// Header lines, lowercase names ([`header`]), in order.
     pub headers: Vec<(&'static str, String)>,
-    /// The body, [`TEXT_PLAIN`] when not empty.
+    /// The body: [`TEXT_PLAIN`] when not empty, except a login guard's
+    /// `401` with the application's own body ([`LoginPolicy::unauthorized_with`]).
     pub body: Cow<'static, str>,
 }
 
@@ -130,6 +131,22 @@ impl Reply {
                 body: Cow::Borrowed(""),
             },
             Refusal::Unauthorized => Reply::text(401, "authentication required"),
+        }
+    }
+}
+
+impl Reply {
+    /// The answer of `policy` to a refused request for `target`: its
+    /// [`Refusal`], with the application's own `401` body where it gave one
+    /// ([`LoginPolicy::unauthorized_with`]).
+    fn refusal_by<T>(policy: &LoginPolicy<T>, target: &str) -> Self {
+        match (policy.refusal(target), policy.unauthorized_body()) {
+            (Refusal::Unauthorized, Some((content_type, body))) => Reply {
+                status: 401,
+                headers: vec![(header::CONTENT_TYPE, content_type.to_owned())],
+                body: Cow::Owned(body.to_owned()),
+            },
+            (refusal, _) => Reply::refusal(refusal),
         }
     }
 }
@@ -297,6 +314,6 @@ pub fn check_login<'a, 'h, T: SessionData>(
         if policy.permits(&session.data()) {
             return Ok(());
         }
-        Err(Reply::refusal(policy.refusal(request.target)))
+        Err(Reply::refusal_by(policy, request.target))
     }
 }

@@ -4,6 +4,7 @@
 //! The adapters (`session-axum`, `session-actix`) wrap a [`LoginPolicy`] in
 //! their `LoginGuard` middleware, so both answer exactly alike.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -40,6 +41,9 @@ pub struct LoginPolicy<T> {
     prefixes: Vec<String>,
     /// `Some(sign-in path)` to redirect, `None` to answer `401`.
     sign_in: Option<String>,
+    /// The `401` answer's content type and body, when the application
+    /// gives its own (an API's error document).
+    unauthorized_body: Option<(&'static str, Cow<'static, str>)>,
 }
 
 /// How a guard answers a request that [`LoginPolicy`] refuses.
@@ -64,6 +68,7 @@ impl<T> LoginPolicy<T> {
             exact: Vec::new(),
             prefixes: Vec::new(),
             sign_in: Some("/login".to_owned()),
+            unauthorized_body: None,
         }
     }
 
@@ -95,6 +100,40 @@ impl<T> LoginPolicy<T> {
     pub fn unauthorized(mut self) -> Self {
         self.sign_in = None;
         self
+    }
+
+    /// Answers refused requests `401 Unauthorized` (as [`unauthorized`](Self::unauthorized)
+    /// does) with this body and `Content-Type` instead of the adapters'
+    /// plain-text one, so that a JSON API answers in its own error format.
+    ///
+    /// ```
+    /// use session_core::LoginPolicy;
+    ///
+    /// let policy = LoginPolicy::new(|signed_in: &bool| *signed_in)
+    ///     .unauthorized_with("application/json", r#"{"error":"not logged in"}"#);
+    /// assert_eq!(
+    ///     policy.unauthorized_body(),
+    ///     Some(("application/json", r#"{"error":"not logged in"}"#))
+    /// );
+    /// assert!(!policy.allows("/login"), "no sign-in page: it answers 401");
+    /// ```
+    #[must_use]
+    pub fn unauthorized_with(
+        mut self,
+        content_type: &'static str,
+        body: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        self.sign_in = None;
+        self.unauthorized_body = Some((content_type, body.into()));
+        self
+    }
+
+    /// The `Content-Type` and body of the `401` answer, if the application
+    /// gave its own ([`unauthorized_with`](Self::unauthorized_with)).
+    pub fn unauthorized_body(&self) -> Option<(&'static str, &str)> {
+        self.unauthorized_body
+            .as_ref()
+            .map(|(content_type, body)| (*content_type, body.as_ref()))
     }
 
     /// Whether `path` (without the query string) is open to everyone.
@@ -136,6 +175,7 @@ impl<T> Clone for LoginPolicy<T> {
             exact: self.exact.clone(),
             prefixes: self.prefixes.clone(),
             sign_in: self.sign_in.clone(),
+            unauthorized_body: self.unauthorized_body.clone(),
         }
     }
 }
@@ -146,6 +186,7 @@ impl<T> std::fmt::Debug for LoginPolicy<T> {
             .field("allow", &self.exact)
             .field("allow_prefix", &self.prefixes)
             .field("sign_in", &self.sign_in)
+            .field("unauthorized_body", &self.unauthorized_body)
             .finish_non_exhaustive()
     }
 }
@@ -225,6 +266,17 @@ macro_rules! login_guard_builder {
             pub fn unauthorized(self) -> Self {
                 $guard(self.0.unauthorized())
             }
+
+            /// Answers refused requests `401 Unauthorized` with this body
+            /// and `Content-Type` (an API's own error document).
+            #[must_use]
+            pub fn unauthorized_with(
+                self,
+                content_type: &'static str,
+                body: impl Into<std::borrow::Cow<'static, str>>,
+            ) -> Self {
+                $guard(self.0.unauthorized_with(content_type, body))
+            }
         }
     };
 }
@@ -280,5 +332,13 @@ mod tests {
             Refusal::Redirect("/login?lang=en&redirect_to=%2Fp".into())
         );
         assert_eq!(policy().unauthorized().refusal("/p"), Refusal::Unauthorized);
+        let api = policy().unauthorized_with("application/json", "{}");
+        assert_eq!(api.refusal("/p"), Refusal::Unauthorized);
+        // A later sign-in page wins over the 401, as with `unauthorized`.
+        assert_eq!(api.unauthorized_body(), Some(("application/json", "{}")));
+        assert!(matches!(
+            policy().unauthorized_with("text/html", "").sign_in("/in").refusal("/p"),
+            Refusal::Redirect(_)
+        ));
     }
 }

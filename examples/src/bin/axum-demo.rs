@@ -5,108 +5,142 @@
 //! ```
 //!
 //! Configuration comes from the environment (see `examples::config`); the
-//! behaviour of every route lives in `examples::routes`, shared with
-//! `actix-demo`. This file only adapts it to axum.
+//! routes are `examples::table`, shared with `actix-demo`, and what they do
+//! lives in `examples::routes`. This file only turns the table into an axum
+//! router.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path};
-use axum::http::header::CONTENT_TYPE;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Extension, Router};
-use examples::model::{v2, DemoData};
+use axum::routing::{self, MethodFilter, MethodRouter};
+use axum::Router;
+use examples::model::DemoData;
 use examples::routes::{self, Reply};
-use examples::{startup, ui, DemoConfig, DemoError, DemoSession};
-use session_axum::{CsrfLayer, Session, SessionLayer};
+use examples::table::{self, BodyError, Endpoint, Input, Method};
+use examples::{startup, ui, DemoError};
+use session_axum::{CsrfLayer, LoginGuard, Session, SessionLayer};
 use session_core::SessionManager;
-
-type Body = Result<Bytes, BytesRejection>;
 
 #[tokio::main]
 async fn main() {
-    startup::init_tracing();
-    startup::init_metrics();
-    if let Err(err) = run().await {
-        startup::exit_with("axum-demo", &err);
-    }
+    startup::start("axum-demo", Axum).await;
 }
 
-async fn run() -> Result<(), DemoError> {
-    let config = startup::load_config()?;
-    match config.session_version {
-        2 => serve::<v2::DemoSession>(config).await,
-        _ => serve::<DemoSession>(config).await,
-    }
-}
+/// Serves the demo on axum.
+struct Axum;
 
-async fn serve<D: DemoData>(config: DemoConfig) -> Result<(), DemoError> {
-    let listener = startup::bind(&config)?;
-    let manager = startup::open::<D>(&config).await?;
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(DemoError::Serve)?;
-    startup::announce(listener.local_addr().map_err(DemoError::Serve)?);
-    let service = app(manager).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(DemoError::Serve)
+impl startup::Server for Axum {
+    async fn serve<D: DemoData>(
+        self,
+        listener: std::net::TcpListener,
+        manager: SessionManager<D>,
+    ) -> Result<(), DemoError> {
+        let listener = tokio::net::TcpListener::from_std(listener).map_err(DemoError::Serve)?;
+        startup::announce(listener.local_addr().map_err(DemoError::Serve)?);
+        let service = app(manager).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .map_err(DemoError::Serve)
+    }
 }
 
 fn app<D: DemoData>(manager: SessionManager<D>) -> Router {
-    let (page_manager, revoke_manager) = (manager.clone(), manager.clone());
-    let mut router = Router::new()
-        .route(
-            "/",
-            get(move |session: Session<D>| async move {
-                respond(ui::page(&page_manager, &session).await)
-            }),
-        )
-        .route("/csrf", get(csrf::<D>))
-        .route("/ui/counter", post(ui_counter::<D>))
-        .route("/ui/login", post(ui_login::<D>))
-        .route("/ui/logout", post(ui_logout::<D>))
-        .route("/ui/flash", post(ui_flash::<D>))
-        .route(
-            "/ui/sessions/revoke-others",
-            post(move |session: Session<D>| async move {
-                respond(ui::revoke_others(&revoke_manager, &session).await)
-            }),
-        )
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
-        .route("/counter", get(counter::<D>))
-        .route("/counter/peek", get(counter_peek::<D>))
-        .route("/login", post(login::<D>))
-        .route("/me", get(me::<D>))
-        .route("/logout", post(logout::<D>))
-        .route("/flash", get(flash_get::<D>).post(flash_post::<D>))
-        .route("/consent", post(consent::<D>))
-        .route(
-            "/secret-note",
-            get(get_secret_note::<D>).put(put_secret_note::<D>),
-        )
-        .route("/sessions", get(sessions_list::<D>))
-        .route("/sessions/revoke-others", post(sessions_revoke_others::<D>))
-        .route("/sessions/{id}", delete(sessions_revoke::<D>));
-    // Version 1 has no such route: a plain 404, as for any unknown path.
-    if D::VERSION >= 2 {
-        router = router.route(
-            "/preferences",
-            get(get_preferences::<D>).put(put_preferences::<D>),
-        );
+    let mut router = Router::new();
+    for resource in table::table::<D>() {
+        let has_param = resource.has_param();
+        let mut methods = MethodRouter::new();
+        for endpoint in resource.endpoints {
+            methods = methods.merge(method_router(endpoint, has_param, &manager));
+        }
+        router = router.route(resource.path, methods);
     }
     router
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(|| async { respond(routes::not_found()) })
+        .method_not_allowed_fallback(|| async { respond(routes::method_not_allowed()) })
         .layer(DefaultBodyLimit::max(routes::BODY_LIMIT))
         .layer(CsrfLayer::<D>::new(ui::csrf_policy()))
-        .layer(Extension(manager.clone()))
         .layer(SessionLayer::new(manager))
+}
+
+/// One endpoint as axum routes it, behind its login guard if it has one.
+fn method_router<D: DemoData>(
+    endpoint: Endpoint<D>,
+    has_param: bool,
+    manager: &SessionManager<D>,
+) -> MethodRouter {
+    let filter = match endpoint.method {
+        Method::Get => MethodFilter::GET,
+        Method::Post => MethodFilter::POST,
+        Method::Put => MethodFilter::PUT,
+        Method::Delete => MethodFilter::DELETE,
+    };
+    let guard = endpoint.guard.clone();
+    let endpoint = Arc::new(endpoint);
+    let manager = manager.clone();
+    let handler = move |request: Request| {
+        let (endpoint, manager) = (Arc::clone(&endpoint), manager.clone());
+        async move { serve(&endpoint, &manager, has_param, request).await }
+    };
+    let methods = routing::on(filter, handler);
+    match guard {
+        Some(policy) => methods.route_layer(LoginGuard::from(policy)),
+        None => methods,
+    }
+}
+
+/// Gathers what the endpoint reads (the path's parameter, the session, the
+/// body), in the order the contract's answers need, and answers it.
+async fn serve<D: DemoData>(
+    endpoint: &Endpoint<D>,
+    manager: &SessionManager<D>,
+    has_param: bool,
+    request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let param = match has_param {
+        true => match Path::<String>::from_request_parts(&mut parts, &()).await {
+            Ok(Path(param)) => param,
+            Err(rejection) => return rejection.into_response(),
+        },
+        false => String::new(),
+    };
+    let session = match endpoint.takes_session() {
+        true => match Session::<D>::from_request_parts(&mut parts, &()).await {
+            Ok(session) => Some(session),
+            Err(rejection) => return rejection.into_response(),
+        },
+        false => None,
+    };
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let content_type = parts.headers.get(header::CONTENT_TYPE).cloned();
+    let body = match endpoint.input {
+        Input::None => Ok(Bytes::new()),
+        Input::Json | Input::Form => Bytes::from_request(Request::from_parts(parts, body), &())
+            .await
+            .map_err(|rejection| match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => BodyError::TooLarge,
+                _ => BodyError::Unreadable,
+            }),
+    };
+    let request = table::Request {
+        manager,
+        session: session.as_deref(),
+        content_type: content_type.as_ref().and_then(|v| v.to_str().ok()),
+        body: body.as_deref().map_err(|error| *error),
+        param: &param,
+        peer,
+    };
+    respond(endpoint.answer(request).await)
 }
 
 fn respond(reply: Reply) -> Response {
@@ -123,156 +157,4 @@ fn respond(reply: Reply) -> Response {
             .into_response(),
         None => status.into_response(),
     }
-}
-
-/// Runs a route on a JSON request body, or answers why the body is
-/// unusable (not JSON by its `Content-Type`, too large, unreadable).
-fn with_body(headers: &HeaderMap, body: Body, route: impl FnOnce(&[u8]) -> Reply) -> Response {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
-    if let Err(reply) = routes::require_json(content_type) {
-        return respond(reply);
-    }
-    respond(match body {
-        Ok(bytes) => route(&bytes),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            routes::body_too_large()
-        }
-        Err(_) => routes::body_unreadable(),
-    })
-}
-
-/// Runs a page form's route on its body, or answers why it is unusable.
-fn with_form(body: Body, route: impl FnOnce(&[u8]) -> Reply) -> Response {
-    respond(match body {
-        Ok(bytes) => route(&bytes),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            routes::body_too_large()
-        }
-        Err(_) => routes::body_unreadable(),
-    })
-}
-
-async fn csrf<D: DemoData>(session: Session<D>) -> Response {
-    respond(ui::csrf(&session))
-}
-
-async fn ui_counter<D: DemoData>(session: Session<D>) -> Response {
-    respond(ui::counter(&session))
-}
-
-async fn ui_login<D: DemoData>(session: Session<D>, body: Body) -> Response {
-    with_form(body, |body| ui::login(&session, body))
-}
-
-async fn ui_logout<D: DemoData>(session: Session<D>) -> Response {
-    respond(ui::logout(&session))
-}
-
-async fn ui_flash<D: DemoData>(session: Session<D>, body: Body) -> Response {
-    with_form(body, |body| ui::flash(&session, body))
-}
-
-async fn health() -> Response {
-    respond(routes::health())
-}
-
-async fn metrics() -> Response {
-    respond(routes::metrics())
-}
-
-async fn counter<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::counter(&session))
-}
-
-async fn counter_peek<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::counter_peek(&session))
-}
-
-async fn login<D: DemoData>(headers: HeaderMap, session: Session<D>, body: Body) -> Response {
-    with_body(&headers, body, |body| routes::login(&session, body))
-}
-
-async fn me<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::me(&session))
-}
-
-async fn logout<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::logout(&session))
-}
-
-async fn flash_post<D: DemoData>(headers: HeaderMap, session: Session<D>, body: Body) -> Response {
-    with_body(&headers, body, |body| routes::flash_post(&session, body))
-}
-
-async fn flash_get<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::flash_get(&session))
-}
-
-async fn consent<D: DemoData>(
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    session: Session<D>,
-    body: Body,
-) -> Response {
-    with_body(&headers, body, |body| {
-        routes::consent(&session, body, Some(peer.ip()))
-    })
-}
-
-async fn put_secret_note<D: DemoData>(
-    headers: HeaderMap,
-    session: Session<D>,
-    body: Body,
-) -> Response {
-    with_body(&headers, body, |body| {
-        routes::put_secret_note(&session, body)
-    })
-}
-
-async fn get_secret_note<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::get_secret_note(&session))
-}
-
-async fn get_preferences<D: DemoData>(session: Session<D>) -> Response {
-    respond(routes::get_preferences(&session))
-}
-
-async fn put_preferences<D: DemoData>(
-    headers: HeaderMap,
-    session: Session<D>,
-    body: Body,
-) -> Response {
-    with_body(&headers, body, |body| {
-        routes::put_preferences(&session, body)
-    })
-}
-
-async fn sessions_list<D: DemoData>(
-    Extension(manager): Extension<SessionManager<D>>,
-    session: Session<D>,
-) -> Response {
-    respond(routes::sessions_list(&manager, &session).await)
-}
-
-async fn sessions_revoke<D: DemoData>(
-    Extension(manager): Extension<SessionManager<D>>,
-    Path(id): Path<String>,
-    session: Session<D>,
-) -> Response {
-    respond(routes::sessions_revoke(&manager, &session, &id).await)
-}
-
-async fn sessions_revoke_others<D: DemoData>(
-    Extension(manager): Extension<SessionManager<D>>,
-    session: Session<D>,
-) -> Response {
-    respond(routes::sessions_revoke_others(&manager, &session).await)
-}
-
-async fn not_found() -> Response {
-    respond(routes::not_found())
-}
-
-async fn method_not_allowed() -> Response {
-    respond(routes::method_not_allowed())
 }
