@@ -47,7 +47,7 @@ use session_core::crypto::KeyError;
 use session_core::{Concurrency, KeyRing, OutagePolicy};
 
 pub use crate::store::StoreKind;
-use crate::store::STORES;
+use crate::store::{Keeps, STORES};
 
 /// The longest timeout accepted: ten years. Far beyond any sensible session,
 /// and small enough that adding it to "now" cannot overflow a date.
@@ -362,6 +362,29 @@ impl DemoConfig {
         self.namespace
             .as_deref()
             .unwrap_or(session_store_sql::DEFAULT_TABLE)
+    }
+
+    /// The URL of the configured store's server (`REDIS_URL`,
+    /// `MONGODB_URL` or `DATABASE_URL`, with their defaults); `None` for a
+    /// store without a server.
+    ///
+    /// ```
+    /// use examples::DemoConfig;
+    ///
+    /// assert_eq!(DemoConfig::from_pairs(&[])?.server_url(), None);
+    /// let config = DemoConfig::from_pairs(&[("SESSION_STORE", "mysql")])?;
+    /// assert_eq!(config.server_url(), Some("mysql://root@127.0.0.1:3306/test"));
+    /// let config = DemoConfig::from_pairs(&[("SESSION_STORE", "redis")])?;
+    /// assert_eq!(config.server_url(), Some("redis://127.0.0.1:6379"));
+    /// # Ok::<(), examples::ConfigError>(())
+    /// ```
+    pub fn server_url(&self) -> Option<&str> {
+        match self.store.keeps() {
+            Keeps::RedisKeys => Some(&self.redis_url),
+            Keeps::Collection => Some(&self.mongodb_url),
+            Keeps::SqlTable => self.database_url.as_deref(),
+            Keeps::Process | Keeps::Cookie => None,
+        }
     }
 
     /// The MongoDB collection: `SESSION_NAMESPACE` itself, or `sessions`

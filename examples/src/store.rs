@@ -31,11 +31,30 @@ const MIGRATE_RETRY_DELAY: Duration = Duration::from_millis(250);
 pub type Opening<'a> =
     Pin<Box<dyn Future<Output = Result<Arc<dyn SessionStore>, StoreError>> + Send + 'a>>;
 
+/// Where a store keeps its sessions, and so what `SESSION_NAMESPACE` names
+/// there: what a test needs to share a store between servers and to remove
+/// what they stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keeps {
+    /// In the server process's memory: one process's alone, gone with it.
+    Process,
+    /// In the cookie itself: no server state.
+    Cookie,
+    /// Redis keys under `<namespace>:`.
+    RedisKeys,
+    /// The SQL table `<namespace>` (for SQLite, in the database file).
+    SqlTable,
+    /// The MongoDB collection `<namespace>`, in the URL's database.
+    Collection,
+}
+
 /// One store the demo can run on: a row of [`STORES`].
 #[derive(Debug)]
 pub struct StoreEntry {
     /// Its `SESSION_STORE` name.
     pub name: &'static str,
+    /// Where it keeps sessions.
+    pub keeps: Keeps,
     /// The variable holding the URL of its server (`None`: no server).
     pub url_var: Option<&'static str>,
     /// For an SQL store: the `DATABASE_URL` used when the variable is
@@ -45,61 +64,92 @@ pub struct StoreEntry {
     pub open: for<'a> fn(&'a DemoConfig) -> Opening<'a>,
 }
 
+impl StoreEntry {
+    /// A store without a server that keeps sessions in the process, opened
+    /// by its `Default`: a whole row on one line.
+    pub const fn in_process(
+        name: &'static str,
+        open: for<'a> fn(&'a DemoConfig) -> Opening<'a>,
+    ) -> Self {
+        StoreEntry {
+            name,
+            keeps: Keeps::Process,
+            url_var: None,
+            database: None,
+            open,
+        }
+    }
+
+    /// A store on a server whose URL is in `url_var`.
+    pub const fn on_server(
+        name: &'static str,
+        keeps: Keeps,
+        url_var: &'static str,
+        open: for<'a> fn(&'a DemoConfig) -> Opening<'a>,
+    ) -> Self {
+        StoreEntry {
+            name,
+            keeps,
+            url_var: Some(url_var),
+            database: None,
+            open,
+        }
+    }
+
+    /// An SQL store: `DATABASE_URL`, `default_url` when unset, which must
+    /// start with one of `prefixes`.
+    pub const fn sql(
+        name: &'static str,
+        default_url: &'static str,
+        prefixes: &'static [&'static str],
+    ) -> Self {
+        StoreEntry {
+            name,
+            keeps: Keeps::SqlTable,
+            url_var: Some("DATABASE_URL"),
+            database: Some((default_url, prefixes)),
+            open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
+        }
+    }
+}
+
 /// Every store of the demo, in the order the documentation lists them: the
 /// one list that `SESSION_STORE` parsing, [`build_store`] and the
 /// acceptance suite read. Adding a store to the demo is one row here.
 pub const STORES: &[StoreEntry] = &[
-    StoreEntry {
-        name: "memory",
-        url_var: None,
-        database: None,
-        open: |_| Box::pin(async { Ok(shared(MemoryStore::new())) }),
-    },
-    StoreEntry {
-        name: "redis",
-        url_var: Some("REDIS_URL"),
-        database: None,
-        open: |config| Box::pin(async { Ok(shared(open_redis(config).await?)) }),
-    },
+    StoreEntry::in_process("memory", by_default::<MemoryStore>),
+    StoreEntry::on_server("redis", Keeps::RedisKeys, "REDIS_URL", |config| {
+        Box::pin(async { Ok(shared(open_redis(config).await?)) })
+    }),
     // The ring that seals the notes also seals the cookies: the first
     // secret seals, the others still open (rotation).
     StoreEntry {
         name: "cookie",
+        keeps: Keeps::Cookie,
         url_var: None,
         database: None,
         open: |config| Box::pin(async { Ok(shared(CookieStore::new(config.keys.clone()))) }),
     },
-    StoreEntry {
-        name: "postgres",
-        url_var: Some("DATABASE_URL"),
-        database: Some((
-            "postgres://postgres@127.0.0.1:5432/test",
-            &["postgres://", "postgresql://"],
-        )),
-        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
-    },
-    StoreEntry {
-        name: "mysql",
-        url_var: Some("DATABASE_URL"),
-        database: Some((
-            "mysql://root@127.0.0.1:3306/test",
-            &["mysql://", "mariadb://"],
-        )),
-        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
-    },
-    StoreEntry {
-        name: "sqlite",
-        url_var: Some("DATABASE_URL"),
-        database: Some(("sqlite://demo-sessions.db?mode=rwc", &["sqlite:"])),
-        open: |config| Box::pin(async { Ok(shared(open_sql(config).await?)) }),
-    },
-    StoreEntry {
-        name: "mongodb",
-        url_var: Some("MONGODB_URL"),
-        database: None,
-        open: |config| Box::pin(async { Ok(shared(open_mongodb(config).await?)) }),
-    },
+    StoreEntry::sql(
+        "postgres",
+        "postgres://postgres@127.0.0.1:5432/test",
+        &["postgres://", "postgresql://"],
+    ),
+    StoreEntry::sql(
+        "mysql",
+        "mysql://root@127.0.0.1:3306/test",
+        &["mysql://", "mariadb://"],
+    ),
+    StoreEntry::sql("sqlite", "sqlite://demo-sessions.db?mode=rwc", &["sqlite:"]),
+    StoreEntry::on_server("mongodb", Keeps::Collection, "MONGODB_URL", |config| {
+        Box::pin(async { Ok(shared(open_mongodb(config).await?)) })
+    }),
 ];
+
+/// Opens a store that needs no configuration: its `Default`.
+pub fn by_default<S: SessionStore + Default + 'static>(_: &DemoConfig) -> Opening<'_> {
+    Box::pin(async { Ok(shared(S::default())) })
+}
 
 /// A store as [`StoreEntry::open`] hands it out.
 fn shared(store: impl SessionStore + 'static) -> Arc<dyn SessionStore> {
@@ -143,6 +193,11 @@ impl StoreKind {
     /// Its row of [`STORES`].
     pub fn entry(self) -> &'static StoreEntry {
         self.0
+    }
+
+    /// Where it keeps sessions.
+    pub fn keeps(self) -> Keeps {
+        self.0.keeps
     }
 
     /// The `DATABASE_URL` used when the variable is unset: `Some` exactly

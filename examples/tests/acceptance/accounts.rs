@@ -5,19 +5,15 @@
 
 use serde_json::json;
 
-use crate::harness::{Agent, Server, SetCookie, Target, USER_AGENT};
-use crate::serialize::shared_store;
+use crate::harness::{
+    open_store, shared_store, Agent, Server, SetCookie, Shared, Target, USER_AGENT,
+};
 
-/// The server stores whose owner index serves listing in this build, and
-/// those that also enforce `SESSION_MAX_PER_USER`; the others answer `501`
-/// (and refuse a cap at start) until they do, and their scenarios here say
-/// so and skip.
-const LISTING_STORES: [&str; 6] = ["memory", "redis", "postgres", "mysql", "sqlite", "mongodb"];
-const CAP_STORES: [&str; 4] = ["memory", "postgres", "mysql", "sqlite"];
-
-/// Whether the target's store enforces a cap per user in this build.
-fn caps(target: &Target) -> bool {
-    let caps = CAP_STORES.contains(&target.store);
+/// Whether the target's store, opened as the servers of `shared` open it,
+/// enforces a cap per user in this build (`SessionStore::limits_owners`);
+/// the others refuse a cap at start, and the scenarios here say so and skip.
+async fn caps(target: &Target, shared: &Shared) -> bool {
+    let caps = !target.stateless() && open_store(target.store, shared).await.limits_owners();
     if !caps {
         eprintln!(
             "skipped for the {} store: it does not cap sessions per user in this build",
@@ -33,13 +29,6 @@ fn lists(target: &Target) -> bool {
     if target.stateless() {
         eprintln!(
             "skipped for the {} store: it keeps no server state to list",
-            target.store
-        );
-        return false;
-    }
-    if !LISTING_STORES.contains(&target.store) {
-        eprintln!(
-            "skipped for the {} store: it does not list sessions by owner in this build",
             target.store
         );
         return false;
@@ -173,10 +162,13 @@ pub(crate) async fn devices_are_listed_and_revoked(target: &Target) {
 /// `SESSION_MAX_PER_USER=2`: a third login ends that user's oldest session;
 /// the other user is untouched.
 pub(crate) async fn a_login_over_the_cap_ends_the_oldest(target: &Target) {
-    if !lists(target) || !caps(target) {
+    let shared = shared_store(target.store);
+    if !lists(target) || !caps(target, &shared).await {
         return;
     }
-    let server = target.start_with(&[("SESSION_MAX_PER_USER", "2")]);
+    let mut env = shared.pairs();
+    env.push(("SESSION_MAX_PER_USER", "2"));
+    let server = target.start_with(&env);
     let mut bob = logged_in(&server, "bob", "builder").await;
     let mut first = logged_in(&server, "alice", "wonderland").await;
     let mut second = logged_in(&server, "alice", "wonderland").await;
@@ -191,12 +183,12 @@ pub(crate) async fn a_login_over_the_cap_ends_the_oldest(target: &Target) {
 /// An axum-demo and an actix-demo on one store: each lists the sessions
 /// made on the other, revokes across them, and the cap counts both.
 pub(crate) async fn two_servers_share_a_users_sessions(axum: &Target, actix: &Target) {
-    if axum.store == "memory" || !lists(axum) {
+    if axum.in_process() || !lists(axum) {
         eprintln!("skipped for the {} store: one process's", axum.store);
         return;
     }
     let shared = shared_store(axum.store);
-    let capped = caps(axum);
+    let capped = caps(axum, &shared).await;
     let mut env = shared.pairs();
     if capped {
         env.push(("SESSION_MAX_PER_USER", "3"));

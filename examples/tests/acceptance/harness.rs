@@ -5,8 +5,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
+
+use session_core::store::SessionStore;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use examples::store::Keeps;
+use examples::{DemoConfig, StoreKind};
 use reqwest::header::{HeaderMap, HeaderValue, COOKIE, SET_COOKIE};
 use reqwest::Method;
 
@@ -17,7 +21,7 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 /// Every variable the demo reads that a test sets itself; removed from the
 /// inherited environment so a developer's shell cannot change the results.
 /// `REDIS_URL` and `MONGODB_URL` are inherited on purpose: they say where
-/// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`StoreSetup`]).
+/// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`Shared`]).
 const DEMO_VARS: [&str; 12] = [
     "BIND",
     "SESSION_STORE",
@@ -33,30 +37,29 @@ const DEMO_VARS: [&str; 12] = [
     "SESSION_MAX_PER_USER",
 ];
 
-/// The PostgreSQL of the tests: `POSTGRES_URL` (`.ci/run` exports it), or
-/// the demo's own default.
-pub(crate) fn postgres_url() -> String {
-    std::env::var("POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+/// The store a `SESSION_STORE` name stands for: its row of the demo's
+/// table (`examples::store::STORES`), where every helper here reads what it
+/// needs (where the store keeps sessions, the variable of its server).
+pub(crate) fn store_kind(store: &str) -> StoreKind {
+    StoreKind::named(store).unwrap_or_else(|| panic!("no {store} store in the demo's table"))
 }
 
-/// The MySQL or MariaDB of the tests: `MYSQL_URL`, or the demo's default.
-pub(crate) fn mysql_url() -> String {
-    std::env::var("MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".into())
+/// The URL of a store's server in the tests: the variable `<NAME>_URL`
+/// (`REDIS_URL`, `POSTGRES_URL`, `MYSQL_URL`, `MONGODB_URL`; `.ci/run`
+/// exports them), else what the demo would connect to by default. `None`
+/// for a store without a server.
+pub(crate) fn server_url(store: &str) -> Option<String> {
+    let kind = store_kind(store);
+    let defaults = DemoConfig::from_pairs(&[("SESSION_STORE", kind.name())]).ok()?;
+    let default = defaults.server_url()?;
+    let var = format!("{}_URL", kind.name().to_ascii_uppercase());
+    let set = std::env::var(var).ok().filter(|url| !url.is_empty());
+    Some(set.unwrap_or_else(|| default.to_owned()))
 }
 
-/// The Redis of the tests: `REDIS_URL`, or the demo's default.
-pub(crate) fn redis_url() -> String {
-    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// The MongoDB of the tests: `MONGODB_URL` (`.ci/run` exports it), or the
-/// demo's default.
-pub(crate) fn mongodb_url() -> String {
-    std::env::var("MONGODB_URL")
-        .ok()
-        .filter(|url| !url.is_empty())
-        .unwrap_or_else(|| examples::config::DEFAULT_MONGODB_URL.into())
+/// The URL of `store`'s server; panics for a store without one.
+pub(crate) fn url_of(store: &str) -> String {
+    server_url(store).unwrap_or_else(|| panic!("the {store} store has no server"))
 }
 
 /// How long a server may take to print its address.
@@ -83,10 +86,21 @@ impl Target {
         Server::start(self, extra)
     }
 
+    /// Where its store keeps sessions (its row of the demo's table).
+    pub(crate) fn keeps(&self) -> Keeps {
+        store_kind(self.store).keeps()
+    }
+
     /// Whether the store keeps no server state (the whole session is in the
     /// cookie), so that a replayed cookie stays valid until it expires.
     pub(crate) fn stateless(&self) -> bool {
-        self.store == "cookie"
+        self.keeps() == Keeps::Cookie
+    }
+
+    /// Whether the store is one process's (the memory store): servers
+    /// cannot share it.
+    pub(crate) fn in_process(&self) -> bool {
+        self.keeps() == Keeps::Process
     }
 }
 
@@ -115,47 +129,93 @@ pub(crate) fn fresh_namespace() -> String {
     )
 }
 
-/// What a store needs beyond `SESSION_STORE` and `SESSION_NAMESPACE`, and
-/// what to remove when the server stops.
-#[derive(Default)]
-struct StoreSetup {
-    /// `DATABASE_URL`, for the SQL stores.
-    database_url: Option<String>,
-    /// The SQL table or Redis keys to remove.
-    cleanup: Option<Cleanup>,
-    /// The SQLite files to remove.
-    files: Option<FileGuard>,
+/// One namespace of a store, for one server or several that share it:
+/// the variables that point them at it (`SESSION_NAMESPACE`, and
+/// `DATABASE_URL` for an SQL store) and what removes its data afterwards
+/// (the Redis keys, the SQL table, the collection, the SQLite files), all
+/// chosen by where the store keeps sessions ([`Keeps`]).
+pub(crate) struct Shared {
+    /// The variables, as the servers get them.
+    pub(crate) env: Vec<(&'static str, String)>,
+    _cleanup: Option<Cleanup>,
+    _files: Option<FileGuard>,
 }
 
-fn store_setup(store: &str, namespace: &str) -> StoreSetup {
-    let sql = |url: String| StoreSetup {
-        cleanup: Some(Cleanup::table(&url, namespace)),
-        database_url: Some(url),
-        files: None,
-    };
-    match store {
-        "postgres" => sql(postgres_url()),
-        "mysql" => sql(mysql_url()),
-        // A database file per server: SQLite serialises writers, and
-        // parallel servers on one file would wait on each other.
-        "sqlite" => {
-            let files = FileGuard::sqlite(namespace);
-            StoreSetup {
-                database_url: Some(files.url()),
-                cleanup: None,
-                files: Some(files),
+impl Shared {
+    /// The namespace `namespace` of `store`.
+    pub(crate) fn new(store: &str, namespace: &str) -> Shared {
+        let url = server_url(store);
+        let (mut cleanup, mut files, mut database_url) = (None, None, None);
+        match (store_kind(store).keeps(), url) {
+            // A database file per namespace: SQLite serialises writers, and
+            // parallel servers on one file would wait on each other.
+            (Keeps::SqlTable, Some(url)) if url.starts_with("sqlite:") => {
+                let guard = FileGuard::sqlite(namespace);
+                database_url = Some(guard.url());
+                files = Some(guard);
             }
+            (Keeps::SqlTable, Some(url)) => {
+                cleanup = Some(Cleanup::table(&url, namespace));
+                database_url = Some(url);
+            }
+            (Keeps::RedisKeys, Some(url)) => {
+                cleanup = Some(Cleanup::redis_keys(&url, &format!("{namespace}:")));
+            }
+            (Keeps::Collection, Some(url)) => {
+                cleanup = Some(Cleanup::collection(&url, namespace));
+            }
+            _ => {}
         }
-        "redis" => StoreSetup {
-            cleanup: Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
-            ..StoreSetup::default()
-        },
-        "mongodb" => StoreSetup {
-            cleanup: Some(Cleanup::collection(&mongodb_url(), namespace)),
-            ..StoreSetup::default()
-        },
-        _ => StoreSetup::default(),
+        let mut env = vec![("SESSION_NAMESPACE", namespace.to_owned())];
+        env.extend(database_url.map(|url| ("DATABASE_URL", url)));
+        Shared {
+            env,
+            _cleanup: cleanup,
+            _files: files,
+        }
     }
+
+    /// The variables as the harness takes them.
+    pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// One variable's value.
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// A fresh namespace of `store` for several servers.
+pub(crate) fn shared_store(store: &str) -> Shared {
+    Shared::new(store, &fresh_namespace())
+}
+
+/// The store the servers of `store` with these variables open, as they
+/// open it, to ask what it can do (lock, cap sessions per owner).
+pub(crate) async fn open_store(store: &str, shared: &Shared) -> Arc<dyn SessionStore> {
+    let urls: Vec<(&str, String)> = StoreKind::all()
+        .filter_map(|kind| Some((kind.entry().url_var?, server_url(kind.name())?)))
+        .filter(|(var, _)| *var != "DATABASE_URL")
+        .collect();
+    let mut pairs: Vec<(&str, &str)> = vec![("SESSION_STORE", store)];
+    pairs.extend(urls.iter().map(|(var, url)| (*var, url.as_str())));
+    // Only what points at the store: the servers' other settings (such as
+    // SESSION_CONCURRENCY) are for the session layer, not the store.
+    let store_vars = ["SESSION_NAMESPACE", "DATABASE_URL"];
+    pairs.extend(
+        shared
+            .pairs()
+            .into_iter()
+            .filter(|(k, _)| store_vars.contains(k)),
+    );
+    let config = DemoConfig::from_pairs(&pairs).expect("a valid configuration");
+    examples::build_store(&config)
+        .await
+        .expect("the store opens")
 }
 
 /// Removes what a test stored in a shared server when dropped: an SQL table,
@@ -266,14 +326,13 @@ pub(crate) struct Server {
     client: reqwest::Client,
     log: Arc<Mutex<String>>,
     // Dropped after the process is killed (fields drop after `drop`).
-    _cleanup: Option<Cleanup>,
-    _files: Option<FileGuard>,
+    _setup: Shared,
 }
 
 impl Server {
     fn start(target: &Target, extra: &[(&str, &str)]) -> Server {
         let generated = fresh_namespace();
-        let setup = store_setup(target.store, &generated);
+        let setup = Shared::new(target.store, &generated);
         let from_extra = |name: &str| {
             extra
                 .iter()
@@ -281,7 +340,7 @@ impl Server {
                 .map(|(_, value)| (*value).to_owned())
         };
         let namespace = from_extra("SESSION_NAMESPACE").unwrap_or(generated);
-        let database_url = from_extra("DATABASE_URL").or(setup.database_url);
+        let database_url = from_extra("DATABASE_URL").or(setup.get("DATABASE_URL").map(Into::into));
         let mut command = Command::new(target.program);
         for var in DEMO_VARS {
             command.env_remove(var);
@@ -323,8 +382,7 @@ impl Server {
             database_url,
             client: client(),
             log,
-            _cleanup: setup.cleanup,
-            _files: setup.files,
+            _setup: setup,
         }
     }
 

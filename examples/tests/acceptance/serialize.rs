@@ -9,26 +9,7 @@ use reqwest::header::{CONTENT_TYPE, COOKIE};
 use serde_json::json;
 use tokio::task::JoinSet;
 
-use crate::harness::{
-    credentials, fresh_namespace, mongodb_url, mysql_url, postgres_url, redis_url, Cleanup,
-    FileGuard, Server, Target,
-};
-
-/// What the servers of one scenario share: one namespace (Redis key
-/// prefix, SQL table or SQLite file), and here the policy; removed
-/// afterwards.
-pub(crate) struct Shared {
-    pub(crate) env: Vec<(&'static str, String)>,
-    _cleanup: Option<Cleanup>,
-    _files: Option<FileGuard>,
-}
-
-impl Shared {
-    /// The variables as the harness takes them.
-    pub(crate) fn pairs(&self) -> Vec<(&str, &str)> {
-        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
-    }
-}
+use crate::harness::{credentials, open_store, shared_store, Server, Shared, Target};
 
 fn shared(store: &str) -> Shared {
     let mut shared = shared_store(store);
@@ -38,71 +19,21 @@ fn shared(store: &str) -> Shared {
     shared
 }
 
-/// One namespace of `store` for several servers.
-pub(crate) fn shared_store(store: &str) -> Shared {
-    let namespace = fresh_namespace();
-    let (database_url, cleanup, files) = match store {
-        "postgres" | "mysql" => {
-            let url = if store == "postgres" {
-                postgres_url()
-            } else {
-                mysql_url()
-            };
-            let cleanup = Cleanup::table(&url, &namespace);
-            (Some(url), Some(cleanup), None)
-        }
-        "sqlite" => {
-            let files = FileGuard::sqlite(&namespace);
-            (Some(files.url()), None, Some(files))
-        }
-        "redis" => {
-            let cleanup = Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"));
-            (None, Some(cleanup), None)
-        }
-        "mongodb" => {
-            let cleanup = Cleanup::collection(&mongodb_url(), &namespace);
-            (None, Some(cleanup), None)
-        }
-        _ => (None, None, None),
-    };
-    let mut env = vec![("SESSION_NAMESPACE", namespace)];
-    env.extend(database_url.map(|url| ("DATABASE_URL", url)));
-    Shared {
-        env,
-        _cleanup: cleanup,
-        _files: files,
-    }
-}
-
 /// Whether the store, opened as the servers will open it, can lock
 /// sessions. A store that cannot (the cookie store; a store whose locks are
 /// not in this build) is refused under `serialize` at start, which
 /// `startup.rs` checks for the cookie store; its scenarios here are skipped,
 /// and run by themselves once the store answers `locks()`.
-async fn store_locks(store: &str, shared: &Shared) -> bool {
-    if store == "cookie" {
+async fn store_locks(target: &Target, shared: &Shared) -> bool {
+    if target.stateless() {
         return false;
     }
-    let (redis, mongodb) = (redis_url(), mongodb_url());
-    let mut pairs: Vec<(&str, &str)> = vec![
-        ("SESSION_STORE", store),
-        ("REDIS_URL", &redis),
-        ("MONGODB_URL", &mongodb),
-    ];
-    pairs.extend(
-        shared
-            .env
-            .iter()
-            .filter(|(k, _)| *k != "SESSION_CONCURRENCY")
-            .map(|(k, v)| (*k, v.as_str())),
-    );
-    let config = examples::DemoConfig::from_pairs(&pairs).expect("a valid configuration");
-    let opened = examples::build_store(&config)
-        .await
-        .expect("the store opens");
-    let locks = opened.locks().is_some();
+    let locks = open_store(target.store, shared).await.locks().is_some();
     if !locks {
-        eprintln!("skipped: the {store} store does not lock sessions in this build");
+        eprintln!(
+            "skipped: the {} store does not lock sessions in this build",
+            target.store
+        );
     }
     locks
 }
@@ -110,8 +41,8 @@ async fn store_locks(store: &str, shared: &Shared) -> bool {
 /// The groups of servers a scenario runs on: an axum-demo and an
 /// actix-demo sharing the store, or, for the memory store, each alone.
 fn server_groups(axum: &Target, actix: &Target, shared: &Shared) -> Vec<Vec<Server>> {
-    let env: Vec<(&str, &str)> = shared.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    if axum.store == "memory" {
+    let env = shared.pairs();
+    if axum.in_process() {
         vec![vec![axum.start_with(&env)], vec![actix.start_with(&env)]]
     } else {
         vec![vec![axum.start_with(&env), actix.start_with(&env)]]
@@ -147,7 +78,7 @@ async fn burst(
 /// every one answered `200`.
 pub(crate) async fn parallel_counters_lose_nothing(axum: &Target, actix: &Target) {
     let shared = shared(axum.store);
-    if !store_locks(axum.store, &shared).await {
+    if !store_locks(axum, &shared).await {
         return;
     }
     for servers in server_groups(axum, actix, &shared) {
@@ -174,7 +105,7 @@ pub(crate) async fn parallel_counters_lose_nothing(axum: &Target, actix: &Target
 /// `429`: the lockout is exact.
 pub(crate) async fn parallel_wrong_logins_lock_exactly(axum: &Target, actix: &Target) {
     let shared = shared(axum.store);
-    if !store_locks(axum.store, &shared).await {
+    if !store_locks(axum, &shared).await {
         return;
     }
     for servers in server_groups(axum, actix, &shared) {

@@ -9,10 +9,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use session_core::SessionId;
 
-use crate::harness::{
-    fresh_namespace, mongodb_url, mysql_url, postgres_url, redis_url, Cleanup, FileGuard, Server,
-    Target,
-};
+use examples::store::Keeps;
+
+use crate::harness::{shared_store, url_of, Server, Target};
 use crate::inspect::{contains, mongodb_dump, redis_dump, sql_dump, Entry};
 use crate::servers::RedisServer;
 
@@ -22,9 +21,11 @@ const NOTE: &str = "zebra-octopus-4711 hides the key under the doormat";
 /// Everything the server's store holds: its Redis keys, its table rows or
 /// its collection's documents.
 async fn dump(target: &Target, server: &Server) -> Vec<Entry> {
-    let dumped = match target.store {
-        "redis" => redis_dump(&redis_url(), &format!("{}:", server.namespace)).await,
-        "mongodb" => mongodb_dump(&mongodb_url(), &server.namespace).await,
+    let dumped = match target.keeps() {
+        Keeps::RedisKeys => {
+            redis_dump(&url_of(target.store), &format!("{}:", server.namespace)).await
+        }
+        Keeps::Collection => mongodb_dump(&url_of(target.store), &server.namespace).await,
         _ => {
             let url = server.database_url.as_deref().expect("a DATABASE_URL");
             sql_dump(url, &server.namespace).await
@@ -48,8 +49,8 @@ pub(crate) async fn the_store_never_holds_the_note_or_the_token(target: &Target)
 
     let entries = dump(target, &server).await;
     // The session is there, so the dump reads the right place.
-    let key = match target.store {
-        "redis" => format!("{}:session:{}", server.namespace, id.as_str()),
+    let key = match target.keeps() {
+        Keeps::RedisKeys => format!("{}:session:{}", server.namespace, id.as_str()),
         _ => id.as_str().to_owned(),
     };
     assert!(
@@ -232,20 +233,9 @@ pub(crate) async fn a_redis_outage_is_a_quick_503_and_heals(target: &Target) {
 /// Three servers started at the same moment on one new table (or SQLite
 /// file) all start, and share it: one session goes through all three.
 pub(crate) async fn servers_starting_together_share_one_table(target: &Target) {
-    let namespace = fresh_namespace();
     // Declared first, dropped last: after the servers are gone.
-    let (url, _table, _files) = match target.store {
-        "postgres" => shared_table(postgres_url(), &namespace),
-        "mysql" => shared_table(mysql_url(), &namespace),
-        _ => {
-            let files = FileGuard::sqlite(&namespace);
-            (files.url(), None, Some(files))
-        }
-    };
-    let env = [
-        ("SESSION_NAMESPACE", namespace.as_str()),
-        ("DATABASE_URL", url.as_str()),
-    ];
+    let shared = shared_store(target.store);
+    let env = shared.pairs();
     let servers: Vec<Server> = std::thread::scope(|scope| {
         let starting: Vec<_> = (0..3)
             .map(|_| scope.spawn(|| target.start_with(&env)))
@@ -270,24 +260,12 @@ pub(crate) async fn servers_starting_together_share_one_table(target: &Target) {
     }
 }
 
-fn shared_table(url: String, table: &str) -> (String, Option<Cleanup>, Option<FileGuard>) {
-    let guard = Cleanup::table(&url, table);
-    (url, Some(guard), None)
-}
-
 /// The demo stops and starts again on the same store (and namespace): the
 /// browser's session goes on, logged in, its counter where it was.
 pub(crate) async fn sessions_survive_a_restart_of_the_demo(target: &Target) {
-    let namespace = fresh_namespace();
     // Declared first, dropped last: after both servers are gone.
-    let _collection = match target.store {
-        "mongodb" => Some(Cleanup::collection(&mongodb_url(), &namespace)),
-        "redis" => Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
-        "postgres" => Some(Cleanup::table(&postgres_url(), &namespace)),
-        "mysql" => Some(Cleanup::table(&mysql_url(), &namespace)),
-        other => panic!("no restart scenario for the {other} store"),
-    };
-    let env = [("SESSION_NAMESPACE", namespace.as_str())];
+    let shared = shared_store(target.store);
+    let env = shared.pairs();
     let server = target.start_with(&env);
     let mut agent = server.agent();
     for n in 1..=2 {
@@ -322,8 +300,7 @@ pub(crate) async fn sessions_survive_a_restart_of_the_demo(target: &Target) {
 /// reaches it: polled, with a cutoff), and a logout on one is a logout on
 /// the other.
 pub(crate) async fn near_caches_stay_coherent_across_servers(target: &Target) {
-    let namespace = fresh_namespace();
-    let _keys = Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"));
+    let shared = shared_store(target.store);
     let other = Target {
         program: if target.program.ends_with("axum-demo") {
             env!("CARGO_BIN_EXE_actix-demo")
@@ -332,10 +309,8 @@ pub(crate) async fn near_caches_stay_coherent_across_servers(target: &Target) {
         },
         store: target.store,
     };
-    let env = [
-        ("SESSION_NAMESPACE", namespace.as_str()),
-        ("SESSION_REDIS_NEAR_CACHE", "1000"),
-    ];
+    let mut env = shared.pairs();
+    env.push(("SESSION_REDIS_NEAR_CACHE", "1000"));
     let (a, b) = (target.start_with(&env), other.start_with(&env));
     let mut agent = a.agent();
     agent.login("alice", "wonderland").await;

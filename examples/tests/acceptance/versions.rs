@@ -12,54 +12,12 @@
 
 use serde_json::json;
 
-use crate::harness::{
-    fresh_namespace, mongodb_url, mysql_url, postgres_url, redis_url, Agent, Cleanup, FileGuard,
-    Server, Target,
-};
+use crate::harness::{shared_store, Agent, Server, Shared, Target};
 
 const NOTE: &str = "the note survives every deploy";
 
-/// The variables that make two servers share one store, and what removes
-/// its data afterwards.
-struct Shared {
-    env: Vec<(&'static str, String)>,
-    _cleanup: Option<Cleanup>,
-    _files: Option<FileGuard>,
-}
-
-fn shared_store(store: &str) -> Shared {
-    let namespace = fresh_namespace();
-    let mut env = vec![("SESSION_NAMESPACE", namespace.clone())];
-    let (cleanup, files) = match store {
-        "redis" => (
-            Some(Cleanup::redis_keys(&redis_url(), &format!("{namespace}:"))),
-            None,
-        ),
-        "postgres" | "mysql" => {
-            let url = match store {
-                "postgres" => postgres_url(),
-                _ => mysql_url(),
-            };
-            env.push(("DATABASE_URL", url.clone()));
-            (Some(Cleanup::table(&url, &namespace)), None)
-        }
-        "mongodb" => (Some(Cleanup::collection(&mongodb_url(), &namespace)), None),
-        "sqlite" => {
-            let files = FileGuard::sqlite(&namespace);
-            env.push(("DATABASE_URL", files.url()));
-            (None, Some(files))
-        }
-        _ => (None, None),
-    };
-    Shared {
-        env,
-        _cleanup: cleanup,
-        _files: files,
-    }
-}
-
 fn start(target: &Target, shared: &Shared, version: &str) -> Server {
-    let mut env: Vec<(&str, &str)> = shared.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut env = shared.pairs();
     env.push(("DEMO_SESSION_VERSION", version));
     target.start_with(&env)
 }
@@ -78,7 +36,7 @@ pub(crate) async fn version_2_first(target: &Target) {
 }
 
 async fn alternate(target: &Target, v1_first: bool) {
-    if target.store == "memory" {
+    if target.in_process() {
         return each_version_alone(target).await;
     }
     let shared = shared_store(target.store);
