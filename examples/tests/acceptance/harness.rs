@@ -39,8 +39,12 @@ const DEMO_VARS: [&str; 12] = [
 
 /// The store a `SESSION_STORE` name stands for: its row of the demo's
 /// table (`examples::store::STORES`), where every helper here reads what it
-/// needs (where the store keeps sessions, the variable of its server).
+/// needs (where the store keeps sessions, the variable of its server). An
+/// empty name is unset, as the demo reads it: the default store.
 pub(crate) fn store_kind(store: &str) -> StoreKind {
+    if store.is_empty() {
+        return StoreKind::default();
+    }
     StoreKind::named(store).unwrap_or_else(|| panic!("no {store} store in the demo's table"))
 }
 
