@@ -338,7 +338,10 @@ pub async fn guard_can_answer_401_and_custom_sign_in<A: Adapter>() {
     let response = send(&s.guarded::<A>(Some(json)).await, "/private", &[]).await;
     assert_eq!(response.status, 401);
     assert_eq!(response.header("content-type"), [JSON_TYPE]);
-    assert_eq!(response.body, JSON_REFUSAL, "the application's own 401 body");
+    assert_eq!(
+        response.body, JSON_REFUSAL,
+        "the application's own 401 body"
+    );
     let custom = LoginPolicy::new(signed_in).sign_in("/public/page");
     let web = s.guarded::<A>(Some(custom)).await;
     let response = send(&web, "/private", &[]).await;

@@ -334,10 +334,13 @@ mod tests {
         assert_eq!(policy().unauthorized().refusal("/p"), Refusal::Unauthorized);
         let api = policy().unauthorized_with("application/json", "{}");
         assert_eq!(api.refusal("/p"), Refusal::Unauthorized);
-        // A later sign-in page wins over the 401, as with `unauthorized`.
         assert_eq!(api.unauthorized_body(), Some(("application/json", "{}")));
+        // A later sign-in page wins over the 401, as with `unauthorized`.
         assert!(matches!(
-            policy().unauthorized_with("text/html", "").sign_in("/in").refusal("/p"),
+            policy()
+                .unauthorized_with("text/html", "")
+                .sign_in("/in")
+                .refusal("/p"),
             Refusal::Redirect(_)
         ));
     }
