@@ -14,7 +14,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use examples::model::v2;
+use examples::model::{v2, Account};
 use examples::DemoSession;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
