@@ -799,9 +799,10 @@ impl SessionConfigBuilder {
     /// At most `max` live sessions per owner (default: no limit; not zero),
     /// enforced by the store when a session gains its owner (a login); what
     /// a login over it does is [`owner_limit_policy`](Self::owner_limit_policy).
-    /// The store must support [`SessionStore::limit_owner`] (the memory and
-    /// SQL stores do; see each store's docs); `build()` refuses a store that
-    /// does not ([`SessionStore::limits_owners`]).
+    /// The store must support [`SessionStore::limit_owner`] (every server
+    /// store of the workspace does, Redis on a cluster only with a
+    /// hash-tagged prefix; the cookie store cannot); `build()` refuses a
+    /// store that does not ([`SessionStore::limits_owners`]).
     pub fn max_sessions_per_owner(mut self, max: u32) -> Self {
         self.owner_max = Some(max);
         self

@@ -432,14 +432,35 @@ async fn server_side_operations_are_unsupported() {
         }
         other => panic!("expected Unsupported, got {other:?}"),
     };
-    assert_eq!(unsupported(m.get(&id).await.unwrap_err()), "loading by id");
-    assert_eq!(unsupported(m.find(&id).await.unwrap_err()), "loading by id");
+    let by_id = "loading by id (the session lives in its cookie; with a revocation hook, delete ends an id)";
+    assert_eq!(unsupported(m.get(&id).await.unwrap_err()), by_id);
+    assert_eq!(unsupported(m.find(&id).await.unwrap_err()), by_id);
     assert_eq!(unsupported(m.clear().await.unwrap_err()), "clear");
     assert_eq!(unsupported(m.count().await.unwrap_err()), "count");
+    // A user's sessions: no list of cookies to read, so listing, revoking
+    // one (its owner must be read first) and revoking the others all say
+    // why, and nothing is ended.
+    let listing = "listing sessions by owner (the server keeps no list of cookies)";
     assert_eq!(
-        unsupported(m.delete_by_owner("alice").await.unwrap_err()),
-        "deleting by owner"
+        unsupported(m.sessions_of("alice", None).await.unwrap_err()),
+        listing
     );
+    assert_eq!(
+        unsupported(m.revoke_others("alice", &id).await.unwrap_err()),
+        listing
+    );
+    assert_eq!(
+        unsupported(m.revoke("alice", &id).await.unwrap_err()),
+        by_id
+    );
+    let error = m.sessions_of("alice", None).await.unwrap_err();
+    assert_eq!(error.status_code(), 500, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!("the cookie store does not support {listing}")
+    );
+    assert!(unsupported(m.delete_by_owner("alice").await.unwrap_err())
+        .starts_with("deleting sessions by owner"));
     assert_eq!(
         unsupported(m.delete_where(|_| true).await.unwrap_err()),
         "deleting by predicate"
