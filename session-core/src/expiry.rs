@@ -4,9 +4,8 @@
 //! Expiry is found in two places. The request cycle finds it when a load
 //! meets a record past its expiry ([`ExpirySource::Load`]). A store finds it
 //! when it removes expired records itself: the memory store's sweeper, the
-//! SQL store's cleanup, the MongoDB store's cleanup
-//! ([`ExpirySource::Cleanup`]), or the server telling it that a key expired
-//! (Redis keyspace notifications, [`ExpirySource::Notification`]). A store
+//! SQL store's cleanup ([`ExpirySource::Cleanup`]), or the backend telling
+//! it that it removed a record ([`ExpirySource::Notification`]). A store
 //! that reports expiries holds one [`ExpirySink`] (shared by its clones) and
 //! answers it from [`SessionStore::expiry_sink`](crate::store::SessionStore::expiry_sink);
 //! every configuration built on that store listens to it, and the store calls
@@ -29,7 +28,8 @@ pub enum ExpirySource {
     /// The store's own cleanup removed it (a sweeper, a cleanup task,
     /// `remove_expired()`).
     Cleanup,
-    /// The backend said it removed it (Redis keyspace notifications).
+    /// The backend said it removed it (a store subscribed to its backend's
+    /// expiry notifications).
     Notification,
 }
 
@@ -51,8 +51,8 @@ impl ExpirySource {
 pub struct ExpiredSession {
     /// The session's id.
     pub id: SessionId,
-    /// The session's owner, if it had one and the store knew it (a Redis
-    /// notification names only the key, so it has none).
+    /// The session's owner, if it had one and the store knew it (a
+    /// backend's notification may name only the key).
     pub owner: Option<String>,
     /// Where the expiry was found.
     pub source: ExpirySource,
