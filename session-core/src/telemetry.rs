@@ -17,7 +17,7 @@
 //! | `session_touched_total` | counter | |
 //! | `session_deleted_total` | counter | |
 //! | `session_rotated_total` | counter | |
-//! | `session_expired_total` | counter | |
+//! | `session_expired_total` | counter | `source`: `load`, `cleanup`, `notification` |
 //! | `session_degraded_total` | counter | |
 //! | `session_store_errors_total` | counter | `operation` |
 //! | `session_store_duration_seconds` | histogram | `operation` |
@@ -32,6 +32,9 @@ use tracing::Instrument;
 
 use crate::id::SessionId;
 use crate::store::StoreError;
+
+#[cfg(feature = "metrics")]
+mod keys;
 
 /// The metric names, as [`telemetry`](self) documents them.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
@@ -77,7 +80,7 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Operation::Load => "load",
             Operation::Create => "create",
@@ -120,7 +123,7 @@ pub(crate) enum LoadOutcome {
 }
 
 impl LoadOutcome {
-    fn as_str(self) -> &'static str {
+    const fn as_str(self) -> &'static str {
         match self {
             LoadOutcome::Found => "found",
             LoadOutcome::Absent => "absent",
@@ -147,16 +150,23 @@ pub(crate) fn count(name: &'static str) {
     let _ = name;
 }
 
-/// Counts one request's load, by what it found; an expired record also
-/// counts in `session_expired_total`.
+/// Counts one request's load, by what it found. An expired record is also
+/// counted in `session_expired_total`, where every source of expiries
+/// counts (`Callbacks::expired`).
 pub(crate) fn loaded(outcome: LoadOutcome) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(name::LOADED, "outcome" => outcome.as_str()).increment(1);
+    metrics::with_recorder(|r| r.register_counter(keys::loaded(outcome), &keys::METADATA))
+        .increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = outcome.as_str();
-    if outcome == LoadOutcome::Expired {
-        count(name::EXPIRED);
-    }
+}
+
+/// Counts one expiry in `session_expired_total`, by where it was found.
+pub(crate) fn expired(source: crate::expiry::ExpirySource) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name::EXPIRED, "source" => source.as_str()).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = source.as_str();
 }
 
 /// The short word for how a store call ended, for its span.
@@ -216,10 +226,11 @@ pub(crate) async fn store_call<R>(
 fn record_call(operation: Operation, elapsed: Duration, error: Option<&StoreError>) {
     #[cfg(feature = "metrics")]
     {
-        let operation = operation.as_str();
-        metrics::histogram!(name::STORE_DURATION, "operation" => operation)
+        let key = keys::store_duration(operation);
+        metrics::with_recorder(|r| r.register_histogram(key, &keys::METADATA))
             .record(elapsed.as_secs_f64());
         if error.is_some_and(is_failure) {
+            let operation = operation.as_str();
             metrics::counter!(name::STORE_ERRORS, "operation" => operation).increment(1);
         }
     }
