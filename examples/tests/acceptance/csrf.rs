@@ -5,8 +5,7 @@
 
 use reqwest::Method;
 
-use crate::harness::{Agent, Server, Target};
-use crate::serialize::shared_store;
+use crate::harness::{shared_store, Agent, Server, Target};
 
 /// `POST /ui/counter` on `server` with `agent`'s session cookie and
 /// `token` in the form field: the status (`303` back to `/`, or `403`).
