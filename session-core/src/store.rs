@@ -69,7 +69,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use crate::id::SessionId;
-pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
+pub use crate::lock::{LockAttempt, LockToken, SavedAndUnlocked, SessionLocks};
 pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
 pub use crate::record::Record;
 
