@@ -2,9 +2,10 @@
 //! it in one round trip run as one script, atomically, sent by SHA-1
 //! (`EVALSHA`). The common paths do without them (plain `GET`, `SET`,
 //! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve
-//! Reject-policy saves, writes that maintain an owner index on one slot, the
-//! first touch of a session this process does not know yet, rotation, and
-//! the owner and predicate deletions.
+//! Reject-policy saves, the serialize policy's saves (which release the
+//! lease too) and releases, writes that maintain an owner index on one
+//! slot, the first touch of a session this process does not know yet,
+//! rotation, and the owner and predicate deletions.
 //!
 //! They read the value layout of `layout.rs` (1-based offsets in Lua): byte
 //! 1 format (`1`), bytes 2-9 version, 10-17 created, 18-25 absolute expiry,
