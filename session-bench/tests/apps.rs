@@ -100,8 +100,9 @@ fn a_session_is_kept_in_process_too() {
 
 /// `ours-onwrite` sends the cookie only when the session is written, as the
 /// peers do; so does `ours` (the default, sliding expiry) for reads that
-/// follow a write within the refresh slack (1 s), as these do: the idle
-/// expiry would move by less than the slack, so nothing is refreshed.
+/// follow a write within the refresh slack (a tenth of the idle timeout),
+/// as these do: the idle expiry would move by less than the slack, so
+/// nothing is refreshed.
 #[test]
 fn ours_onwrite_sends_the_cookie_only_on_writes() {
     for name in [

@@ -143,7 +143,7 @@ fn manager(kind: Kind, refresh: IdleRefresh) -> (SessionManager<Counter>, Arc<Co
         .secure(false)
         // No refresh slack: under `Always` every read refreshes, so the
         // counts move even for reads right after a write.
-        .refresh_slack(std::time::Duration::ZERO)
+        .refresh_fraction(0.0)
         .idle_refresh(refresh);
     let builder = match kind {
         Kind::Memory => builder.store(Counted {

@@ -94,21 +94,23 @@ impl CookieOptions {
     }
 }
 
-/// The default [refresh slack](SessionConfigBuilder::refresh_slack): one
-/// second.
-pub const DEFAULT_REFRESH_SLACK: Duration = Duration::from_secs(1);
+/// The default [refresh fraction](SessionConfigBuilder::refresh_fraction):
+/// a tenth of the idle timeout, so a session that is only read is touched
+/// at most ten times per idle timeout.
+pub const DEFAULT_REFRESH_FRACTION: f64 = 0.1;
 
 /// When a request that only reads the session extends its idle expiry.
 #[derive(Debug, Clone, Copy, PartialEq)]
 #[non_exhaustive]
 pub enum IdleRefresh {
-    /// Every request that loads the session extends it: at commit, a
-    /// server store's record is touched (whose answer also proves that the
-    /// record still exists) and the cookie's `Max-Age` is sent again; a
-    /// sealed cookie is sealed again. The default. A read whose refresh
-    /// would move the idle expiry by less than the
-    /// [refresh slack](SessionConfigBuilder::refresh_slack) (1 s by
-    /// default) skips both: no store write and no `Set-Cookie`.
+    /// Every request that loads the session extends it, within the
+    /// [refresh fraction](SessionConfigBuilder::refresh_fraction): a read
+    /// whose refresh would move the idle expiry by less than that fraction
+    /// of the idle timeout (a tenth by default) writes nothing and sends no
+    /// `Set-Cookie`; past it, at commit, a server store's record is touched
+    /// (whose answer also proves that the record still exists) and the
+    /// cookie goes out again with the same `Max-Age` (the absolute expiry);
+    /// a sealed cookie is sealed again. The default.
     Always,
     /// Extend only once less than this fraction of the idle timeout remains
     /// (for example `0.5`): fewer store writes (one touch per half timeout
@@ -208,6 +210,10 @@ pub enum ConfigError {
     /// between 0 and 1 (or is NaN).
     #[error("the idle refresh fraction must be strictly between 0 and 1, not {0}")]
     InvalidRefreshFraction(f64),
+    /// The [refresh fraction](SessionConfigBuilder::refresh_fraction) is not
+    /// at least 0 and below 1 (or is NaN).
+    #[error("the refresh fraction must be at least 0 and below 1, not {0}")]
+    InvalidRefreshSlack(f64),
     /// The cookie `Path` does not start with `/`, or holds a `;`, a space, a
     /// control character or a non-ASCII character.
     #[error("invalid cookie path {0:?}: it must start with '/' and hold visible ASCII characters other than ';'")]
@@ -272,7 +278,8 @@ pub struct SessionConfig {
     pub(crate) callbacks: Callbacks,
     pub(crate) max_session_bytes: usize,
     pub(crate) cache_headers: bool,
-    pub(crate) refresh_slack: Duration,
+    pub(crate) refresh_fraction: f64,
+    pub(crate) store_slack: Duration,
     pub(crate) locking: crate::serialize::LockTimes,
     pub(crate) accounts: Accounts,
 }
@@ -372,12 +379,32 @@ impl SessionConfig {
     pub fn outage_policy(&self) -> OutagePolicy {
         self.outage
     }
-    /// The refresh slack in force: the configured one, at most 1% of the
-    /// idle timeout, or the store's, at most 5%, whichever is larger; see
-    /// [`SessionConfigBuilder::refresh_slack`] and
-    /// [`SessionStore::refresh_slack`].
+    /// The refresh slack in force for a session with the configured idle
+    /// timeout: the [refresh fraction](SessionConfigBuilder::refresh_fraction)
+    /// of it, or the store's slack ([`SessionStore::refresh_slack`], at most
+    /// 5% of it), whichever is larger. A remembered session's slack is the
+    /// same fraction of its own idle timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use session_core::SessionConfig;
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// let config = SessionConfig::builder().store(MemoryStore::new()).build()?;
+    /// // a tenth of the hour of idle time
+    /// assert_eq!(config.refresh_slack(), Duration::from_secs(360));
+    /// # Ok::<(), session_core::ConfigError>(())
+    /// ```
     pub fn refresh_slack(&self) -> Duration {
-        self.refresh_slack
+        self.refresh_slack_for(self.idle_timeout)
+    }
+
+    /// The refresh slack for a session whose idle timeout is `idle`.
+    pub(crate) fn refresh_slack_for(&self, idle: Duration) -> Duration {
+        // `refresh_fraction` is in [0, 1) (checked at build), so this never
+        // overflows.
+        let own = idle.mul_f64(self.refresh_fraction);
+        own.max(self.store_slack.min(idle / 20))
     }
     /// The store.
     pub fn store(&self) -> &Arc<dyn SessionStore> {
@@ -453,7 +480,7 @@ pub struct SessionConfigBuilder {
     warn_random_secret: bool,
     max_session_bytes: usize,
     cache_headers: bool,
-    refresh_slack: Duration,
+    refresh_fraction: f64,
     locking: crate::serialize::LockTimes,
     accounts: Accounts,
     owner_max: Option<u32>,
@@ -478,7 +505,7 @@ impl Default for SessionConfigBuilder {
             require_secret: false,
             warn_random_secret: true,
             max_session_bytes: DEFAULT_MAX_SESSION_BYTES,
-            refresh_slack: DEFAULT_REFRESH_SLACK,
+            refresh_fraction: DEFAULT_REFRESH_FRACTION,
             cache_headers: true,
             locking: crate::serialize::LockTimes::default(),
             accounts: Accounts::default(),
@@ -602,14 +629,22 @@ impl SessionConfigBuilder {
         self
     }
 
-    /// Under [`IdleRefresh::Always`], the least a read-only request must
-    /// move the idle expiry by for it to refresh at all (default
-    /// [`DEFAULT_REFRESH_SLACK`], 1 s; never more than 1% of the idle
-    /// timeout). A burst of reads within the slack of the last refresh costs
-    /// one store read each and sends no `Set-Cookie`: the session may end
-    /// up to the slack earlier than an exact sliding expiry, and the
-    /// browser's `Max-Age` lags by as much. [`Duration::ZERO`] refreshes on
-    /// every read. A store may ask for a larger slack
+    /// Under [`IdleRefresh::Always`], the fraction of the idle timeout a
+    /// read-only request must move the idle expiry by for it to refresh at
+    /// all (default [`DEFAULT_REFRESH_FRACTION`], a tenth; at least 0 and
+    /// below 1). A session that is only read is then touched (server
+    /// stores) or resealed (the cookie store) at most once per that
+    /// fraction of its idle timeout, and the reads in between cost one
+    /// store read each (or one cookie opening) and send no `Set-Cookie`.
+    ///
+    /// The trade: the idle expiry is the one last written, so a session
+    /// may end up to that fraction of the idle timeout *earlier* than an
+    /// exact sliding expiry would end it, never later (with an hour of
+    /// idle time and the default, after 54 to 60 minutes without a
+    /// request). The server side enforces the expiry it wrote exactly. The
+    /// "last seen" metadata is the touched idle expiry, so it has the same
+    /// precision and costs no write of its own. `0.0` refreshes on every
+    /// read. A store may ask for a larger slack
     /// ([`SessionStore::refresh_slack`], at most 5% of the idle timeout),
     /// which then applies.
     ///
@@ -620,15 +655,20 @@ impl SessionConfigBuilder {
     ///
     /// let config = SessionConfig::builder()
     ///     .store(MemoryStore::new())
-    ///     .idle_timeout(Duration::from_secs(60))
-    ///     .refresh_slack(Duration::from_secs(5))
+    ///     .idle_timeout(Duration::from_secs(600))
+    ///     .refresh_fraction(0.05)
     ///     .build()?;
-    /// // capped at 1% of the idle timeout
-    /// assert_eq!(config.refresh_slack(), Duration::from_millis(600));
+    /// assert_eq!(config.refresh_slack(), Duration::from_secs(30));
+    ///
+    /// let bad = SessionConfig::builder()
+    ///     .store(MemoryStore::new())
+    ///     .refresh_fraction(1.5)
+    ///     .build();
+    /// assert!(bad.is_err());
     /// # Ok::<(), session_core::ConfigError>(())
     /// ```
-    pub fn refresh_slack(mut self, slack: Duration) -> Self {
-        self.refresh_slack = slack;
+    pub fn refresh_fraction(mut self, fraction: f64) -> Self {
+        self.refresh_fraction = fraction;
         self
     }
 
@@ -759,9 +799,10 @@ impl SessionConfigBuilder {
     /// At most `max` live sessions per owner (default: no limit; not zero),
     /// enforced by the store when a session gains its owner (a login); what
     /// a login over it does is [`owner_limit_policy`](Self::owner_limit_policy).
-    /// The store must support [`SessionStore::limit_owner`] (the memory and
-    /// SQL stores do; see each store's docs); `build()` refuses a store that
-    /// does not ([`SessionStore::limits_owners`]).
+    /// The store must support [`SessionStore::limit_owner`] (every server
+    /// store of the workspace does, Redis on a cluster only with a
+    /// hash-tagged prefix; the cookie store cannot); `build()` refuses a
+    /// store that does not ([`SessionStore::limits_owners`]).
     pub fn max_sessions_per_owner(mut self, max: u32) -> Self {
         self.owner_max = Some(max);
         self
@@ -841,6 +882,10 @@ impl SessionConfigBuilder {
                 return Err(ConfigError::InvalidRefreshFraction(fraction));
             }
         }
+        // Written so that NaN fails too.
+        if !(self.refresh_fraction >= 0.0 && self.refresh_fraction < 1.0) {
+            return Err(ConfigError::InvalidRefreshSlack(self.refresh_fraction));
+        }
         if self.max_session_bytes == 0 {
             return Err(ConfigError::ZeroSessionLimit);
         }
@@ -859,7 +904,7 @@ impl SessionConfigBuilder {
                 KeyRing::generate()
             }
         };
-        let refresh_slack = refresh_slack(self.refresh_slack, self.idle_timeout, store.as_ref());
+        let store_slack = store.refresh_slack();
         Ok(SessionConfig {
             cookie_name: self.cookie.full_name(),
             cookie: self.cookie,
@@ -875,18 +920,12 @@ impl SessionConfigBuilder {
             callbacks: self.callbacks,
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
-            refresh_slack,
+            refresh_fraction: self.refresh_fraction,
+            store_slack,
             locking: self.locking,
             accounts,
         })
     }
-}
-
-/// The refresh slack in force: the configured one (at most 1% of the idle
-/// timeout) or the store's (at most 5%), whichever is larger.
-fn refresh_slack(configured: Duration, idle: Duration, store: &dyn SessionStore) -> Duration {
-    let asked = store.refresh_slack().min(idle / 20);
-    configured.min(idle / 100).max(asked)
 }
 
 /// Checks the remember-me bound and the cap per owner; answers the cap.

@@ -260,11 +260,12 @@ impl SessionConfig {
     /// shared cache would depend on that cache. And a response that hands
     /// out a session token is usually personal (a login, a cart) and worth
     /// keeping out of the browser's disk cache too. A response that only
-    /// reads the session gets no `Cache-Control` from here (with
-    /// [`IdleRefresh::Always`](crate::IdleRefresh::Always) most such
-    /// responses do send a refreshed cookie, so they get `no-store`; an
-    /// application that wants them cached privately sets its own
-    /// `Cache-Control: private, ...`).
+    /// reads the session gets no `Cache-Control` from here, only
+    /// `Vary: Cookie` (with [`IdleRefresh::Always`](crate::IdleRefresh::Always)
+    /// such a response sends a cookie, and so gets `no-store`, only when it
+    /// refreshes the idle expiry: at most once per refresh fraction of the
+    /// idle timeout; an application that wants its pages kept out of every
+    /// cache sets its own `Cache-Control`).
     ///
     /// ```
     /// use session_core::{SessionConfig, adapter::{CacheHeaders, ResponseFacts}};

@@ -135,8 +135,8 @@ mod telemetry;
 pub use codec::{Codec, CodecError};
 pub use config::{
     Concurrency, ConfigError, CookieOptions, IdleRefresh, OutagePolicy, SameSite, SessionConfig,
-    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_SLACK, DEFAULT_REMEMBER_MAX,
-    MAX_COOKIE_BYTES, MAX_TIMEOUT,
+    SessionConfigBuilder, DEFAULT_MAX_SESSION_BYTES, DEFAULT_REFRESH_FRACTION,
+    DEFAULT_REMEMBER_MAX, MAX_COOKIE_BYTES, MAX_TIMEOUT,
 };
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};

@@ -11,9 +11,11 @@
 //!
 //! "Last seen" is not stored at all: it rides on the idle-expiry touch.
 //! A request that uses a session slides its idle expiry (a touch, when it
-//! moves by more than the refresh slack), so `idle_expires_at` minus that
-//! session's idle timeout is when it was last used, within the refresh
-//! slack, and a read-only request costs no write for it.
+//! moves by at least the refresh slack: a tenth of the idle timeout by
+//! default, [`SessionConfigBuilder::refresh_fraction`](crate::SessionConfigBuilder::refresh_fraction)),
+//! so `idle_expires_at` minus that session's idle timeout is when it was
+//! last used, within the refresh slack, and a read-only request costs no
+//! write for it.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -76,7 +78,8 @@ impl Metadata {
     }
 
     /// Shows when each session was last used: derived from its idle expiry,
-    /// so it costs no write (precision: the refresh slack; with
+    /// so it costs no write (precision: the refresh slack, a tenth of the
+    /// idle timeout by default; with
     /// [`IdleRefresh::OnWrite`](crate::IdleRefresh::OnWrite), the last
     /// write).
     pub const fn last_seen(mut self, on: bool) -> Self {

@@ -70,7 +70,7 @@ pub(crate) struct State<T> {
     pub(crate) generation: u64,
     /// The idle expiry is to be refreshed at commit (`IdleRefresh::Always`):
     /// a server store's record is touched, a sealed cookie sealed again, and
-    /// the cookie's `Max-Age` sent again.
+    /// the cookie sent again (its `Max-Age` is the absolute expiry's).
     pub(crate) refreshed: bool,
     /// The cookie must be sent again even if nothing changed (a sealed cookie
     /// opened with an old key).

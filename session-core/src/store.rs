@@ -342,11 +342,13 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
         ))
     }
 
-    /// The [refresh slack](crate::SessionConfigBuilder::refresh_slack)
+    /// The [refresh slack](crate::SessionConfig::refresh_slack)
     /// this store asks for: how little a read-only request's refresh may
     /// move the idle expiry before the request cycle skips it (the touch
     /// and the `Set-Cookie`). The configuration uses the larger of this
-    /// (at most 5% of the idle timeout) and its own slack. The default,
+    /// (at most 5% of the idle timeout) and its own slack (the
+    /// [refresh fraction](crate::SessionConfigBuilder::refresh_fraction)
+    /// of the idle timeout). The default,
     /// zero, asks nothing. A store whose reads cost no round trip but whose
     /// touches do (the Redis store's near cache) asks for more, so that a
     /// read-only request on a hot session writes nothing, while every

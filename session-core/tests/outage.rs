@@ -131,7 +131,7 @@ fn manager(store: &Switched, outage: OutagePolicy, policy: Concurrency) -> Sessi
         .outage_policy(outage)
         .concurrency(policy)
         // every read moves the idle expiry: the touch counter is exercised
-        .refresh_slack(Duration::ZERO)
+        .refresh_fraction(0.0)
         .build()
         .unwrap();
     SessionManager::new(config)

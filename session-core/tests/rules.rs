@@ -64,7 +64,7 @@ async fn new_session_is_written_only_once_it_holds_data() {
 #[tokio::test]
 async fn unchanged_session_is_touched_at_commit_not_rewritten() {
     let store = Counting::new();
-    let m = manager::<Cart>(&store, |b| b.refresh_slack(Duration::ZERO));
+    let m = manager::<Cart>(&store, |b| b.refresh_fraction(0.0));
     let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
     let before = store.calls.total();
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
@@ -80,23 +80,23 @@ async fn unchanged_session_is_touched_at_commit_not_rewritten() {
         "the commit touched, which also proves the record is still there"
     );
     assert_eq!(store.calls.get(&store.calls.save), 0);
-    // Max-Age moved, so the cookie goes out again with the same token.
+    // The touch sends the cookie again, with the same token.
     assert_eq!(pair(&out), cookie);
 }
 
 #[tokio::test]
-async fn reads_within_the_refresh_slack_write_nothing_and_send_no_cookie() {
+async fn reads_within_the_refresh_fraction_write_nothing_and_send_no_cookie() {
     let store = Counting::new();
-    let m = manager::<Cart>(&store, |b| {
-        b.idle_timeout(Duration::from_secs(30))
-            .refresh_slack(Duration::from_millis(200))
-    });
+    // A tenth of the idle timeout by default: 200 ms of 2 s.
+    let m = manager::<Cart>(&store, |b| b.idle_timeout(Duration::from_secs(2)));
     assert_eq!(m.config().refresh_slack(), Duration::from_millis(200));
     let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
     let before = store.calls.total();
-    let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
-    assert!(out.is_none(), "no Set-Cookie within the slack: {out:?}");
-    assert_eq!(store.calls.total() - before, 1, "one plain load");
+    for _ in 0..3 {
+        let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
+        assert!(out.is_none(), "no Set-Cookie within the slack: {out:?}");
+    }
+    assert_eq!(store.calls.total() - before, 3, "one plain load each");
     tokio::time::sleep(Duration::from_millis(250)).await;
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
     assert_eq!(
@@ -109,12 +109,72 @@ async fn reads_within_the_refresh_slack_write_nothing_and_send_no_cookie() {
         1,
         "and the record is touched"
     );
-    // The slack never exceeds 1% of the idle timeout.
-    let capped = manager::<Cart>(&store, |b| {
-        b.idle_timeout(Duration::from_secs(10))
-            .refresh_slack(Duration::from_secs(5))
+    // Touched: the next reads are within the slack again.
+    let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
+    assert!(out.is_none(), "{out:?}");
+    assert_eq!(store.calls.get(&store.calls.touch), 1);
+}
+
+#[tokio::test]
+async fn the_refresh_fraction_is_configurable_and_checked() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| {
+        b.idle_timeout(Duration::from_secs(100))
+            .refresh_fraction(0.25)
     });
-    assert_eq!(capped.config().refresh_slack(), Duration::from_millis(100));
+    assert_eq!(m.config().refresh_slack(), Duration::from_secs(25));
+    let every_read = manager::<Cart>(&store, |b| b.refresh_fraction(0.0));
+    assert_eq!(every_read.config().refresh_slack(), Duration::ZERO);
+    for bad in [-0.1, 1.0, 2.0, f64::NAN, f64::INFINITY] {
+        let built = session_core::SessionConfig::testing()
+            .shared_store(Arc::new(store.clone()))
+            .refresh_fraction(bad)
+            .build();
+        assert!(
+            matches!(
+                built,
+                Err(session_core::ConfigError::InvalidRefreshSlack(_))
+            ),
+            "{bad}"
+        );
+    }
+}
+
+/// The session expires at the idle expiry last written, never later: a
+/// session read within the slack ends one idle timeout after its last
+/// touch, however often it was read since.
+#[tokio::test]
+async fn reads_within_the_slack_do_not_extend_the_session() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| {
+        b.idle_timeout(Duration::from_millis(1000))
+            .refresh_fraction(0.9)
+    });
+    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    // Reads at 300 ms and 600 ms: the expiry would move by less than 900 ms.
+    for wait in [300, 300] {
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let out = request(
+            &m,
+            Some(&cookie),
+            200,
+            Some(&|s: &Session<Cart>| assert!(!s.is_new())),
+        )
+        .await
+        .unwrap();
+        assert!(out.is_none(), "{out:?}");
+    }
+    assert_eq!(store.calls.get(&store.calls.touch), 0);
+    // 1100 ms after the write, 500 ms after the last read: expired.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    request(
+        &m,
+        Some(&cookie),
+        200,
+        Some(&|s: &Session<Cart>| assert!(s.is_new(), "expired at the written expiry")),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -293,6 +353,35 @@ async fn requests_slide_the_idle_timeout_but_not_the_absolute_one() {
     )
     .await
     .unwrap();
+}
+
+/// `Max-Age` covers the absolute lifetime, not the idle one: the store
+/// enforces the idle expiry, so the browser's copy need not follow it, and
+/// a touch sends the same expiry again.
+#[tokio::test]
+async fn max_age_is_the_remaining_absolute_lifetime() {
+    let store = Counting::new();
+    let m = manager::<Cart>(&store, |b| {
+        b.idle_timeout(Duration::from_secs(60))
+            .absolute_timeout(Duration::from_secs(7200))
+            .refresh_fraction(0.0)
+    });
+    let out = request(&m, None, 200, Some(&add("tea")))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(out.as_str().contains("Max-Age=7200"), "{}", out.as_str());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let touched = request(&m, Some(out.pair().as_str()), 200, Some(&read))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.calls.get(&store.calls.touch), 1);
+    assert!(
+        touched.as_str().contains("Max-Age=7198") || touched.as_str().contains("Max-Age=7199"),
+        "the same absolute expiry: {}",
+        touched.as_str()
+    );
 }
 
 #[tokio::test]

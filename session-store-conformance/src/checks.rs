@@ -549,7 +549,7 @@ pub async fn a_read_that_raced_a_rotation_or_delete_sends_no_cookie(fx: &dyn Fix
     // No refresh slack: the read refreshes, so its commit asks the store.
     let config = SessionConfig::testing()
         .shared_store(fx.store())
-        .refresh_slack(Duration::ZERO)
+        .refresh_fraction(0.0)
         .build()
         .unwrap();
     let manager = SessionManager::<Counter>::new(config);

@@ -326,6 +326,16 @@ impl CookieStoreBuilder {
     }
 }
 
+/// What `load` answers as unsupported: the record of an id is only in its
+/// cookie.
+const LOADING_BY_ID: &str =
+    "loading by id (the session lives in its cookie; with a revocation hook, delete ends an id)";
+/// What listing an owner's sessions answers as unsupported.
+const LISTING_BY_OWNER: &str = "listing sessions by owner (the server keeps no list of cookies)";
+/// What deleting an owner's sessions answers as unsupported.
+const DELETING_BY_OWNER: &str =
+    "deleting sessions by owner (the server keeps no list of cookies; with a revocation hook, delete ends an id)";
+
 /// The cookie store keeps no server state: the request cycle seals and opens
 /// records through [`CookieSealing`] and never calls `create`, `save`,
 /// `touch` or `load`, which answer [`StoreError::Unsupported`] like every
@@ -351,12 +361,32 @@ impl SessionStore for CookieStore {
         ))
     }
 
+    /// Unsupported, and with it `SessionManager::get`, `find` and
+    /// `revoke` (which must read a session's owner before ending it).
     async fn load(
         &self,
         _id: &SessionId,
         _touch: Option<OffsetDateTime>,
     ) -> Result<Option<Record>, StoreError> {
-        Err(StoreError::unsupported(self.name(), "loading by id"))
+        Err(StoreError::unsupported(self.name(), LOADING_BY_ID))
+    }
+
+    /// Unsupported: no list of an owner's cookies exists, so neither
+    /// `SessionManager::sessions_of` nor `revoke_others` can work.
+    async fn ids_by_owner(&self, _owner: &str) -> Result<Vec<SessionId>, StoreError> {
+        Err(StoreError::unsupported(self.name(), LISTING_BY_OWNER))
+    }
+
+    /// Unsupported, as [`ids_by_owner`](Self::ids_by_owner).
+    async fn records_by_owner(&self, _owner: &str) -> Result<Vec<Record>, StoreError> {
+        Err(StoreError::unsupported(self.name(), LISTING_BY_OWNER))
+    }
+
+    /// Unsupported, as [`ids_by_owner`](Self::ids_by_owner): end a session
+    /// whose id the application kept with [`delete`](Self::delete) and a
+    /// revocation hook instead.
+    async fn delete_by_owner(&self, _owner: &str) -> Result<u64, StoreError> {
+        Err(StoreError::unsupported(self.name(), DELETING_BY_OWNER))
     }
 
     async fn touch(

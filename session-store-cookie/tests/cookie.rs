@@ -210,7 +210,7 @@ async fn the_sealed_idle_expiry_is_enforced_whatever_the_browser_kept() {
 async fn the_sealed_absolute_expiry_is_enforced_despite_refreshes() {
     let m = manager(CookieStore::new(ring(&[NEW])), |b| {
         b.absolute_timeout(Duration::from_millis(300))
-            .refresh_slack(Duration::ZERO)
+            .refresh_fraction(0.0)
     });
     let (_, mut cookie) = started(&m, "x").await;
     // Each request reseals the cookie with a fresh idle expiry, but the
@@ -224,6 +224,45 @@ async fn the_sealed_absolute_expiry_is_enforced_despite_refreshes() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, is_new, _, _) = request(&m, Some(&cookie), |_| {}).await.unwrap();
     assert!(is_new);
+}
+
+/// A read reseals only when the idle expiry must move by at least the
+/// refresh fraction of the idle timeout; the reads in between only open
+/// the cookie, and the sealed idle expiry (the last reseal's) still ends
+/// the session: early by at most that fraction, never late.
+#[tokio::test]
+async fn reads_reseal_only_past_the_refresh_fraction() {
+    let m = manager(CookieStore::new(ring(&[NEW])), |b| {
+        b.idle_timeout(Duration::from_millis(1000))
+            .refresh_fraction(0.5)
+    });
+    let (id, cookie) = started(&m, "x").await;
+    // 200 ms and 400 ms after the seal: the expiry would move by less
+    // than 500 ms, so nothing is sealed or sent.
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (same, is_new, set_cookie, _) = request(&m, Some(&cookie), |_| {}).await.unwrap();
+        assert!(!is_new);
+        assert_eq!(same, id);
+        assert!(
+            set_cookie.is_none(),
+            "no reseal within the bound: {set_cookie:?}"
+        );
+    }
+    // Past the bound the read reseals, with a later idle expiry.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, is_new, set_cookie, _) = request(&m, Some(&cookie), |_| {}).await.unwrap();
+    assert!(!is_new);
+    let resealed = set_cookie.expect("resealed past the bound").pair();
+    assert_ne!(resealed, cookie);
+    // 1100 ms after the first seal: the first cookie has expired, the
+    // resealed one has not.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, is_new, _, _) = request(&m, Some(&cookie), |_| {}).await.unwrap();
+    assert!(is_new, "the first seal's idle expiry ends it");
+    let (same, is_new, _, _) = request(&m, Some(&resealed), |_| {}).await.unwrap();
+    assert!(!is_new);
+    assert_eq!(same, id);
 }
 
 /// Text that deflate cannot shrink much: hex of a xorshift stream.
@@ -393,14 +432,35 @@ async fn server_side_operations_are_unsupported() {
         }
         other => panic!("expected Unsupported, got {other:?}"),
     };
-    assert_eq!(unsupported(m.get(&id).await.unwrap_err()), "loading by id");
-    assert_eq!(unsupported(m.find(&id).await.unwrap_err()), "loading by id");
+    let by_id = "loading by id (the session lives in its cookie; with a revocation hook, delete ends an id)";
+    assert_eq!(unsupported(m.get(&id).await.unwrap_err()), by_id);
+    assert_eq!(unsupported(m.find(&id).await.unwrap_err()), by_id);
     assert_eq!(unsupported(m.clear().await.unwrap_err()), "clear");
     assert_eq!(unsupported(m.count().await.unwrap_err()), "count");
+    // A user's sessions: no list of cookies to read, so listing, revoking
+    // one (its owner must be read first) and revoking the others all say
+    // why, and nothing is ended.
+    let listing = "listing sessions by owner (the server keeps no list of cookies)";
     assert_eq!(
-        unsupported(m.delete_by_owner("alice").await.unwrap_err()),
-        "deleting by owner"
+        unsupported(m.sessions_of("alice", None).await.unwrap_err()),
+        listing
     );
+    assert_eq!(
+        unsupported(m.revoke_others("alice", &id).await.unwrap_err()),
+        listing
+    );
+    assert_eq!(
+        unsupported(m.revoke("alice", &id).await.unwrap_err()),
+        by_id
+    );
+    let error = m.sessions_of("alice", None).await.unwrap_err();
+    assert_eq!(error.status_code(), 500, "{error}");
+    assert_eq!(
+        error.to_string(),
+        format!("the cookie store does not support {listing}")
+    );
+    assert!(unsupported(m.delete_by_owner("alice").await.unwrap_err())
+        .starts_with("deleting sessions by owner"));
     assert_eq!(
         unsupported(m.delete_where(|_| true).await.unwrap_err()),
         "deleting by predicate"

@@ -181,3 +181,50 @@ async fn the_in_process_list_holds_the_revocation_that_long() {
     assert!(!list.is_revoked_at(&record.id, until));
     assert!(!list.is_revoked_at(&SessionId::random(), now));
 }
+
+/// "Sign out that device" on the cookie store: the application keeps the id
+/// of each login's session (`Session::id`, safe to store and show), and
+/// later ends one by id from another request with `SessionManager::delete`.
+/// With a revocation hook the cookie (and any copy of it) then opens a
+/// fresh session; without one, the delete answers `false` and the cookie
+/// still opens: the limit the hook is there for.
+#[tokio::test]
+async fn an_application_revokes_a_cookie_session_by_the_id_it_kept() {
+    for hooked in [true, false] {
+        let keys = KeyRing::new([SECRET]).unwrap();
+        let mut builder = CookieStore::builder(keys.clone());
+        if hooked {
+            builder = builder.revocation(RevocationList::new());
+        }
+        let config = SessionConfig::testing()
+            .keys(keys)
+            .store(builder.build())
+            .build()
+            .unwrap();
+        let manager = SessionManager::<App>::new(config);
+
+        let login = manager.create();
+        login.data_mut().user = Some("alice".into());
+        login.set_owner(Some("alice"));
+        let cookie = manager.commit(&login).await.unwrap().unwrap().pair();
+        let kept_id = login.id();
+        let value = cookie.strip_prefix("_session=").unwrap().to_owned();
+        // A second device of the same user stays signed in.
+        let other = manager.create();
+        other.data_mut().user = Some("alice".into());
+        let other_cookie = manager.commit(&other).await.unwrap().unwrap().pair();
+        let other_value = other_cookie.strip_prefix("_session=").unwrap();
+
+        assert_eq!(manager.delete(&kept_id).await.unwrap(), hooked);
+        let after = manager.load(Some(&value)).await.unwrap();
+        if hooked {
+            assert!(after.is_new(), "a revoked cookie opens a fresh session");
+            assert_ne!(after.id(), kept_id);
+            assert_eq!(after.data().user, None);
+        } else {
+            assert_eq!(after.id(), kept_id, "without a hook the cookie still opens");
+        }
+        let still = manager.load(Some(other_value)).await.unwrap();
+        assert_eq!(still.data().user.as_deref(), Some("alice"));
+    }
+}

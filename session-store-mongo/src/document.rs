@@ -105,7 +105,7 @@ pub(crate) fn session_id(document: &Document) -> Result<SessionId, StoreError> {
     SessionId::parse(id).map_err(|_| malformed(field::ID, "not a session id"))
 }
 
-fn time(document: &Document, name: &'static str) -> Result<OffsetDateTime, StoreError> {
+pub(crate) fn time(document: &Document, name: &'static str) -> Result<OffsetDateTime, StoreError> {
     document
         .get_datetime(name)
         .map(|at| Record::from_millis(at.timestamp_millis()))

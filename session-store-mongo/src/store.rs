@@ -1,7 +1,9 @@
 //! The store: construction, index creation and the [`SessionStore`]
 //! implementation. Rotation is in `rotate`, scans (listing, owner lookups,
-//! `delete_where`) in `scan`, the session locks in `crate::lock`.
+//! `delete_where`) in `scan`, the cap per owner in `limit`, the session
+//! locks in `crate::lock`.
 
+mod limit;
 mod rotate;
 mod scan;
 
@@ -13,7 +15,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
-use session_core::store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError};
+use session_core::store::{
+    OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore, StoreError,
+};
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
@@ -396,6 +400,22 @@ impl SessionStore for MongoStore {
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         self.delete_selected(predicate).await
+    }
+
+    /// Under the owner's lease document: one `find` of the owner's live
+    /// documents and one `delete_many` of what the cap removes (see
+    /// `store/limit.rs`).
+    async fn limit_owner(
+        &self,
+        owner: &str,
+        newest: &SessionId,
+        limit: OwnerLimit,
+    ) -> Result<OwnerLimited, StoreError> {
+        self.limit_owner_documents(owner, newest, limit).await
+    }
+
+    fn limits_owners(&self) -> bool {
+        true
     }
 
     /// The session locks: a lease document per locked session in the

@@ -42,4 +42,4 @@ async fn fresh() -> Fresh {
 }
 
 session_store_conformance::conformance_suite!(fresh());
-session_store_conformance::owner_listing_suite!(fresh());
+session_store_conformance::owner_suite!(fresh());

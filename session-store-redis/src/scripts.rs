@@ -5,7 +5,7 @@
 //! Reject-policy saves, the serialize policy's saves (which release the
 //! lease too) and releases, writes that maintain an owner index on one
 //! slot, the first touch of a session this process does not know yet,
-//! rotation, and the owner and predicate deletions.
+//! rotation, the owner and predicate deletions, and the cap per owner.
 //!
 //! They read the value layout of `layout.rs` (1-based offsets in Lua): byte
 //! 1 format (`1`), bytes 2-9 version, 10-17 created, 18-25 absolute expiry,
@@ -14,8 +14,9 @@
 //! overwritten nor deleted.
 //!
 //! Scripts read and write only the keys they are given, except the owner
-//! sweep and the rotation's removal of the old id from its owner's index,
-//! which run only where every key of the store lives in one slot.
+//! sweep, the cap per owner and the rotation's removal of the old id from
+//! its owner's index, which run only where every key of the store lives in
+//! one slot.
 
 use std::fmt::Write as _;
 use std::sync::LazyLock;
@@ -238,6 +239,58 @@ if ARGV[3] == '1' then redis.call('UNLINK', KEYS[1]) end
 return out
 "#;
 
+/// The cap per owner, `OwnerLimited::decide` in one atomic step over the
+/// owner index KEYS[1] (every key of the store in one slot). ARGV: key
+/// prefix, owner, the newest id, the maximum, `'refuse'` or `'evict'`. The
+/// owner's live sessions are the index's entries whose record (of this
+/// format, not past its absolute expiry) names that owner; stale entries
+/// leave the index. Under evict, the others go, oldest first by creation
+/// (then id, compared byte by byte as Rust compares them), until the
+/// maximum is left with the newest; under refuse, the newest goes if the
+/// maximum others are live. Answers `{refused (0 or 1), evicted ids...}`.
+const LIMIT_OWNER_BODY: &str = r#"
+local function created(v)
+  if string.byte(v, 10) >= 128 then return -1 end
+  return num(v, 10, 8)
+end
+local function newer(a, b)
+  if a[2] ~= b[2] then return a[2] > b[2] end
+  local x, y = a[1], b[1]
+  for k = 1, math.min(#x, #y) do
+    local p, q = string.byte(x, k), string.byte(y, k)
+    if p ~= q then return p > q end
+  end
+  return #x > #y
+end
+local others, present = {}, false
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local v = redis.pcall('GET', ARGV[1] .. id)
+  if ours(v) and owner(v) == ARGV[2] and not past(v) then
+    if id == ARGV[3] then present = true else table.insert(others, {id, created(v)}) end
+  else
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+local max = tonumber(ARGV[4])
+local function remove(id)
+  redis.call('UNLINK', ARGV[1] .. id)
+  redis.call('SREM', KEYS[1], id)
+end
+if ARGV[5] == 'refuse' then
+  if present and #others >= max then remove(ARGV[3]) return {1} end
+  return {0}
+end
+local keep = max
+if present then keep = max - 1 end
+table.sort(others, newer)
+local out = {0}
+for i = keep + 1, #others do
+  remove(others[i][1])
+  table.insert(out, others[i][1])
+end
+return out
+"#;
+
 /// Takes the lease KEYS[1] for the token ARGV[1] for ARGV[2] ms if nobody
 /// holds it, and in the same step loads the record KEYS[2] (same slot), as
 /// the `load` script does when ARGV[3] (a touch, ms) is not '' and with its
@@ -288,6 +341,7 @@ pub(crate) struct Scripts {
     pub(crate) delete_if_owner: Script,
     pub(crate) delete_if_version: Script,
     pub(crate) owner_sweep: Script,
+    pub(crate) limit_owner: Script,
     pub(crate) rotate: Script,
     pub(crate) rotate_away: Script,
     pub(crate) lock: Script,
@@ -296,7 +350,7 @@ pub(crate) struct Scripts {
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 13] {
+    pub(crate) fn all(&self) -> [&Script; 14] {
         [
             &self.load,
             &self.touch,
@@ -306,6 +360,7 @@ impl Scripts {
             &self.delete_if_owner,
             &self.delete_if_version,
             &self.owner_sweep,
+            &self.limit_owner,
             &self.rotate,
             &self.rotate_away,
             &self.lock,
@@ -328,6 +383,7 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     delete_if_owner: Script::new("delete_if_owner", &[LAYOUT_FN, DELETE_IF_OWNER]),
     delete_if_version: Script::new("delete_if_version", &[LAYOUT_FN, DELETE_IF_VERSION]),
     owner_sweep: Script::new("owner_sweep", &[LAYOUT_FN, OWNER_SWEEP]),
+    limit_owner: Script::new("limit_owner", &[LAYOUT_FN, PAST_FN, LIMIT_OWNER_BODY]),
     rotate: Script::new("rotate", &[LAYOUT_FN, INDEX_FN, PAST_FN, ROTATE_BODY]),
     rotate_away: Script::new("rotate_away", &[LAYOUT_FN, PAST_FN, ROTATE_AWAY_BODY]),
     lock: Script::new("lock", &[LAYOUT_FN, LOCK_BODY]),

@@ -1,9 +1,10 @@
 //! The store itself: construction and the per-session operations (loads and
 //! touches in `read`, creates and saves in `write`, rotation in `rotate`,
 //! session locks in `lock`). Walks of the keyspace are in `scan`, the owner
-//! index in `owners`.
+//! index in `owners`, the cap per owner in `limit`.
 
 mod cached;
+mod limit;
 mod lock;
 mod owners;
 mod read;
@@ -18,7 +19,9 @@ use async_trait::async_trait;
 use fred::types::Value;
 use session_core::time::OffsetDateTime;
 use session_core::{
-    store::{Record, RecordPredicate, SessionLocks, SessionStore, StoreError},
+    store::{
+        OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore, StoreError,
+    },
     SessionId,
 };
 
@@ -243,6 +246,22 @@ impl SessionStore for RedisStore {
 
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         self.changing_all(self.delete_by_owner_here(owner)).await
+    }
+
+    /// One script over the owner index and its records (see `store/limit.rs`).
+    async fn limit_owner(
+        &self,
+        owner: &str,
+        newest: &SessionId,
+        limit: OwnerLimit,
+    ) -> Result<OwnerLimited, StoreError> {
+        self.limit_owner_here(owner, newest, limit).await
+    }
+
+    /// Where every key lives in one slot: not on a cluster whose prefix has
+    /// no hash tag.
+    fn limits_owners(&self) -> bool {
+        self.can_limit_owners()
     }
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {

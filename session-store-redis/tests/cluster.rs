@@ -414,3 +414,56 @@ async fn session_locks_work_on_a_three_node_cluster() {
         .unwrap();
     assert!(untagged.locks().is_none());
 }
+
+/// A store as the conformance checks take it (the owner checks use no
+/// neighbour).
+struct On(RedisStore);
+
+#[async_trait::async_trait]
+impl session_store_conformance::Fixture for On {
+    fn store(&self) -> std::sync::Arc<dyn SessionStore> {
+        std::sync::Arc::new(self.0.clone())
+    }
+
+    async fn neighbour(&self) -> std::sync::Arc<dyn SessionStore> {
+        self.store()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cap_per_owner_needs_a_hash_tagged_prefix_on_a_cluster() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    // Spread over the nodes, one owner's records sit on slots that no
+    // script spans: the cap is refused before any request.
+    let spread = RedisStore::builder()
+        .prefix(unique_prefix("cluster-cap"))
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    assert!(!spread.limits_owners());
+    let built = SessionConfig::testing()
+        .store(spread)
+        .max_sessions_per_owner(2)
+        .build();
+    assert!(
+        matches!(
+            built,
+            Err(session_core::ConfigError::OwnerLimitUnsupported { store: "redis" })
+        ),
+        "{built:?}"
+    );
+
+    // A hash-tagged prefix: one script holds the cap under parallel logins.
+    let pinned = RedisStore::builder()
+        .prefix(format!("{{{}}}", unique_prefix("pinned-cap")))
+        .connect(&cluster.url())
+        .await
+        .unwrap();
+    assert!(pinned.limits_owners());
+    let fixture = On(pinned.clone());
+    session_store_conformance::parallel_logins_never_exceed_the_owner_limit(&fixture).await;
+    session_store_conformance::a_login_over_the_limit_ends_the_oldest_session(&fixture).await;
+    pinned.clear().await.unwrap();
+}

@@ -79,8 +79,8 @@ mod near_cache {
     session_store_conformance::conformance_suite!(super::fresh_cached());
 }
 
-session_store_conformance::owner_listing_suite!(fresh());
+session_store_conformance::owner_suite!(fresh());
 
 mod near_cache_owners {
-    session_store_conformance::owner_listing_suite!(super::fresh_cached());
+    session_store_conformance::owner_suite!(super::fresh_cached());
 }

@@ -65,7 +65,7 @@ fn manager(
             .store(store.clone())
             .concurrency(concurrency)
             .idle_refresh(refresh)
-            .refresh_slack(std::time::Duration::ZERO)
+            .refresh_fraction(0.0)
             .build()
             .unwrap(),
     )
@@ -284,7 +284,7 @@ async fn the_touch_slack_spares_touching_loads_never_the_touch_at_commit() {
         SessionConfig::testing()
             .store(store.clone())
             .idle_timeout(std::time::Duration::from_secs(10))
-            .refresh_slack(std::time::Duration::ZERO)
+            .refresh_fraction(0.0)
             .build()
             .unwrap(),
     );
@@ -517,7 +517,7 @@ async fn metadata_costs_a_read_only_request_no_round_trip() {
         SessionConfig::testing()
             .store(store.clone())
             .idle_refresh(IdleRefresh::Always)
-            .refresh_slack(std::time::Duration::ZERO)
+            .refresh_fraction(0.0)
             .metadata(session_core::Metadata::all())
             .build()
             .unwrap(),

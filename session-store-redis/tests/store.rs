@@ -997,21 +997,3 @@ async fn a_rotation_moves_the_index_entry_and_carries_the_expiries() {
     );
     store.clear().await.unwrap();
 }
-
-#[tokio::test]
-async fn a_cap_per_owner_is_refused_at_build_because_this_store_cannot_enforce_it() {
-    // Without `limit_owner`, a cap would only fail at a user's login (a
-    // `500`); the configuration is refused before any request instead.
-    let store = shared_store("owner-cap-refused").await;
-    let built = SessionConfig::testing()
-        .store(store)
-        .max_sessions_per_owner(2)
-        .build();
-    assert!(
-        matches!(
-            built,
-            Err(session_core::ConfigError::OwnerLimitUnsupported { store: "redis" })
-        ),
-        "{built:?}"
-    );
-}

@@ -367,27 +367,28 @@ fn assert_max_age_near(cookie: &SetCookie, expected: i64) {
 }
 
 /// The cookie: `_session`, `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure`
-/// unless turned off, `Max-Age` the remaining lifetime.
+/// unless turned off, `Max-Age` the remaining absolute lifetime (the server
+/// enforces the idle timeout).
 pub(crate) async fn cookie_attributes(target: &Target) {
-    // Defaults: Secure, an hour of idle time.
+    // Defaults: Secure, 24 hours of absolute lifetime.
     let server = target.start_with(&[("SESSION_COOKIE_SECURE", "")]);
     let answer = server.agent().get("/counter").await;
     let cookie = answer.set_cookie().expect("a cookie");
     assert_standard_attributes(&cookie);
     assert!(cookie.has("Secure"), "{cookie:?}");
-    assert_max_age_near(&cookie, 3600);
+    assert_max_age_near(&cookie, 86400);
     drop(server);
 
-    // Secure off; the idle timeout sets Max-Age.
+    // Secure off; a short idle timeout does not shorten Max-Age.
     let server = target.start_with(&[("SESSION_IDLE_TIMEOUT_SECS", "120")]);
     let answer = server.agent().get("/counter").await;
     let cookie = answer.set_cookie().expect("a cookie");
     assert_standard_attributes(&cookie);
     assert!(!cookie.has("Secure"), "{cookie:?}");
-    assert_max_age_near(&cookie, 120);
+    assert_max_age_near(&cookie, 86400);
     drop(server);
 
-    // An absolute timeout shorter than the idle one caps Max-Age.
+    // The absolute timeout sets Max-Age.
     let server = target.start_with(&[("SESSION_ABSOLUTE_TIMEOUT_SECS", "60")]);
     let answer = server.agent().get("/counter").await;
     assert_max_age_near(&answer.set_cookie().expect("a cookie"), 60);

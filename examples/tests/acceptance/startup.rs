@@ -125,6 +125,18 @@ fn serialize_with_the_cookie_store_exits_with_one_line() {
 }
 
 #[test]
+fn a_cap_per_user_with_the_cookie_store_exits_with_one_line() {
+    for program in PROGRAMS {
+        let env = [
+            ("SESSION_STORE", "cookie"),
+            ("SESSION_SECRET", crate::harness::TEST_SECRET),
+            ("SESSION_MAX_PER_USER", "2"),
+        ];
+        assert_one_line_failure(program, &env, "max_sessions_per_owner");
+    }
+}
+
+#[test]
 fn unreachable_stores_exit_with_one_line() {
     // Port 1 on loopback: nothing listens there, so connecting is refused.
     let cases = [

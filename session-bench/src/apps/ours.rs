@@ -1,7 +1,8 @@
 //! Our apps: session-axum and session-actix with the memory, Redis and cookie
-//! stores, default configuration (idle timeout 1 hour refreshed on every
-//! request that loads the session, absolute timeout 24 hours, bincode,
-//! random 256-bit tokens keyed by their SHA-256 in server stores).
+//! stores, default configuration (idle timeout 1 hour, refreshed by a
+//! request that loads the session once it would move by a tenth of it,
+//! absolute timeout 24 hours, random 256-bit tokens keyed by their SHA-256
+//! in server stores).
 //!
 //! The `ours-onwrite` apps change one setting, [`IdleRefresh::OnWrite`]: a
 //! read neither extends the idle expiry nor sends `Set-Cookie` (nor reseals

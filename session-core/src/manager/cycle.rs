@@ -114,11 +114,12 @@ impl<T: SessionData> SessionManager<T> {
         now: OffsetDateTime,
     ) -> Session<T> {
         // `Always` refreshes unless the idle expiry would move by less than
-        // the slack: a burst of reads then costs no write and no header.
+        // the slack (the refresh fraction of this session's idle timeout):
+        // the reads in between cost no write and no header.
         let timeouts = self.timeouts(Some(&decoded.meta));
         let wanted = record.capped_idle(now + timeouts.idle);
         let always = matches!(self.config.idle_refresh, IdleRefresh::Always)
-            && wanted - record.idle_expires_at >= self.config.refresh_slack;
+            && wanted - record.idle_expires_at >= self.config.refresh_slack_for(timeouts.idle);
         let mut idle_expires_at = record.idle_expires_at;
         if always && token.is_none() {
             // A sealed cookie has no store to touch: the new expiry goes out
@@ -410,11 +411,14 @@ impl<T: SessionData> SessionManager<T> {
             return Ok(None);
         };
         // Formatting only, under the lock: the token is not copied out.
+        // `Max-Age` covers the absolute lifetime: the store (or the sealed
+        // value) enforces the idle expiry, so the browser's copy need not
+        // follow every refresh.
         session_cookie(
             &self.config.cookie,
             &self.config.cookie_name,
             value,
-            record.expires_at() - now,
+            record.absolute_expires_at - now,
         )
         .map(Some)
     }

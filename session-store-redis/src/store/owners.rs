@@ -136,7 +136,7 @@ impl RedisStore {
 }
 
 /// Session ids in an array reply; anything else in it is skipped.
-fn ids_of(reply: Value) -> Vec<SessionId> {
+pub(super) fn ids_of(reply: Value) -> Vec<SessionId> {
     match reply {
         Value::Array(items) => items
             .iter()
