@@ -27,8 +27,10 @@
 //! # let _ = store; }
 //! ```
 
+mod held;
 mod index;
 mod lock;
+mod owners;
 mod store;
 #[cfg(test)]
 mod sweep_properties;

@@ -1,6 +1,5 @@
 //! The store itself.
 
-use std::collections::HashSet;
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -15,12 +14,23 @@ use session_core::{
     SessionId,
 };
 
+use crate::held::Held;
 use crate::index::{bucket, ExpiryIndex};
 use crate::lock::LockTable;
+use crate::owners::OwnerSessions;
 
-/// How many expired records one sweep step removes before yielding, so a
-/// large backlog never stalls the runtime.
-const SWEEP_BATCH: usize = 1024;
+/// How many expired records one sweep step removes. A removal costs about
+/// a microsecond in a store of a million sessions (cache misses), so a step
+/// holds its worker for tens of microseconds, not the milliseconds that
+/// would delay every request queued behind it.
+const SWEEP_BATCH: usize = 64;
+
+/// The background sweeper's pause between two steps of one sweep: it takes
+/// a step's time every pause, a small share of one core, so a backlog (100k
+/// sessions expiring in the same second) is removed over a second or two
+/// instead of in one burst that competes with the requests for the CPU.
+/// Expired records are invisible meanwhile; only their memory waits.
+const SWEEP_PAUSE: Duration = Duration::from_millis(1);
 
 /// How often the sweeper removes expired records unless
 /// [`MemoryStoreBuilder::cleanup_every`] says otherwise.
@@ -48,7 +58,8 @@ pub struct MemoryStore {
 /// The records and their two indexes.
 ///
 /// Invariant: every record in `records` has exactly one entry in `expiry`,
-/// `(bucket(expires_at), id)`, and is in its owner's set; both indexes are
+/// `(bucket(expires_at), id)`, and is in its owner's set, whose key is the
+/// allocation the record's owner points to; both indexes are
 /// changed only while the record's dashmap shard is write-locked, so that no
 /// operation on one id (the sweeper's included) sees a record without its
 /// index entries, or acts on index entries of a record that has moved on.
@@ -56,9 +67,9 @@ pub struct MemoryStore {
 /// then the expiry mutex or one owner shard, never the other way round.
 #[derive(Debug)]
 struct Inner {
-    records: DashMap<SessionId, Record>,
+    records: DashMap<SessionId, Held>,
     expiry: ExpiryIndex,
-    owners: DashMap<String, HashSet<SessionId>>,
+    owners: DashMap<Arc<str>, OwnerSessions>,
     capacity: Option<(usize, Overflow)>,
     /// The records held plus the creations that reserved room and have not
     /// inserted yet: what the capacity bounds. A compare-and-swap on it
@@ -168,12 +179,20 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
     ticks.tick().await;
     loop {
         ticks.tick().await;
-        let Some(inner) = store.upgrade() else { return };
-        let now = inner.clock.now();
-        while inner.sweep_batch(now).taken == SWEEP_BATCH {
-            tokio::task::yield_now().await;
+        let Some(now) = store.upgrade().map(|inner| inner.clock.now()) else {
+            return;
+        };
+        // A step at a time, the store held only during a step: dropping
+        // the store ends a sweep in the middle.
+        loop {
+            let Some(inner) = store.upgrade() else { return };
+            if inner.sweep_batch(now).taken < SWEEP_BATCH {
+                inner.locks.sweep();
+                break;
+            }
+            drop(inner);
+            tokio::time::sleep(SWEEP_PAUSE).await;
         }
-        inner.locks.sweep();
     }
 }
 
@@ -204,8 +223,8 @@ impl MemoryStore {
         }
     }
 
-    /// Removes every expired record now; answers how many. The sweeper
-    /// calls this periodically.
+    /// Removes every expired record now, without the background sweeper's
+    /// pauses; answers how many.
     ///
     /// ```
     /// use session_core::{time::{Duration, OffsetDateTime}, SessionId, store::{Record, SessionStore}};
@@ -284,7 +303,10 @@ impl Inner {
                 continue;
             };
             if slot.get().is_expired(now) {
-                self.unindex(slot.get());
+                // Its expiry entry is the one just taken.
+                if let Some(owner) = slot.get().owner() {
+                    self.unlink_owner(owner, id);
+                }
                 slot.remove();
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 removed += 1;
@@ -300,19 +322,23 @@ impl Inner {
         }
     }
 
-    /// Adds a record's index entries. Under its shard's lock.
-    fn index(&self, record: &Record) {
+    /// Adds a record's index entries; answers what the map keeps for it.
+    /// Under its shard's lock.
+    fn index(&self, record: &Record) -> Held {
         self.expiry.insert(bucket(record.expires_at()), &record.id);
-        if let Some(owner) = &record.owner {
-            self.link_owner(owner, &record.id);
-        }
+        let owner = record
+            .owner
+            .as_deref()
+            .map(|owner| self.link_owner(owner, &record.id));
+        Held::new(record, owner)
     }
 
-    /// Removes a record's index entries. Under its shard's lock.
-    fn unindex(&self, record: &Record) {
-        self.expiry.remove(bucket(record.expires_at()), &record.id);
-        if let Some(owner) = &record.owner {
-            self.unlink_owner(owner, &record.id);
+    /// Removes the index entries of the record held at `id`. Under its
+    /// shard's lock.
+    fn unindex(&self, id: &SessionId, held: &Held) {
+        self.expiry.remove(bucket(held.expires_at()), id);
+        if let Some(owner) = held.owner() {
+            self.unlink_owner(owner, id);
         }
     }
 
@@ -323,35 +349,47 @@ impl Inner {
         self.owners.remove_if(owner, |_, ids| ids.is_empty());
     }
 
-    fn link_owner(&self, owner: &str, id: &SessionId) {
-        self.owners
-            .entry(owner.to_owned())
-            .or_default()
-            .insert(id.clone());
+    /// Links `id` to `owner`; answers the index's name for the owner, which
+    /// the record shares (one allocation per owner, not per session).
+    fn link_owner(&self, owner: &str, id: &SessionId) -> Arc<str> {
+        if let Some(mut ids) = self.owners.get_mut(owner) {
+            ids.insert(id);
+            return Arc::clone(ids.key());
+        }
+        let mut ids = self.owners.entry(Arc::from(owner)).or_default();
+        ids.insert(id);
+        Arc::clone(ids.key())
     }
 
-    /// Keeps the owner index in step when a record's owner changes.
-    fn reowner(&self, old: Option<&str>, new: Option<&str>, id: &SessionId) {
-        if old != new {
-            if let Some(old) = old {
-                self.unlink_owner(old, id);
-            }
-            if let Some(new) = new {
-                self.link_owner(new, id);
+    /// Keeps the owner index in step when a record's owner changes; answers
+    /// the index's name for the new owner.
+    fn reowner(
+        &self,
+        old: Option<&Arc<str>>,
+        new: Option<&str>,
+        id: &SessionId,
+    ) -> Option<Arc<str>> {
+        match (old, new) {
+            (Some(old), Some(new)) if **old == *new => Some(Arc::clone(old)),
+            _ => {
+                if let Some(old) = old {
+                    self.unlink_owner(old, id);
+                }
+                new.map(|new| self.link_owner(new, id))
             }
         }
     }
 
     /// Removes the record at `id` if `doomed` selects it, together with its
     /// index entries, in one critical section.
-    fn remove_if(&self, id: &SessionId, doomed: impl FnOnce(&Record) -> bool) -> Option<Record> {
+    fn remove_if(&self, id: &SessionId, doomed: impl FnOnce(&Held) -> bool) -> Option<Held> {
         let Entry::Occupied(slot) = self.records.entry(id.clone()) else {
             return None;
         };
         if !doomed(slot.get()) {
             return None;
         }
-        self.unindex(slot.get());
+        self.unindex(id, slot.get());
         let record = slot.remove();
         self.held.fetch_sub(1, Ordering::AcqRel);
         Some(record)
@@ -359,10 +397,10 @@ impl Inner {
 
     /// Removes the record at `id` if `owner` owns it; else drops the link
     /// from `owner` to `id`, which then is stale. Both under the id's lock.
-    fn remove_owned(&self, owner: &str, id: &SessionId) -> Option<Record> {
+    fn remove_owned(&self, owner: &str, id: &SessionId) -> Option<Held> {
         match self.records.entry(id.clone()) {
-            Entry::Occupied(slot) if slot.get().owner.as_deref() == Some(owner) => {
-                self.unindex(slot.get());
+            Entry::Occupied(slot) if slot.get().owner() == Some(owner) => {
+                self.unindex(id, slot.get());
                 let record = slot.remove();
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 Some(record)
@@ -379,19 +417,19 @@ impl Inner {
         let ids: Vec<SessionId> = self
             .owners
             .get(owner)
-            .map(|ids| ids.iter().cloned().collect())
+            .map(|ids| ids.to_vec())
             .unwrap_or_default();
         ids.iter()
             .filter_map(|id| {
                 self.records
                     .get(id)
-                    .filter(|r| !r.is_expired(now) && r.owner.as_deref() == Some(owner))
-                    .map(|r| r.clone())
+                    .filter(|r| !r.is_expired(now) && r.owner() == Some(owner))
+                    .map(|r| r.to_record(id))
             })
             .collect()
     }
 
-    fn remove(&self, id: &SessionId) -> Option<Record> {
+    fn remove(&self, id: &SessionId) -> Option<Held> {
         self.remove_if(id, |_| true)
     }
 
@@ -474,14 +512,14 @@ impl Inner {
                 }
             };
         }
-        let is_from = |entry: &(SessionId, SharedValue<Record>)| entry.0 == *from;
-        let is_to = |entry: &(SessionId, SharedValue<Record>)| entry.0 == record.id;
+        let is_from = |entry: &(SessionId, SharedValue<Held>)| entry.0 == *from;
+        let is_to = |entry: &(SessionId, SharedValue<Held>)| entry.0 == record.id;
 
         let version = table!(from_shard)
             .get(from_hash, is_from)
             .map(|(_, slot)| slot.get())
             .filter(|current| !current.is_expired(now))
-            .map(|current| current.version)
+            .map(Held::version)
             .ok_or(StoreError::NotFound)?;
         if let Some(expected) = expected {
             if version != expected {
@@ -497,7 +535,7 @@ impl Inner {
             Some(_) => {
                 // An expired record in the way is replaced, as by create.
                 if let Some((_, stale)) = table!(to_shard).remove_entry(to_hash, is_to) {
-                    self.unindex(stale.get());
+                    self.unindex(&record.id, stale.get());
                     self.held.fetch_sub(1, Ordering::AcqRel);
                 }
             }
@@ -506,14 +544,14 @@ impl Inner {
         // One record leaves and one arrives: `held` does not change, so a
         // rotation never needs room, and never makes any.
         if let Some((_, old)) = table!(from_shard).remove_entry(from_hash, is_from) {
-            self.unindex(old.get());
+            self.unindex(from, old.get());
         }
+        let held = self.index(record);
         table!(to_shard).insert(
             to_hash,
-            (record.id.clone(), SharedValue::new(record.clone())),
+            (record.id.clone(), SharedValue::new(held)),
             |entry| hasher.hash_one(&entry.0),
         );
-        self.index(record);
         Ok(())
     }
 }
@@ -539,13 +577,11 @@ impl SessionStore for MemoryStore {
                 if !slot.get().is_expired(now) {
                     return Err(StoreError::AlreadyExists);
                 }
-                inner.unindex(slot.get());
-                slot.insert(record.clone());
-                inner.index(record);
+                inner.unindex(&record.id, slot.get());
+                slot.insert(inner.index(record));
             }
             Entry::Vacant(slot) => {
-                slot.insert(record.clone());
-                inner.index(record);
+                slot.insert(inner.index(record));
             }
         }
         Ok(())
@@ -562,17 +598,17 @@ impl SessionStore for MemoryStore {
             return Err(StoreError::NotFound);
         }
         if let Some(expected) = expected_version {
-            if slot.version != expected {
+            if slot.version() != expected {
                 return Err(StoreError::Conflict { expected });
             }
         }
-        let old = std::mem::replace(&mut *slot, record.clone());
+        let owner = inner.reowner(slot.shared_owner(), record.owner.as_deref(), &record.id);
         inner.expiry.moved(
-            bucket(old.expires_at()),
+            bucket(slot.expires_at()),
             bucket(record.expires_at()),
             &record.id,
         );
-        inner.reowner(old.owner.as_deref(), record.owner.as_deref(), &record.id);
+        *slot = Held::new(record, owner);
         Ok(())
     }
 
@@ -600,7 +636,7 @@ impl SessionStore for MemoryStore {
                 .records
                 .get(id)
                 .filter(|r| !r.is_expired(now))
-                .map(|r| r.clone()));
+                .map(|r| r.to_record(id)));
         };
         let Some(mut slot) = self.inner.records.get_mut(id) else {
             return Ok(None);
@@ -609,11 +645,11 @@ impl SessionStore for MemoryStore {
             return Ok(None);
         }
         let before = bucket(slot.expires_at());
-        slot.idle_expires_at = slot.capped_idle(touch);
+        slot.touch(touch);
         self.inner
             .expiry
             .moved(before, bucket(slot.expires_at()), id);
-        Ok(Some(slot.clone()))
+        Ok(Some(slot.to_record(id)))
     }
 
     async fn touch(
@@ -629,7 +665,7 @@ impl SessionStore for MemoryStore {
             return Ok(false);
         }
         let before = bucket(slot.expires_at());
-        slot.idle_expires_at = slot.capped_idle(idle_expires_at);
+        slot.touch(idle_expires_at);
         self.inner
             .expiry
             .moved(before, bucket(slot.expires_at()), id);
@@ -645,8 +681,8 @@ impl SessionStore for MemoryStore {
         let inner = &self.inner;
         // Record by record under its shard's lock, like every removal, so a
         // create racing the clear keeps its index entries.
-        inner.records.retain(|_, record| {
-            inner.unindex(record);
+        inner.records.retain(|id, held| {
+            inner.unindex(id, held);
             inner.held.fetch_sub(1, Ordering::AcqRel);
             false
         });
@@ -680,7 +716,7 @@ impl SessionStore for MemoryStore {
             .inner
             .owners
             .get(owner)
-            .map(|ids| ids.iter().cloned().collect())
+            .map(|ids| ids.to_vec())
             .unwrap_or_default();
         Ok(ids
             .into_iter()
@@ -737,7 +773,7 @@ impl SessionStore for MemoryStore {
             .inner
             .records
             .iter()
-            .filter(|r| !r.is_expired(now) && predicate(r.value()))
+            .filter(|r| !r.is_expired(now) && predicate(&r.to_record(r.key())))
             .map(|r| r.key().clone())
             .collect();
         // Asked again under the lock: a record saved in between is judged
@@ -746,7 +782,7 @@ impl SessionStore for MemoryStore {
             .iter()
             .filter(|id| {
                 self.inner
-                    .remove_if(id, |r| !r.is_expired(now) && predicate(r))
+                    .remove_if(id, |r| !r.is_expired(now) && predicate(&r.to_record(id)))
                     .is_some()
             })
             .count() as u64)
@@ -761,7 +797,7 @@ impl SessionStore for MemoryStore {
         // pass (a login racing "log out everywhere" does not survive it).
         loop {
             let ids: Vec<SessionId> = match inner.owners.get(owner) {
-                Some(ids) => ids.iter().cloned().collect(),
+                Some(ids) => ids.to_vec(),
                 None => return Ok(removed),
             };
             for id in ids {
@@ -794,19 +830,29 @@ impl MemoryStore {
         let owned: BTreeSet<(String, SessionId)> = inner
             .records
             .iter()
-            .filter_map(|r| Some((r.owner.clone()?, r.key().clone())))
+            .filter_map(|r| Some((r.owner()?.to_owned(), r.key().clone())))
             .collect();
         let linked: BTreeSet<(String, SessionId)> = inner
             .owners
             .iter()
             .flat_map(|ids| {
-                let owner = ids.key().clone();
-                ids.iter()
-                    .map(move |id| (owner.clone(), id.clone()))
+                let owner = ids.key().to_string();
+                ids.to_vec()
+                    .into_iter()
+                    .map(move |id| (owner.clone(), id))
                     .collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(linked, owned, "the owner index");
+        for held in inner.records.iter() {
+            if let Some(name) = held.shared_owner() {
+                let key = inner.owners.get(&**name).map(|ids| Arc::clone(ids.key()));
+                assert!(
+                    key.is_some_and(|key| Arc::ptr_eq(&key, name)),
+                    "a record shares its owner's name with the index"
+                );
+            }
+        }
         assert!(
             inner.owners.iter().all(|ids| !ids.is_empty()),
             "no empty owner set"
@@ -905,6 +951,42 @@ mod tests {
             .sweep_batch(second + time::Duration::milliseconds(1500));
         assert_eq!(store.len(), 0, "expired at .700: removed by the next sweep");
         assert_eq!(store.inner.expiry.len(), 0);
+    }
+
+    /// The background sweeper removes a backlog a step at a time and sleeps
+    /// between steps: without time passing it does not go on, however
+    /// often the runtime is free (a sweep that only yielded would take the
+    /// whole backlog here, and the CPU from the requests meanwhile).
+    #[tokio::test(flavor = "current_thread", start_paused = true)]
+    async fn the_sweeper_pauses_between_the_steps_of_a_backlog() {
+        let period = Duration::from_secs(60);
+        let store = MemoryStore::builder().cleanup_every(period).build();
+        let steps = 5;
+        for _ in 0..steps * SWEEP_BATCH {
+            store.create(&expiring_at(whole_second(-60))).await.unwrap();
+        }
+        let total = store.len();
+        let idle = || async {
+            for _ in 0..1000 {
+                tokio::task::yield_now().await;
+            }
+        };
+        idle().await;
+        assert_eq!(store.len(), total, "nothing before the first tick");
+        tokio::time::advance(period).await;
+        idle().await;
+        assert_eq!(store.len(), total - SWEEP_BATCH, "one step, then a pause");
+        for step in 2..=steps {
+            tokio::time::advance(SWEEP_PAUSE).await;
+            idle().await;
+            assert_eq!(
+                store.len(),
+                total - step * SWEEP_BATCH,
+                "one step per pause"
+            );
+        }
+        assert!(store.is_empty());
+        store.assert_consistent();
     }
 
     #[tokio::test]
