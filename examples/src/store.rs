@@ -144,7 +144,6 @@ pub const STORES: &[StoreEntry] = &[
     StoreEntry::on_server("mongodb", Keeps::Collection, "MONGODB_URL", |config| {
         Box::pin(async { Ok(shared(open_mongodb(config).await?)) })
     }),
-    StoreEntry::in_process("scratch", by_default::<session_store_scratch::MemoryStore>),
 ];
 
 /// Opens a store that needs no configuration: its `Default`.

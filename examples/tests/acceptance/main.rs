@@ -204,7 +204,6 @@ acceptance_suites! {
         the_store_never_holds_the_note_or_the_token,
         sessions_survive_a_restart_of_the_demo,
     ] [];
-    scratch: [] [];
 }
 
 /// The suites above and the demo's stores are one list: a store added to
