@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::codec::Codec;
 use crate::events::{Callbacks, EventKind, SessionEvent};
+use crate::expiry::Listener;
 use crate::meta::{Metadata, OwnerLimit, OwnerLimitPolicy};
 use crate::store::SessionStore;
 
@@ -276,6 +277,10 @@ pub struct SessionConfig {
     pub(crate) outage: OutagePolicy,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) callbacks: Callbacks,
+    /// What the store's [`ExpirySink`](crate::store::ExpirySink) calls. The
+    /// sink holds it weakly: this keeps it alive as long as the
+    /// configuration (and its clones) are.
+    pub(crate) expiry_listener: Arc<Listener>,
     pub(crate) max_session_bytes: usize,
     pub(crate) cache_headers: bool,
     pub(crate) refresh_fraction: f64,
@@ -835,6 +840,55 @@ impl SessionConfigBuilder {
         self.on(EventKind::Deleted, f)
     }
 
+    /// Called when the library learns that a session expired: a request's
+    /// load met it past its expiry, or the store's cleanup removed it
+    /// (the memory store's sweeper, the SQL store's cleanup; see each
+    /// store's docs, and [`SessionStore::expiry_sink`]). The
+    /// event carries the session's id (the hash of the token, never the
+    /// token), its owner when the store still knew it, and its
+    /// [`source`](SessionEvent::source); never the data. Every expiry is also
+    /// counted in `session_expired_total` and logged as a `debug` event,
+    /// with or without this callback.
+    ///
+    /// The callback runs on the task that found the expiry (a request, or
+    /// the store's cleanup task): keep it short, and hand longer work to a
+    /// channel. Each source reports an expiry once, but one expiry can reach
+    /// it from two sources: a load that meets an expired record the store
+    /// still holds reports it, and the cleanup that removes the record later
+    /// reports it again.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use session_core::{ExpirySource, SessionConfig, SessionManager};
+    /// use session_store_memory::MemoryStore;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let expired = Arc::new(Mutex::new(Vec::new()));
+    /// let heard = Arc::clone(&expired);
+    /// let store = MemoryStore::builder().no_cleanup().build();
+    /// let config = SessionConfig::testing()
+    ///     .store(store.clone())
+    ///     .idle_timeout(Duration::from_millis(50))
+    ///     .on_expired(move |event| {
+    ///         assert_eq!(event.source, Some(ExpirySource::Cleanup));
+    ///         heard.lock().unwrap().push((event.id.clone(), event.owner.map(str::to_owned)));
+    ///     })
+    ///     .build()?;
+    /// let manager = SessionManager::<u32>::new(config);
+    /// let session = manager.create();
+    /// session.set_owner(Some("ada"));
+    /// manager.commit(&session).await?;
+    ///
+    /// tokio::time::sleep(Duration::from_millis(1100)).await;
+    /// assert_eq!(store.remove_expired(), 1); // what the sweeper does
+    /// assert_eq!(*expired.lock().unwrap(), [(session.id(), Some("ada".to_owned()))]);
+    /// # Ok(()) }
+    /// ```
+    pub fn on_expired(self, f: impl Fn(&SessionEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on(EventKind::Expired, f)
+    }
+
     fn on(
         mut self,
         kind: EventKind,
@@ -905,6 +959,7 @@ impl SessionConfigBuilder {
             }
         };
         let store_slack = store.refresh_slack();
+        let expiry_listener = listen_for_expiries(&self.callbacks, store.as_ref());
         Ok(SessionConfig {
             cookie_name: self.cookie.full_name(),
             cookie: self.cookie,
@@ -918,6 +973,7 @@ impl SessionConfigBuilder {
             outage: self.outage,
             store,
             callbacks: self.callbacks,
+            expiry_listener,
             max_session_bytes: self.max_session_bytes,
             cache_headers: self.cache_headers,
             refresh_fraction: self.refresh_fraction,
@@ -926,6 +982,17 @@ impl SessionConfigBuilder {
             accounts,
         })
     }
+}
+
+/// The listener that turns the store's expiry reports into this
+/// configuration's events, registered with the store's sink if it has one.
+fn listen_for_expiries(callbacks: &Callbacks, store: &dyn SessionStore) -> Arc<Listener> {
+    let callbacks = callbacks.clone();
+    let listener: Arc<Listener> = Arc::new(move |expired| callbacks.expired(expired));
+    if let Some(sink) = store.expiry_sink() {
+        sink.listen(&listener);
+    }
+    listener
 }
 
 /// Checks the remember-me bound and the cap per owner; answers the cap.

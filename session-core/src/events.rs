@@ -1,11 +1,14 @@
 //! Lifecycle callbacks, as in the Crystal shard: started, loaded,
-//! regenerated, deleted.
+//! regenerated, deleted; and expired, when the library learns of it
+//! (see [`ExpirySink`](crate::store::ExpirySink)).
 
 use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
+use crate::expiry::{ExpiredSession, ExpirySource};
 use crate::id::SessionId;
+use crate::telemetry;
 
 /// Which lifecycle step happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,6 +22,11 @@ pub enum EventKind {
     Regenerated,
     /// A session was deleted.
     Deleted,
+    /// The library learned that a session expired: a load found it past its
+    /// expiry, or the store's cleanup removed it (the event's
+    /// [`source`](SessionEvent::source) says which). Such an event has no
+    /// data.
+    Expired,
 }
 
 /// What a callback is told.
@@ -50,6 +58,8 @@ pub struct SessionEvent<'a> {
     pub previous_id: Option<&'a SessionId>,
     /// The session's owner, when known.
     pub owner: Option<&'a str>,
+    /// For [`EventKind::Expired`], where the expiry was found.
+    pub source: Option<ExpirySource>,
     pub(crate) data: Option<&'a (dyn Any + Send + Sync)>,
 }
 
@@ -69,6 +79,7 @@ impl fmt::Debug for SessionEvent<'_> {
             .field("id", &self.id)
             .field("previous_id", &self.previous_id)
             .field("owner", &self.owner)
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -82,6 +93,7 @@ pub(crate) struct Callbacks {
     pub(crate) loaded: Option<Callback>,
     pub(crate) regenerated: Option<Callback>,
     pub(crate) deleted: Option<Callback>,
+    pub(crate) expired: Option<Callback>,
 }
 
 impl Callbacks {
@@ -95,21 +107,37 @@ impl Callbacks {
             EventKind::Loaded => &mut self.loaded,
             EventKind::Regenerated => &mut self.regenerated,
             EventKind::Deleted => &mut self.deleted,
+            EventKind::Expired => &mut self.expired,
         }
     }
 
     /// Runs the callback of `event.kind`, if any, and emits a tracing event.
     pub(crate) fn emit(&self, event: &SessionEvent<'_>) {
-        tracing::debug!(kind = ?event.kind, id = %event.id, previous = ?event.previous_id.map(SessionId::as_str), "session event");
+        tracing::debug!(kind = ?event.kind, id = %event.id, previous = ?event.previous_id.map(SessionId::as_str), source = event.source.map(ExpirySource::as_str), "session event");
         let callback = match event.kind {
             EventKind::Started => &self.started,
             EventKind::Loaded => &self.loaded,
             EventKind::Regenerated => &self.regenerated,
             EventKind::Deleted => &self.deleted,
+            EventKind::Expired => &self.expired,
         };
         if let Some(callback) = callback {
             callback(event);
         }
+    }
+
+    /// Counts an expiry in `session_expired_total` and emits its event:
+    /// what every source of expiries (a load, a store's report) ends in.
+    pub(crate) fn expired(&self, expired: &ExpiredSession) {
+        telemetry::expired(expired.source);
+        self.emit(&SessionEvent {
+            kind: EventKind::Expired,
+            id: &expired.id,
+            previous_id: None,
+            owner: expired.owner.as_deref(),
+            source: Some(expired.source),
+            data: None,
+        });
     }
 }
 
@@ -120,6 +148,7 @@ impl fmt::Debug for Callbacks {
             .field("on_loaded", &self.loaded.is_some())
             .field("on_regenerated", &self.regenerated.is_some())
             .field("on_deleted", &self.deleted.is_some())
+            .field("on_expired", &self.expired.is_some())
             .finish()
     }
 }

@@ -114,6 +114,7 @@ mod data;
 mod envelope;
 mod error;
 mod events;
+mod expiry;
 mod extract;
 mod flash;
 #[cfg(feature = "fuzzing")]
@@ -141,6 +142,7 @@ pub use config::{
 pub use data::SessionData;
 pub use error::{ErrorClass, SessionError};
 pub use events::{EventKind, SessionEvent};
+pub use expiry::ExpirySource;
 pub use extract::ReadOnlySession;
 pub use flash::{FlashMessage, MAX_FLASH_MESSAGES};
 pub use guard::{LoginPolicy, Refusal};

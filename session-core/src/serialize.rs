@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use crate::config::{Concurrency, ConfigError, SessionConfig, MAX_TIMEOUT};
 use crate::data::SessionData;
 use crate::error::SessionError;
+use crate::expiry::{ExpiredSession, ExpirySource};
 use crate::id::SessionId;
 use crate::lock::{LockAttempt, LockToken};
 use crate::manager::SessionManager;
@@ -213,7 +214,7 @@ pub(crate) async fn load(
         let load = config.store.load(id, None);
         let record = telemetry::store_call(store, Operation::Load, Some(id), load).await?;
         return Ok(Loaded {
-            record: live(record, id, now),
+            record: live(config, record, id, now),
             lease: None,
         });
     };
@@ -228,7 +229,7 @@ pub(crate) async fn load(
                 let lease = HeldLease {
                     held: Some((Arc::clone(&config.store), id.clone(), token)),
                 };
-                let record = live(record, id, now);
+                let record = live(config, record, id, now);
                 if record.is_none() {
                     lease.release().await;
                     return Ok(Loaded {
@@ -259,12 +260,21 @@ pub(crate) async fn load(
 }
 
 /// The record if it is live and really the one asked for; a missing or
-/// expired one is counted here (a found one once it decodes).
-fn live(record: Option<Record>, id: &SessionId, now: OffsetDateTime) -> Option<Record> {
+/// expired one is counted here (a found one once it decodes), and an
+/// expired one reported to the configuration's `on_expired`.
+fn live(
+    config: &SessionConfig,
+    record: Option<Record>,
+    id: &SessionId,
+    now: OffsetDateTime,
+) -> Option<Record> {
     match record {
         Some(record) if record.id == *id && !record.is_expired(now) => Some(record),
         Some(record) if record.id == *id => {
             telemetry::loaded(LoadOutcome::Expired);
+            let expired = ExpiredSession::new(record.id, record.owner, ExpirySource::Load);
+            // The path a store's report takes too.
+            (config.expiry_listener)(&expired);
             None
         }
         _ => {

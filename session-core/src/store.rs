@@ -29,6 +29,10 @@
 //! - The optional **`count`**, **`ids`**, **`ids_by_owner`**,
 //!   **`delete_by_owner`** and **`delete_where`** answer
 //!   [`StoreError::Unsupported`] unless implemented; owners compare exactly.
+//! - **Expiry reports** (optional): a store that removes expired records
+//!   itself reports each one it removed, once, to its [`ExpirySink`]
+//!   ([`SessionStore::expiry_sink`]), with the owner it had; never a record
+//!   removed for another reason (a delete, a rotation, an eviction).
 //! - **Errors:** a backend that is down or slow is
 //!   [`StoreError::Unavailable`] or [`StoreError::Timeout`] (a `503`);
 //!   configuration mistakes are [`StoreError::Config`], found when the store
@@ -68,6 +72,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+pub use crate::expiry::{ExpiredSession, ExpirySink, ExpirySource};
 use crate::id::SessionId;
 pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
 pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
@@ -370,6 +375,20 @@ pub trait SessionStore: Send + Sync + fmt::Debug + 'static {
     /// is refused at build time, not at a user's login.
     fn limits_owners(&self) -> bool {
         false
+    }
+
+    /// Where this store reports the records it removes because they
+    /// expired (its sweeper or cleanup task, `remove_expired()`, a load
+    /// that meets an expired record, a backend's expiry notification), so
+    /// that the application's
+    /// [`on_expired`](crate::SessionConfigBuilder::on_expired) hears of
+    /// them. A store that reports holds one [`ExpirySink`] in the state its
+    /// clones share and answers it here; every configuration built on the
+    /// store listens to it. The default `None` reports nothing: the
+    /// application then hears only of the expiries the request cycle finds
+    /// itself (a loaded record past its expiry).
+    fn expiry_sink(&self) -> Option<&ExpirySink> {
+        None
     }
 
     /// For stores that can lease a lock per session: the locking half,

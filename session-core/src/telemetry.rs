@@ -17,7 +17,7 @@
 //! | `session_touched_total` | counter | |
 //! | `session_deleted_total` | counter | |
 //! | `session_rotated_total` | counter | |
-//! | `session_expired_total` | counter | |
+//! | `session_expired_total` | counter | `source`: `load`, `cleanup`, `notification` |
 //! | `session_degraded_total` | counter | |
 //! | `session_store_errors_total` | counter | `operation` |
 //! | `session_store_duration_seconds` | histogram | `operation` |
@@ -147,16 +147,22 @@ pub(crate) fn count(name: &'static str) {
     let _ = name;
 }
 
-/// Counts one request's load, by what it found; an expired record also
-/// counts in `session_expired_total`.
+/// Counts one request's load, by what it found. An expired record is also
+/// counted in `session_expired_total`, where every source of expiries
+/// counts (`Callbacks::expired`).
 pub(crate) fn loaded(outcome: LoadOutcome) {
     #[cfg(feature = "metrics")]
     metrics::counter!(name::LOADED, "outcome" => outcome.as_str()).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = outcome.as_str();
-    if outcome == LoadOutcome::Expired {
-        count(name::EXPIRED);
-    }
+}
+
+/// Counts one expiry in `session_expired_total`, by where it was found.
+pub(crate) fn expired(source: crate::expiry::ExpirySource) {
+    #[cfg(feature = "metrics")]
+    metrics::counter!(name::EXPIRED, "source" => source.as_str()).increment(1);
+    #[cfg(not(feature = "metrics"))]
+    let _ = source.as_str();
 }
 
 /// The short word for how a store call ended, for its span.

@@ -49,6 +49,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod checks;
+mod expiry;
 pub mod lease_checks;
 mod locks;
 mod owners;
@@ -59,6 +60,7 @@ use std::sync::Arc;
 use session_core::store::SessionStore;
 
 pub use checks::*;
+pub use expiry::*;
 pub use lease_checks::Twins;
 pub use locks::*;
 pub use owners::*;
@@ -75,6 +77,15 @@ pub trait Fixture: Send + Sync {
     /// prefix, table or instance), empty too: what the first one's
     /// [`clear`](SessionStore::clear) must leave alone.
     async fn neighbour(&self) -> Arc<dyn SessionStore>;
+
+    /// Runs the store's own cleanup once (its `remove_expired()`) and
+    /// answers how many records it removed; `None` (the default) for a
+    /// store without one. A store with an
+    /// [`expiry_sink`](SessionStore::expiry_sink) must implement it: its
+    /// reports are checked through it.
+    async fn remove_expired(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// The listing half of [`owner_suite!`], for a store that serves
@@ -140,6 +151,8 @@ macro_rules! __with_checks {
             rotation_after_delete_creates_nothing,
             manager_rotation_never_resurrects_or_loses_a_save,
             a_read_that_raced_a_rotation_or_delete_sends_no_cookie,
+            // src/expiry.rs: skipped by stores without `expiry_sink()`
+            expired_records_are_reported_once,
             // src/locks.rs: skipped by stores without `locks()`
             serialize_policy_loses_no_increment,
             an_unreleased_lease_is_overtaken_after_it_ends,
@@ -192,7 +205,7 @@ macro_rules! __names {
 pub const OWNER_CHECKS: &[&str] = __with_owner_checks!(__names,);
 
 /// Every check that [`conformance_suite!`] runs, by name: the checks of
-/// `checks.rs` and `locks.rs` (each a public `async fn(&dyn Fixture)` of
+/// `checks.rs`, `locks.rs` and `expiry.rs` (each a public `async fn(&dyn Fixture)` of
 /// this crate).
 pub const CHECKS: &[&str] = __with_checks!(__names,);
 
@@ -227,6 +240,7 @@ mod tests {
     fn every_check_in_the_code_is_in_the_one_list() {
         let mut written = checks_in(include_str!("checks.rs"), "Fixture");
         written.extend(checks_in(include_str!("locks.rs"), "Fixture"));
+        written.extend(checks_in(include_str!("expiry.rs"), "Fixture"));
         assert!(written.len() > 20, "the scan finds the checks: {written:?}");
         assert_eq!(written, listed(super::CHECKS));
     }

@@ -16,6 +16,10 @@ impl session_store_conformance::Fixture for Fresh {
     async fn neighbour(&self) -> Arc<dyn SessionStore> {
         Arc::new(GuideStore::default())
     }
+
+    async fn remove_expired(&self) -> Option<u64> {
+        Some(self.0.remove_expired())
+    }
 }
 
 async fn fresh() -> Fresh {

@@ -6,6 +6,9 @@
 //! - Expired records are invisible on load at once, and a background sweeper
 //!   removes them, reading only the front of the expiry index (what has
 //!   expired), never the whole map. It stops when the store is dropped.
+//!   Each record it removes, and each expired one a load meets (and
+//!   removes), is reported once to the store's
+//!   [`ExpirySink`](session_core::store::ExpirySink), for `on_expired`.
 //! - An optional capacity bounds memory: at the limit the store either
 //!   refuses new sessions or evicts the one closest to expiry ([`Overflow`]).
 //!

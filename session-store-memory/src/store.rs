@@ -10,7 +10,10 @@ use dashmap::mapref::entry::Entry;
 use dashmap::{DashMap, SharedValue};
 use session_core::time::OffsetDateTime;
 use session_core::{
-    store::{OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionStore, StoreError},
+    store::{
+        ExpiredSession, ExpirySink, ExpirySource, OwnerLimit, OwnerLimited, Record,
+        RecordPredicate, SessionStore, StoreError,
+    },
     SessionId,
 };
 
@@ -83,6 +86,8 @@ struct Inner {
     /// the later sees the earlier's record (taken after record shards are
     /// released, never while one is held).
     owner_limits: std::sync::Mutex<()>,
+    /// Where the records removed because they expired are reported.
+    expiry_sink: ExpirySink,
 }
 
 /// Where the store reads the time: the system clock, or, in this crate's
@@ -156,6 +161,7 @@ impl MemoryStoreBuilder {
                 clock: self.clock,
                 locks: LockTable::default(),
                 owner_limits: std::sync::Mutex::new(()),
+                expiry_sink: ExpirySink::new(),
             }),
         };
         if let Some(period) = self.cleanup_every {
@@ -290,7 +296,9 @@ struct Sweep {
 }
 
 impl Inner {
-    /// Removes the expired records of up to one batch of due index entries.
+    /// Removes the expired records of up to one batch of due index entries,
+    /// and reports each to the expiry sink (after its shard is unlocked:
+    /// the application's callback never runs under a store lock).
     fn sweep_batch(&self, now: OffsetDateTime) -> Sweep {
         // Only entries whose whole second has passed: a record in them has
         // expired for certain, so no entry of a live record is taken (one
@@ -307,9 +315,10 @@ impl Inner {
                 if let Some(owner) = slot.get().owner() {
                     self.unlink_owner(owner, id);
                 }
-                slot.remove();
+                let held = slot.remove();
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 removed += 1;
+                self.report_expired(id, &held, ExpirySource::Cleanup);
             } else {
                 // Replaced by a new record since the entry was taken: it
                 // must stay indexed (a set: a no-op if it already is).
@@ -319,6 +328,22 @@ impl Inner {
         Sweep {
             taken: due.len(),
             removed,
+        }
+    }
+
+    /// Tells the expiry sink that the record `held` at `id`, removed, had
+    /// expired.
+    fn report_expired(&self, id: &SessionId, held: &Held, source: ExpirySource) {
+        let owner = held.owner().map(str::to_owned);
+        let expired = ExpiredSession::new(id.clone(), owner, source);
+        self.expiry_sink.report(&expired);
+    }
+
+    /// Removes the record at `id` if it expired, and reports it as found by
+    /// a load: so the sweeper does not report it a second time.
+    fn remove_expired_at(&self, id: &SessionId, now: OffsetDateTime) {
+        if let Some(held) = self.remove_if(id, |r| r.is_expired(now)) {
+            self.report_expired(id, &held, ExpirySource::Load);
         }
     }
 
@@ -566,6 +591,13 @@ impl SessionStore for MemoryStore {
         Some(self)
     }
 
+    /// The sweeper, [`MemoryStore::remove_expired`], a full store making
+    /// room and a load that meets an expired record report here, each
+    /// record once (whichever removes it).
+    fn expiry_sink(&self) -> Option<&ExpirySink> {
+        Some(&self.inner.expiry_sink)
+    }
+
     async fn create(&self, record: &Record) -> Result<(), StoreError> {
         let inner = &self.inner;
         let now = inner.clock.now();
@@ -631,17 +663,22 @@ impl SessionStore for MemoryStore {
     ) -> Result<Option<Record>, StoreError> {
         let now = self.inner.clock.now();
         let Some(touch) = touch else {
-            return Ok(self
-                .inner
-                .records
-                .get(id)
-                .filter(|r| !r.is_expired(now))
-                .map(|r| r.to_record(id)));
+            let found =
+                (self.inner.records.get(id)).map(|r| (!r.is_expired(now)).then(|| r.to_record(id)));
+            return Ok(match found {
+                Some(None) => {
+                    self.inner.remove_expired_at(id, now);
+                    None
+                }
+                found => found.flatten(),
+            });
         };
         let Some(mut slot) = self.inner.records.get_mut(id) else {
             return Ok(None);
         };
         if slot.is_expired(now) {
+            drop(slot);
+            self.inner.remove_expired_at(id, now);
             return Ok(None);
         }
         let before = bucket(slot.expires_at());

@@ -19,6 +19,10 @@ impl session_store_conformance::Fixture for Fresh {
     async fn neighbour(&self) -> Arc<dyn SessionStore> {
         Arc::new(unswept())
     }
+
+    async fn remove_expired(&self) -> Option<u64> {
+        Some(self.0.remove_expired())
+    }
 }
 
 fn unswept() -> MemoryStore {

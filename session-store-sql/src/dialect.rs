@@ -183,8 +183,16 @@ pub(crate) struct Statements {
     pub(crate) page: Sql,
     /// `(id, version)`: removes a row only if it is still at that version.
     pub(crate) delete_version: Sql,
-    /// `(now, limit)`: removes up to `limit` expired rows.
+    /// `(now, limit)` -> `(id, owner)` of up to `limit` expired rows:
+    /// PostgreSQL and SQLite remove them in this statement (`DELETE ...
+    /// RETURNING`); MySQL, which has no `RETURNING`, selects them `FOR
+    /// UPDATE` and removes them with `delete_expired_ids` in the same
+    /// transaction.
     pub(crate) delete_expired_batch: Sql,
+    /// MySQL: `(now, id, id, ...)` once the list of ids, `(?, ?, ...)`, is
+    /// appended: removes the rows that `delete_expired_batch` selected,
+    /// if they are still expired.
+    pub(crate) delete_expired_ids: Option<Sql>,
 }
 
 impl Statements {
@@ -216,18 +224,25 @@ impl Statements {
             p(3),
             live(4)
         );
+        // Each answers the rows it removes, so that the cleanup can report
+        // them as expired (`ExpirySink`).
         let delete_expired_batch = match d {
-            SqlDialect::MySql => format!("DELETE FROM {t} WHERE expires_at <= ? LIMIT ?"),
+            SqlDialect::MySql => {
+                format!("SELECT id, owner FROM {t} WHERE expires_at <= ? LIMIT ? FOR UPDATE")
+            }
             // SKIP LOCKED: several app instances clean up side by side
             // without queueing behind each other's row locks.
             SqlDialect::Postgres => format!(
                 "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= $1 \
-                 LIMIT $2 FOR UPDATE SKIP LOCKED)"
+                 LIMIT $2 FOR UPDATE SKIP LOCKED) RETURNING id, owner"
             ),
             SqlDialect::Sqlite => format!(
-                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ? LIMIT ?)"
+                "DELETE FROM {t} WHERE id IN (SELECT id FROM {t} WHERE expires_at <= ? LIMIT ?) \
+                 RETURNING id, owner"
             ),
         };
+        let delete_expired_ids = (d == SqlDialect::MySql)
+            .then(|| format!("DELETE FROM {t} WHERE expires_at <= ? AND id IN ").into());
         let version_of = format!(
             "SELECT version FROM {t} WHERE id = {} AND {}",
             p(1),
@@ -313,6 +328,7 @@ impl Statements {
             delete_version: format!("DELETE FROM {t} WHERE id = {} AND version = {}", p(1), p(2))
                 .into(),
             delete_expired_batch: delete_expired_batch.into(),
+            delete_expired_ids,
         }
     }
 }

@@ -44,7 +44,9 @@
 //! - Expired rows are invisible at once. A background task removes them
 //!   every 60 seconds (configurable) in batches of 1000 rows, each its own
 //!   short statement, so a backlog never locks the table for long; it stops
-//!   when the last clone of the store is dropped.
+//!   when the last clone of the store is dropped. Every row it removes is
+//!   reported once, with its owner, to the store's
+//!   [`ExpirySink`](session_core::store::ExpirySink) (what `on_expired` hears).
 //! - Every statement runs under a timeout (5 s), and pools built by
 //!   [`SqlStore::connect`] wait at most 1 s for a connection: an outage
 //!   fails fast with [`StoreError::Timeout`](session_core::store::StoreError) or

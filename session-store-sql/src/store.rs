@@ -18,7 +18,8 @@ use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{
     store::{
-        OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore, StoreError,
+        ExpirySink, OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore,
+        StoreError,
     },
     SessionId,
 };
@@ -54,6 +55,8 @@ pub(crate) struct Inner {
     pub(crate) lock_sql: LockStatements,
     command_timeout: Duration,
     pub(crate) cleanup_batch: u32,
+    /// Where the cleanup reports the rows it removed.
+    expiry_sink: ExpirySink,
 }
 
 /// What the builder sets beside the table and the pool.
@@ -141,6 +144,7 @@ impl SqlStore {
                 table,
                 command_timeout: settings.command_timeout,
                 cleanup_batch: settings.cleanup_batch,
+                expiry_sink: ExpirySink::new(),
             }),
         };
         if let Some(period) = settings.cleanup_every {
@@ -182,6 +186,14 @@ pub(crate) fn sql(text: &Sql) -> AssertSqlSafe<Sql> {
 impl SessionStore for SqlStore {
     fn name(&self) -> &'static str {
         "sql"
+    }
+
+    /// The cleanup task, [`remove_expired`](SqlStore::remove_expired) and
+    /// [`remove_expired_batch`](SqlStore::remove_expired_batch) report each
+    /// row they remove here, once. A load never sees an expired row (the
+    /// query leaves it out), so it reports nothing.
+    fn expiry_sink(&self) -> Option<&ExpirySink> {
+        Some(&self.inner.expiry_sink)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {

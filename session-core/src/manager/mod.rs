@@ -258,6 +258,7 @@ impl<T: SessionData> SessionManager<T> {
             id,
             previous_id,
             owner,
+            source: None,
             data: data.map(|d| d as &(dyn Any + Send + Sync)),
         });
     }

@@ -2,26 +2,70 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use session_core::store::{Record, RecordPredicate, SessionStore, StoreError};
+use session_core::store::{
+    ExpiredSession, ExpirySink, ExpirySource, Record, RecordPredicate, SessionStore, StoreError,
+};
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
-/// Records in a `HashMap` behind one lock. Cloning shares the records.
+/// Records in a `HashMap` behind one lock. Cloning shares the records and
+/// the expiry sink.
 #[derive(Debug, Clone, Default)]
 pub struct GuideStore {
     records: Arc<Mutex<HashMap<SessionId, Record>>>,
+    /// Where the records it removes because they expired are reported
+    /// (optional: a store without one answers `None` from `expiry_sink`).
+    expiry_sink: ExpirySink,
 }
 
 impl GuideStore {
-    /// The records, expired ones dropped first: from here on every record
+    /// The records, expired ones removed first: from here on every record
     /// is live, which is what every method must see. A real store would
     /// also remove them in the background (a sweeper, key expiry, a TTL
-    /// index); the lock is never held across an `.await`.
+    /// index); the lock is never held across an `.await`, nor while the
+    /// application's `on_expired` runs.
     fn live(&self) -> MutexGuard<'_, HashMap<SessionId, Record>> {
-        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let lock = || self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let mut records = lock();
+        let expired = Self::take_expired(&mut records);
+        if expired.is_empty() {
+            return records;
+        }
+        drop(records);
+        self.report(expired);
+        let mut records = lock();
+        // What expired meanwhile goes unreported, but never seen.
         let now = OffsetDateTime::now_utc();
         records.retain(|_, record| !record.is_expired(now));
         records
+    }
+
+    fn take_expired(records: &mut HashMap<SessionId, Record>) -> Vec<Record> {
+        let now = OffsetDateTime::now_utc();
+        let ids: Vec<SessionId> = records
+            .values()
+            .filter(|record| record.is_expired(now))
+            .map(|record| record.id.clone())
+            .collect();
+        ids.iter().filter_map(|id| records.remove(id)).collect()
+    }
+
+    /// Tells the sink about records removed because they expired.
+    fn report(&self, expired: Vec<Record>) {
+        for record in expired {
+            let expired = ExpiredSession::new(record.id, record.owner, ExpirySource::Cleanup);
+            self.expiry_sink.report(&expired);
+        }
+    }
+
+    /// Removes the expired records now, reporting each; answers how many.
+    pub fn remove_expired(&self) -> u64 {
+        let mut records = self.records.lock().unwrap_or_else(|p| p.into_inner());
+        let expired = Self::take_expired(&mut records);
+        drop(records);
+        let removed = expired.len() as u64;
+        self.report(expired);
+        removed
     }
 }
 
@@ -29,6 +73,11 @@ impl GuideStore {
 impl SessionStore for GuideStore {
     fn name(&self) -> &'static str {
         "guide"
+    }
+
+    /// Every record it removes because it expired is reported here, once.
+    fn expiry_sink(&self) -> Option<&ExpirySink> {
+        Some(&self.expiry_sink)
     }
 
     /// Never overwrites a live record (an expired one is gone already).

@@ -3,13 +3,14 @@
 
 use std::future::Future;
 
-use session_core::store::{Record, StoreError};
+use session_core::store::{ExpiredSession, ExpirySource, Record, StoreError};
 use session_core::SessionId;
 
 use super::{sql, Inner};
 use crate::dialect::Sql;
 use crate::error::{from_sqlx, is_deadlock, is_unique_violation};
 use crate::pool::on_pool;
+use sqlx::AssertSqlSafe;
 
 /// How many times a call that the database rolled back as a deadlock
 /// victim runs again.
@@ -349,17 +350,48 @@ impl Inner {
         .await
     }
 
-    /// Removes at most one batch of rows that expired before `now`.
+    /// Removes up to one batch of expired rows and reports each to the
+    /// expiry sink; answers how many went. One statement on PostgreSQL and
+    /// SQLite; on MySQL a select `FOR UPDATE` and a delete of what it
+    /// found, in one transaction, so a row is reported only by the cleanup
+    /// that removed it, even with several processes cleaning at once.
     pub(crate) async fn delete_expired_batch(&self, now: i64) -> Result<u64, StoreError> {
         let limit = i64::from(self.cleanup_batch);
-        self.run(|| async {
-            on_pool!(&self.pool, p => sqlx::query(sql(&self.sql.delete_expired_batch))
-                .bind(now)
-                .bind(limit)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected()))
-        })
-        .await
+        let rows: Vec<(String, Option<String>)> = self
+            .run(|| async {
+                on_pool!(&self.pool, p => {
+                    let mut tx = p.begin().await?;
+                    let rows: Vec<(String, Option<String>)> =
+                        sqlx::query_as(sql(&self.sql.delete_expired_batch))
+                            .bind(now)
+                            .bind(limit)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    if let (Some(delete), false) = (&self.sql.delete_expired_ids, rows.is_empty()) {
+                        let list = vec!["?"; rows.len()].join(", ");
+                        let text = AssertSqlSafe(format!("{delete}({list})"));
+                        let mut query = sqlx::query(text).bind(now);
+                        for (id, _) in &rows {
+                            query = query.bind(id);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(rows)
+                })
+            })
+            .await?;
+        let removed = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        for (id, owner) in rows {
+            match parse_id(id) {
+                Ok(id) => {
+                    self.expiry_sink
+                        .report(&ExpiredSession::new(id, owner, ExpirySource::Cleanup))
+                }
+                // Not a session this library wrote; removed all the same.
+                Err(error) => tracing::warn!(%error, "expired row with a malformed id removed"),
+            }
+        }
+        Ok(removed)
     }
 }

@@ -260,6 +260,8 @@ macro_rules! behaviour_suite {
             a_rotation_replaces_an_expired_row_at_the_new_id,
             ended_leases_are_removed_by_cleanup,
             the_row_encoding_is_pinned,
+            cleanup_reports_each_removed_row_once_across_processes,
+            the_background_cleanup_reports_what_it_removes,
         );
         session_store_conformance::conformance_suite!(common::Shared::of($fixture));
         session_store_conformance::owner_suite!(common::Shared::of($fixture));
@@ -303,6 +305,10 @@ impl session_store_conformance::Fixture for Shared {
     async fn neighbour(&self) -> Arc<dyn SessionStore> {
         let table = format!("{}_n", self.fixture.table);
         Arc::new(self.fixture.open(self.fixture.builder_for(&table)).await)
+    }
+
+    async fn remove_expired(&self) -> Option<u64> {
+        Some(self.store.remove_expired().await.unwrap())
     }
 }
 
@@ -380,6 +386,69 @@ pub(crate) async fn background_cleanup_runs_and_stops_with_the_store(fx: &Fixtur
     }
     tokio::time::sleep(Duration::from_millis(350)).await;
     assert_eq!(fx.raw_count().await, 5);
+}
+
+/// What a configuration's `on_expired` heard: id and owner.
+type Heard = Arc<Mutex<Vec<(SessionId, Option<String>)>>>;
+
+/// Builds a configuration on `store` that keeps what `on_expired` hears.
+fn listen(store: &SqlStore) -> (session_core::SessionConfig, Heard) {
+    let heard: Heard = Arc::default();
+    let seen = Arc::clone(&heard);
+    let config = session_core::SessionConfig::testing()
+        .store(store.clone())
+        .on_expired(move |event| {
+            let owner = event.owner.map(str::to_owned);
+            seen.lock().unwrap().push((event.id.clone(), owner));
+        })
+        .build()
+        .unwrap();
+    (config, heard)
+}
+
+/// Two processes' stores on one table clean up at the same time, in small
+/// batches: every expired row is reported once, by the one that removed
+/// it, with its owner; live rows are not.
+pub(crate) async fn cleanup_reports_each_removed_row_once_across_processes(fx: &Fixture) {
+    let one = fx.open(fx.builder().cleanup_batch(4)).await;
+    let two = fx.open(fx.builder().cleanup_batch(4)).await;
+    let (_a, heard_one) = listen(&one);
+    let (_b, heard_two) = listen(&two);
+    let mut wanted = Vec::new();
+    for i in 0..30 {
+        let owner = (i % 3 != 0).then(|| format!("user{}", i % 5));
+        let r = expired().with_owner(owner.clone());
+        one.create(&r).await.unwrap();
+        wanted.push((r.id, owner));
+    }
+    let live = record(60_000).with_owner(Some("user1".into()));
+    one.create(&live).await.unwrap();
+    let (a, b) = tokio::join!(one.remove_expired(), two.remove_expired());
+    assert_eq!(a.unwrap() + b.unwrap(), 30);
+    let mut heard: Vec<_> = heard_one.lock().unwrap().clone();
+    heard.extend(heard_two.lock().unwrap().iter().cloned());
+    heard.sort();
+    wanted.sort();
+    assert_eq!(heard, wanted, "each removed row once, with its owner");
+    assert_eq!(fx.raw_count().await, 1);
+}
+
+/// The cleanup task reports the rows it removes.
+pub(crate) async fn the_background_cleanup_reports_what_it_removes(fx: &Fixture) {
+    let store = fx
+        .open(fx.builder().cleanup_every(Duration::from_millis(100)))
+        .await;
+    let (_config, heard) = listen(&store);
+    let gone = expired().with_owner(Some("ada".into()));
+    store.create(&gone).await.unwrap();
+    let mut waited = 0;
+    while heard.lock().unwrap().is_empty() {
+        assert!(waited < 3000, "the cleanup task reported nothing");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        waited += 50;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*heard.lock().unwrap(), [(gone.id, Some("ada".to_owned()))]);
 }
 
 pub(crate) async fn migrate_is_idempotent(fx: &Fixture) {
