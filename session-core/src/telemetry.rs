@@ -33,6 +33,9 @@ use tracing::Instrument;
 use crate::id::SessionId;
 use crate::store::StoreError;
 
+#[cfg(feature = "metrics")]
+mod keys;
+
 /// The metric names, as [`telemetry`](self) documents them.
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) mod name {
@@ -77,7 +80,7 @@ pub(crate) enum Operation {
 }
 
 impl Operation {
-    pub(crate) fn as_str(self) -> &'static str {
+    pub(crate) const fn as_str(self) -> &'static str {
         match self {
             Operation::Load => "load",
             Operation::Create => "create",
@@ -120,7 +123,7 @@ pub(crate) enum LoadOutcome {
 }
 
 impl LoadOutcome {
-    fn as_str(self) -> &'static str {
+    const fn as_str(self) -> &'static str {
         match self {
             LoadOutcome::Found => "found",
             LoadOutcome::Absent => "absent",
@@ -152,7 +155,8 @@ pub(crate) fn count(name: &'static str) {
 /// counts (`Callbacks::expired`).
 pub(crate) fn loaded(outcome: LoadOutcome) {
     #[cfg(feature = "metrics")]
-    metrics::counter!(name::LOADED, "outcome" => outcome.as_str()).increment(1);
+    metrics::with_recorder(|r| r.register_counter(keys::loaded(outcome), &keys::METADATA))
+        .increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = outcome.as_str();
 }
@@ -222,10 +226,11 @@ pub(crate) async fn store_call<R>(
 fn record_call(operation: Operation, elapsed: Duration, error: Option<&StoreError>) {
     #[cfg(feature = "metrics")]
     {
-        let operation = operation.as_str();
-        metrics::histogram!(name::STORE_DURATION, "operation" => operation)
+        let key = keys::store_duration(operation);
+        metrics::with_recorder(|r| r.register_histogram(key, &keys::METADATA))
             .record(elapsed.as_secs_f64());
         if error.is_some_and(is_failure) {
+            let operation = operation.as_str();
             metrics::counter!(name::STORE_ERRORS, "operation" => operation).increment(1);
         }
     }

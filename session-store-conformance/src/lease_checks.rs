@@ -3,14 +3,19 @@
 //! connections or pools, the same data): what two processes sharing the
 //! backend see. The request cycle's use of the locks is checked through the
 //! manager elsewhere; these hold the store's half to the trait's rules.
+//! One more check needs two processes as well: the cap per owner under
+//! parallel logins on both instances (for stores that limit owners).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore};
-use session_core::SessionId;
+use session_core::store::{
+    LockAttempt, LockToken, OwnerLimitPolicy, Record, SessionLocks, SessionStore,
+};
+use session_core::{SessionError, SessionId};
 
+use crate::owners;
 use crate::records::record;
 
 /// Two instances of one store on the same backend and namespace (key
@@ -275,6 +280,53 @@ async fn increment_under_lock(
     assert!(locks(store).unlock(id, &token).await.unwrap());
 }
 
+/// Twelve simultaneous logins of one owner, alternating between the two
+/// instances (two processes), under a cap of three leave exactly three
+/// sessions: with evict-oldest all succeed, with refuse exactly three. What
+/// makes the cap atomic (a script, a locking transaction, an owner lease)
+/// must hold across processes, not only within one. A store that does not
+/// limit owners passes without running it.
+pub async fn parallel_logins_on_two_instances_never_exceed_the_owner_limit(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    if !a.limits_owners() {
+        return;
+    }
+    for policy in [OwnerLimitPolicy::EvictOldest, OwnerLimitPolicy::Refuse] {
+        a.clear().await.unwrap();
+        let managers = [
+            owners::manager(Arc::clone(&a), Some((3, policy))),
+            owners::manager(Arc::clone(&b), Some((3, policy))),
+        ];
+        let logins: Vec<_> = (0..12)
+            .map(|i| {
+                let manager = managers[i % 2].clone();
+                tokio::spawn(async move { owners::login(&manager, "two-processes").await })
+            })
+            .collect();
+        let mut succeeded = 0;
+        for login in logins {
+            match login.await.unwrap() {
+                Ok(()) => succeeded += 1,
+                Err(SessionError::OwnerLimitReached { max: 3 }) => {
+                    assert_eq!(policy, OwnerLimitPolicy::Refuse)
+                }
+                Err(other) => panic!("{policy:?}: {other}"),
+            }
+        }
+        assert_eq!(
+            b.ids_by_owner("two-processes").await.unwrap().len(),
+            3,
+            "{policy:?}"
+        );
+        let expected = if policy == OwnerLimitPolicy::Refuse {
+            3
+        } else {
+            12
+        };
+        assert_eq!(succeeded, expected, "{policy:?}");
+    }
+}
+
 /// Generates one `#[tokio::test]` per lease check of
 /// [`LEASE_CHECKS`](crate::LEASE_CHECKS), each on the twins that `$twins`
 /// (an expression, awaited once per test) makes.
@@ -306,6 +358,7 @@ macro_rules! __with_lease_checks {
             extend_renews_the_lease,
             the_lock_loads_the_record_and_outlives_it,
             one_holder_at_a_time_and_no_lost_update,
+            parallel_logins_on_two_instances_never_exceed_the_owner_limit,
         }
     };
 }

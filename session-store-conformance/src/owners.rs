@@ -44,7 +44,7 @@ pub async fn records_by_owner_lists_the_owners_live_records(fx: &dyn Fixture) {
     assert!(store.records_by_owner("nobody").await.unwrap().is_empty());
 }
 
-fn manager(
+pub(crate) fn manager(
     store: Arc<dyn SessionStore>,
     limit: Option<(u32, OwnerLimitPolicy)>,
 ) -> SessionManager<Counter> {
@@ -60,7 +60,10 @@ fn manager(
 }
 
 /// Logs `owner` in on a new session; answers the commit's outcome.
-async fn login(manager: &SessionManager<Counter>, owner: &str) -> Result<(), SessionError> {
+pub(crate) async fn login(
+    manager: &SessionManager<Counter>,
+    owner: &str,
+) -> Result<(), SessionError> {
     let session = manager.create();
     session.data_mut().n = 1;
     session.set_owner(Some(owner));

@@ -495,4 +495,5 @@ pub async fn all_lease_checks(pair: &Pair) {
     extend_renews_the_lease(pair).await;
     the_lock_loads_the_record_and_outlives_it(pair).await;
     one_holder_at_a_time_and_no_lost_update(pair).await;
+    parallel_logins_on_two_instances_never_exceed_the_owner_limit(pair).await;
 }
