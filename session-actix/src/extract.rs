@@ -1,15 +1,13 @@
 //! The extractors, [`Session`] and [`ReadOnlySession`], their rejection and
 //! the request extension trait.
 
-use std::ops::Deref;
-
 use actix_web::dev::Payload;
 use actix_web::http::header::{HeaderMap, COOKIE};
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{extract, Handle, LazySession, Rejection};
-use session_core::{SessionData, SessionError};
+use session_core::adapter::{extract, Handle, LazySession};
+use session_core::SessionData;
 
 use crate::response::{into_response, LAYER};
 
@@ -33,23 +31,16 @@ pub type Session<T> = Extract<session_core::Session<T>>;
 /// handle, and whichever loads first decides whether it is locked.
 pub type ReadOnlySession<T> = Extract<session_core::ReadOnlySession<T>>;
 
-/// An actix-web extractor for one of core's session handles ([`Session`],
-/// [`ReadOnlySession`]): the local type the orphan rule asks for.
-#[derive(Clone, Debug)]
-pub struct Extract<H>(H);
-
-impl<H> Extract<H> {
-    /// The core handle.
-    pub fn into_inner(self) -> H {
-        self.0
-    }
-}
-
-impl<H> Deref for Extract<H> {
-    type Target = H;
-    fn deref(&self) -> &H {
-        &self.0
-    }
+session_core::extractor_types! {
+    /// An actix-web extractor for one of core's session handles ([`Session`],
+    /// [`ReadOnlySession`]): the local type the orphan rule asks for.
+    Extract;
+    /// Why a [`Session`] could not be extracted: core's
+    /// [`Rejection`](session_core::adapter::Rejection) (the
+    /// [`SessionMiddleware<T>`](crate::SessionMiddleware) is missing: `500`;
+    /// the store failed: `503` when it is down). As a response it never shows
+    /// store details; the details go to a `tracing` error event.
+    SessionRejection;
 }
 
 impl<H: Handle + 'static> FromRequest for Extract<H> {
@@ -60,20 +51,6 @@ impl<H: Handle + 'static> FromRequest for Extract<H> {
         let lazy = req.get_session::<H::Data>();
         let load = extract(lazy, LAYER, cookie_values(req.headers()));
         Box::pin(async { Ok(Extract(load.await?)) })
-    }
-}
-
-/// Why a [`Session`] could not be extracted: core's [`Rejection`] (the
-/// [`SessionMiddleware<T>`](crate::SessionMiddleware) is missing: `500`;
-/// the store failed: `503` when it is down). As a response it never shows
-/// store details; the details go to a `tracing` error event.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionRejection(#[from] pub Rejection);
-
-impl From<SessionError> for SessionRejection {
-    fn from(error: SessionError) -> Self {
-        SessionRejection(error.into())
     }
 }
 

@@ -1,18 +1,8 @@
 //! The login guard: a middleware that lets only signed-in sessions through.
 
-use std::future::{ready, Ready};
-use std::rc::Rc;
-use std::sync::Arc;
-
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
-use actix_web::Error;
-use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{check_login, GuardedRequest, Reply};
-use session_core::{LoginPolicy, SessionData};
-
-use crate::extract::{cookie_values, SessionExt};
-use crate::response::{into_response, LAYER};
+use crate::middleware::{session_service_transform, Step};
+use session_core::adapter::Check;
+use session_core::LoginPolicy;
 
 /// Lets a request through only if its session passes a predicate (for
 /// example "has a user id"), except on allow-listed paths. The others are
@@ -41,63 +31,6 @@ pub struct LoginGuard<T>(LoginPolicy<T>);
 
 session_core::login_guard_builder!(LoginGuard);
 
-impl<S, B, T> Transform<S, ServiceRequest> for LoginGuard<T>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-    T: SessionData,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = LoginGuardService<S, T>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, inner: S) -> Self::Future {
-        let (inner, policy) = (Rc::new(inner), Arc::new(self.0.clone()));
-        ready(Ok(LoginGuardService { inner, policy }))
-    }
-}
-
-/// The service made by [`LoginGuard`].
-#[derive(Debug)]
-pub struct LoginGuardService<S, T> {
-    inner: Rc<S>,
-    policy: Arc<LoginPolicy<T>>,
-}
-
-impl<S, B, T> Service<ServiceRequest> for LoginGuardService<S, T>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-    T: SessionData,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
-
-    forward_ready!(inner);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let (inner, policy) = (Rc::clone(&self.inner), Arc::clone(&self.policy));
-        Box::pin(async move {
-            if let Err(refusal) = check(&policy, &req).await {
-                let refusal = into_response(refusal);
-                return Ok(req.into_response(refusal).map_into_right_body());
-            }
-            Ok(inner.call(req).await?.map_into_left_body())
-        })
-    }
-}
-
-/// Core's [`check_login`] on the path the router matches (percent-decoded
-/// where safe).
-async fn check<T: SessionData>(policy: &LoginPolicy<T>, req: &ServiceRequest) -> Result<(), Reply> {
-    let request = GuardedRequest {
-        path: req.match_info().as_str(),
-        target: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
-        session: req.get_session::<T>(),
-        layer: LAYER,
-    };
-    check_login(policy, request, cookie_values(req.headers())).await
-}
+session_service_transform!(LoginGuard, |guard: &Self| Step::Check(Check::from(
+    guard.0.clone()
+)));

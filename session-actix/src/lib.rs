@@ -130,9 +130,9 @@ mod guard;
 mod middleware;
 mod response;
 
-pub use csrf::{CsrfMiddleware, CsrfService};
+pub use csrf::CsrfMiddleware;
 pub use extract::{Extract, ReadOnlySession, Session, SessionExt, SessionRejection};
-pub use guard::{LoginGuard, LoginGuardService};
+pub use guard::LoginGuard;
 pub use middleware::{SessionMiddleware, SessionService};
 
 /// The framework-neutral core, re-exported so applications name one crate.

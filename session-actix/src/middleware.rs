@@ -1,16 +1,22 @@
-//! The actix-web middleware that runs the request cycle around every request.
+//! The actix-web middleware that runs the request cycle around every
+//! request, and the one service of every middleware of this crate: the
+//! cycle, or core's [`Check`] (of the login guard and the CSRF middleware)
+//! on actix-web requests.
 
-use std::future::{ready, Ready};
+use std::rc::Rc;
 
-use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{forward_ready, Service, ServiceRequest, ServiceResponse, Transform};
+pub(crate) use actix_web::body::{self, BodyStream, EitherBody, MessageBody};
+pub(crate) use actix_web::dev::{forward_ready, Payload, Service, ServiceRequest, ServiceResponse};
 use actix_web::error::InternalError;
-use actix_web::{Error, HttpMessage};
+use actix_web::web::Bytes;
+use actix_web::{Error, HttpMessage, HttpRequest};
 use futures_util::future::LocalBoxFuture;
-use session_core::adapter::{header, ClientInfo, LazySession};
+use session_core::adapter::{header, Check, CheckedRequest, ClientInfo, LazySession, Reply};
+use session_core::csrf::CsrfRefusal;
 use session_core::{SessionData, SessionManager};
 
-use crate::response::{into_response, Headers};
+use crate::extract::{cookie_values, SessionExt};
+use crate::response::{into_response, Headers, LAYER};
 
 /// Wraps an `App` (or a scope) so that its handlers can extract
 /// [`Session<T>`](crate::Session). Register it with `App::wrap`.
@@ -34,40 +40,63 @@ use crate::response::{into_response, Headers};
 /// when the store is down, `500` for a session over its size limit) with a
 /// short `text/plain` body; the detail is logged with `tracing`, never sent.
 #[derive(Clone, Debug)]
-pub struct SessionMiddleware<T> {
-    manager: SessionManager<T>,
-}
+pub struct SessionMiddleware<T>(SessionManager<T>);
 
 impl<T: SessionData> SessionMiddleware<T> {
     /// A middleware for the sessions of `manager`.
     pub fn new(manager: SessionManager<T>) -> Self {
-        SessionMiddleware { manager }
+        SessionMiddleware(manager)
     }
 }
 
-impl<S, B, T> Transform<S, ServiceRequest> for SessionMiddleware<T>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-    T: SessionData,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = Error;
-    type Transform = SessionService<S, T>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+/// The `Transform` impl of a middleware type of this crate: a
+/// [`SessionService`] that runs the [`Step`] made by `$step` from it.
+macro_rules! session_service_transform {
+    ($middleware:ident, $step:expr) => {
+        impl<S, B, T> actix_web::dev::Transform<S, $crate::middleware::ServiceRequest>
+            for $middleware<T>
+        where
+            S: $crate::middleware::Service<
+                    $crate::middleware::ServiceRequest,
+                    Response = $crate::middleware::ServiceResponse<B>,
+                    Error = actix_web::Error,
+                > + 'static,
+            B: $crate::middleware::MessageBody + 'static,
+            T: session_core::SessionData,
+        {
+            type Response = $crate::middleware::ServiceResponse<$crate::middleware::EitherBody<B>>;
+            type Error = actix_web::Error;
+            type Transform = $crate::middleware::SessionService<S, T>;
+            type InitError = ();
+            type Future = std::future::Ready<Result<Self::Transform, ()>>;
 
-    fn new_transform(&self, inner: S) -> Self::Future {
-        let manager = self.manager.clone();
-        ready(Ok(SessionService { inner, manager }))
-    }
+            fn new_transform(&self, inner: S) -> Self::Future {
+                let (inner, step) = (std::rc::Rc::new(inner), ($step)(self));
+                std::future::ready(Ok($crate::middleware::SessionService { inner, step }))
+            }
+        }
+    };
 }
+pub(crate) use session_service_transform;
 
-/// The service made by [`SessionMiddleware`].
+session_service_transform!(SessionMiddleware, |m: &Self| Step::Cycle(m.0.clone()));
+
+/// The service of every middleware of this crate: the request cycle of a
+/// [`SessionMiddleware`], or the check of a [`LoginGuard`](crate::LoginGuard)
+/// or a [`CsrfMiddleware`](crate::CsrfMiddleware), around the inner service.
 #[derive(Debug)]
 pub struct SessionService<S, T> {
-    inner: S,
-    manager: SessionManager<T>,
+    pub(crate) inner: Rc<S>,
+    pub(crate) step: Step<T>,
+}
+
+/// What a [`SessionService`] does before the inner service.
+#[derive(Clone, Debug)]
+pub(crate) enum Step<T> {
+    /// Start the cycle, and commit after the handler.
+    Cycle(SessionManager<T>),
+    /// Let the request through only if it passes.
+    Check(Check<T>),
 }
 
 impl<S, B, T> Service<ServiceRequest> for SessionService<S, T>
@@ -83,7 +112,14 @@ where
     forward_ready!(inner);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let lazy = self.manager.start_request_with(|| {
+        let manager = match &self.step {
+            Step::Cycle(manager) => manager,
+            Step::Check(check) => {
+                let inner = Rc::clone(&self.inner);
+                return Box::pin(run_check(check.clone(), inner, req));
+            }
+        };
+        let lazy = manager.start_request_with(|| {
             let agent = req.headers().get(header::USER_AGENT).map(|v| v.as_bytes());
             ClientInfo::from_header(req.peer_addr().map(|peer| peer.ip()), agent)
         });
@@ -98,9 +134,7 @@ where
             let headers = &mut Headers(response.headers_mut());
             match lazy.commit(status, headers).await {
                 Ok(_) => Ok(response.map_into_left_body()),
-                Err(reply) => Ok(response
-                    .into_response(into_response(reply))
-                    .map_into_right_body()),
+                Err(reply) => Ok(refuse(response.into_parts().0, reply)),
             }
         })
     }
@@ -120,4 +154,49 @@ async fn finish_error<T: SessionData>(lazy: &LazySession<T>, error: Error) -> Er
         Err(reply) => into_response(reply),
     };
     InternalError::from_response(error, response).into()
+}
+
+/// Core's check on the request, with the path the router matches
+/// (percent-decoded where safe), then the inner service (a form body read
+/// for its token is put back), or the refusal.
+async fn run_check<S, B, T>(
+    check: Check<T>,
+    inner: Rc<S>,
+    mut req: ServiceRequest,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    T: SessionData,
+{
+    let mut payload = req.take_payload();
+    let checked = CheckedRequest {
+        method: req.method().as_str(),
+        path: req.match_info().as_str(),
+        target: req.uri().path_and_query().map_or("/", |pq| pq.as_str()),
+        authority: req.uri().authority().map(|a| a.as_str()),
+        session: req.get_session::<T>(),
+        layer: LAYER,
+    };
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let read = |limit| read_form(std::mem::replace(&mut payload, Payload::None), limit);
+    let form = check.run(checked, header, cookie_values(req.headers()), read);
+    match form.await {
+        Ok(form) => req.set_payload(form.map_or(payload, Payload::from)),
+        Err(refusal) => return Ok(refuse(req.into_parts().0, refusal)),
+    }
+    Ok(inner.call(req).await?.map_into_left_body())
+}
+
+/// The whole body, if it is at most `limit` bytes.
+async fn read_form(payload: Payload, limit: usize) -> Result<Bytes, CsrfRefusal> {
+    match body::to_bytes_limited(BodyStream::new(payload), limit).await {
+        Ok(Ok(form)) => Ok(form),
+        Ok(Err(_)) => Err(CsrfRefusal::MissingToken),
+        Err(_) => Err(CsrfRefusal::FormTooLarge),
+    }
+}
+
+/// The response for `reply`, in place of the handler's.
+fn refuse<B>(req: HttpRequest, reply: Reply) -> ServiceResponse<EitherBody<B>> {
+    ServiceResponse::new(req, into_response(reply)).map_into_right_body()
 }

@@ -6,14 +6,16 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::ServiceResponse;
 use actix_web::http::header::{HeaderValue, CACHE_CONTROL, COOKIE, SET_COOKIE, VARY};
-use actix_web::http::StatusCode;
+use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Condition;
 use actix_web::{test, web, HttpRequest, HttpResponse};
+use session_actix::session_core::csrf::CsrfPolicy;
 use session_actix::{
-    LoginGuard, ReadOnlySession, Session, SessionConfig, SessionManager, SessionMiddleware,
+    CsrfMiddleware, LoginGuard, ReadOnlySession, Session, SessionConfig, SessionManager,
+    SessionMiddleware,
 };
 use session_adapter_conformance::{
-    self as contract, respond, respond_read_only, App, Data, Handled,
+    self as contract, respond, respond_form, respond_read_only, App, Data, Handled,
 };
 use session_store_memory::MemoryStore;
 
@@ -29,6 +31,7 @@ impl contract::Adapter for Actix {
 
     async fn send(&self, request: contract::Request) -> contract::Response {
         let guard = self.0.guard.clone().map(LoginGuard::from);
+        let csrf = self.0.csrf.clone().map(CsrfMiddleware::<Data>::new);
         let manager = self.0.manager.clone();
         let app = test::init_service(
             actix_web::App::new()
@@ -37,14 +40,23 @@ impl contract::Adapter for Actix {
                     guard.unwrap_or_else(|| LoginGuard::new(|_| true)),
                 ))
                 .wrap(Condition::new(
+                    csrf.is_some(),
+                    csrf.unwrap_or_else(|| CsrfMiddleware::new(CsrfPolicy::new())),
+                ))
+                .wrap(Condition::new(
                     manager.is_some(),
                     SessionMiddleware::new(manager.unwrap_or_else(manager_of_nothing)),
                 ))
                 .configure(routes),
         )
         .await;
-        let response =
-            test::call_service(&app, get(&request.path, &request.cookies).to_request()).await;
+        let mut built = get(&request.path, &request.cookies)
+            .method(Method::from_bytes(request.method.as_bytes()).unwrap())
+            .set_payload(request.body);
+        for header in request.headers {
+            built = built.insert_header(header);
+        }
+        let response = test::call_service(&app, built.to_request()).await;
         let headers = response.headers().iter();
         let headers = headers
             .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
@@ -75,8 +87,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
     for path in contract::SESSION_ROUTES {
         cfg.route(
             path,
-            web::get().to(|req: HttpRequest, session: Session<Data>| async move {
+            web::route().to(|req: HttpRequest, session: Session<Data>| async move {
                 reply(respond(req.path(), Some(&session)))
+            }),
+        );
+    }
+    for path in contract::FORM_ROUTES {
+        cfg.route(
+            path,
+            web::route().to(|session: Session<Data>, body: web::Bytes| async move {
+                reply(respond_form(&session, &body))
             }),
         );
     }

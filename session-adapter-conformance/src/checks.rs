@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use session_core::csrf::CsrfPolicy;
 use session_core::store::{LockAttempt, LockToken, SessionStore};
 use session_core::{
     Concurrency, LoginPolicy, SessionConfig, SessionConfigBuilder, SessionId, SessionManager,
@@ -14,14 +15,14 @@ use session_store_memory::{MemoryStore, Overflow};
 use crate::{signed_in, Adapter, App, Data, Request, Response};
 
 /// A fresh store, a manager over it, and how many sessions it loaded.
-struct Setup {
+pub(crate) struct Setup {
     store: MemoryStore,
     manager: SessionManager<Data>,
     loads: Arc<AtomicUsize>,
 }
 
 impl Setup {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Setup::with(
             SessionConfig::testing(),
             MemoryStore::builder().no_cleanup().build(),
@@ -53,6 +54,17 @@ impl Setup {
         A::serve(App {
             manager: Some(self.manager.clone()),
             guard,
+            csrf: None,
+        })
+        .await
+    }
+
+    /// The app with the adapter's CSRF layer under `policy`.
+    pub(crate) async fn csrf<A: Adapter>(&self, policy: CsrfPolicy) -> A {
+        A::serve(App {
+            manager: Some(self.manager.clone()),
+            guard: None,
+            csrf: Some(policy),
         })
         .await
     }
@@ -65,14 +77,17 @@ impl Setup {
 async fn send<A: Adapter>(app: &A, path: &str, cookies: &[&[u8]]) -> Response {
     let cookies = cookies.iter().map(|c| c.to_vec()).collect();
     app.send(Request {
+        method: "GET",
         path: path.to_owned(),
         cookies,
+        headers: Vec::new(),
+        body: Vec::new(),
     })
     .await
 }
 
 /// The `name=value` of the response's `Set-Cookie`, which must be there.
-fn cookie_of(response: &Response) -> String {
+pub(crate) fn cookie_of(response: &Response) -> String {
     let header = response.set_cookie().expect("a Set-Cookie");
     header.split(';').next().unwrap_or(header).to_owned()
 }
@@ -202,6 +217,7 @@ pub async fn missing_layer_is_a_clear_500<A: Adapter>() {
     let app = A::serve(App {
         manager: None,
         guard: None,
+        csrf: None,
     })
     .await;
     let response = send(&app, "/count", &[]).await;
@@ -345,6 +361,7 @@ pub async fn guard_without_layer_is_a_500<A: Adapter>() {
     let app = A::serve(App {
         manager: None,
         guard: Some(LoginPolicy::new(signed_in)),
+        csrf: None,
     })
     .await;
     let response = send(&app, "/private", &[]).await;

@@ -4,7 +4,8 @@
 //! cookies and headers between its framework and [`session_core::adapter`];
 //! these checks pin down what a client sees: no cookie for an untouched
 //! session, the session cookie and its round trip, rotation, deletion, the
-//! caching headers, the error answers, the login guard. They talk to the
+//! caching headers, the error answers, the login guard, the CSRF layer
+//! (token, origin, exemptions, origin-only mode). They talk to the
 //! adapter only through a small fixture, [`Adapter`]: "serve this app",
 //! "send this request, give me the response".
 //!
@@ -12,7 +13,9 @@
 //! never touch the session, those of [`SESSION_ROUTES`] take the adapter's
 //! session extractor; both answer what [`respond`] says. Those of
 //! [`READ_ONLY_ROUTES`] take its read-only extractor and answer
-//! [`respond_read_only`]. An adapter's test
+//! [`respond_read_only`], those of [`FORM_ROUTES`] take the session
+//! extractor and the body and answer [`respond_form`]. The session and
+//! form routes answer every method. An adapter's test
 //! file implements [`Adapter`] and instantiates every check in one line:
 //!
 //! ```ignore
@@ -31,10 +34,13 @@
 //! errors from inner middleware) stays in that adapter's tests.
 
 mod checks;
+mod csrf;
 
 pub use checks::*;
+pub use csrf::*;
 
 use serde::{Deserialize, Serialize};
+use session_core::csrf::CsrfPolicy;
 use session_core::{LoginPolicy, ReadOnlySession, Session, SessionManager};
 
 /// The session data of the checks' app.
@@ -68,7 +74,24 @@ pub const SESSION_ROUTES: &[&str] = &[
     "/vary-accept",
     "/vary-star",
     "/vary-cookie",
+    "/csrf-token",
 ];
+
+/// Paths whose handler takes the adapter's session extractor and the
+/// request's body, and answers [`respond_form`]: what a CSRF layer that
+/// read a form for its token hands on must be the body as sent.
+pub const FORM_ROUTES: &[&str] = &["/form"];
+
+/// What the handler of a [`FORM_ROUTES`] path answers: it counts, like
+/// `/count`, and answers `200` with the body it got, as text.
+pub fn respond_form(session: &Session<Data>, body: &[u8]) -> Handled {
+    session.update(|d| d.count += 1);
+    Handled {
+        status: 200,
+        headers: Vec::new(),
+        body: String::from_utf8_lossy(body).into_owned(),
+    }
+}
 
 /// Paths whose handler takes the adapter's read-only extractor
 /// (`ReadOnlySession<Data>`, which dereferences to core's
@@ -95,6 +118,9 @@ pub struct App {
     /// The adapter's login guard around every route, inside the session
     /// layer, with this policy.
     pub guard: Option<LoginPolicy<Data>>,
+    /// The adapter's CSRF layer around every route, inside the session
+    /// layer, with this policy.
+    pub csrf: Option<CsrfPolicy>,
 }
 
 /// A handler's answer, for the adapter to turn into its framework's
@@ -138,6 +164,7 @@ pub fn respond(path: &str, session: Option<&Session<Data>>) -> Handled {
             handled.status = 500;
         }
         "/peek" | "/private" => handled.body = session.data().count.to_string(),
+        "/csrf-token" => handled.body = session.csrf_token(),
         other => {
             bump(session);
             handled.headers = match other {
@@ -152,13 +179,19 @@ pub fn respond(path: &str, session: Option<&Session<Data>>) -> Handled {
     handled
 }
 
-/// A `GET` request of the checks.
+/// A request of the checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
+    /// The method (`GET`, `POST`, ...).
+    pub method: &'static str,
     /// The path and query.
     pub path: String,
     /// One `Cookie` header line each, raw bytes (not always UTF-8).
     pub cookies: Vec<Vec<u8>>,
+    /// Other header lines, lowercase names, in order.
+    pub headers: Vec<(&'static str, String)>,
+    /// The body (empty for most).
+    pub body: Vec<u8>,
 }
 
 /// What the client got.
@@ -192,11 +225,12 @@ impl Response {
 #[async_trait::async_trait(?Send)]
 pub trait Adapter: Sized {
     /// The app: [`PLAIN_ROUTES`] and [`SESSION_ROUTES`] (answering
-    /// [`respond`]) and [`READ_ONLY_ROUTES`] (answering
-    /// [`respond_read_only`]), wrapped as `app` says.
+    /// [`respond`]), [`READ_ONLY_ROUTES`] (answering [`respond_read_only`])
+    /// and [`FORM_ROUTES`] (answering [`respond_form`]), wrapped as `app`
+    /// says.
     async fn serve(app: App) -> Self;
 
-    /// Sends `request` (a `GET`) through the app.
+    /// Sends `request` through the app.
     async fn send(&self, request: Request) -> Response;
 }
 
@@ -230,6 +264,15 @@ macro_rules! conformance_suite {
             cache_headers_can_be_turned_off,
             every_accepted_path_and_domain_makes_a_header,
             a_busy_session_is_a_503_with_retry_after_and_reads_go_through,
+            csrf_token_is_required_on_unsafe_methods,
+            csrf_token_is_accepted_from_the_header_or_the_form,
+            csrf_token_of_another_session_is_refused,
+            csrf_refuses_what_the_browser_marks_cross_site,
+            csrf_refuses_a_foreign_origin,
+            csrf_exemptions_are_honoured,
+            csrf_origin_only_mode_needs_no_token,
+            csrf_refuses_a_form_over_the_limit,
+            csrf_without_the_session_layer_is_a_clear_500,
         );
     };
 }

@@ -1,14 +1,11 @@
 //! The extractors, [`Session`] and [`ReadOnlySession`], and their rejection.
 
-use std::ops::Deref;
-
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::header::COOKIE;
 use http::request::Parts;
 use http::HeaderMap;
-use session_core::adapter::{extract, Handle, LazySession, Rejection};
-use session_core::SessionError;
+use session_core::adapter::{extract, Handle, LazySession};
 
 use crate::response::{into_response, LAYER};
 
@@ -32,23 +29,16 @@ pub type Session<T> = Extract<session_core::Session<T>>;
 /// handle, and whichever loads first decides whether it is locked.
 pub type ReadOnlySession<T> = Extract<session_core::ReadOnlySession<T>>;
 
-/// An axum extractor for one of core's session handles ([`Session`],
-/// [`ReadOnlySession`]): the local type the orphan rule asks for.
-#[derive(Clone, Debug)]
-pub struct Extract<H>(H);
-
-impl<H> Extract<H> {
-    /// The core handle.
-    pub fn into_inner(self) -> H {
-        self.0
-    }
-}
-
-impl<H> Deref for Extract<H> {
-    type Target = H;
-    fn deref(&self) -> &H {
-        &self.0
-    }
+session_core::extractor_types! {
+    /// An axum extractor for one of core's session handles ([`Session`],
+    /// [`ReadOnlySession`]): the local type the orphan rule asks for.
+    Extract;
+    /// Why a [`Session`] could not be extracted: core's
+    /// [`Rejection`](session_core::adapter::Rejection) (the
+    /// [`SessionLayer<T>`](crate::SessionLayer) is missing: `500`; the store
+    /// failed: `503` when it is down). As a response it never shows store
+    /// details; the details go to a `tracing` error event.
+    SessionRejection;
 }
 
 impl<S: Send + Sync, H: Handle> FromRequestParts<S> for Extract<H> {
@@ -65,30 +55,10 @@ impl<S: Send + Sync, H: Handle> FromRequestParts<S> for Extract<H> {
 impl<S: Send + Sync, H: Handle> OptionalFromRequestParts<S> for Extract<H> {
     type Rejection = SessionRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
-        if parts.extensions.get::<LazySession<H::Data>>().is_none() {
-            return Ok(None);
-        }
-        <Self as FromRequestParts<S>>::from_request_parts(parts, state)
-            .await
-            .map(Some)
-    }
-}
-
-/// Why a [`Session`] could not be extracted: core's [`Rejection`] (the
-/// [`SessionLayer<T>`](crate::SessionLayer) is missing: `500`; the store
-/// failed: `503` when it is down). As a response it never shows store
-/// details; the details go to a `tracing` error event.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct SessionRejection(#[from] pub Rejection);
-
-impl From<SessionError> for SessionRejection {
-    fn from(error: SessionError) -> Self {
-        SessionRejection(error.into())
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Option<Self>, Self::Rejection> {
+        let layered = parts.extensions.get::<LazySession<H::Data>>().is_some();
+        let load = <Self as FromRequestParts<S>>::from_request_parts(parts, s);
+        Ok(if layered { Some(load.await?) } else { None })
     }
 }
 

@@ -111,9 +111,9 @@ mod guard;
 mod layer;
 mod response;
 
-pub use csrf::{CsrfLayer, CsrfService};
+pub use csrf::CsrfLayer;
 pub use extract::{Extract, ReadOnlySession, Session, SessionRejection};
-pub use guard::{LoginGuard, LoginGuardService};
+pub use guard::LoginGuard;
 pub use layer::{SessionLayer, SessionService};
 
 /// The framework-neutral core, re-exported so applications name one crate.

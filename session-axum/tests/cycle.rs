@@ -2,17 +2,17 @@
 //! adapter contract's checks, then what only axum does.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::header::COOKIE;
 use axum::http::{HeaderValue, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use axum::Router;
 use session_adapter_conformance::{
-    self as contract, respond, respond_read_only, App, Data, Handled,
+    self as contract, respond, respond_form, respond_read_only, App, Data, Handled,
 };
 use session_axum::{
-    LoginGuard, ReadOnlySession, Session, SessionConfig, SessionLayer, SessionManager,
+    CsrfLayer, LoginGuard, ReadOnlySession, Session, SessionConfig, SessionLayer, SessionManager,
 };
 use session_store_memory::MemoryStore;
 use tower::ServiceExt;
@@ -26,6 +26,9 @@ impl contract::Adapter for Axum {
         if let Some(policy) = app.guard {
             router = router.layer(LoginGuard::from(policy));
         }
+        if let Some(policy) = app.csrf {
+            router = router.layer(CsrfLayer::<Data>::new(policy));
+        }
         if let Some(manager) = app.manager {
             router = router.layer(SessionLayer::new(manager));
         }
@@ -33,11 +36,14 @@ impl contract::Adapter for Axum {
     }
 
     async fn send(&self, request: contract::Request) -> contract::Response {
-        let mut built = Request::get(request.path).body(Body::empty()).unwrap();
-        for cookie in request.cookies {
-            let value = HeaderValue::from_bytes(&cookie).unwrap();
-            built.headers_mut().append(COOKIE, value);
+        let mut built = Request::builder().method(request.method).uri(request.path);
+        for (name, value) in request.headers {
+            built = built.header(name, value);
         }
+        for cookie in request.cookies {
+            built = built.header(COOKIE, HeaderValue::from_bytes(&cookie).unwrap());
+        }
+        let built = built.body(Body::from(request.body)).unwrap();
         let response = self.0.clone().oneshot(built).await.unwrap();
         let headers = response.headers().iter();
         let headers = headers
@@ -65,7 +71,13 @@ fn routes() -> Router {
         let handler = |uri: Uri, session: Session<Data>| async move {
             reply(respond(uri.path(), Some(&session)))
         };
-        router = router.route(path, get(handler));
+        router = router.route(path, any(handler));
+    }
+    for path in contract::FORM_ROUTES {
+        let handler = |session: Session<Data>, body: Bytes| async move {
+            reply(respond_form(&session, &body))
+        };
+        router = router.route(path, any(handler));
     }
     for path in contract::READ_ONLY_ROUTES {
         let handler =

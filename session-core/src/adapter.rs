@@ -9,7 +9,10 @@
 //!    [`Handle`] ([`Session`](crate::Session) or
 //!    [`ReadOnlySession`](crate::ReadOnlySession)); a failure is a
 //!    [`Rejection`], whose [`reply`](Rejection::reply) is the answer.
-//! 3. A login guard asks [`check_login`] whether the request may pass.
+//! 3. A login guard asks [`check_login`] whether the request may pass, a
+//!    CSRF layer [`CsrfPolicy::guard`](crate::csrf::CsrfPolicy::guard);
+//!    both are a [`Check`], which [`Check::run`] runs on a
+//!    [`CheckedRequest`], so that one service of the adapter serves both.
 //! 4. After the handler, [`LazySession::commit`] commits the session and
 //!    appends its `Set-Cookie` and the caching headers ([`CacheHeaders`])
 //!    through [`ResponseHeaders`], the adapter's view of its framework's
@@ -18,13 +21,14 @@
 //!
 //! What the adapter writes itself: one extractor newtype over a
 //! [`Handle`] (the orphan rule wants a local type), its rejection newtype
-//! over [`Rejection`], its middleware and guard types, one
-//! [`ResponseHeaders`] impl, and the conversion of a [`Reply`] into its
-//! framework's response.
+//! over [`Rejection`], its middleware and layer types (one service for
+//! the session cycle, one for every [`Check`]), one [`ResponseHeaders`]
+//! impl, and the conversion of a [`Reply`] into its framework's response.
 
 use std::borrow::Cow;
 use std::future::Future;
 
+pub use crate::check::{Check, CheckedRequest};
 pub use crate::cookie_header::SetCookie;
 pub use crate::cycle::{CacheHeaders, LazySession, ResponseFacts};
 use crate::data::SessionData;

@@ -145,3 +145,63 @@ pub fn extract<'h, H: Handle>(
         Ok(H::from_session(load.await?))
     }
 }
+
+/// The two local types an adapter's extractors need, which the orphan rule
+/// makes every adapter declare (the framework's extractor and response
+/// traits are foreign, and so are core's types): `Extract<H>` over a
+/// [`Handle`] (with `into_inner` and `Deref`), and `SessionRejection`
+/// over [`Rejection`] (from a [`Rejection`] or a [`SessionError`], an
+/// `Error` that shows the rejection). Written once here so that the
+/// adapters' differ only in the framework traits they implement; each
+/// type takes the doc comments given before it.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! extractor_types {
+    ($(#[$extract:meta])* Extract; $(#[$rejection:meta])* SessionRejection;) => {
+        $(#[$extract])*
+        #[derive(Clone, Debug)]
+        pub struct Extract<H>(H);
+
+        impl<H> Extract<H> {
+            /// The core handle.
+            pub fn into_inner(self) -> H {
+                self.0
+            }
+        }
+
+        impl<H> std::ops::Deref for Extract<H> {
+            type Target = H;
+            fn deref(&self) -> &H {
+                &self.0
+            }
+        }
+
+        $(#[$rejection])*
+        #[derive(Debug)]
+        pub struct SessionRejection(pub $crate::adapter::Rejection);
+
+        impl From<$crate::adapter::Rejection> for SessionRejection {
+            fn from(rejection: $crate::adapter::Rejection) -> Self {
+                SessionRejection(rejection)
+            }
+        }
+
+        impl From<$crate::SessionError> for SessionRejection {
+            fn from(error: $crate::SessionError) -> Self {
+                SessionRejection(error.into())
+            }
+        }
+
+        impl std::fmt::Display for SessionRejection {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::error::Error for SessionRejection {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                std::error::Error::source(&self.0)
+            }
+        }
+    };
+}

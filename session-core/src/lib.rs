@@ -105,6 +105,7 @@
 //! ```
 
 pub mod adapter;
+mod check;
 mod codec;
 mod config;
 mod cookie_header;

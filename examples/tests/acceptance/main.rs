@@ -38,6 +38,7 @@
 
 mod accounts;
 mod browser;
+mod csrf;
 mod harness;
 mod inspect;
 mod operations;
@@ -145,6 +146,11 @@ macro_rules! acceptance_suite {
             #[tokio::test]
             async fn two_servers_share_a_users_sessions() {
                 crate::accounts::two_servers_share_a_users_sessions(&AXUM, &ACTIX).await;
+            }
+
+            #[tokio::test]
+            async fn csrf_tokens_pass_between_servers_until_rotation() {
+                crate::csrf::a_token_passes_on_the_other_server_until_rotation(&AXUM, &ACTIX).await;
             }
 
             #[tokio::test]

@@ -53,20 +53,28 @@
 //! # For adapters
 //!
 //! The adapters' CSRF layers are glue over this module: they fill a
-//! [`CsrfRequest`] from the request, ask [`CsrfPolicy::check`], and for a
-//! [`CsrfCheck::Token`] that names the form, read the body (at most
-//! [`CsrfPolicy::max_form_bytes`]), take the field with [`form_token`] and
-//! put the body back for the handler; then [`verify`].
+//! [`CsrfRequest`] from the request ([`CsrfRequest::read`]) and run
+//! [`CsrfPolicy::guard`], giving it a way to read the body; it answers the
+//! body it read (to put back for the handler) or the refusal. The steps it
+//! takes are public too: [`CsrfPolicy::check`] decides from the headers
+//! alone; for a [`CsrfCheck::Token`] that names the form, the body (at most
+//! [`CsrfPolicy::max_form_bytes`]) gives its field to [`form_token`]; then
+//! [`verify`]. The adapters run it through
+//! [`adapter::Check`](crate::adapter::Check), with their login guard.
 
 mod token;
 
 use std::borrow::Cow;
+use std::future::Future;
 
 pub(crate) use token::CsrfSecret;
 pub use token::TOKEN_LEN;
 
 use crate::adapter::{LazySession, Reply};
 use crate::data::SessionData;
+use crate::error::SessionError;
+use crate::serialize::Access;
+use crate::session::Session;
 
 /// The form field that carries the token.
 pub const FIELD: &str = "csrf_token";
@@ -263,6 +271,49 @@ impl CsrfPolicy {
         }
     }
 
+    /// The whole check of one request, for an adapter's CSRF layer:
+    /// [`check`](Self::check) on its facts; where the token is to come
+    /// from the form, `read_form(limit)` reads the body (refusing one over
+    /// `limit` bytes with [`CsrfRefusal::FormTooLarge`]); then [`verify`]
+    /// against the request's session (`session` is `None` where the
+    /// adapter's layer, named `layer.0` and installed as `layer.1` says,
+    /// does not run). Answers the body it read, for the adapter to hand on
+    /// to the handler unchanged, or the [`Reply`] that replaces the
+    /// handler's response.
+    ///
+    /// The cookie headers are read before the future first awaits.
+    pub async fn guard<'a, T, B, Fut>(
+        &self,
+        request: CsrfRequest<'a>,
+        session: Option<LazySession<T>>,
+        cookie_headers: impl IntoIterator<Item = &'a str>,
+        layer: (&'static str, &'static str),
+        read_form: impl FnOnce(usize) -> Fut,
+    ) -> Result<Option<B>, Reply>
+    where
+        T: SessionData,
+        B: AsRef<[u8]>,
+        Fut: Future<Output = Result<B, CsrfRefusal>>,
+    {
+        let path = request.path;
+        let header_token = match self.check(&request) {
+            CsrfCheck::Pass => return Ok(None),
+            CsrfCheck::Refuse(refusal) => return Err(refusal.reply(path)),
+            CsrfCheck::Token(token) => token,
+        };
+        let load = start_load(session.as_ref(), cookie_headers);
+        let (token, form) = match header_token {
+            Some(token) => (Some(token.to_owned()), None),
+            None => {
+                let form = read_form(self.max_form_bytes).await;
+                let form = form.map_err(|refusal| refusal.reply(path))?;
+                (form_token(form.as_ref()), Some(form))
+            }
+        };
+        confirm::<T>(load, token, path, layer).await?;
+        Ok(form)
+    }
+
     /// The origin check of the module's docs.
     fn check_origin(&self, request: &CsrfRequest<'_>) -> Result<(), CsrfRefusal> {
         let allowed = |origin: Option<&str>| {
@@ -325,6 +376,40 @@ pub struct CsrfRequest<'a> {
     pub header_token: Option<&'a str>,
     /// The `Content-Type` header.
     pub content_type: Option<&'a str>,
+}
+
+impl<'a> CsrfRequest<'a> {
+    /// The facts of a request from its method, its path as the router
+    /// matches it, its URI's authority (an HTTP/2 request carries it in
+    /// place of `Host`) and `header`, which answers the first line of the
+    /// header with a lowercase name as text (`None` if absent or not text).
+    ///
+    /// ```
+    /// use session_core::csrf::CsrfRequest;
+    ///
+    /// let headers = [("origin", "https://example.com"), ("x-csrf-token", "t")];
+    /// let header = |name| headers.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+    /// let request = CsrfRequest::read("POST", "/cart", Some("example.com"), header);
+    /// assert_eq!(request.host, Some("example.com"));
+    /// assert_eq!(request.origin, Some("https://example.com"));
+    /// assert_eq!(request.header_token, Some("t"));
+    /// ```
+    pub fn read(
+        method: &'a str,
+        path: &'a str,
+        authority: Option<&'a str>,
+        header: impl Fn(&'static str) -> Option<&'a str>,
+    ) -> Self {
+        CsrfRequest {
+            method,
+            path,
+            host: header("host").or(authority),
+            origin: header("origin"),
+            sec_fetch_site: header("sec-fetch-site"),
+            header_token: header(HEADER),
+            content_type: header("content-type"),
+        }
+    }
 }
 
 /// What [`CsrfPolicy::check`] decided.
@@ -434,21 +519,38 @@ pub fn verify<'a, 'h, T: SessionData>(
     token: Option<String>,
     path: &'a str,
     layer: (&'static str, &'static str),
-) -> impl std::future::Future<Output = Result<(), Reply>> + Send + 'a {
-    let load = lazy.map(|lazy| lazy.load(cookie_headers));
-    async move {
-        let Some(load) = load else {
-            crate::adapter::log_missing_layer::<T>(layer.0, layer.1);
-            return Err(Reply::missing_layer(layer.0));
-        };
-        let Some(token) = token else {
-            return Err(CsrfRefusal::MissingToken.reply(path));
-        };
-        let session = load.await.map_err(|error| Reply::error(&error, "load"))?;
-        match session.verify_csrf_token(&token) {
-            true => Ok(()),
-            false => Err(CsrfRefusal::InvalidToken.reply(path)),
-        }
+) -> impl Future<Output = Result<(), Reply>> + Send + 'a {
+    let load = start_load(lazy, cookie_headers);
+    confirm::<T>(load, token, path, layer)
+}
+
+/// The session's load, started before the first await (it reads the
+/// cookie headers now and owns what it needs); `None` without a layer.
+fn start_load<'h, T: SessionData>(
+    lazy: Option<&LazySession<T>>,
+    cookie_headers: impl IntoIterator<Item = &'h str>,
+) -> Option<impl Future<Output = Result<Session<T>, SessionError>> + Send + 'static> {
+    lazy.map(|lazy| lazy.load_with(cookie_headers, Access::ReadWrite))
+}
+
+/// [`verify`] once the load is started.
+async fn confirm<T: SessionData>(
+    load: Option<impl Future<Output = Result<Session<T>, SessionError>>>,
+    token: Option<String>,
+    path: &str,
+    layer: (&'static str, &'static str),
+) -> Result<(), Reply> {
+    let Some(load) = load else {
+        crate::adapter::log_missing_layer::<T>(layer.0, layer.1);
+        return Err(Reply::missing_layer(layer.0));
+    };
+    let Some(token) = token else {
+        return Err(CsrfRefusal::MissingToken.reply(path));
+    };
+    let session = load.await.map_err(|error| Reply::error(&error, "load"))?;
+    match session.verify_csrf_token(&token) {
+        true => Ok(()),
+        false => Err(CsrfRefusal::InvalidToken.reply(path)),
     }
 }
 
