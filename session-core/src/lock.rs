@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::id::SessionId;
 use crate::record::Record;
-use crate::store::StoreError;
+use crate::store::{SessionStore, StoreError};
 
 /// The random secret that identifies one holder of a session lock.
 ///
@@ -87,6 +87,18 @@ pub enum LockAttempt {
     },
 }
 
+/// What [`SessionLocks::save_and_unlock`] did: the save's outcome and the
+/// release's.
+#[derive(Debug)]
+pub struct SavedAndUnlocked {
+    /// The save's outcome, as [`SessionStore::save`] answers it.
+    pub saved: Result<(), StoreError>,
+    /// Whether the token still held the lease (which is now released);
+    /// `None` when the store could not tell, for a backend that failed:
+    /// the lease then ends by itself.
+    pub released: Option<bool>,
+}
+
 /// A store that can lease a lock per session, for
 /// [`Concurrency::Serialize`](crate::Concurrency).
 ///
@@ -102,7 +114,7 @@ pub enum LockAttempt {
 ///   allowed (the attempt then answers `Acquired(None)`), and deleting or
 ///   rotating a record does not release its lock.
 #[async_trait]
-pub trait SessionLocks: Send + Sync {
+pub trait SessionLocks: SessionStore {
     /// Tries once, without waiting, to take the lease on `id` for `token`;
     /// if taken, loads the live record in the same operation where the
     /// backend allows (one round trip), moving its idle expiry to `touch`
@@ -128,6 +140,33 @@ pub trait SessionLocks: Send + Sync {
     /// Releases the lease of `token` on `id`. Answers `false`, and changes
     /// nothing, if `token` does not hold it.
     async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError>;
+
+    /// Saves `record` as [`SessionStore::save`] does (with the same
+    /// `expected_version` check) and releases the lease of `token` on its
+    /// id, in one backend operation where the backend allows: the commit of
+    /// a request that modified its locked session, so that it costs one
+    /// round trip, as a save does without the lock.
+    ///
+    /// The lease is released whatever the save answers (a conflict or a
+    /// missing record included), and only if `token` holds it; the save
+    /// does not depend on the lease (a lease that ran out still saves if
+    /// the version matches). The default saves, then unlocks.
+    async fn save_and_unlock(
+        &self,
+        record: &Record,
+        expected_version: Option<u64>,
+        token: &LockToken,
+    ) -> SavedAndUnlocked {
+        let saved = self.save(record, expected_version).await;
+        let released = match self.unlock(&record.id, token).await {
+            Ok(held) => Some(held),
+            Err(error) => {
+                tracing::warn!(id = %record.id, %error, "could not release the session's lock after its save: it ends with its lease");
+                None
+            }
+        };
+        SavedAndUnlocked { saved, released }
+    }
 
     /// Waits until the lock on `id` may have been released, at most `max`.
     /// May return early or spuriously: the caller tries again. Stores that

@@ -26,7 +26,7 @@ use crate::lock::{LockAttempt, LockToken};
 use crate::manager::SessionManager;
 use crate::record::Record;
 use crate::session::Session;
-use crate::store::SessionStore;
+use crate::store::{SessionStore, StoreError};
 use crate::telemetry::{self, LoadOutcome, Operation};
 
 /// How long a request waits for its session's lock by default:
@@ -149,6 +149,18 @@ impl HeldLease {
             unlock(store.as_ref(), &id, &token).await;
         }
     }
+
+    /// The token, for a store call that gives the lease back itself.
+    fn token(&self) -> Option<&LockToken> {
+        self.held.as_ref().map(|(_, _, token)| token)
+    }
+
+    /// Forgets the lease once a store call has given it back, so that
+    /// `Drop` does not release it again. Until then, a call that is dropped
+    /// half-way (a client that went away) leaves `Drop` to release it.
+    fn given_back(mut self) {
+        self.held = None;
+    }
 }
 
 impl Drop for HeldLease {
@@ -179,14 +191,49 @@ async fn unlock(store: &dyn SessionStore, id: &SessionId, token: &LockToken) {
     let Some(locks) = store.locks() else { return };
     let call = locks.unlock(id, token);
     match telemetry::store_call(store.name(), Operation::Unlock, Some(id), call).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::warn!(%id, "the session's lease ran out before the request ended: raise lock_lease or shorten the handler")
-        }
+        Ok(held) => released(id, held),
         Err(error) => {
             tracing::warn!(%id, %error, "could not release the session's lock: it ends with its lease")
         }
     }
+}
+
+/// Logs a release that found the lease taken over already.
+fn released(id: &SessionId, held: bool) {
+    if !held {
+        tracing::warn!(%id, "the session's lease ran out before the request ended: raise lock_lease or shorten the handler")
+    }
+}
+
+/// Saves a modified session's record. Where the session holds a lease, the
+/// save gives it back in the same store call
+/// ([`SessionLocks::save_and_unlock`](crate::store::SessionLocks::save_and_unlock)):
+/// one round trip instead of a save and an unlock.
+pub(crate) async fn save<T>(
+    config: &SessionConfig,
+    session: &Session<T>,
+    record: &Record,
+    expected: Option<u64>,
+) -> Result<(), StoreError> {
+    let store = config.store.name();
+    let id = Some(&record.id);
+    let lease = session.take_lease();
+    let (Some(locks), Some(lease)) = (config.store.locks(), lease) else {
+        let save = config.store.save(record, expected);
+        return telemetry::store_call(store, Operation::Save, id, save).await;
+    };
+    let call = async {
+        let Some(token) = lease.token() else {
+            return config.store.save(record, expected).await;
+        };
+        let done = locks.save_and_unlock(record, expected, token).await;
+        lease.given_back();
+        if let Some(held) = done.released {
+            released(&record.id, held);
+        }
+        done.saved
+    };
+    telemetry::store_call(store, Operation::SaveAndUnlock, id, call).await
 }
 
 /// A record loaded under the session's lock (or without one where the

@@ -74,7 +74,7 @@ use time::OffsetDateTime;
 
 pub use crate::expiry::{ExpiredSession, ExpirySink, ExpirySource};
 use crate::id::SessionId;
-pub use crate::lock::{LockAttempt, LockToken, SessionLocks};
+pub use crate::lock::{LockAttempt, LockToken, SavedAndUnlocked, SessionLocks};
 pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
 pub use crate::record::Record;
 

@@ -65,6 +65,8 @@ pub(crate) enum Operation {
     /// loads the record in the same call).
     Lock,
     Unlock,
+    /// A save that releases the session's lease in the same call.
+    SaveAndUnlock,
     WaitForRelease,
     /// Opening a sealed cookie (a client-side store).
     Open,
@@ -90,6 +92,7 @@ impl Operation {
             Operation::Delete => "delete",
             Operation::Lock => "lock",
             Operation::Unlock => "unlock",
+            Operation::SaveAndUnlock => "save_and_unlock",
             Operation::WaitForRelease => "wait_for_release",
             Operation::Open => "open",
             Operation::Seal => "seal",

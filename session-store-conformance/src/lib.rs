@@ -159,6 +159,7 @@ macro_rules! __with_checks {
             a_waiter_that_times_out_gets_busy,
             unlock_and_extend_need_the_holders_token,
             try_lock_loads_the_live_record,
+            save_and_unlock_saves_then_releases_only_its_own_lease,
             rotation_and_delete_under_serialize,
             a_failed_or_missing_commit_gives_the_lock_back,
         }

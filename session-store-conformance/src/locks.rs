@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::store::{LockAttempt, LockToken, SessionLocks, SessionStore};
+use session_core::store::{LockAttempt, LockToken, SessionLocks, SessionStore, StoreError};
 use session_core::{Concurrency, SessionConfig, SessionError, SessionManager};
 
 use crate::records::{record, Counter};
@@ -172,6 +172,75 @@ pub async fn try_lock_loads_the_live_record(fx: &dyn Fixture) {
     ));
     assert!(locks.unlock(&live.id, &token).await.unwrap());
     assert!(locks.unlock(&missing, &token).await.unwrap());
+}
+
+/// `save_and_unlock` saves as `save` does (the expected version checked,
+/// never creating a record) and releases the lease in every case, but only
+/// the lease of its own token: a stale version is a `Conflict` that writes
+/// nothing yet frees the lock, a missing record is `NotFound`, and a token
+/// that no longer holds the lease saves (by version) and leaves the other
+/// holder's lease alone.
+pub async fn save_and_unlock_saves_then_releases_only_its_own_lease(fx: &dyn Fixture) {
+    let store = fx.store();
+    let Some(locks) = store.locks() else { return };
+    let mut live = record(60_000);
+    store.create(&live).await.unwrap();
+    let (holder, other) = (LockToken::random(), LockToken::random());
+
+    assert!(acquired(locks, &live.id, &holder).await);
+    live.data = b"saved".to_vec();
+    live.version += 1;
+    let done = locks
+        .save_and_unlock(&live, Some(live.version - 1), &holder)
+        .await;
+    done.saved.unwrap();
+    assert_eq!(done.released, Some(true));
+    assert_eq!(
+        store.load(&live.id, None).await.unwrap(),
+        Some(live.clone())
+    );
+    assert!(acquired(locks, &live.id, &other).await, "not released");
+
+    // `other` holds it now; `holder`'s save still checks the version and
+    // must not release `other`'s lease.
+    let mut stale = live.clone();
+    stale.data = b"stale".to_vec();
+    let done = locks.save_and_unlock(&stale, Some(0), &holder).await;
+    assert!(
+        matches!(done.saved, Err(StoreError::Conflict { .. })),
+        "{:?}",
+        done.saved
+    );
+    assert_eq!(done.released, Some(false));
+    assert!(
+        !acquired(locks, &live.id, &holder).await,
+        "released another's lease"
+    );
+    assert_eq!(
+        store.load(&live.id, None).await.unwrap(),
+        Some(live.clone())
+    );
+
+    // The holder's own conflict releases its lease all the same.
+    let done = locks.save_and_unlock(&stale, Some(0), &other).await;
+    assert!(matches!(done.saved, Err(StoreError::Conflict { .. })));
+    assert_eq!(done.released, Some(true));
+
+    // A missing record: nothing created, the lease released.
+    let missing = record(60_000);
+    assert!(acquired(locks, &missing.id, &holder).await);
+    let done = locks.save_and_unlock(&missing, None, &holder).await;
+    assert!(
+        matches!(done.saved, Err(StoreError::NotFound)),
+        "{:?}",
+        done.saved
+    );
+    assert_eq!(done.released, Some(true));
+    assert_eq!(store.load(&missing.id, None).await.unwrap(), None);
+    assert!(acquired(locks, &missing.id, &other).await, "not released");
+    assert!(locks.unlock(&missing.id, &other).await.unwrap());
+    assert!(acquired(locks, &live.id, &holder).await, "not released");
+    assert!(locks.unlock(&live.id, &holder).await.unwrap());
 }
 
 /// Rotation and deletion under `Serialize`: the lock is keyed by the id

@@ -327,6 +327,43 @@ impl Redis {
         self.on_string(Box::pin(set)).await
     }
 
+    /// `SET lock token PX lease NX` and `GET key`, with `PEXPIRETIME key`
+    /// when `with_expiry`, written together (one round trip; Redis runs
+    /// them back to back): whether the lease was taken, the value (`None`:
+    /// another type) and the key's expiry (-1 none, -2 no key; 0 when not
+    /// asked).
+    pub(crate) async fn lock_and_get(
+        &self,
+        lock: &str,
+        token: String,
+        lease_ms: i64,
+        key: &str,
+        with_expiry: bool,
+    ) -> Result<(bool, Option<Value>, i64), StoreError> {
+        let client = self.typed();
+        let expire = Some(Expiration::PX(lease_ms));
+        let take =
+            Box::pin(client.set::<Value, _, _>(lock, token, expire, Some(SetOptions::NX), false));
+        let get = Box::pin(client.get::<Value, _>(key));
+        let (taken, value, expiry) = if with_expiry {
+            let expiry = Box::pin(client.pexpire_time::<i64, _>(key));
+            let ((taken, value), expiry) = join(join(take, get), expiry).await;
+            (taken, value, self.answer(expiry)?)
+        } else {
+            let (taken, value) = join(take, get).await;
+            (taken, value, 0)
+        };
+        let taken = !self.answer(taken)?.is_null();
+        Ok((taken, self.string_reply(value)?, expiry))
+    }
+
+    /// `PTTL key`: ms left (-1 no expiry, -2 no key).
+    pub(crate) async fn pttl(&self, key: &str) -> Result<i64, StoreError> {
+        let client = self.typed();
+        let pttl = Box::pin(client.pttl::<i64, _>(key));
+        self.answer(pttl.await)
+    }
+
     /// `PEXPIREAT key at`: whether the key exists.
     pub(crate) async fn pexpire_at(&self, key: &str, at: i64) -> Result<bool, StoreError> {
         let client = self.typed();

@@ -2,9 +2,10 @@
 //! it in one round trip run as one script, atomically, sent by SHA-1
 //! (`EVALSHA`). The common paths do without them (plain `GET`, `SET`,
 //! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve
-//! Reject-policy saves, writes that maintain an owner index on one slot, the
-//! first touch of a session this process does not know yet, rotation, the
-//! owner and predicate deletions, and the cap per owner.
+//! Reject-policy saves, the serialize policy's saves (which release the
+//! lease too) and releases, writes that maintain an owner index on one
+//! slot, the first touch of a session this process does not know yet,
+//! rotation, the owner and predicate deletions, and the cap per owner.
 //!
 //! They read the value layout of `layout.rs` (1-based offsets in Lua): byte
 //! 1 format (`1`), bytes 2-9 version, 10-17 created, 18-25 absolute expiry,
@@ -118,22 +119,42 @@ index(KEYS[2], ARGV[3], absolute(ARGV[1]))
 return 1
 "#;
 
-/// Replaces a live record of this format. ARGV: value, expire-at, expected
-/// version (its 8 bytes, '' for none), id. Answers 1 saved, 0 absent (or
-/// not a record of this format), -1 version conflict, 2 saved with a new
-/// owner that the caller indexes (no index key given: another slot). With
-/// KEYS[2], a new owner is indexed here.
-const SAVE_BODY: &str = r#"
-local old = redis.pcall('GET', KEYS[1])
-if not ours(old) then return 0 end
-if ARGV[3] ~= '' and string.sub(old, 2, 9) ~= ARGV[3] then return -1 end
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-local new = owner(ARGV[1])
-if new and new ~= owner(old) then
-  if not KEYS[2] then return 2 end
-  index(KEYS[2], ARGV[4], absolute(ARGV[1]))
+/// Replaces the live record of this format at `key`. ARGV: value,
+/// expire-at, expected version (its 8 bytes, '' for none), id. Answers 1
+/// saved, 0 absent (or not a record of this format), -1 version conflict, 2
+/// saved with a new owner that the caller indexes (no index key given:
+/// another slot). With `idx`, a new owner is indexed here.
+const SAVE_FN: &str = r#"
+local function save(key, idx)
+  local old = redis.pcall('GET', key)
+  if not ours(old) then return 0 end
+  if ARGV[3] ~= '' and string.sub(old, 2, 9) ~= ARGV[3] then return -1 end
+  redis.call('SET', key, ARGV[1], 'PXAT', ARGV[2])
+  local new = owner(ARGV[1])
+  if new and new ~= owner(old) then
+    if not idx then return 2 end
+    index(idx, ARGV[4], absolute(ARGV[1]))
+  end
+  return 1
 end
-return 1
+"#;
+
+/// A save (see `SAVE_FN`) of KEYS[1], indexing a new owner in KEYS[2] if
+/// given.
+const SAVE_BODY: &str = r#"
+return save(KEYS[1], KEYS[2])
+"#;
+
+/// A save (see `SAVE_FN`) of KEYS[1], indexing a new owner in KEYS[3] if
+/// given, and the release of the lease KEYS[2] (same slot) if the token
+/// ARGV[5] holds it, whatever the save answered: `{save's answer, 1 if the
+/// token held the lease, else 0}`. The commit of a locked modification in
+/// one round trip.
+const SAVE_UNLOCK_BODY: &str = r#"
+local saved = save(KEYS[1], KEYS[3])
+local held = redis.pcall('GET', KEYS[2]) == ARGV[5]
+if held then redis.call('DEL', KEYS[2]) end
+return {saved, held and 1 or 0}
 "#;
 
 /// Whether the value `v` (ours) is past its absolute expiry by the server's
@@ -316,6 +337,7 @@ pub(crate) struct Scripts {
     pub(crate) touch: Script,
     pub(crate) create: Script,
     pub(crate) save: Script,
+    pub(crate) save_unlock: Script,
     pub(crate) delete_if_owner: Script,
     pub(crate) delete_if_version: Script,
     pub(crate) owner_sweep: Script,
@@ -328,12 +350,13 @@ pub(crate) struct Scripts {
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 13] {
+    pub(crate) fn all(&self) -> [&Script; 14] {
         [
             &self.load,
             &self.touch,
             &self.create,
             &self.save,
+            &self.save_unlock,
             &self.delete_if_owner,
             &self.delete_if_version,
             &self.owner_sweep,
@@ -352,7 +375,11 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     load: Script::new("load", &[LAYOUT_FN, LOAD_BODY]),
     touch: Script::new("touch", &[LAYOUT_FN, TOUCH_BODY]),
     create: Script::new("create", &[LAYOUT_FN, INDEX_FN, CREATE_BODY]),
-    save: Script::new("save", &[LAYOUT_FN, INDEX_FN, SAVE_BODY]),
+    save: Script::new("save", &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_BODY]),
+    save_unlock: Script::new(
+        "save_unlock",
+        &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_UNLOCK_BODY],
+    ),
     delete_if_owner: Script::new("delete_if_owner", &[LAYOUT_FN, DELETE_IF_OWNER]),
     delete_if_version: Script::new("delete_if_version", &[LAYOUT_FN, DELETE_IF_VERSION]),
     owner_sweep: Script::new("owner_sweep", &[LAYOUT_FN, OWNER_SWEEP]),

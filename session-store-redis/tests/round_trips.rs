@@ -415,11 +415,12 @@ async fn a_rotation_is_one_script_in_one_round_trip() {
 }
 
 /// The store's half of a modifying request under the serialize policy, as
-/// the request cycle runs it (take the lock and load, save, release),
-/// against the same request under last-write-wins (load, save): the lock
-/// rides on the load, so the release is the one extra round trip.
+/// the request cycle runs it (take the lock and load, then save and release
+/// in one call), against the same request under last-write-wins (load,
+/// save): the lock rides on the load and the release on the save, so both
+/// cost two round trips.
 #[tokio::test]
-async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() {
+async fn a_locked_modification_costs_the_round_trips_of_last_write_wins() {
     use session_core::store::{LockAttempt, LockToken};
 
     if !have("redis-server") {
@@ -449,27 +450,30 @@ async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() 
         let Ok(LockAttempt::Acquired(Some(loaded))) = attempt else {
             panic!("uncontended: {attempt:?}");
         };
-        store.save(&modify(loaded), None).await.unwrap();
-        assert!(locks.unlock(&record.id, &token).await.unwrap());
+        let version = loaded.version;
+        let done = locks
+            .save_and_unlock(&modify(loaded), Some(version), &token)
+            .await;
+        done.saved.unwrap();
+        assert_eq!(done.released, Some(true));
     };
     let mut monitor = Monitor::start(&server.address()).await;
 
     let (_, sent) = monitor.commands(unlocked()).await;
     assert_eq!(sent, ["GET", "SET"], "last-write-wins");
     let (_, sent) = monitor.commands(locked()).await;
-    assert_eq!(sent, ["EVALSHA", "SET", "EVALSHA"], "serialize");
+    assert_eq!(sent, ["SET", "GET", "EVALSHA"], "serialize");
 
     let plain = round_trips(&server.address(), unlocked()).await;
     let serialized = round_trips(&server.address(), locked()).await;
     assert_eq!(plain, 2, "last-write-wins: load, save");
     assert_eq!(
-        serialized,
-        plain + 1,
-        "serialize: lock with load, save, unlock"
+        serialized, plain,
+        "serialize: lock with load, save with release"
     );
 
-    // A first sight in this process (another process's store): the lock's
-    // script reads the expiry itself, so it is one round trip still.
+    // A first sight in this process (another process's store): the key's
+    // expiry is asked in the same write, so it is one round trip still.
     let other = default_store(&server.url()).await;
     let token = LockToken::random();
     let attempt = round_trips(&server.address(), async {
@@ -481,14 +485,17 @@ async fn a_locked_modification_costs_one_round_trip_more_than_last_write_wins() 
     })
     .await;
     assert_eq!(attempt, 1, "try_lock is one round trip");
-    // A held lock's answer too.
+    // A held lock's answer asks the holder's lease after: the contended
+    // path's one more round trip.
     let waiter = LockToken::random();
-    let held = round_trips(&server.address(), async {
-        let answer = locks.try_lock(&record.id, &waiter, lease, None);
-        assert!(matches!(answer.await, Ok(LockAttempt::Held { .. })));
-    })
-    .await;
-    assert_eq!(held, 1, "a refused attempt is one round trip");
+    let (held, sent) = monitor
+        .commands(locks.try_lock(&record.id, &waiter, lease, None))
+        .await;
+    let Ok(LockAttempt::Held { expires_in }) = held else {
+        panic!("held: {held:?}");
+    };
+    assert!(expires_in > std::time::Duration::ZERO && expires_in <= lease);
+    assert_eq!(sent, ["SET", "GET", "PTTL"], "a refused attempt");
 }
 
 /// With every piece of metadata on and a remembered session, a read-only
@@ -550,4 +557,53 @@ async fn metadata_costs_a_read_only_request_no_round_trip() {
         [2, 2],
         "round trips of a read-only request, plain and with metadata"
     );
+}
+
+/// Whole requests through the manager under `Serialize`, as an application
+/// sees them: a modification costs the two round trips it costs under
+/// last-write-wins (the lease taken with the load, released with the
+/// save), a read through a read-write handle one more than the lone load
+/// (the release), and a read-only handle takes no lease at all.
+#[tokio::test]
+async fn serialized_requests_cost_what_the_design_promises() {
+    if !have("redis-server") {
+        eprintln!("skipped: redis-server is not installed");
+        return;
+    }
+    let scratch = Scratch::new("round-trips-serialize");
+    let server = RedisServer::start(&scratch).await;
+    let store = default_store(&server.url()).await;
+    let manager = manager(&store, Concurrency::Serialize, IdleRefresh::OnWrite);
+    let mut monitor = Monitor::start(&server.address()).await;
+    let cookie = add(&manager, None, "tea").await.unwrap();
+
+    let (_, sent) = monitor.commands(add(&manager, Some(&cookie), "milk")).await;
+    assert_eq!(sent, ["SET", "GET", "EVALSHA"], "modifying request");
+    let trips = round_trips(&server.address(), add(&manager, Some(&cookie), "sugar")).await;
+    assert_eq!(
+        trips, 2,
+        "modifying request: lock with load, save with release"
+    );
+
+    let ((items, _), sent) = monitor.commands(read(&manager, &cookie)).await;
+    assert_eq!(items, ["tea", "milk", "sugar"]);
+    assert_eq!(sent, ["SET", "GET", "EVALSHA"], "read through Session<T>");
+    let trips = round_trips(&server.address(), read(&manager, &cookie)).await;
+    assert_eq!(trips, 2, "locked read: lock with load, release");
+
+    let value = cookie.split_once('=').unwrap().1;
+    let read_only = || async {
+        let session = manager.load_read_only(Some(value)).await.unwrap();
+        assert_eq!(session.data().items.len(), 3);
+        manager.commit(&session).await.unwrap();
+    };
+    let (_, sent) = monitor.commands(read_only()).await;
+    assert_eq!(sent, ["GET"], "read-only handle: no lease");
+
+    // Nothing is left locked: another request takes the lease at once.
+    let lazy = manager.start_request();
+    let started = std::time::Instant::now();
+    lazy.load(Some(cookie.as_str())).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    manager.finish_request(&lazy, 200).await.unwrap();
 }

@@ -225,8 +225,8 @@ impl<T: SessionData> SessionManager<T> {
                 }
             }
             Write::Save(expected) if !sealed_cookies => {
-                let save = self.config.store.save(&record, *expected);
-                self.store_call(Operation::Save, &record.id, save).await?
+                // Under `Serialize`, the save also gives the lease back.
+                serialize::save(&self.config, session, &record, *expected).await?
             }
             Write::Touch if !sealed_cookies => {
                 let touch = self.config.store.touch(&record.id, record.idle_expires_at);

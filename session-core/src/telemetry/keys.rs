@@ -43,6 +43,7 @@ pub(super) fn store_duration(operation: Operation) -> &'static Key {
         Delete,
         Lock,
         Unlock,
+        SaveAndUnlock,
         WaitForRelease,
         Open,
         Seal,

@@ -5,12 +5,19 @@
 //! holder's lock ends by itself. The key's hash tag is the record key, so
 //! both live in one cluster slot and one script reaches both:
 //!
-//! - Acquire: the `lock` script, `SET lock token PX lease NX` and, if that
-//!   took it, the record's load (its touch, or its `PEXPIRETIME`) in the
-//!   same step: one round trip, the load that a request makes anyway. A
-//!   held lock answers the holder's `PTTL`.
-//! - Release and renewal: the `unlock` and `extend` scripts compare the
-//!   token before they delete or `PEXPIRE` the key.
+//! - Acquire: `SET lock token PX lease NX` and the record's `GET` (with its
+//!   `PEXPIRETIME` where the load would ask for it) written together, as
+//!   fred's typed commands: one round trip, the load that a request makes
+//!   anyway, and no script. Redis runs them back to back; whatever runs in
+//!   between cannot be a locked write (its holder released after it), and
+//!   a lock-free write is caught by the version check at save. A held lock
+//!   answers `Held` after one more command, the holder's `PTTL` (the
+//!   contended path only). A touching attempt runs the `lock` script, which
+//!   reads the absolute expiry before it moves the key's.
+//! - Release: the `unlock` script compares the token before it deletes the
+//!   key; a modified session's commit releases in its save instead, the
+//!   `save_unlock` script (see `write.rs`): one round trip for both.
+//! - Renewal: the `extend` script, which compares the token likewise.
 //! - Waiting: the default of [`SessionLocks::wait_for_release`] (the request
 //!   cycle sleeps with backoff and jitter and tries again); no pub/sub
 //!   subscriber, so nothing is added to a store that never locks.
@@ -19,7 +26,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use fred::types::Value;
-use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, StoreError};
+use session_core::store::{
+    LockAttempt, LockToken, Record, SavedAndUnlocked, SessionLocks, StoreError,
+};
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
@@ -46,6 +55,48 @@ impl RedisStore {
     /// `Keys::locks_share_slot`).
     pub(super) fn can_lock(&self) -> bool {
         !self.inner.redis.is_clustered() || self.inner.keys.locks_share_slot()
+    }
+
+    /// A lock attempt without touch: typed commands, see the module docs.
+    async fn lock_and_load(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<LockAttempt, StoreError> {
+        let lock = self.inner.keys.lock(id);
+        let key = self.inner.keys.record(id);
+        let known = self.inner.known.get(id);
+        let now = Record::millis(OffsetDateTime::now_utc());
+        // As a load does: a remembered expiry stands for the key's while
+        // it lies comfortably ahead.
+        let trusted = known.filter(|facts| self.trusts(facts, now));
+        let (taken, value, expiry) = self
+            .inner
+            .redis
+            .lock_and_get(
+                &lock,
+                token.to_hex(),
+                lease_ms(lease),
+                &key,
+                trusted.is_none(),
+            )
+            .await?;
+        if !taken {
+            let pttl = self.inner.redis.pttl(&lock).await?;
+            return Ok(LockAttempt::Held {
+                expires_in: time_left(pttl),
+            });
+        }
+        let found = match (value, trusted, expiry) {
+            (None, _, _) => Found::Unreadable("the key is not a string"),
+            (Some(Value::Null), _, _) | (Some(_), None, -2) => Found::Missing,
+            (Some(value), Some(facts), _) => Found::Value(value, facts.expiry),
+            (Some(value), None, -1) => Found::Value(value, i64::MAX),
+            (Some(value), None, at) => Found::Value(value, at),
+        };
+        let record = self.conclude(id, &key, found, known).await?;
+        Ok(LockAttempt::Acquired(record))
     }
 
     async fn lock_record(
@@ -112,8 +163,7 @@ impl RedisStore {
 
 #[async_trait]
 impl SessionLocks for RedisStore {
-    /// One round trip: the `lock` script takes the lease and loads the
-    /// record in one step.
+    /// One round trip: the lease and the record's load in one write.
     async fn try_lock(
         &self,
         id: &SessionId,
@@ -121,12 +171,14 @@ impl SessionLocks for RedisStore {
         lease: Duration,
         touch: Option<OffsetDateTime>,
     ) -> Result<LockAttempt, StoreError> {
-        let attempt = self.lock_record(id, token, lease, touch.map(Record::millis));
         match touch {
             // A touching lock moves the record's expiry: a write, so the
             // near cache's copy goes (see `cached.rs`).
-            Some(_) => self.changing(&[id], attempt).await,
-            None => attempt.await,
+            Some(at) => {
+                let attempt = self.lock_record(id, token, lease, Some(Record::millis(at)));
+                self.changing(&[id], attempt).await
+            }
+            None => self.lock_and_load(id, token, lease).await,
         }
     }
 
@@ -142,6 +194,26 @@ impl SessionLocks for RedisStore {
 
     async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
         self.if_holder(&SCRIPTS.unlock, id, token, None).await
+    }
+
+    /// One round trip: the `save_unlock` script.
+    async fn save_and_unlock(
+        &self,
+        record: &Record,
+        expected_version: Option<u64>,
+        token: &LockToken,
+    ) -> SavedAndUnlocked {
+        let saved = self.save_releasing(record, expected_version, token);
+        match self.changing(&[&record.id], saved).await {
+            Ok((saved, held)) => SavedAndUnlocked {
+                saved,
+                released: Some(held),
+            },
+            Err(error) => SavedAndUnlocked {
+                saved: Err(error),
+                released: None,
+            },
+        }
     }
 }
 

@@ -115,7 +115,7 @@ impl RedisStore {
     /// record a lone `GET` returns is not taken for expired by its caller a
     /// moment later. A remembered expiry that has passed, or nearly, says
     /// nothing: another process may have extended the session since.
-    fn trusts(&self, facts: &Facts, now: i64) -> bool {
+    pub(super) fn trusts(&self, facts: &Facts, now: i64) -> bool {
         let timeout = i64::try_from(self.inner.redis.timeout().as_millis()).unwrap_or(i64::MAX);
         facts.expiry > now.saturating_add(timeout).saturating_add(TRUST_MARGIN_MS)
     }

@@ -14,13 +14,16 @@
 //! - Any other save (an expected version under `Concurrency::Reject`, an
 //!   owner that changes or is unknown, a session not known here): the
 //!   `save` script, which checks format, version and owner before writing.
+//! - The save of a locked session under `Concurrency::Serialize`: the
+//!   `save_unlock` script, the `save` script's checks and write followed by
+//!   the lease's release (if the token still holds it), one round trip.
 
 use std::future::Future;
 use std::pin::Pin;
 
 use fred::types::{SetOptions, Value};
 use futures_util::future::try_join;
-use session_core::store::{Record, StoreError};
+use session_core::store::{LockToken, Record, StoreError};
 
 use super::{unexpected, RedisStore};
 use crate::known::Facts;
@@ -98,7 +101,7 @@ impl RedisStore {
             {
                 self.set_checking_owner(write).await?
             }
-            _ => self.save_by_script(write, expected).await?,
+            _ => self.save_by_script(write, expected, None).await?.0?,
         };
         if !saved {
             self.inner.known.forget(&record.id);
@@ -168,27 +171,64 @@ impl RedisStore {
         }
     }
 
-    /// The `save` script: whether the record was saved; a version conflict
-    /// is an error.
+    /// The `save_unlock` script: the save's outcome (as
+    /// [`Self::save_record`] answers it) and whether `token` held the lease,
+    /// now released. The outer error is a failed call: nothing is known.
+    pub(super) async fn save_releasing(
+        &self,
+        record: &Record,
+        expected: Option<u64>,
+        token: &LockToken,
+    ) -> Result<(Result<(), StoreError>, bool), StoreError> {
+        let write = self.prepare(record)?;
+        let known = self.inner.known.get(&record.id);
+        let lock = self.inner.keys.lock(&record.id);
+        let (saved, held) = self
+            .save_by_script(write, expected, Some((&lock, token)))
+            .await?;
+        let saved = match saved {
+            Ok(true) => {
+                self.remember(record, layout::expire_at(record), known);
+                Ok(())
+            }
+            Ok(false) => {
+                self.inner.known.forget(&record.id);
+                Err(StoreError::NotFound)
+            }
+            Err(conflict) => Err(conflict),
+        };
+        Ok((saved, held))
+    }
+
+    /// The `save` script, or with a lease (its key and token) the
+    /// `save_unlock` script: whether the record was saved (a version
+    /// conflict is the inner error), and whether the token held the lease.
     async fn save_by_script(
         &self,
         write: Write<'_>,
         expected: Option<u64>,
-    ) -> Result<bool, StoreError> {
+        lease: Option<(&str, &LockToken)>,
+    ) -> Result<(Result<bool, StoreError>, bool), StoreError> {
         let record = write.record;
         let owner = record.owner.as_deref();
         let index = owner
             .filter(|_| self.inner.one_slot)
             .map(|owner| self.inner.keys.owner(owner));
         let mut keys = vec![write.key.as_str()];
+        keys.extend(lease.map(|(lock, _)| lock));
         keys.extend(index.as_deref());
-        let args = vec![
+        let mut args = vec![
             Value::Bytes(write.value.into()),
             write.at.into(),
             expected.map_or_else(|| "".into(), layout::version_bytes),
             record.id.as_str().into(),
         ];
-        let script = Box::pin(self.inner.redis.eval(&SCRIPTS.save, &keys, args));
+        args.extend(lease.map(|(_, token)| Value::from(token.to_hex())));
+        let script = match lease {
+            Some(_) => &SCRIPTS.save_unlock,
+            None => &SCRIPTS.save,
+        };
+        let script = Box::pin(self.inner.redis.eval(script, &keys, args));
         let reply = match owner.filter(|_| !self.inner.one_slot) {
             // Another slot: the index is written alongside (see create).
             Some(owner) => {
@@ -197,14 +237,23 @@ impl RedisStore {
             }
             None => script.await?,
         };
-        match layout::integer(&reply) {
+        let (answer, held) = match (&reply, lease) {
+            (_, None) => (layout::integer(&reply), false),
+            (Value::Array(items), Some(_)) if items.len() == 2 => (
+                layout::integer(&items[0]),
+                layout::integer(&items[1]) == Some(1),
+            ),
+            _ => return Err(unexpected(script_name(lease), &reply)),
+        };
+        let saved = match answer {
             Some(1 | 2) => Ok(true),
             Some(0) => Ok(false),
             Some(-1) => Err(StoreError::Conflict {
                 expected: expected.unwrap_or_default(),
             }),
-            _ => Err(unexpected("save", &reply)),
-        }
+            _ => return Err(unexpected(script_name(lease), &reply)),
+        };
+        Ok((saved, held))
     }
 
     /// Adds `record` to the index of `owner` and makes the index live at
@@ -229,5 +278,13 @@ impl RedisStore {
             .and_then(Option::as_ref)
             .and_then(layout::integer)
             == Some(1))
+    }
+}
+
+/// The name of the script a save runs, for its errors.
+fn script_name(lease: Option<(&str, &LockToken)>) -> &'static str {
+    match lease {
+        Some(_) => SCRIPTS.save_unlock.name,
+        None => SCRIPTS.save.name,
     }
 }
