@@ -17,9 +17,10 @@
 //!   expiry to 1 save, on random live sessions) arrive at `--rate` per
 //!   second whatever the store does (open loop: a thread spawns them on the
 //!   runtime on schedule), and each request's latency runs from its spawn to
-//!   its answer, queueing included. The baseline is the requests of the two
-//!   seconds before the expiry; the sweep window, those that started while
-//!   the expired sessions were being removed.
+//!   its answer, queueing included. The sweep window holds the requests
+//!   that started while the expired sessions were being removed; the
+//!   baseline, those of a window as long just before the expiry (so that
+//!   both are as likely to catch a stall of the machine), at most `LEAD`.
 // A measuring tool: its report goes to standard output.
 #![allow(clippy::print_stdout)]
 
@@ -38,8 +39,8 @@ use session_store_memory::MemoryStore;
 
 /// How often the store's sweeper runs in the latency rounds.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
-/// How long before the expiry the baseline requests run.
-const BASELINE: Duration = Duration::from_secs(2);
+/// How long before the expiry the requests run: the longest baseline.
+const LEAD: Duration = Duration::from_secs(5);
 
 /// What is kept in the store for the memory figures.
 #[derive(Debug, Clone, Copy)]
@@ -403,8 +404,8 @@ async fn fill(
         store.create(&record).await?;
         live.push(record.id);
     }
-    // The expiry: a whole second at least the baseline (and a margin) away.
-    let margin = time::Duration::try_from(BASELINE + Duration::from_millis(700))?;
+    // The expiry: a whole second at least the lead (and a margin) away.
+    let margin = time::Duration::try_from(LEAD + Duration::from_millis(700))?;
     let at = OffsetDateTime::from_unix_timestamp(
         (OffsetDateTime::now_utc() + margin).unix_timestamp() + 1,
     )?;
@@ -491,8 +492,8 @@ fn latency_round(runtime: &tokio::runtime::Runtime, options: &Options) -> Result
         _ => return Err("no sweep seen".into()),
     };
     let us = |d: Duration| d.as_micros() as u64;
-    let baseline_from = expiry_us.saturating_sub(us(BASELINE));
-    let baseline = Window::of(&samples.within(baseline_from, expiry_us - 100_000))
+    let length = (end - start).min(LEAD);
+    let baseline = Window::of(&samples.within(expiry_us.saturating_sub(us(length)), expiry_us))
         .ok_or("no request before the expiry")?;
     // The sweep started at most one poll before it was seen.
     let sweep = Window::of(&samples.within(us(start).saturating_sub(200), us(end) + 1))
