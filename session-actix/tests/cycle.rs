@@ -57,15 +57,11 @@ impl contract::Adapter for Actix {
             built = built.insert_header(header);
         }
         let response = test::call_service(&app, built.to_request()).await;
-        let headers = response.headers().iter();
-        let headers = headers
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap().to_owned()))
-            .collect();
-        contract::Response {
-            status: response.status().as_u16(),
-            headers,
-            body: body(response).await,
-        }
+        let lines = response.headers().iter();
+        let lines = lines.map(|(name, value)| (name.as_str(), value.as_bytes()));
+        let mut reply = contract::Response::new(response.status().as_u16(), lines);
+        reply.body = body(response).await;
+        reply
     }
 }
 

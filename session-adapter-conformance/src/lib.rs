@@ -206,6 +206,33 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response from its status and its header lines as a framework
+    /// lists them (a value that is not UTF-8 fails the check: the contract
+    /// only sends text), with an empty body: a fixture reads the body after
+    /// the headers, since reading it consumes the framework's response.
+    ///
+    /// ```
+    /// use session_adapter_conformance::Response;
+    ///
+    /// let lines = [("set-cookie", b"id=1".as_slice())];
+    /// let mut response = Response::new(200, lines);
+    /// response.body = "ok".to_owned();
+    /// assert_eq!(response.header("set-cookie"), ["id=1"]);
+    /// ```
+    pub fn new<'a>(status: u16, headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let text = |(name, value): (&str, &[u8])| {
+            let value = std::str::from_utf8(value).expect("a header value that is text");
+            (name.to_owned(), value.to_owned())
+        };
+        let headers = headers.into_iter().map(text).collect();
+        let body = String::new();
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     /// The values of the lines named `name` (lowercase), in order.
     pub fn header(&self, name: &str) -> Vec<&str> {
         let lines = self.headers.iter().filter(|(n, _)| n == name);
