@@ -842,10 +842,9 @@ impl SessionConfigBuilder {
 
     /// Called when the library learns that a session expired: a request's
     /// load met it past its expiry, or the store's cleanup removed it
-    /// (the memory store's sweeper, the SQL store's cleanup; see each
-    /// store's docs, and [`SessionStore::expiry_sink`]; the Redis and
-    /// MongoDB stores, whose servers remove expired sessions, report none
-    /// yet). The
+    /// (the memory store's sweeper, the SQL and MongoDB stores' cleanup;
+    /// see each store's docs, and [`SessionStore::expiry_sink`]; the Redis
+    /// store, whose server removes expired sessions, reports none yet). The
     /// event carries the session's id (the hash of the token, never the
     /// token), its owner when the store still knew it, and its
     /// [`source`](SessionEvent::source); never the data. Every expiry is also

@@ -19,6 +19,12 @@ pub const DEFAULT_COLLECTION: &str = "sessions";
 pub const DEFAULT_DATABASE: &str = "sessions";
 /// The default command timeout.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
+/// How often the background cleanup runs unless
+/// [`MongoStoreBuilder::cleanup_every`] says otherwise.
+pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(60);
+/// How many expired documents one cleanup batch removes at most unless
+/// [`MongoStoreBuilder::cleanup_batch`] says otherwise.
+pub const DEFAULT_CLEANUP_BATCH: u32 = 1000;
 
 /// Builds a [`MongoStore`]. Get one with [`MongoStore::builder`].
 ///
@@ -42,7 +48,16 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct MongoStoreBuilder {
     database: Option<String>,
     collection: String,
-    command_timeout: Duration,
+    settings: Settings,
+}
+
+/// What the builder sets beside the names.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) command_timeout: Duration,
+    pub(crate) cleanup_batch: u32,
+    /// `None`: no background cleanup.
+    pub(crate) cleanup_every: Option<Duration>,
 }
 
 impl Default for MongoStoreBuilder {
@@ -50,7 +65,11 @@ impl Default for MongoStoreBuilder {
         MongoStoreBuilder {
             database: None,
             collection: DEFAULT_COLLECTION.to_owned(),
-            command_timeout: DEFAULT_COMMAND_TIMEOUT,
+            settings: Settings {
+                command_timeout: DEFAULT_COMMAND_TIMEOUT,
+                cleanup_batch: DEFAULT_CLEANUP_BATCH,
+                cleanup_every: Some(DEFAULT_CLEANUP_EVERY),
+            },
         }
     }
 }
@@ -79,7 +98,34 @@ impl MongoStoreBuilder {
     /// server selection and connection timeout, and the time the first
     /// `ping` may take.
     pub fn command_timeout(mut self, timeout: Duration) -> Self {
-        self.command_timeout = timeout;
+        self.settings.command_timeout = timeout;
+        self
+    }
+
+    /// How often expired documents are removed in the background and
+    /// reported to `on_expired` (default [`DEFAULT_CLEANUP_EVERY`]). The TTL
+    /// index stays as the backstop: a document it removes first is not
+    /// reported, so a period well below MongoDB's TTL monitor interval
+    /// (60 s) reports more of them. The task runs on the tokio runtime the
+    /// store is built on (none outside one) and stops when the last clone
+    /// of the store is dropped.
+    pub fn cleanup_every(mut self, period: Duration) -> Self {
+        self.settings.cleanup_every = Some(period);
+        self
+    }
+
+    /// No background cleanup, for deployments that run
+    /// [`MongoStore::remove_expired`] from a scheduled job, or that need no
+    /// expiry reports (the TTL index removes expired documents either way).
+    pub fn no_cleanup(mut self) -> Self {
+        self.settings.cleanup_every = None;
+        self
+    }
+
+    /// How many expired documents one cleanup batch finds and removes at
+    /// most (default [`DEFAULT_CLEANUP_BATCH`]); zero is taken as one.
+    pub fn cleanup_batch(mut self, documents: u32) -> Self {
+        self.settings.cleanup_batch = documents.max(1);
         self
     }
 
@@ -103,7 +149,7 @@ impl MongoStoreBuilder {
         check_collection(&self.collection)?;
         let database = client.database(&database);
         let collection = database.collection(&self.collection);
-        Ok(MongoStore::new(database, collection, self.command_timeout))
+        Ok(MongoStore::new(database, collection, &self.settings))
     }
 
     /// Connects to the server that `url` names and checks it with a `ping`,
@@ -131,7 +177,7 @@ impl MongoStoreBuilder {
                 reason: url_reason(&e, url),
             })?;
         let servers = servers(&options);
-        let timeout = self.command_timeout;
+        let timeout = self.settings.command_timeout;
         // Without these an unreachable server holds every call for the
         // driver's 30 s server selection timeout.
         options.server_selection_timeout = Some(timeout);

@@ -9,7 +9,13 @@
 //!   `Concurrency::Serialize`) keeps leases in
 //!   [`MongoStore::lease_collection_name`].
 //! - [`MongoStoreBuilder`]: database and collection names, command timeout,
-//!   and a URL or a [`mongodb::Client`].
+//!   the cleanup ([`cleanup_every`](MongoStoreBuilder::cleanup_every),
+//!   [`no_cleanup`](MongoStoreBuilder::no_cleanup)), and a URL or a
+//!   [`mongodb::Client`].
+//! - [`MongoStore::remove_expired`]: removes expired documents now and
+//!   reports each to the store's
+//!   [`ExpirySink`](session_core::store::ExpirySink) (what `on_expired`
+//!   hears); the cleanup task runs it periodically.
 //! - [`ConnectError`]: why [`MongoStore::connect`] failed;
 //!   [`ConfigError`]: a name MongoDB would refuse.
 //! - [`mongodb`]: re-exported, so that the client handed to the builder
@@ -23,7 +29,8 @@ mod lock;
 mod store;
 
 pub use builder::{
-    MongoStoreBuilder, DEFAULT_COLLECTION, DEFAULT_COMMAND_TIMEOUT, DEFAULT_DATABASE,
+    MongoStoreBuilder, DEFAULT_CLEANUP_BATCH, DEFAULT_CLEANUP_EVERY, DEFAULT_COLLECTION,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_DATABASE,
 };
 pub use error::{ConfigError, ConnectError};
 pub use store::{MongoStore, EXPIRY_INDEX, OWNER_INDEX};

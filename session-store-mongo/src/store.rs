@@ -1,13 +1,16 @@
 //! The store: construction, index creation and the [`SessionStore`]
-//! implementation. Rotation is in `rotate`, scans (listing, owner lookups,
+//! implementation. Rotation is in `rotate`, the removal of expired
+//! documents (and its background task) in `cleanup`, scans (listing, owner lookups,
 //! `delete_where`) in `scan`, the cap per owner in `limit`, the session
 //! locks in `crate::lock`.
 
+mod cleanup;
 mod limit;
 mod rotate;
 mod scan;
 
 use std::future::IntoFuture;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,12 +19,13 @@ use mongodb::bson::{doc, Document};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
 use session_core::store::{
-    OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore, StoreError,
+    ExpirySink, OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore,
+    StoreError,
 };
 use session_core::time::OffsetDateTime;
 use session_core::SessionId;
 
-use crate::builder::MongoStoreBuilder;
+use crate::builder::{MongoStoreBuilder, Settings};
 use crate::document::{self, date, field, from_document, to_document};
 use crate::error::{from_driver, is_duplicate_key};
 
@@ -33,7 +37,8 @@ pub const OWNER_INDEX: &str = "owner";
 pub(crate) const LEASE_SUFFIX: &str = "_locks";
 
 /// A session store in a MongoDB collection, on the official driver. Cloning
-/// shares the client.
+/// shares the client, the expiry sink and the cleanup task; the task stops
+/// when the last clone is dropped.
 ///
 /// See the [crate documentation](crate) for the document layout, the
 /// indexes and the behaviour when the server is in trouble.
@@ -44,6 +49,13 @@ pub struct MongoStore {
     /// The session locks' leases, `{collection}_locks`.
     leases: Collection<Document>,
     timeout: Duration,
+    /// How many expired documents one cleanup batch removes at most.
+    cleanup_batch: u32,
+    /// Where the cleanup reports the documents it removed.
+    expiry_sink: ExpirySink,
+    /// Held by every clone the application has; the cleanup task's own
+    /// clone has `None` and stops once this no longer upgrades.
+    _alive: Option<Arc<()>>,
 }
 
 impl MongoStore {
@@ -90,14 +102,25 @@ impl MongoStore {
     pub(crate) fn new(
         database: Database,
         collection: Collection<Document>,
-        timeout: Duration,
+        settings: &Settings,
     ) -> Self {
         let leases = database.collection(&format!("{}{LEASE_SUFFIX}", collection.name()));
-        MongoStore {
+        let alive = Arc::new(());
+        let store = MongoStore {
             database,
             collection,
             leases,
-            timeout,
+            timeout: settings.command_timeout,
+            cleanup_batch: settings.cleanup_batch,
+            expiry_sink: ExpirySink::new(),
+            _alive: None,
+        };
+        if let Some(period) = settings.cleanup_every {
+            cleanup::spawn(store.clone(), Arc::downgrade(&alive), period);
+        }
+        MongoStore {
+            _alive: Some(alive),
+            ..store
         }
     }
 
@@ -283,6 +306,14 @@ fn touch_update(wanted: OffsetDateTime) -> Vec<Document> {
 impl SessionStore for MongoStore {
     fn name(&self) -> &'static str {
         "mongodb"
+    }
+
+    /// The cleanup task and [`remove_expired`](MongoStore::remove_expired)
+    /// report each document they remove here, once. A load never sees an
+    /// expired document (the query leaves it out), so it reports nothing;
+    /// nor does the TTL index, whose removals the store does not hear.
+    fn expiry_sink(&self) -> Option<&ExpirySink> {
+        Some(&self.expiry_sink)
     }
 
     async fn create(&self, record: &Record) -> Result<(), StoreError> {

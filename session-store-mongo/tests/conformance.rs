@@ -27,6 +27,10 @@ impl session_store_conformance::Fixture for Fresh {
     async fn neighbour(&self) -> Arc<dyn SessionStore> {
         Arc::new(store_of(&self.neighbour).await)
     }
+
+    async fn remove_expired(&self) -> Option<u64> {
+        Some(self.store.remove_expired().await.expect("remove_expired"))
+    }
 }
 
 async fn fresh() -> Fresh {
