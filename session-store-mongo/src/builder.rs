@@ -24,7 +24,7 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(60);
 /// How many expired documents one cleanup batch removes at most unless
 /// [`MongoStoreBuilder::cleanup_batch`] says otherwise.
-pub const DEFAULT_CLEANUP_BATCH: u32 = 1000;
+pub const DEFAULT_CLEANUP_BATCH: u32 = 100;
 
 /// Builds a [`MongoStore`]. Get one with [`MongoStore::builder`].
 ///
@@ -124,6 +124,8 @@ impl MongoStoreBuilder {
 
     /// How many expired documents one cleanup batch finds and removes at
     /// most (default [`DEFAULT_CLEANUP_BATCH`]); zero is taken as one.
+    /// Each of a batch's commands must finish within the command timeout:
+    /// the claim (an `update_many` over the batch's ids) takes longest.
     pub fn cleanup_batch(mut self, documents: u32) -> Self {
         self.settings.cleanup_batch = documents.max(1);
         self

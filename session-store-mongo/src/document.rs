@@ -35,6 +35,9 @@ pub(crate) mod field {
     pub(crate) const VERSION: &str = "version";
     /// The owner, absent when there is none.
     pub(crate) const OWNER: &str = "owner";
+    /// Set by a cleanup batch on the expired documents it is about to
+    /// delete: a random token of that batch (absent otherwise).
+    pub(crate) const CLEANUP_CLAIM: &str = "cleanup_claim";
 }
 
 /// A time as a BSON date (milliseconds since the Unix epoch).

