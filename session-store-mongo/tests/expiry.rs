@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{mongodb_url, raw, record, unique_collection, Dropped};
 use session_core::store::SessionStore;
 use session_core::{SessionConfig, SessionId};
-use session_store_mongo::mongodb::bson::doc;
+use session_store_mongo::mongodb::bson::{doc, DateTime};
 use session_store_mongo::{MongoStore, MongoStoreBuilder};
 
 type Heard = Arc<Mutex<Vec<(SessionId, Option<String>)>>>;
@@ -161,4 +161,31 @@ async fn the_background_cleanup_reports_by_itself_and_stops_with_the_last_clone(
     tokio::time::sleep(period * 6).await;
     let left = raw(&name).await.count_documents(doc! {}).await.unwrap();
     assert_eq!(left, 2, "no task removed them once its store was dropped");
+}
+
+#[tokio::test]
+async fn documents_another_cleaner_claimed_are_left_to_it_and_do_not_hold_the_cleanup() {
+    let name = unique_collection("claimed");
+    let _dropped = Dropped(vec![name.clone()]);
+    let store = store(MongoStore::builder().no_cleanup().cleanup_batch(3), &name).await;
+    let (_config, heard) = listen(&store);
+    // A full batch claimed by a cleaner that stopped before its delete.
+    let past = DateTime::from_millis(DateTime::now().timestamp_millis() - 1000);
+    let stale: Vec<_> = (0..3)
+        .map(|_| doc! { "_id": SessionId::random().as_str(), "expires_at": past, "cleanup_claim": "gone" })
+        .collect();
+    raw(&name).await.insert_many(stale).await.unwrap();
+    let ids = expired_documents(&store, 2).await;
+    let removed = tokio::time::timeout(Duration::from_secs(5), store.remove_expired())
+        .await
+        .expect("the cleanup ends although a full batch is claimed by another")
+        .unwrap();
+    assert_eq!(removed, 2);
+    let heard_ids: BTreeSet<SessionId> = heard
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert_eq!(heard_ids, ids, "only its own claims are reported");
 }

@@ -76,16 +76,21 @@ impl MongoStore {
         Ok(removed)
     }
 
-    /// One batch: the ids of up to `cleanup_batch` documents expired at
-    /// `now`; those still expired and unclaimed are claimed with a token
+    /// One batch: the ids of up to `cleanup_batch` unclaimed documents
+    /// expired at `now`; those still expired and unclaimed are claimed with a token
     /// of this call (one `update_many`), read back with their owners (one
     /// `find`), deleted (one `delete_many`) and reported. Answers how many
     /// were found and how many this call removed.
     async fn remove_expired_before(&self, now: OffsetDateTime) -> Result<(u64, u64), StoreError> {
-        let expired = doc! { field::EXPIRES_AT: { "$lte": date(now) } };
+        // Claimed ones are another cleaner's (or, if it stopped, the TTL
+        // index's): finding them again would spin on a full batch of them.
+        let unclaimed = doc! {
+            field::EXPIRES_AT: { "$lte": date(now) },
+            field::CLEANUP_CLAIM: { "$exists": false },
+        };
         let find = self
             .collection()
-            .find(expired)
+            .find(unclaimed)
             .projection(doc! { field::ID: 1 })
             .limit(i64::from(self.cleanup_batch));
         let found: Vec<Document> = self
