@@ -1,7 +1,8 @@
 //! The MongoDB store's cleanup and what it reports to `on_expired`, on the
 //! shared server at MONGODB_URL: two processes cleaning one collection at
-//! once report each expired document exactly once, batches add up, and the
-//! background task reports by itself and stops with the last clone.
+//! once report each expired document exactly once, batches add up,
+//! documents another cleaner claimed are left to it, and the background
+//! task reports by itself and stops with the last clone.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod common;
