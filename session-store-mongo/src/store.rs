@@ -157,16 +157,18 @@ impl MongoStore {
     }
 
     /// Creates the indexes the store relies on, if they are missing: a TTL
-    /// index on `expires_at` (MongoDB then removes expired documents by
-    /// itself, about once a minute) and an index on `owner` (for "log out
+    /// index on `expires_at` (the cleanup finds expired documents on it,
+    /// and MongoDB removes those the cleanup missed by itself, about once a
+    /// minute) and an index on `owner` (for "log out
     /// everywhere"), and a TTL index on the end of the session locks'
     /// leases (in the [lease collection](Self::lease_collection_name)).
     /// Safe to call at every start, from several processes at once; the
     /// collections are created with their first index.
     ///
     /// Without it the store still works (every query filters on the expiry)
-    /// but expired documents and ended leases stay, and owner lookups scan
-    /// the collection.
+    /// but expired documents stay until the cleanup removes them (its
+    /// `find` then scans the collection), ended leases stay, and owner
+    /// lookups scan the collection.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         self.timed(self.collection.create_indexes(indexes()))
             .await?;
