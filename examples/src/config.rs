@@ -14,6 +14,7 @@
 //! | `SESSION_COOKIE_SECURE` | `true`/`false`: the `Secure` cookie attribute | `true` |
 //! | `SESSION_NAMESPACE` | isolates runs sharing a server: the Redis key prefix, SQL table or MongoDB collection name | the store's own |
 //! | `SESSION_CONCURRENCY` | `last-write-wins`, `reject` or `serialize`: what parallel requests on one session do | `last-write-wins` |
+//! | `SESSION_LOCK_WAIT_SECS` | with `serialize`: how long a request waits for the session's lock before it is answered `503` with `Retry-After` | `5` |
 //! | `SESSION_REMEMBER_SECS` | both timeouts of a session logged in with `"remember": true` | `2592000` (30 days) |
 //! | `SESSION_MAX_PER_USER` | at most this many sessions per user; a login over it ends the user's oldest session | no limit |
 //! | `SESSION_STORE_OUTAGE` | `fail` or `degrade`: what a request gets while the store is unavailable (`503`, or a fresh session that is not saved, no `Set-Cookie` and `Session-Degraded: 1`; a login is then refused with `503`) | `fail` |
@@ -156,6 +157,9 @@ pub struct DemoConfig {
     /// `serialize` with the cookie store is refused when the session
     /// configuration is built (the store keeps no server state to lock).
     pub concurrency: Concurrency,
+    /// `SESSION_LOCK_WAIT_SECS`: under `serialize`, how long a request waits
+    /// for the session's lock (the library's default, 5 s, when unset).
+    pub lock_wait: Duration,
     /// `SESSION_STORE_OUTAGE`: what a request gets while the store is
     /// unavailable.
     pub outage: OutagePolicy,
@@ -253,6 +257,11 @@ impl DemoConfig {
                 None => Concurrency::LastWriteWins,
                 Some(value) => parse_concurrency(&value).ok_or(ConfigError::Concurrency(value))?,
             },
+            lock_wait: timeout(
+                get("SESSION_LOCK_WAIT_SECS")?,
+                "SESSION_LOCK_WAIT_SECS",
+                session_core::DEFAULT_LOCK_WAIT.as_secs(),
+            )?,
             remember_timeout: timeout(
                 get("SESSION_REMEMBER_SECS")?,
                 "SESSION_REMEMBER_SECS",
@@ -491,6 +500,7 @@ mod tests {
         assert_eq!(config.session_version, 1);
         assert_eq!(config.remember_timeout, Duration::from_secs(2_592_000));
         assert_eq!(config.max_per_user, None);
+        assert_eq!(config.lock_wait, session_core::DEFAULT_LOCK_WAIT);
     }
 
     #[test]
@@ -509,8 +519,10 @@ mod tests {
             ("DEMO_SESSION_VERSION", "2"),
             ("SESSION_REMEMBER_SECS", "7"),
             ("SESSION_MAX_PER_USER", "3"),
+            ("SESSION_LOCK_WAIT_SECS", "9"),
         ])
         .unwrap();
+        assert_eq!(config.lock_wait, Duration::from_secs(9));
         assert_eq!(config.remember_timeout, Duration::from_secs(7));
         assert_eq!(config.max_per_user, Some(3));
         assert_eq!(config.bind.port(), 0);
@@ -605,6 +617,7 @@ mod tests {
             ("SESSION_COOKIE_SECURE", "maybe"),
             ("SESSION_NAMESPACE", "Bad-Name"),
             ("SESSION_REMEMBER_SECS", "0"),
+            ("SESSION_LOCK_WAIT_SECS", "soon"),
             ("SESSION_MAX_PER_USER", "0"),
             ("SESSION_MAX_PER_USER", "many"),
             ("SESSION_NAMESPACE", "1abc"),

@@ -126,6 +126,7 @@ pub fn build_manager<D: DemoData>(
         .idle_timeout(config.idle_timeout)
         .absolute_timeout(config.absolute_timeout)
         .concurrency(config.concurrency)
+        .lock_wait(config.lock_wait)
         .metadata(metadata)
         .remember_max(config.remember_timeout)
         .outage_policy(config.outage);

@@ -22,7 +22,7 @@ pub(crate) const TEST_SECRET: &str = "acceptance-suite-secret-0123456789abcdef";
 /// inherited environment so a developer's shell cannot change the results.
 /// `REDIS_URL` and `MONGODB_URL` are inherited on purpose: they say where
 /// the Redis and the MongoDB of this machine are. `DATABASE_URL` is set per store (see [`Shared`]).
-const DEMO_VARS: [&str; 12] = [
+const DEMO_VARS: [&str; 13] = [
     "BIND",
     "SESSION_STORE",
     "SESSION_SECRET",
@@ -31,6 +31,7 @@ const DEMO_VARS: [&str; 12] = [
     "SESSION_COOKIE_SECURE",
     "SESSION_NAMESPACE",
     "SESSION_CONCURRENCY",
+    "SESSION_LOCK_WAIT_SECS",
     "DATABASE_URL",
     "DEMO_SESSION_VERSION",
     "SESSION_REMEMBER_SECS",
