@@ -251,8 +251,13 @@ fuzz_target!(|input: Input| {
             SameSite::Strict => cookie::SameSite::Strict,
             SameSite::None => cookie::SameSite::None,
         },
-        lifetime: config.idle_timeout().min(config.absolute_timeout()),
+        // `Max-Age` covers the absolute lifetime; the store enforces the
+        // idle timeout.
+        lifetime: config.absolute_timeout(),
     };
+    // A session that lives a few seconds may be over before its commit or
+    // its next load: only longer ones are checked for those.
+    let short = config.idle_timeout().min(config.absolute_timeout()) < Duration::from_secs(10);
     // The configuration is what the input said.
     if let Some(name) = &input.name {
         assert_eq!(options.name, *name);
@@ -264,9 +269,6 @@ fuzz_target!(|input: Input| {
     runtime().block_on(async {
         let session = manager.create();
         *session.data_mut() += 1;
-        // A session that lives a few seconds may be over before its commit
-        // or its next load: only longer ones are checked for those.
-        let short = asked.lifetime < Duration::from_secs(10);
         let set_cookie = match manager.commit(&session).await {
             Ok(Some(set_cookie)) => set_cookie,
             Ok(None) if short => return,
