@@ -272,7 +272,7 @@ async fn changed(
 ///
 /// It waits on nothing else: every write under the prefix, this process's
 /// own included, wakes it, and each future a wake polls costs (waiting on
-/// the two error channels here too cost about 1.2k instructions per
+/// the two error channels here too cost about 1.7k instructions per
 /// invalidation, BENCHMARKS.md). The errors are [`report_errors`]' task.
 async fn forward(
     entries: Arc<Entries>,
