@@ -231,13 +231,19 @@ async fn flushdb_empties_the_cache() {
 async fn a_redis_restart_serves_nothing_stale() {
     let Some(scratch) = private() else { return };
     let mut server = RedisServer::start(&scratch).await;
+    // Two processes, as Redis sees them, both holding the session.
+    let a = cached_store(&server.url(), "session:").await;
     let b = cached_store(&server.url(), "session:").await;
     let rec = record(60_000);
     b.create(&rec).await.unwrap();
+    cache_in(&a, &rec.id).await;
     cache_in(&b, &rec.id).await;
     server.kill();
-    until("the cache goes off", || async { !stats(&b).enabled }).await;
-    assert_eq!(stats(&b).entries, 0, "flushed");
+    until("both caches go off", || async {
+        !stats(&a).enabled && !stats(&b).enabled
+    })
+    .await;
+    assert_eq!(stats(&a).entries + stats(&b).entries, 0, "flushed");
     assert!(
         b.load(&rec.id, None).await.is_err(),
         "Redis is down: no cached answer"
@@ -262,6 +268,12 @@ async fn a_redis_restart_serves_nothing_stale() {
     );
     until("tracking is back", || async { stats(&b).enabled }).await;
     cache_in(&b, &rec.id).await;
+    until("a's tracking is back", || async { stats(&a).enabled }).await;
+    assert_eq!(
+        data(&a, &rec.id).await.as_deref(),
+        Some(&b"written after the restart"[..]),
+        "nothing from before the restart is served in the other process either"
+    );
 }
 
 #[tokio::test]
