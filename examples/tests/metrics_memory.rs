@@ -3,6 +3,7 @@
 //! durations spread (a store outage adds timeouts to sub-millisecond
 //! calls). Measured as this process's resident memory (`VmRSS`) around
 //! recording: the file holds one test, so no other test allocates beside it.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 use std::time::Duration;
 
