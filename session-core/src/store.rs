@@ -72,11 +72,14 @@ use std::time::Duration;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
+mod cleanup;
+
 pub use crate::expiry::{ExpiredSession, ExpirySink, ExpirySource};
 use crate::id::SessionId;
 pub use crate::lock::{LockAttempt, LockToken, SavedAndUnlocked, SessionLocks};
 pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
 pub use crate::record::Record;
+pub use cleanup::{CleanupSchedule, DEFAULT_CLEANUP_EVERY};
 
 /// A store operation failed.
 ///

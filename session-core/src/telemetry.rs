@@ -34,6 +34,7 @@ use crate::id::SessionId;
 use crate::store::StoreError;
 
 #[cfg(feature = "metrics")]
+#[macro_use]
 mod keys;
 
 /// The metric names, as [`telemetry`](self) documents them.
@@ -52,88 +53,89 @@ pub(crate) mod name {
     pub(crate) const CSRF_REFUSED: &str = "session_csrf_refused_total";
 }
 
-/// One kind of store call: the `operation` label and the span's field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Operation {
-    Load,
-    Create,
-    Save,
-    Touch,
-    Rotate,
-    Delete,
-    /// Taking a session's lease under `Concurrency::Serialize` (which
-    /// loads the record in the same call).
-    Lock,
-    Unlock,
-    /// A save that releases the session's lease in the same call.
-    SaveAndUnlock,
-    WaitForRelease,
-    /// Opening a sealed cookie (a client-side store).
-    Open,
-    /// Sealing a record into a cookie (a client-side store).
-    Seal,
-    Clear,
-    Count,
-    DeleteByOwner,
-    DeleteWhere,
-    IdsByOwner,
-    RecordsByOwner,
-    LimitOwner,
+/// Declares an enum whose variants are the values of one label of one
+/// metric, each variant with its word: `as_str` answers the word and, with
+/// the `metrics` feature, `key` the metric's static key for that value
+/// (built at compile time, `keys.rs` says why). The list of variants is
+/// written once, here, for both.
+macro_rules! label_values {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident: $metric:expr, $label:literal {
+            $($(#[$variant_meta:meta])* $variant:ident => $value:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum $name {
+            $($(#[$variant_meta])* $variant,)*
+        }
+
+        impl $name {
+            /// The label's value for this variant.
+            $vis const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $value,)*
+                }
+            }
+
+            /// The static key of the metric with this variant's label.
+            #[cfg(feature = "metrics")]
+            fn key(self) -> &'static metrics::Key {
+                match self {
+                    $($name::$variant => static_key!($metric, $label, $name::$variant.as_str()),)*
+                }
+            }
+        }
+    };
 }
 
-impl Operation {
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            Operation::Load => "load",
-            Operation::Create => "create",
-            Operation::Save => "save",
-            Operation::Touch => "touch",
-            Operation::Rotate => "rotate",
-            Operation::Delete => "delete",
-            Operation::Lock => "lock",
-            Operation::Unlock => "unlock",
-            Operation::SaveAndUnlock => "save_and_unlock",
-            Operation::WaitForRelease => "wait_for_release",
-            Operation::Open => "open",
-            Operation::Seal => "seal",
-            Operation::Clear => "clear",
-            Operation::Count => "count",
-            Operation::DeleteByOwner => "delete_by_owner",
-            Operation::DeleteWhere => "delete_where",
-            Operation::IdsByOwner => "ids_by_owner",
-            Operation::RecordsByOwner => "records_by_owner",
-            Operation::LimitOwner => "limit_owner",
-        }
+label_values! {
+    /// One kind of store call: the `operation` label and the span's field.
+    pub(crate) enum Operation: name::STORE_DURATION, "operation" {
+        Load => "load",
+        Create => "create",
+        Save => "save",
+        Touch => "touch",
+        Rotate => "rotate",
+        Delete => "delete",
+        /// Taking a session's lease under `Concurrency::Serialize` (which
+        /// loads the record in the same call).
+        Lock => "lock",
+        Unlock => "unlock",
+        /// A save that releases the session's lease in the same call.
+        SaveAndUnlock => "save_and_unlock",
+        WaitForRelease => "wait_for_release",
+        /// Opening a sealed cookie (a client-side store).
+        Open => "open",
+        /// Sealing a record into a cookie (a client-side store).
+        Seal => "seal",
+        Clear => "clear",
+        Count => "count",
+        DeleteByOwner => "delete_by_owner",
+        DeleteWhere => "delete_where",
+        IdsByOwner => "ids_by_owner",
+        RecordsByOwner => "records_by_owner",
+        LimitOwner => "limit_owner",
     }
 }
 
-/// What a request's load found: the `outcome` label of
-/// `session_loaded_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LoadOutcome {
-    /// A live record, decoded.
-    Found,
-    /// The cookie names no record (unknown, deleted, or swept after it
-    /// expired).
-    Absent,
-    /// The record is there but past its expiry.
-    Expired,
-    /// The record's bytes do not decode as this release's session type.
-    Undecodable,
-    /// A sealed cookie that does not open (forged, altered, or sealed with a
-    /// key no longer in the ring).
-    Tampered,
-}
-
-impl LoadOutcome {
-    const fn as_str(self) -> &'static str {
-        match self {
-            LoadOutcome::Found => "found",
-            LoadOutcome::Absent => "absent",
-            LoadOutcome::Expired => "expired",
-            LoadOutcome::Undecodable => "undecodable",
-            LoadOutcome::Tampered => "tampered",
-        }
+label_values! {
+    /// What a request's load found: the `outcome` label of
+    /// `session_loaded_total`.
+    pub(crate) enum LoadOutcome: name::LOADED, "outcome" {
+        /// A live record, decoded.
+        Found => "found",
+        /// The cookie names no record (unknown, deleted, or swept after it
+        /// expired).
+        Absent => "absent",
+        /// The record is there but past its expiry.
+        Expired => "expired",
+        /// The record's bytes do not decode as this release's session type.
+        Undecodable => "undecodable",
+        /// A sealed cookie that does not open (forged, altered, or sealed with a
+        /// key no longer in the ring).
+        Tampered => "tampered",
     }
 }
 
@@ -158,8 +160,7 @@ pub(crate) fn count(name: &'static str) {
 /// counts (`Callbacks::expired`).
 pub(crate) fn loaded(outcome: LoadOutcome) {
     #[cfg(feature = "metrics")]
-    metrics::with_recorder(|r| r.register_counter(keys::loaded(outcome), &keys::METADATA))
-        .increment(1);
+    metrics::with_recorder(|r| r.register_counter(outcome.key(), &keys::METADATA)).increment(1);
     #[cfg(not(feature = "metrics"))]
     let _ = outcome.as_str();
 }
@@ -229,7 +230,7 @@ pub(crate) async fn store_call<R>(
 fn record_call(operation: Operation, elapsed: Duration, error: Option<&StoreError>) {
     #[cfg(feature = "metrics")]
     {
-        let key = keys::store_duration(operation);
+        let key = operation.key();
         metrics::with_recorder(|r| r.register_histogram(key, &keys::METADATA))
             .record(elapsed.as_secs_f64());
         if error.is_some_and(is_failure) {

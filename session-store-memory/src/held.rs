@@ -55,6 +55,10 @@ impl Held {
         .with_owner(self.owner.as_deref().map(str::to_owned))
     }
 
+    pub(crate) fn created_at(&self) -> OffsetDateTime {
+        self.created_at
+    }
+
     pub(crate) fn version(&self) -> u64 {
         self.version
     }

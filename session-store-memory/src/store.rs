@@ -437,8 +437,15 @@ impl Inner {
         }
     }
 
-    /// The live records of `owner`, each read under its own shard's lock.
-    fn owned(&self, owner: &str, now: OffsetDateTime) -> Vec<Record> {
+    /// What `read` makes of each live entry of `owner`, each read under its
+    /// own shard's lock: a caller that needs a field or two reads them from
+    /// the [`Held`] entry, without building the whole record.
+    fn owned<T>(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        read: impl Fn(&SessionId, &Held) -> T,
+    ) -> Vec<T> {
         let ids: Vec<SessionId> = self
             .owners
             .get(owner)
@@ -449,7 +456,7 @@ impl Inner {
                 self.records
                     .get(id)
                     .filter(|r| !r.is_expired(now) && r.owner() == Some(owner))
-                    .map(|r| r.to_record(id))
+                    .map(|r| read(id, &r))
             })
             .collect()
     }
@@ -767,7 +774,8 @@ impl SessionStore for MemoryStore {
     }
 
     async fn records_by_owner(&self, owner: &str) -> Result<Vec<Record>, StoreError> {
-        Ok(self.inner.owned(owner, self.inner.clock.now()))
+        let now = self.inner.clock.now();
+        Ok(self.inner.owned(owner, now, |id, held| held.to_record(id)))
     }
 
     fn limits_owners(&self) -> bool {
@@ -788,11 +796,7 @@ impl SessionStore for MemoryStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = inner.clock.now();
-        let live: Vec<(SessionId, OffsetDateTime)> = inner
-            .owned(owner, now)
-            .into_iter()
-            .map(|r| (r.id, r.created_at))
-            .collect();
+        let live = inner.owned(owner, now, |id, held| (id.clone(), held.created_at()));
         let outcome = OwnerLimited::decide(&live, newest, limit);
         for id in &outcome.evicted {
             inner.remove_owned(owner, id);
@@ -805,23 +809,23 @@ impl SessionStore for MemoryStore {
 
     async fn delete_where(&self, predicate: &RecordPredicate<'_>) -> Result<u64, StoreError> {
         let now = self.inner.clock.now();
+        // The expiry is read from the entry; only a live one becomes the
+        // record the predicate judges.
+        let doomed =
+            |id: &SessionId, held: &Held| !held.is_expired(now) && predicate(&held.to_record(id));
         // Collect first: removing while iterating a dashmap shard deadlocks.
-        let doomed: Vec<SessionId> = self
+        let candidates: Vec<SessionId> = self
             .inner
             .records
             .iter()
-            .filter(|r| !r.is_expired(now) && predicate(&r.to_record(r.key())))
+            .filter(|r| doomed(r.key(), r.value()))
             .map(|r| r.key().clone())
             .collect();
         // Asked again under the lock: a record saved in between is judged
         // as it is now.
-        Ok(doomed
+        Ok(candidates
             .iter()
-            .filter(|id| {
-                self.inner
-                    .remove_if(id, |r| !r.is_expired(now) && predicate(&r.to_record(id)))
-                    .is_some()
-            })
+            .filter(|id| self.inner.remove_if(id, |r| doomed(id, r)).is_some())
             .count() as u64)
     }
 

@@ -6,7 +6,8 @@ use std::time::Duration;
 use mongodb::bson::doc;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
-use session_core::store::StoreError;
+pub use session_core::store::DEFAULT_CLEANUP_EVERY;
+use session_core::store::{CleanupSchedule, StoreError};
 
 use crate::error::{ConfigError, ConnectError};
 use crate::store::{MongoStore, LEASE_SUFFIX};
@@ -19,9 +20,6 @@ pub const DEFAULT_COLLECTION: &str = "sessions";
 pub const DEFAULT_DATABASE: &str = "sessions";
 /// The default command timeout.
 pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
-/// How often the background cleanup runs unless
-/// [`MongoStoreBuilder::cleanup_every`] says otherwise.
-pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(60);
 /// How many expired documents one cleanup batch removes at most unless
 /// [`MongoStoreBuilder::cleanup_batch`] says otherwise.
 pub const DEFAULT_CLEANUP_BATCH: u32 = 100;
@@ -55,9 +53,7 @@ pub struct MongoStoreBuilder {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
-    pub(crate) cleanup_batch: u32,
-    /// `None`: no background cleanup.
-    pub(crate) cleanup_every: Option<Duration>,
+    pub(crate) cleanup: CleanupSchedule,
 }
 
 impl Default for MongoStoreBuilder {
@@ -67,8 +63,7 @@ impl Default for MongoStoreBuilder {
             collection: DEFAULT_COLLECTION.to_owned(),
             settings: Settings {
                 command_timeout: DEFAULT_COMMAND_TIMEOUT,
-                cleanup_batch: DEFAULT_CLEANUP_BATCH,
-                cleanup_every: Some(DEFAULT_CLEANUP_EVERY),
+                cleanup: CleanupSchedule::new(DEFAULT_CLEANUP_BATCH),
             },
         }
     }
@@ -103,14 +98,12 @@ impl MongoStoreBuilder {
     }
 
     /// How often expired documents are removed in the background and
-    /// reported to `on_expired` (default [`DEFAULT_CLEANUP_EVERY`]). The TTL
-    /// index stays as the backstop: a document it removes first is not
-    /// reported, so a period well below MongoDB's TTL monitor interval
-    /// (60 s) reports more of them. The task runs on the tokio runtime the
-    /// store is built on (none outside one) and stops when the last clone
-    /// of the store is dropped.
+    /// reported to `on_expired` (default [`DEFAULT_CLEANUP_EVERY`]); see
+    /// [`CleanupSchedule`] for the task. The TTL index stays as the
+    /// backstop: a document it removes first is not reported, so a period
+    /// well below MongoDB's TTL monitor interval (60 s) reports more of them.
     pub fn cleanup_every(mut self, period: Duration) -> Self {
-        self.settings.cleanup_every = Some(period);
+        self.settings.cleanup.set_every(period);
         self
     }
 
@@ -118,16 +111,16 @@ impl MongoStoreBuilder {
     /// [`MongoStore::remove_expired`] from a scheduled job, or that need no
     /// expiry reports (the TTL index removes expired documents either way).
     pub fn no_cleanup(mut self) -> Self {
-        self.settings.cleanup_every = None;
+        self.settings.cleanup.disable();
         self
     }
 
     /// How many expired documents one cleanup batch finds and removes at
-    /// most (default [`DEFAULT_CLEANUP_BATCH`]); zero is taken as one.
+    /// most (default [`DEFAULT_CLEANUP_BATCH`]; zero is taken as one).
     /// Each of a batch's commands must finish within the command timeout:
     /// the claim (an `update_many` over the batch's ids) takes longest.
     pub fn cleanup_batch(mut self, documents: u32) -> Self {
-        self.settings.cleanup_batch = documents.max(1);
+        self.settings.cleanup.set_batch(documents);
         self
     }
 

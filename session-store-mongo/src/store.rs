@@ -111,11 +111,11 @@ impl MongoStore {
             collection,
             leases,
             timeout: settings.command_timeout,
-            cleanup_batch: settings.cleanup_batch,
+            cleanup_batch: settings.cleanup.batch(),
             expiry_sink: ExpirySink::new(),
             _alive: None,
         };
-        if let Some(period) = settings.cleanup_every {
+        if let Some(period) = settings.cleanup.every() {
             cleanup::spawn(store.clone(), Arc::downgrade(&alive), period);
         }
         MongoStore {

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use session_core::store::StoreError;
+pub use session_core::store::DEFAULT_CLEANUP_EVERY;
 
 use crate::ident::TableRef;
 use crate::pool::{connect, PoolSettings, SqlPool};
@@ -11,10 +12,6 @@ use crate::store::{Settings, SqlStore};
 
 /// The table name used unless [`SqlStoreBuilder::table`] says otherwise.
 pub const DEFAULT_TABLE: &str = "sessions";
-
-/// How often expired rows are removed in the background unless
-/// [`SqlStoreBuilder::cleanup_every`] says otherwise.
-pub const DEFAULT_CLEANUP_EVERY: Duration = Duration::from_secs(60);
 
 /// How many expired rows one cleanup statement removes at most, unless
 /// [`SqlStoreBuilder::cleanup_batch`] says otherwise.
@@ -77,25 +74,26 @@ impl SqlStoreBuilder {
     }
 
     /// How often expired rows are removed in the background (default
-    /// [`DEFAULT_CLEANUP_EVERY`]).
+    /// [`DEFAULT_CLEANUP_EVERY`]); see [`CleanupSchedule`] for the task.
+    ///
+    /// [`CleanupSchedule`]: session_core::store::CleanupSchedule
     pub fn cleanup_every(mut self, period: Duration) -> Self {
-        self.settings.cleanup_every = Some(period);
+        self.settings.cleanup.set_every(period);
         self
     }
 
     /// No background cleanup, for deployments that run
-    /// [`SqlStore::remove_expired`] from a scheduled job instead. Expired rows
-    /// stay invisible either way.
+    /// [`SqlStore::remove_expired`] from a scheduled job instead.
     pub fn no_cleanup(mut self) -> Self {
-        self.settings.cleanup_every = None;
+        self.settings.cleanup.disable();
         self
     }
 
     /// How many expired rows one cleanup statement removes at most (default
-    /// [`DEFAULT_CLEANUP_BATCH`]): each batch is its own short transaction,
-    /// so a large backlog never holds locks for long. Zero is taken as one.
+    /// [`DEFAULT_CLEANUP_BATCH`]; zero is taken as one): each batch is its
+    /// own short transaction, so a large backlog never holds locks for long.
     pub fn cleanup_batch(mut self, rows: u32) -> Self {
-        self.settings.cleanup_batch = rows.max(1);
+        self.settings.cleanup.set_batch(rows);
         self
     }
 

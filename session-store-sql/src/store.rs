@@ -18,16 +18,14 @@ use async_trait::async_trait;
 use session_core::time::OffsetDateTime;
 use session_core::{
     store::{
-        ExpirySink, OwnerLimit, OwnerLimited, Record, RecordPredicate, SessionLocks, SessionStore,
-        StoreError,
+        CleanupSchedule, ExpirySink, OwnerLimit, OwnerLimited, Record, RecordPredicate,
+        SessionLocks, SessionStore, StoreError,
     },
     SessionId,
 };
 use sqlx::AssertSqlSafe;
 
-use crate::builder::{
-    SqlStoreBuilder, DEFAULT_CLEANUP_BATCH, DEFAULT_CLEANUP_EVERY, DEFAULT_COMMAND_TIMEOUT,
-};
+use crate::builder::{SqlStoreBuilder, DEFAULT_CLEANUP_BATCH, DEFAULT_COMMAND_TIMEOUT};
 use crate::cleanup;
 use crate::dialect::{Sql, SqlDialect, Statements};
 use crate::ident::TableRef;
@@ -63,17 +61,14 @@ pub(crate) struct Inner {
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
-    pub(crate) cleanup_batch: u32,
-    /// `None`: no background cleanup.
-    pub(crate) cleanup_every: Option<Duration>,
+    pub(crate) cleanup: CleanupSchedule,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
-            cleanup_batch: DEFAULT_CLEANUP_BATCH,
-            cleanup_every: Some(DEFAULT_CLEANUP_EVERY),
+            cleanup: CleanupSchedule::new(DEFAULT_CLEANUP_BATCH),
         }
     }
 }
@@ -143,11 +138,11 @@ impl SqlStore {
                 dialect,
                 table,
                 command_timeout: settings.command_timeout,
-                cleanup_batch: settings.cleanup_batch,
+                cleanup_batch: settings.cleanup.batch(),
                 expiry_sink: ExpirySink::new(),
             }),
         };
-        if let Some(period) = settings.cleanup_every {
+        if let Some(period) = settings.cleanup.every() {
             cleanup::spawn(Arc::downgrade(&store.inner), period);
         }
         store
