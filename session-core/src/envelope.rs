@@ -35,10 +35,12 @@
 //!
 //! # Unknown fields
 //!
-//! Decoding notes each map key that the session type skipped (a field
-//! that only a newer release knows). Only then is the body decoded a second
-//! time, into a MessagePack value tree, and the skipped values are kept
-//! with their paths. At the next save they are put back where they were:
+//! Decoding notes whether the session type skipped anything (a field that
+//! only a newer release knows; `skips.rs`, which allocates nothing, so a
+//! record without such fields costs one plain decode). Only then is the
+//! body decoded again, noting each skipped map key's path, and once more
+//! into a MessagePack value tree, and the skipped values are kept with
+//! their paths. At the next save they are put back where they were:
 //! into the map at the same path, if the new data still has a map there and
 //! no key of that name. Kept: fields of structs and entries of maps, at any
 //! depth where every level above is a struct or map (through `Option` and
@@ -54,6 +56,7 @@
 //! bytes, and the like) is written with a MessagePack body, so that nothing
 //! is changed or refused.
 
+use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
 
@@ -65,6 +68,7 @@ use crate::csrf::CsrfSecret;
 use crate::flash::FlashMessage;
 use crate::meta::Meta;
 use crate::schema::Schema;
+use crate::skips::WatchSkips;
 
 /// The first byte of a tagged envelope: `0xC1` is never used by
 /// MessagePack and is not valid in UTF-8, so no MessagePack or JSON value
@@ -212,6 +216,28 @@ impl Body<'_> {
                 migrated_from: None,
             });
         }
+        // The common record: every field known, one plain decode.
+        let skipped = Cell::new(false);
+        let envelope = self
+            .codec
+            .decode_seed(self.bytes, WatchSkips::<Envelope<U>>::new(&skipped))?;
+        if !skipped.get() {
+            return Ok(Decoded {
+                data: envelope.data,
+                flash: envelope.flash,
+                meta: envelope.meta,
+                csrf: envelope.csrf,
+                unknown: Unknown::default(),
+                migrated_from: None,
+            });
+        }
+        self.decode_keeping_unknown()
+    }
+
+    /// The rare record with fields `U` does not know (written by another
+    /// release): decoded again, noting the path of each skipped field, and
+    /// the values at those paths kept.
+    fn decode_keeping_unknown<U: DeserializeOwned>(&self) -> Result<Decoded<U>, CodecError> {
         let mut skipped = Vec::new();
         let envelope = self.codec.decode_seed(
             self.bytes,

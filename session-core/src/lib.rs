@@ -130,6 +130,7 @@ mod record;
 mod schema;
 mod serialize;
 mod session;
+mod skips;
 pub mod store;
 mod telemetry;
 
