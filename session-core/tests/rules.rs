@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use common::{manager, pair, request, Cart, Counting};
 use session_core::{
+    adapter::SetCookie,
     store::{Record, SessionStore, StoreError},
     Codec, Concurrency, ErrorClass, EventKind, IdleRefresh, Session, SessionError, SessionId,
+    SessionManager,
 };
 
 fn add(item: &'static str) -> impl Fn(&Session<Cart>) {
@@ -20,6 +22,24 @@ fn add(item: &'static str) -> impl Fn(&Session<Cart>) {
 
 fn read(s: &Session<Cart>) {
     let _ = s.data().items.len();
+}
+
+/// The cookie of a new session that a first request wrote (one item).
+async fn tea_cookie(m: &SessionManager<Cart>) -> String {
+    pair(&request(m, None, 200, Some(&add("tea"))).await.unwrap())
+}
+
+/// Runs a request with `cookie` whose handler asserts that the session is
+/// new (`true`: the cookie's session was gone) or not; answers its
+/// `Set-Cookie`.
+async fn assert_new(
+    m: &SessionManager<Cart>,
+    cookie: &str,
+    new: bool,
+    why: &str,
+) -> Option<SetCookie> {
+    let check = |s: &Session<Cart>| assert_eq!(s.is_new(), new, "{why}");
+    request(m, Some(cookie), 200, Some(&check)).await.unwrap()
 }
 
 #[test]
@@ -65,7 +85,7 @@ async fn new_session_is_written_only_once_it_holds_data() {
 async fn unchanged_session_is_touched_at_commit_not_rewritten() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b.refresh_fraction(0.0));
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let before = store.calls.total();
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
     assert_eq!(
@@ -90,7 +110,7 @@ async fn reads_within_the_refresh_fraction_write_nothing_and_send_no_cookie() {
     // A tenth of the idle timeout by default: 200 ms of 2 s.
     let m = manager::<Cart>(&store, |b| b.idle_timeout(Duration::from_secs(2)));
     assert_eq!(m.config().refresh_slack(), Duration::from_millis(200));
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let before = store.calls.total();
     for _ in 0..3 {
         let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
@@ -150,38 +170,24 @@ async fn reads_within_the_slack_do_not_extend_the_session() {
         b.idle_timeout(Duration::from_millis(1000))
             .refresh_fraction(0.9)
     });
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     // Reads at 300 ms and 600 ms: the expiry would move by less than 900 ms.
     for wait in [300, 300] {
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let out = request(
-            &m,
-            Some(&cookie),
-            200,
-            Some(&|s: &Session<Cart>| assert!(!s.is_new())),
-        )
-        .await
-        .unwrap();
+        let out = assert_new(&m, &cookie, false, "").await;
         assert!(out.is_none(), "{out:?}");
     }
     assert_eq!(store.calls.get(&store.calls.touch), 0);
     // 1100 ms after the write, 500 ms after the last read: expired.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    request(
-        &m,
-        Some(&cookie),
-        200,
-        Some(&|s: &Session<Cart>| assert!(s.is_new(), "expired at the written expiry")),
-    )
-    .await
-    .unwrap();
+    assert_new(&m, &cookie, true, "expired at the written expiry").await;
 }
 
 #[tokio::test]
 async fn on_write_policy_neither_touches_nor_resends() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b.idle_refresh(IdleRefresh::OnWrite));
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let out = request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
     assert!(out.is_none());
     assert_eq!(store.calls.get(&store.calls.load), 1);
@@ -198,7 +204,7 @@ async fn threshold_policy_touches_only_past_the_threshold() {
         b.idle_timeout(Duration::from_millis(600))
             .idle_refresh(IdleRefresh::WhenRemainingBelow(0.5))
     });
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     assert!(request(&m, Some(&cookie), 200, Some(&read))
         .await
         .unwrap()
@@ -293,7 +299,7 @@ async fn garbage_cookies_give_fresh_sessions_without_store_calls() {
 async fn first_well_formed_cookie_of_many_is_used() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
-    let good = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let good = tea_cookie(&m).await;
     let headers = [
         format!("_session=bad; other=1; {good}"),
         "_session=later".to_owned(),
@@ -307,16 +313,9 @@ async fn first_well_formed_cookie_of_many_is_used() {
 async fn idle_timeout_expires_sessions() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b.idle_timeout(Duration::from_millis(300)));
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let out = request(
-        &m,
-        Some(&cookie),
-        200,
-        Some(&|s: &Session<Cart>| assert!(s.is_new())),
-    )
-    .await
-    .unwrap();
+    let out = assert_new(&m, &cookie, true, "").await;
     assert!(out.is_none());
 }
 
@@ -327,32 +326,18 @@ async fn requests_slide_the_idle_timeout_but_not_the_absolute_one() {
         b.idle_timeout(Duration::from_millis(300))
             .absolute_timeout(Duration::from_millis(900))
     });
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     // Used every 150 ms: the idle timeout never strikes...
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        request(
-            &m,
-            Some(&cookie),
-            200,
-            Some(&|s: &Session<Cart>| assert!(!s.is_new())),
-        )
-        .await
-        .unwrap();
+        assert_new(&m, &cookie, false, "").await;
     }
     // ...but the absolute one does, however busy the session is.
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(150)).await;
         request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
     }
-    request(
-        &m,
-        Some(&cookie),
-        200,
-        Some(&|s: &Session<Cart>| assert!(s.is_new(), "absolute expiry")),
-    )
-    .await
-    .unwrap();
+    assert_new(&m, &cookie, true, "absolute expiry").await;
 }
 
 /// `Max-Age` covers the absolute lifetime, not the idle one: the store
@@ -415,7 +400,7 @@ async fn regenerate_moves_the_session_and_removes_the_old_record() {
                 .push((e.id.clone(), e.previous_id.cloned(), items));
         })
     });
-    let old = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let old = tea_cookie(&m).await;
     let old_id = SessionId::from_token(old.trim_start_matches("_session="));
     let before = store.calls.total();
     let new = pair(
@@ -456,14 +441,7 @@ async fn regenerate_moves_the_session_and_removes_the_old_record() {
     .await
     .unwrap();
     assert_eq!(seen.lock().unwrap().as_deref(), Some("alice"));
-    request(
-        &m,
-        Some(&old),
-        200,
-        Some(&|s: &Session<Cart>| assert!(s.is_new())),
-    )
-    .await
-    .unwrap();
+    assert_new(&m, &old, true, "").await;
 }
 
 #[tokio::test]
@@ -476,7 +454,7 @@ async fn delete_removes_the_record_and_expires_the_cookie() {
             d2.fetch_add(1, Ordering::SeqCst);
         })
     });
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let out = request(
         &m,
         Some(&cookie),
@@ -507,7 +485,7 @@ async fn server_errors_do_not_save_unless_configured() {
 async fn reject_policy_refuses_stale_saves() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b.concurrency(Concurrency::Reject));
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     // Two requests load the same version...
     let (a, b) = (m.start_request(), m.start_request());
     let sa = a.load(Some(cookie.as_str())).await.unwrap();
@@ -531,7 +509,7 @@ async fn reject_policy_refuses_stale_saves() {
 async fn last_write_wins_policy_accepts_both() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let (a, b) = (m.start_request(), m.start_request());
     a.load(Some(cookie.as_str()))
         .await
@@ -555,7 +533,7 @@ async fn last_write_wins_policy_accepts_both() {
 async fn saving_a_session_deleted_meanwhile_is_an_error_not_a_resurrection() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let lazy = m.start_request();
     let session = lazy.load(Some(cookie.as_str())).await.unwrap();
     // "log out everywhere" happens while this request runs
@@ -655,22 +633,8 @@ async fn owners_can_be_logged_out_everywhere() {
     }
     assert_eq!(m.delete_by_owner("alice").await.unwrap(), 2);
     assert_eq!(m.count().await.unwrap(), 1);
-    request(
-        &m,
-        Some(&cookies[0]),
-        200,
-        Some(&|s: &Session<Cart>| assert!(s.is_new())),
-    )
-    .await
-    .unwrap();
-    request(
-        &m,
-        Some(&cookies[2]),
-        200,
-        Some(&|s: &Session<Cart>| assert!(!s.is_new())),
-    )
-    .await
-    .unwrap();
+    assert_new(&m, &cookies[0], true, "").await;
+    assert_new(&m, &cookies[2], false, "").await;
 }
 
 #[tokio::test]
@@ -745,7 +709,7 @@ async fn callbacks_see_started_and_loaded() {
                 .push((e.kind, e.data::<Cart>().map(|d| d.items.len())))
         })
     });
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     request(&m, Some(&cookie), 200, Some(&read)).await.unwrap();
     assert_eq!(
         *seen.lock().unwrap(),
@@ -757,7 +721,7 @@ async fn callbacks_see_started_and_loaded() {
 async fn store_keys_are_hashes_never_tokens() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let token = cookie.trim_start_matches("_session=");
     let ids = store.inner.ids().await.unwrap();
     assert_eq!(ids.len(), 1);
@@ -852,7 +816,7 @@ async fn a_cookie_name_with_unicode_spaces_is_another_cookie() {
 async fn oversized_sessions_are_refused_at_commit_and_nothing_is_written() {
     let store = Counting::new();
     let m = manager::<Cart>(&store, |b| b);
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let lazy = m.start_request();
     let session = lazy.load(Some(cookie.as_str())).await.unwrap();
     let id = session.id();
@@ -945,7 +909,7 @@ async fn the_session_bound_is_configurable_and_covers_new_sessions_and_rotations
     assert!(store.inner.is_empty());
     assert_eq!(store.calls.total(), 0, "no store call at all");
     // A rotation over the bound: neither moved nor rewritten.
-    let cookie = pair(&request(&m, None, 200, Some(&add("tea"))).await.unwrap());
+    let cookie = tea_cookie(&m).await;
     let before = store.calls.total();
     let rotate_big = |s: &Session<Cart>| {
         s.regenerate();

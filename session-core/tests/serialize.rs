@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use session_core::store::{LockAttempt, LockToken, SessionStore};
-use session_core::{Concurrency, ConfigError, SessionConfig, SessionError, SessionManager};
+use session_core::{
+    Concurrency, ConfigError, SessionConfig, SessionError, SessionId, SessionManager,
+};
 use session_store_memory::MemoryStore;
 
 fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {
@@ -16,6 +18,15 @@ fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {
         .build()
         .expect("the memory store locks");
     SessionManager::new(config)
+}
+
+/// A first request that stores `n` in a new session: its cookie pair and
+/// its id.
+async fn stored(manager: &SessionManager<u32>, n: u32) -> (String, SessionId) {
+    let fresh = manager.start_request();
+    fresh.load(None).await.unwrap().update(|v| *v = n);
+    let cookie = manager.finish_request(&fresh, 200).await.unwrap().unwrap();
+    (cookie.pair(), fresh.loaded().unwrap().id())
 }
 
 #[test]
@@ -56,11 +67,7 @@ fn the_defaults_are_a_few_seconds() {
 async fn only_a_loaded_existing_session_is_locked() {
     let store = MemoryStore::new();
     let manager = serial(&store, Duration::ZERO);
-    let fresh = manager.start_request();
-    fresh.load(None).await.unwrap().update(|n| *n = 1);
-    let cookie = manager.finish_request(&fresh, 200).await.unwrap().unwrap();
-    let header = cookie.pair();
-    let id = fresh.loaded().unwrap().id();
+    let (header, id) = stored(&manager, 1).await;
 
     // Never loaded: nothing held.
     let idle = manager.start_request();
@@ -83,7 +90,7 @@ async fn only_a_loaded_existing_session_is_locked() {
     assert!(lost.load([stranger.as_str()]).await.unwrap().is_new());
     let locks = store.locks().unwrap();
     let probe = LockToken::random();
-    let stranger_id = session_core::SessionId::from_token("A".repeat(43).as_str());
+    let stranger_id = SessionId::from_token("A".repeat(43).as_str());
     assert!(matches!(
         locks
             .try_lock(&stranger_id, &probe, Duration::from_secs(60), None)
@@ -105,14 +112,7 @@ async fn only_a_loaded_existing_session_is_locked() {
 async fn a_server_error_gives_the_lock_back() {
     let store = MemoryStore::new();
     let manager = serial(&store, Duration::ZERO);
-    let fresh = manager.start_request();
-    fresh.load(None).await.unwrap().update(|n| *n = 1);
-    let header = manager
-        .finish_request(&fresh, 200)
-        .await
-        .unwrap()
-        .unwrap()
-        .pair();
+    let (header, _) = stored(&manager, 1).await;
     let failing = manager.start_request();
     failing
         .load([header.as_str()])
@@ -129,14 +129,7 @@ async fn a_server_error_gives_the_lock_back() {
 async fn a_read_only_load_takes_no_lock() {
     let store = MemoryStore::new();
     let manager = serial(&store, Duration::ZERO);
-    let fresh = manager.start_request();
-    fresh.load(None).await.unwrap().update(|n| *n = 3);
-    let header = manager
-        .finish_request(&fresh, 200)
-        .await
-        .unwrap()
-        .unwrap()
-        .pair();
+    let (header, _) = stored(&manager, 3).await;
     let writer = manager.start_request();
     writer.load([header.as_str()]).await.unwrap();
     let reader = manager.start_request();

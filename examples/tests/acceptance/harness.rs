@@ -54,12 +54,18 @@ pub(crate) fn store_kind(store: &str) -> StoreKind {
 /// exports them), else what the demo would connect to by default. `None`
 /// for a store without a server.
 pub(crate) fn server_url(store: &str) -> Option<String> {
+    let default = default_server_url(store)?;
+    let var = format!("{}_URL", store_kind(store).name().to_ascii_uppercase());
+    let set = std::env::var(var).ok().filter(|url| !url.is_empty());
+    Some(set.unwrap_or(default))
+}
+
+/// The URL the demo connects `store` to when its variable is unset; `None`
+/// for a store without a server.
+pub(crate) fn default_server_url(store: &str) -> Option<String> {
     let kind = store_kind(store);
     let defaults = DemoConfig::from_pairs(&[("SESSION_STORE", kind.name())]).ok()?;
-    let default = defaults.server_url()?;
-    let var = format!("{}_URL", kind.name().to_ascii_uppercase());
-    let set = std::env::var(var).ok().filter(|url| !url.is_empty());
-    Some(set.unwrap_or_else(|| default.to_owned()))
+    defaults.server_url().map(str::to_owned)
 }
 
 /// The URL of `store`'s server; panics for a store without one.

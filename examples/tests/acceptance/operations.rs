@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::harness::{credentials, Agent, Answer, Target};
+use examples::store::Keeps;
+
+use crate::harness::{credentials, store_kind, Agent, Answer, Target};
 use crate::servers::{PostgresServer, RedisServer};
 
 /// The value of one sample line of a Prometheus text page (`name{labels}`
@@ -84,39 +86,58 @@ fn assert_degraded(answer: &Answer, status: u16) {
     );
 }
 
-/// A store of the test's own that it can kill and start again.
-enum Private {
+/// A store's server of the test's own that it can kill and start again,
+/// and the variable (its row's `url_var`) that points the demo at it.
+struct Private {
+    var: &'static str,
+    server: PrivateServer,
+}
+
+/// The kinds of server the suite can run privately.
+enum PrivateServer {
     Redis(RedisServer),
     Postgres(PostgresServer),
 }
 
 impl Private {
+    /// The private server for `store`, picked by its row of the demo's
+    /// table: where it keeps sessions and the database URLs it takes.
+    /// `None` when that server is not installed.
     fn start(store: &str) -> Option<Private> {
-        match store {
-            "redis" => RedisServer::start_persistent().map(Private::Redis),
-            "postgres" => PostgresServer::start().map(Private::Postgres),
-            other => panic!("no private {other} server"),
-        }
+        let kind = store_kind(store);
+        let var = kind.entry().url_var.expect("a store on a server");
+        let server = match kind.keeps() {
+            Keeps::RedisKeys => RedisServer::start_persistent().map(PrivateServer::Redis),
+            Keeps::SqlTable if PostgresServer::serves(kind) => {
+                PostgresServer::start().map(PrivateServer::Postgres)
+            }
+            _ => panic!("no private server for the {store} store"),
+        };
+        Some(Private {
+            var,
+            server: server?,
+        })
     }
 
     fn env(&self) -> (&'static str, String) {
-        match self {
-            Private::Redis(redis) => ("REDIS_URL", redis.url()),
-            Private::Postgres(postgres) => ("DATABASE_URL", postgres.url()),
-        }
+        let url = match &self.server {
+            PrivateServer::Redis(redis) => redis.url(),
+            PrivateServer::Postgres(postgres) => postgres.url(),
+        };
+        (self.var, url)
     }
 
     fn kill(&mut self) {
-        match self {
-            Private::Redis(redis) => redis.kill(),
-            Private::Postgres(postgres) => postgres.kill(),
+        match &mut self.server {
+            PrivateServer::Redis(redis) => redis.kill(),
+            PrivateServer::Postgres(postgres) => postgres.kill(),
         }
     }
 
     fn restart(&mut self) {
-        match self {
-            Private::Redis(redis) => redis.restart(),
-            Private::Postgres(postgres) => postgres.restart(),
+        match &mut self.server {
+            PrivateServer::Redis(redis) => redis.restart(),
+            PrivateServer::Postgres(postgres) => postgres.restart(),
         }
     }
 }

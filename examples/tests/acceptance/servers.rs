@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use examples::StoreKind;
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -184,7 +186,20 @@ impl PostgresServer {
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        Self::url_on(self.port)
+    }
+
+    fn url_on(port: u16) -> String {
+        format!("postgres://postgres@127.0.0.1:{port}/postgres")
+    }
+
+    /// Whether it can stand in for `kind`'s server: a store whose row
+    /// takes this server's URLs.
+    pub(crate) fn serves(kind: StoreKind) -> bool {
+        let url = Self::url_on(0);
+        kind.url_prefixes()
+            .iter()
+            .any(|prefix| url.starts_with(prefix))
     }
 
     /// Starts it (again) on its port and waits until it accepts connections.

@@ -6,7 +6,9 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::Target;
+use examples::StoreKind;
+
+use crate::harness::{default_server_url, Target};
 
 const PROGRAMS: [&str; 2] = [
     env!("CARGO_BIN_EXE_axum-demo"),
@@ -30,10 +32,10 @@ fn run_expecting_exit(program: &str, env: &[(&str, &str)]) -> Failure {
         "SESSION_COOKIE_SECURE",
         "SESSION_NAMESPACE",
         "SESSION_CONCURRENCY",
-        "DATABASE_URL",
-        "REDIS_URL",
-        "MONGODB_URL",
     ] {
+        command.env_remove(var);
+    }
+    for var in StoreKind::all().filter_map(|kind| kind.entry().url_var) {
         command.env_remove(var);
     }
     let mut child = command
@@ -136,31 +138,39 @@ fn a_cap_per_user_with_the_cookie_store_exits_with_one_line() {
     }
 }
 
+/// `url` made unreachable: a server's port becomes 1 on loopback (nothing
+/// listens there, so connecting is refused); a database file (a URL
+/// without a port) moves into a directory that does not exist.
+fn unreachable(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").expect("a URL with a scheme");
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // `user@`, kept as it is.
+    let user = authority.rfind('@').map_or("", |at| &authority[..=at]);
+    let has_port = authority[user.len()..]
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()));
+    if has_port {
+        format!("{scheme}://{user}127.0.0.1:1{tail}")
+    } else {
+        format!("{scheme}:///nonexistent-dir-of-the-tests/{rest}")
+    }
+}
+
 #[test]
 fn unreachable_stores_exit_with_one_line() {
-    // Port 1 on loopback: nothing listens there, so connecting is refused.
-    let cases = [
-        ("redis", "REDIS_URL", "redis://127.0.0.1:1"),
-        (
-            "postgres",
-            "DATABASE_URL",
-            "postgres://postgres@127.0.0.1:1/test",
-        ),
-        ("mysql", "DATABASE_URL", "mysql://root@127.0.0.1:1/test"),
-        (
-            "sqlite",
-            "DATABASE_URL",
-            "sqlite:///nonexistent-dir-of-the-tests/sessions.db?mode=rwc",
-        ),
-        (
-            "mongodb",
-            "MONGODB_URL",
-            "mongodb://127.0.0.1:1/test?directConnection=true",
-        ),
-    ];
+    // Every store on a server of the demo's table, at its default URL made
+    // unreachable.
+    let cases: Vec<(&str, &str, String)> = StoreKind::all()
+        .filter_map(|kind| {
+            let var = kind.entry().url_var?;
+            let url = default_server_url(kind.name()).expect("a default URL");
+            Some((kind.name(), var, unreachable(&url)))
+        })
+        .collect();
     for program in PROGRAMS {
-        for (store, name, url) in cases {
-            let env = [("SESSION_STORE", store), (name, url)];
+        for (store, name, url) in &cases {
+            let env = [("SESSION_STORE", *store), (*name, url.as_str())];
             let expected = format!("could not open the {store} store");
             assert_one_line_failure(program, &env, &expected);
         }
