@@ -69,10 +69,25 @@ async fn post_token<A: Adapter>(app: &A, client: &Client, line: (&'static str, &
     post(app, "/count", client, &[(HEADER, &client.token), line]).await
 }
 
+/// `method path` of `client`'s session, with nothing else.
+async fn call<A: Adapter>(app: &A, method: &'static str, path: &str, client: &Client) -> Response {
+    send(app, method, path, Some(&client.cookie), &[], b"").await
+}
+
+/// A `POST /form` of `client`'s session: `body` as `content_type`.
+async fn post_form<A: Adapter>(
+    app: &A,
+    client: &Client,
+    content_type: &str,
+    body: &[u8],
+) -> Response {
+    let headers = [("content-type", content_type)];
+    send(app, "POST", "/form", Some(&client.cookie), &headers, body).await
+}
+
 /// The session's count, as `/peek` reads it.
 async fn count<A: Adapter>(app: &A, client: &Client) -> String {
-    let response = send(app, "GET", "/peek", Some(&client.cookie), &[], b"").await;
-    response.body
+    call(app, "GET", "/peek", client).await.body
 }
 
 /// Asserts a CSRF refusal: `403` and the body for `why`.
@@ -91,23 +106,16 @@ pub async fn csrf_token_is_required_on_unsafe_methods<A: Adapter>() {
     let app = s.csrf::<A>(CsrfPolicy::new()).await;
     let c = client(&app).await;
     for method in ["POST", "PUT", "PATCH", "DELETE"] {
-        let response = send(&app, method, "/count", Some(&c.cookie), &[], b"").await;
+        let response = call(&app, method, "/count", &c).await;
         assert_refused(&response, NO_TOKEN);
     }
-    let form = send(
-        &app,
-        "POST",
-        "/form",
-        Some(&c.cookie),
-        &[("content-type", FORM)],
-        b"a=1",
-    );
+    let form = post_form(&app, &c, FORM, b"a=1");
     assert_refused(&form.await, NO_TOKEN);
     let no_session = send(&app, "POST", "/count", None, &[(HEADER, &c.token)], b"").await;
     assert_refused(&no_session, NO_TOKEN);
     assert_eq!(count(&app, &c).await, "0", "no refused request counted");
     for method in ["GET", "HEAD", "OPTIONS"] {
-        let response = send(&app, method, "/count", Some(&c.cookie), &[], b"").await;
+        let response = call(&app, method, "/count", &c).await;
         assert_eq!(response.status, 200, "{method}: {response:?}");
     }
 }
@@ -121,24 +129,13 @@ pub async fn csrf_token_is_accepted_from_the_header_or_the_form<A: Adapter>() {
     let by_header = post(&app, "/count", &c, &[(HEADER, &c.token)]).await;
     assert_eq!((by_header.status, by_header.body.as_str()), (200, "1"));
     let body = format!("message=hi+there&csrf_token={}&x=%26", c.token);
-    let headers = [(
-        "content-type",
-        "application/x-www-form-urlencoded; charset=UTF-8",
-    )];
-    let by_form = send(
-        &app,
-        "POST",
-        "/form",
-        Some(&c.cookie),
-        &headers,
-        body.as_bytes(),
-    )
-    .await;
+    let with_charset = format!("{FORM}; charset=UTF-8");
+    let by_form = post_form(&app, &c, &with_charset, body.as_bytes()).await;
     assert_eq!(by_form.status, 200, "{by_form:?}");
     assert_eq!(by_form.body, body, "the handler reads the body as sent");
     assert_eq!(count(&app, &c).await, "2");
     // Each page gets a differently masked token; all of them pass.
-    let again = send(&app, "GET", "/csrf-token", Some(&c.cookie), &[], b"").await;
+    let again = call(&app, "GET", "/csrf-token", &c).await;
     assert_ne!(again.body, c.token);
     let with_new = post(&app, "/count", &c, &[(HEADER, &again.body)]).await;
     assert_eq!(with_new.status, 200, "{with_new:?}");
@@ -198,14 +195,7 @@ pub async fn csrf_exemptions_are_honoured<A: Adapter>() {
     let c = client(&app).await;
     let exempt = post(&app, "/count", &c, &[("sec-fetch-site", "cross-site")]).await;
     assert_eq!((exempt.status, exempt.body.as_str()), (200, "1"));
-    let checked = send(
-        &app,
-        "POST",
-        "/form",
-        Some(&c.cookie),
-        &[("content-type", FORM)],
-        b"",
-    );
+    let checked = post_form(&app, &c, FORM, b"");
     assert_refused(&checked.await, NO_TOKEN);
 }
 
@@ -232,16 +222,7 @@ pub async fn csrf_refuses_a_form_over_the_limit<A: Adapter>() {
     let app = s.csrf::<A>(CsrfPolicy::new().max_form_bytes(64)).await;
     let c = client(&app).await;
     let body = format!("csrf_token={}&pad={}", c.token, "x".repeat(64));
-    let headers = [("content-type", FORM)];
-    let response = send(
-        &app,
-        "POST",
-        "/form",
-        Some(&c.cookie),
-        &headers,
-        body.as_bytes(),
-    )
-    .await;
+    let response = post_form(&app, &c, FORM, body.as_bytes()).await;
     assert_eq!(
         (response.status, response.body.as_str()),
         (413, "form too large")

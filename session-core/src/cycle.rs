@@ -25,7 +25,7 @@ use crate::config::SessionConfig;
 use crate::cookie_header::{find_cookie, SetCookie};
 use crate::data::SessionData;
 use crate::error::SessionError;
-use crate::manager::SessionManager;
+use crate::manager::{CookieValue, SessionManager};
 use crate::meta::ClientInfo;
 use crate::serialize::Access;
 use crate::session::Session;
@@ -102,24 +102,43 @@ impl<T: SessionData> LazySession<T> {
     where
         I: IntoIterator<Item = &'a str>,
     {
-        let lazy = self.clone();
+        let value = self.cookie_value(cookie_headers);
+        self.clone().load_parsed(value, access)
+    }
+
+    /// The session cookie's value among `cookie_headers`, checked; `None`
+    /// once the session is loaded (the value is not needed any more).
+    /// Parsed before the load's first await, so that its future does not
+    /// hold the headers.
+    pub(crate) fn cookie_value<'a, I>(&self, cookie_headers: I) -> Option<CookieValue>
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
         let manager = &self.inner.manager;
-        // Parse before the first await, so the future does not hold the headers.
-        let value = if self.inner.cell.initialized() {
-            None
-        } else {
-            find_cookie(cookie_headers, manager.config().cookie_name(), |v| {
-                manager.read_cookie(v)
-            })
-        };
-        async move {
-            let manager = &lazy.inner.manager;
-            lazy.inner
-                .cell
-                .get_or_try_init(|| manager.load_value(value, access, lazy.inner.client.clone()))
-                .await
-                .cloned()
+        if self.inner.cell.initialized() {
+            return None;
         }
+        find_cookie(cookie_headers, manager.config().cookie_name(), |v| {
+            manager.read_cookie(v)
+        })
+    }
+
+    /// The load of [`load_with`](Self::load_with), from the value
+    /// [`cookie_value`](Self::cookie_value) read. An `async fn` that
+    /// builds the load's future inside itself: a future taken in and then
+    /// awaited would be held twice in the state machine (once as taken,
+    /// once as awaited), and this one is part of every handler's future.
+    pub(crate) async fn load_parsed(
+        self,
+        value: Option<CookieValue>,
+        access: Access,
+    ) -> Result<Session<T>, SessionError> {
+        let manager = &self.inner.manager;
+        self.inner
+            .cell
+            .get_or_try_init(|| manager.load_value(value, access, self.inner.client.clone()))
+            .await
+            .cloned()
     }
 
     /// The session if a handler has loaded it.

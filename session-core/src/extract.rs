@@ -136,13 +136,17 @@ pub fn extract<'h, H: Handle>(
     layer: (&'static str, &'static str),
     cookie_headers: impl IntoIterator<Item = &'h str>,
 ) -> impl Future<Output = Result<H, Rejection>> + Send + 'static {
-    let load = lazy.map(|lazy| lazy.load_with(cookie_headers, H::ACCESS));
-    if load.is_none() {
+    let value = lazy.as_ref().map(|lazy| lazy.cookie_value(cookie_headers));
+    if lazy.is_none() {
         log_missing_layer::<H::Data>(layer.0, layer.1);
     }
+    // The load's future is made inside this one, not taken in: a future
+    // captured and then awaited would take its space twice here.
     async move {
-        let load = load.ok_or(Rejection::MissingLayer(layer.0))?;
-        Ok(H::from_session(load.await?))
+        let (Some(lazy), Some(value)) = (lazy, value) else {
+            return Err(Rejection::MissingLayer(layer.0));
+        };
+        Ok(H::from_session(lazy.load_parsed(value, H::ACCESS).await?))
     }
 }
 

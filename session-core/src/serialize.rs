@@ -26,7 +26,7 @@ use crate::lock::{LockAttempt, LockToken};
 use crate::manager::SessionManager;
 use crate::record::Record;
 use crate::session::Session;
-use crate::store::{SessionStore, StoreError};
+use crate::store::{SessionLocks, SessionStore, StoreError};
 use crate::telemetry::{self, LoadOutcome, Operation};
 
 /// How long a request waits for its session's lock by default:
@@ -265,6 +265,21 @@ pub(crate) async fn load(
             lease: None,
         });
     };
+    // Boxed: the lock loop's state (the lock, wait and release calls) is
+    // several times the plain load's, and this future is part of every
+    // handler's; only requests that take the lock pay for the box.
+    Box::pin(load_locked(config, locks, id, now)).await
+}
+
+/// [`load`] under `Serialize` with `ReadWrite` access: takes the lease,
+/// waiting for it.
+async fn load_locked(
+    config: &SessionConfig,
+    locks: &dyn SessionLocks,
+    id: &SessionId,
+    now: OffsetDateTime,
+) -> Result<Loaded, SessionError> {
+    let store = config.store.name();
     let token = LockToken::random();
     let started = Instant::now();
     let deadline = started + config.locking.wait;

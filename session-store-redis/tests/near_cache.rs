@@ -231,13 +231,19 @@ async fn flushdb_empties_the_cache() {
 async fn a_redis_restart_serves_nothing_stale() {
     let Some(scratch) = private() else { return };
     let mut server = RedisServer::start(&scratch).await;
+    // Two processes, as Redis sees them, both holding the session.
+    let a = cached_store(&server.url(), "session:").await;
     let b = cached_store(&server.url(), "session:").await;
     let rec = record(60_000);
     b.create(&rec).await.unwrap();
+    cache_in(&a, &rec.id).await;
     cache_in(&b, &rec.id).await;
     server.kill();
-    until("the cache goes off", || async { !stats(&b).enabled }).await;
-    assert_eq!(stats(&b).entries, 0, "flushed");
+    until("both caches go off", || async {
+        !stats(&a).enabled && !stats(&b).enabled
+    })
+    .await;
+    assert_eq!(stats(&a).entries + stats(&b).entries, 0, "flushed");
     assert!(
         b.load(&rec.id, None).await.is_err(),
         "Redis is down: no cached answer"
@@ -262,6 +268,56 @@ async fn a_redis_restart_serves_nothing_stale() {
     );
     until("tracking is back", || async { stats(&b).enabled }).await;
     cache_in(&b, &rec.id).await;
+    until("a's tracking is back", || async { stats(&a).enabled }).await;
+    assert_eq!(
+        data(&a, &rec.id).await.as_deref(),
+        Some(&b"written after the restart"[..]),
+        "nothing from before the restart is served in the other process either"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_invalidation_connection_flushes_the_cache_and_tracking_comes_back() {
+    let Some(scratch) = private() else { return };
+    let server = RedisServer::start(&scratch).await;
+    let b = cached_store(&server.url(), "session:").await;
+    let rec = record(60_000);
+    b.create(&rec).await.unwrap();
+    cache_in(&b, &rec.id).await;
+    let flushes = stats(&b).flushes;
+    let mut raw = Raw::connect(&server.address()).await.unwrap();
+    // Redis stays up; only the connection that receives the invalidations
+    // goes, so the next write's invalidation reaches nobody.
+    raw.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"])
+        .await
+        .unwrap();
+    let mut other = rec.clone();
+    other.data = b"written while the invalidations were lost".to_vec();
+    let key = b.record_key(&rec.id);
+    raw.cmd_bytes(&[b"SET", key.as_bytes(), &common::encode(&other)])
+        .await
+        .unwrap();
+    until("the loss is noticed", || async {
+        stats(&b).flushes > flushes
+    })
+    .await;
+    until("tracking is back", || async { stats(&b).enabled }).await;
+    assert_eq!(
+        data(&b, &rec.id).await.as_deref(),
+        Some(&b"written while the invalidations were lost"[..]),
+        "the copy from before the loss is never served after it"
+    );
+    cache_in(&b, &rec.id).await;
+    // The new connections receive the invalidations again.
+    let mut third = rec.clone();
+    third.data = b"written once tracking was back".to_vec();
+    raw.cmd_bytes(&[b"SET", key.as_bytes(), &common::encode(&third)])
+        .await
+        .unwrap();
+    until("the write is seen", || async {
+        data(&b, &rec.id).await.as_deref() == Some(&b"written once tracking was back"[..])
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -3,7 +3,8 @@
 //! repeatable where wall time on a shared 2-core machine is not):
 //!
 //! ```text
-//! valgrind --tool=callgrind --toggle-collect='*measured*' \
+//! valgrind --tool=callgrind --toggle-collect=profile::measured \
+//!     --toggle-collect=profile::measured_actix \
 //!     target/release/profile axum/ours/memory counter 2000 [--redis URL]
 //! ```
 //!

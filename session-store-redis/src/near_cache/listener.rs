@@ -29,14 +29,18 @@ use fred::clients::Client;
 use fred::interfaces::{
     ClientInterface, ClientLike, EventInterface, PubsubInterface, TrackingInterface,
 };
+use fred::types::client::Invalidation;
 use fred::types::config::{Config, Server, ServerConfig};
 use fred::types::Builder;
 use fred::types::RespVersion;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use super::entries::{Entries, Guard};
+
+/// What fred's error channel carries: the error, and the server if known.
+type ErrorEvent = (fred::error::Error, Option<Server>);
 
 /// The channel tracking redirects invalidations to.
 const INVALIDATION_CHANNEL: &str = "__redis__:invalidate";
@@ -178,8 +182,14 @@ impl Tracking {
             // Any error from here on counts against this setup.
             self.guards.push(Box::new(sub.error_rx()));
             self.guards.push(Box::new(ctl.error_rx()));
-            let forwarder = forward(entries.clone(), sub.clone(), ctl.clone(), tx.clone());
+            // Subscribed here, before the channel and tracking: the tasks
+            // miss nothing that follows, however late they first run.
+            let invalidations = sub.invalidation_rx();
+            let errors = [sub.error_rx(), ctl.error_rx()];
+            let forwarder = forward(entries.clone(), invalidations, tx.clone());
             self.forwarders.push(tokio::spawn(forwarder));
+            self.forwarders
+                .push(tokio::spawn(report_errors(errors, tx.clone())));
             let id: i64 = within(timeout, sub.client_id()).await?;
             within(timeout, sub.subscribe(INVALIDATION_CHANNEL)).await?;
             let _: fred::types::Value = within(
@@ -258,34 +268,54 @@ async fn changed(
 
 /// Applies one pair's invalidations to `entries` as they arrive (on the
 /// task that receives them: no hop to another task per write), and
-/// reports the pair's failure to the watch loop.
+/// reports the end of the channel to the watch loop.
+///
+/// It waits on nothing else: every write under the prefix, this process's
+/// own included, wakes it, and each future a wake polls costs (waiting on
+/// the two error channels here too cost about 1.7k instructions per
+/// invalidation, BENCHMARKS.md). The errors are [`report_errors`]' task.
 async fn forward(
     entries: Arc<Entries>,
-    sub: Client,
-    ctl: Client,
+    mut invalidations: broadcast::Receiver<Invalidation>,
     tx: mpsc::UnboundedSender<Failed>,
 ) {
-    let mut invalidations = sub.invalidation_rx();
-    let mut sub_errors = sub.error_rx();
-    let mut ctl_errors = ctl.error_rx();
     let reason = loop {
-        tokio::select! {
-            received = invalidations.recv() => match received {
-                Ok(invalidation) if invalidation.keys.is_empty() => entries.flush(),
-                Ok(invalidation) => invalidation
-                    .keys
-                    .iter()
-                    .filter_map(|key| key.as_str())
-                    .for_each(|key| entries.invalidate(key)),
-                Err(RecvError::Lagged(_)) => {
-                    tracing::warn!("near cache: invalidations were lost; the cache is flushed");
-                    entries.flush();
-                }
-                Err(RecvError::Closed) => break "the invalidation channel closed",
-            },
-            _ = sub_errors.recv() => break "the invalidation connection failed",
-            _ = ctl_errors.recv() => break "the tracking connection failed",
+        match invalidations.recv().await {
+            Ok(invalidation) => apply(&entries, &invalidation),
+            Err(RecvError::Lagged(_)) => {
+                tracing::warn!("near cache: invalidations were lost; the cache is flushed");
+                entries.flush();
+            }
+            Err(RecvError::Closed) => break "the invalidation channel closed",
         }
+    };
+    let _ = tx.send(Failed(reason));
+}
+
+/// One invalidation message: an empty key list is a `FLUSHDB` or
+/// `FLUSHALL`.
+fn apply(entries: &Entries, invalidation: &Invalidation) {
+    if invalidation.keys.is_empty() {
+        return entries.flush();
+    }
+    invalidation
+        .keys
+        .iter()
+        .filter_map(|key| key.as_str())
+        .for_each(|key| entries.invalidate(key));
+}
+
+/// Reports the first error event of a pair's connections (`sub`'s, then
+/// `ctl`'s) to the watch loop. Such an event stops the cache at once
+/// anyway (the receivers kept as guards in `entries` see it); this task
+/// makes the listener start over.
+async fn report_errors(
+    [mut sub_errors, mut ctl_errors]: [broadcast::Receiver<ErrorEvent>; 2],
+    tx: mpsc::UnboundedSender<Failed>,
+) {
+    let reason = tokio::select! {
+        _ = sub_errors.recv() => "the invalidation connection failed",
+        _ = ctl_errors.recv() => "the tracking connection failed",
     };
     let _ = tx.send(Failed(reason));
 }
