@@ -1,8 +1,9 @@
 //! The pieces of the `soak` binary: a store server of the run's own that can
 //! be killed and started again without losing what it acknowledged (Redis
 //! with an append-only file synced at every write; a PostgreSQL cluster with
-//! its default durable commits), the demo processes, and what `/proc` tells
-//! of a process (resident memory, open file descriptors).
+//! its default durable commits), the demo processes, what `/proc` tells of
+//! a process (resident memory, open file descriptors), and the trend of
+//! periodic samples of it (a plateau or a steady growth).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -255,6 +256,11 @@ impl Demo {
     pub fn usage(&self) -> Usage {
         Usage::of(self.child.id())
     }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Demo {
@@ -286,5 +292,101 @@ impl Usage {
             .map(|d| d.count())
             .unwrap_or(0);
         Usage { rss_kib, fds }
+    }
+}
+
+/// What periodic samples of one quantity show: the first sample (taken
+/// after the warm-up), the largest, the last, and the least-squares slope
+/// per minute over the second half of the samples' time span. A plateau
+/// has a slope near zero however much it rose before; a leak keeps a
+/// slope.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Trend {
+    /// The first sample's value.
+    pub first: f64,
+    /// The largest value sampled.
+    pub max: f64,
+    /// The last sample's value.
+    pub last: f64,
+    /// Units per minute over the second half (0 with fewer than two
+    /// samples there).
+    pub slope_per_min: f64,
+}
+
+impl Trend {
+    /// The trend of `(seconds, value)` samples, in time order; `None`
+    /// without samples.
+    pub fn of(samples: &[(f64, f64)]) -> Option<Trend> {
+        let (start, first) = *samples.first()?;
+        let (end, last) = *samples.last()?;
+        let max = samples.iter().map(|&(_, v)| v).fold(first, f64::max);
+        let middle = start + (end - start) / 2.0;
+        let late: Vec<(f64, f64)> = samples
+            .iter()
+            .copied()
+            .filter(|&(t, _)| t >= middle)
+            .collect();
+        Some(Trend {
+            first,
+            max,
+            last,
+            slope_per_min: slope(&late) * 60.0,
+        })
+    }
+}
+
+/// The least-squares slope of `(x, y)` points (0 for fewer than two
+/// distinct x).
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    let mean_x = points.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let (mut covariance, mut variance) = (0.0, 0.0);
+    for &(x, y) in points {
+        covariance += (x - mean_x) * (y - mean_y);
+        variance += (x - mean_x) * (x - mean_x);
+    }
+    if variance > 0.0 {
+        covariance / variance
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(value: impl Fn(f64) -> f64) -> Vec<(f64, f64)> {
+        (0..=30)
+            .map(|i| f64::from(i) * 10.0)
+            .map(|t| (t, value(t)))
+            .collect()
+    }
+
+    #[test]
+    fn a_steady_growth_keeps_its_slope() {
+        // 2 units per second.
+        let trend = Trend::of(&samples(|t| 100.0 + 2.0 * t)).unwrap();
+        assert_eq!((trend.first, trend.max, trend.last), (100.0, 700.0, 700.0));
+        assert!((trend.slope_per_min - 120.0).abs() < 1e-9, "{trend:?}");
+    }
+
+    #[test]
+    fn a_plateau_has_no_slope_in_its_second_half() {
+        // Rises for the first minute, then stays.
+        let trend = Trend::of(&samples(|t| 100.0 + t.min(60.0))).unwrap();
+        assert_eq!((trend.first, trend.max, trend.last), (100.0, 160.0, 160.0));
+        assert!(trend.slope_per_min.abs() < 1e-9, "{trend:?}");
+    }
+
+    #[test]
+    fn few_samples_give_no_slope() {
+        assert_eq!(Trend::of(&[]), None);
+        let one = Trend::of(&[(5.0, 3.0)]).unwrap();
+        assert_eq!(
+            (one.first, one.max, one.last, one.slope_per_min),
+            (3.0, 3.0, 3.0, 0.0)
+        );
     }
 }

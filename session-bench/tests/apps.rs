@@ -175,6 +175,8 @@ fn redis_apps_do_the_same_work() {
     for name in [
         "axum/ours/redis",
         "axum/ours-onwrite/redis",
+        "axum/ours-serialize/redis",
+        "axum/ours-serialize-ro/redis",
         "actix/ours/redis",
         "actix/ours-onwrite/redis",
         "actix/actix-session/redis",

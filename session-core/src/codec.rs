@@ -162,14 +162,21 @@ impl Codec {
         }
         match self {
             Codec::MessagePack => {
-                let mut rest = bytes;
-                let mut deserializer = rmp_serde::Deserializer::new(&mut rest);
+                // Reading from the slice itself: no read buffer to allocate
+                // and no copy of each string, as a reader would need. That
+                // deserializer does not tell where it stopped, so the end
+                // of the value it read is found by a walk over its markers.
+                let mut deserializer = rmp_serde::Deserializer::from_read_ref(bytes);
                 let value = seed
                     .deserialize(&mut deserializer)
                     .map_err(CodecError::MessagePackDecode)?;
-                match rest.len() {
-                    0 => Ok(value),
-                    extra => Err(CodecError::TrailingBytes(extra)),
+                match message_pack_end(bytes).map(|end| bytes.len() - end) {
+                    Some(0) => Ok(value),
+                    Some(extra) => Err(CodecError::TrailingBytes(extra)),
+                    // The value decoded, so it is complete: not reached.
+                    None => Err(CodecError::MessagePackDecode(
+                        rmp_serde::decode::Error::Syntax("the value ends early".into()),
+                    )),
                 }
             }
             Codec::Bincode => {
@@ -191,6 +198,67 @@ impl Codec {
             }
         }
     }
+}
+
+/// Where the first MessagePack value in `bytes` ends, or `None` if it is
+/// cut short. Called after that value decoded, to tell trailing bytes
+/// (which the borrowing deserializer does not report) from none: a walk
+/// over the markers and lengths only, each step at least one byte, so it
+/// is bounded by the input whatever the lengths claim.
+fn message_pack_end(bytes: &[u8]) -> Option<usize> {
+    let mut at = 0;
+    // Values still to step over: one, and then the items of every array
+    // and map met on the way.
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        pending -= 1;
+        let marker = *bytes.get(at)?;
+        at += 1;
+        let (skip, items) = match marker {
+            0x00..=0x7f | 0xc0 | 0xc2 | 0xc3 | 0xe0..=0xff => (0, 0),
+            0x80..=0x8f => (0, 2 * u64::from(marker & 0x0f)),
+            0x90..=0x9f => (0, u64::from(marker & 0x0f)),
+            0xa0..=0xbf => (usize::from(marker & 0x1f), 0),
+            0xc4 | 0xd9 => (length(bytes, &mut at, 1)?, 0),
+            0xc5 | 0xda => (length(bytes, &mut at, 2)?, 0),
+            0xc6 | 0xdb => (length(bytes, &mut at, 4)?, 0),
+            // ext: a length, then the type byte and the data
+            0xc7 => (length(bytes, &mut at, 1)? + 1, 0),
+            0xc8 => (length(bytes, &mut at, 2)? + 1, 0),
+            0xc9 => (length(bytes, &mut at, 4)? + 1, 0),
+            0xca | 0xce | 0xd2 => (4, 0),
+            0xcb | 0xcf | 0xd3 => (8, 0),
+            0xcc | 0xd0 => (1, 0),
+            0xcd | 0xd1 => (2, 0),
+            // fixext: the type byte and 1, 2, 4, 8 or 16 bytes
+            0xd4 => (2, 0),
+            0xd5 => (3, 0),
+            0xd6 => (5, 0),
+            0xd7 => (9, 0),
+            0xd8 => (17, 0),
+            0xdc => (0, items(length(bytes, &mut at, 2)?)?),
+            0xdd => (0, items(length(bytes, &mut at, 4)?)?),
+            0xde => (0, 2 * items(length(bytes, &mut at, 2)?)?),
+            0xdf => (0, 2 * items(length(bytes, &mut at, 4)?)?),
+            // 0xc1 is never used
+            0xc1 => return None,
+        };
+        at = at.checked_add(skip).filter(|&end| end <= bytes.len())?;
+        pending += items;
+    }
+    Some(at)
+}
+
+/// A big-endian length of `width` bytes at `at`, which moves past it.
+fn length(bytes: &[u8], at: &mut usize, width: usize) -> Option<usize> {
+    let field = bytes.get(*at..*at + width)?;
+    *at += width;
+    Some(field.iter().fold(0, |n, &b| (n << 8) | usize::from(b)))
+}
+
+/// A count of items as the walk's counter.
+fn items(count: usize) -> Option<u64> {
+    u64::try_from(count).ok()
 }
 
 #[cfg(test)]
@@ -280,5 +348,69 @@ mod tests {
         assert!(Codec::Bincode
             .decode::<Vec<u8>>(&[0xfd, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])
             .is_err());
+    }
+    #[test]
+    fn the_walk_finds_the_end_of_every_kind_of_value() {
+        use rmpv::Value;
+        let long = "x".repeat(300);
+        let many: Vec<Value> = (0..20).map(Value::from).collect();
+        let values = [
+            Value::Nil,
+            Value::from(true),
+            Value::from(7),
+            Value::from(-3),
+            Value::from(200u8),
+            Value::from(60_000u16),
+            Value::from(4_000_000_000u32),
+            Value::from(u64::MAX),
+            Value::from(-100i8),
+            Value::from(-30_000i16),
+            Value::from(i32::MIN),
+            Value::from(i64::MIN),
+            Value::F32(1.5),
+            Value::F64(2.5),
+            Value::from("short"),
+            Value::from("y".repeat(40)),
+            Value::from(long.as_str()),
+            Value::from("z".repeat(70_000)),
+            Value::Binary(vec![1, 2, 3]),
+            Value::Binary(vec![0; 300]),
+            Value::Ext(5, vec![1]),
+            Value::Ext(5, vec![1, 2]),
+            Value::Ext(5, vec![1; 4]),
+            Value::Ext(5, vec![1; 8]),
+            Value::Ext(5, vec![1; 16]),
+            Value::Ext(5, vec![1; 3]),
+            Value::Ext(5, vec![1; 300]),
+            Value::Array(many.clone()),
+            Value::Map(
+                many.iter()
+                    .map(|v| (v.clone(), Value::Array(vec![v.clone()])))
+                    .collect(),
+            ),
+            Value::Map(vec![(
+                Value::from("k"),
+                Value::Array(vec![Value::Nil, Value::from("v")]),
+            )]),
+        ];
+        for value in values {
+            let mut bytes = Vec::new();
+            rmpv::encode::write_value(&mut bytes, &value).unwrap();
+            let end = bytes.len();
+            assert_eq!(message_pack_end(&bytes), Some(end), "{value:?}");
+            bytes.extend_from_slice(&[0xc0, 0x01]);
+            assert_eq!(message_pack_end(&bytes), Some(end), "{value:?} and more");
+            assert_eq!(
+                message_pack_end(&bytes[..end - 1]),
+                None,
+                "{value:?} cut short"
+            );
+        }
+        assert_eq!(message_pack_end(&[0xc1]), None);
+        // an array that claims 4 billion items ends with the input
+        assert_eq!(
+            message_pack_end(&[0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0]),
+            None
+        );
     }
 }

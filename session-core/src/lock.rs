@@ -148,9 +148,23 @@ pub trait SessionLocks: SessionStore {
     /// round trip, as a save does without the lock.
     ///
     /// The lease is released whatever the save answers (a conflict or a
-    /// missing record included), and only if `token` holds it; the save
-    /// does not depend on the lease (a lease that ran out still saves if
-    /// the version matches). The default saves, then unlocks.
+    /// missing record included), and only if `token` holds it. Either of
+    /// two ways loses no update (checked by the conformance suite's lease
+    /// checks):
+    ///
+    /// - Check the version whatever the lease, as the default does (it
+    ///   saves, then unlocks): a lease that ran out still saves if the
+    ///   version matches, and the holder that took it over gets the
+    ///   `Conflict`.
+    /// - Rely on the lease: under the lease `token` holds, no other save
+    ///   happened since the holder loaded the record, so the save needs no
+    ///   version check. That holds only if the store refuses (`Conflict`)
+    ///   every versioned [`save`](SessionStore::save) made while any token
+    ///   holds the id's lease (a lock-free writer's), and answers a save
+    ///   whose `token` no longer holds the lease with a `Conflict` that
+    ///   writes nothing: its lease may have been taken over by a holder
+    ///   that saves after it without the check. The Redis store does this,
+    ///   one fewer read per commit.
     async fn save_and_unlock(
         &self,
         record: &Record,

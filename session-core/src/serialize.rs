@@ -9,7 +9,10 @@
 //! handler) would block the session for ever, which is what a lease is there
 //! to prevent. A handler that overruns its lease is still safe: under
 //! `Serialize` saves carry the expected version, so its save is a `409` if
-//! another request saved meanwhile, never a lost update.
+//! another request saved meanwhile, never a lost update; a store that relies
+//! on the lease instead of the version
+//! ([`SessionLocks::save_and_unlock`](crate::store::SessionLocks::save_and_unlock))
+//! answers that `409` whenever the lease ran out.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -9,19 +9,10 @@
 //! written in one place. Label values are fixed words (an operation, an
 //! outcome), never a session id or a token.
 //!
-//! | metric | kind | labels |
-//! |---|---|---|
-//! | `session_created_total` | counter | |
-//! | `session_loaded_total` | counter | `outcome`: `found`, `absent`, `expired`, `undecodable`, `tampered` |
-//! | `session_saved_total` | counter | |
-//! | `session_touched_total` | counter | |
-//! | `session_deleted_total` | counter | |
-//! | `session_rotated_total` | counter | |
-//! | `session_expired_total` | counter | `source`: `load`, `cleanup`, `notification` |
-//! | `session_degraded_total` | counter | |
-//! | `session_store_errors_total` | counter | `operation` |
-//! | `session_store_duration_seconds` | histogram | `operation` |
-//! | `session_csrf_refused_total` | counter | `reason`: `cross_site`, `foreign_origin`, `missing_token`, `invalid_token`, `form_too_large` |
+//! The names, labels and what each counts are documented in one table,
+//! the metrics table of RELIABILITY.md at the repository's root; [`name`]
+//! holds the names, [`Operation::as_str`] and [`LoadOutcome`] the label
+//! values.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -252,23 +243,49 @@ const DEGRADED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 pub(crate) fn degraded(error: &StoreError) {
     count(name::DEGRADED);
     static EPOCH: OnceLock<Instant> = OnceLock::new();
-    // Milliseconds since `EPOCH` of the last line, plus one (0: never).
-    static LAST_LINE: AtomicU64 = AtomicU64::new(0);
-    static SINCE_LINE: AtomicU64 = AtomicU64::new(0);
+    static LIMITER: LogLimiter = LogLimiter::new(DEGRADED_LOG_INTERVAL);
     let epoch = *EPOCH.get_or_init(Instant::now);
-    let now = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX) + 1;
-    SINCE_LINE.fetch_add(1, Ordering::Relaxed);
-    let last = LAST_LINE.load(Ordering::Relaxed);
-    let interval = u64::try_from(DEGRADED_LOG_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-    let due = last == 0 || now.saturating_sub(last) >= interval;
-    // One thread wins the line; the others only counted.
-    if due
-        && LAST_LINE
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        let requests = SINCE_LINE.swap(0, Ordering::Relaxed);
+    if let Some(requests) = LIMITER.due(epoch.elapsed()) {
         tracing::warn!(%error, requests, "session store unavailable: serving requests with fresh sessions that are not saved (OutagePolicy::Degrade)");
+    }
+}
+
+/// Lets one log line through per interval and counts the events between
+/// two lines; shared by every thread without a lock.
+#[derive(Debug)]
+struct LogLimiter {
+    interval_ms: u64,
+    /// Milliseconds (since the caller's epoch) of the last line, plus one
+    /// (0: never).
+    last_line: AtomicU64,
+    /// Events since the last line, this one included.
+    since_line: AtomicU64,
+}
+
+impl LogLimiter {
+    const fn new(interval: Duration) -> Self {
+        LogLimiter {
+            // An interval beyond u64 milliseconds is never reached anyway.
+            interval_ms: interval.as_millis() as u64,
+            last_line: AtomicU64::new(0),
+            since_line: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts one event at `now` (since the caller's epoch); `Some(events
+    /// since the last line)` when this one is to be logged.
+    fn due(&self, now: Duration) -> Option<u64> {
+        let now = u64::try_from(now.as_millis()).unwrap_or(u64::MAX - 1) + 1;
+        self.since_line.fetch_add(1, Ordering::Relaxed);
+        let last = self.last_line.load(Ordering::Relaxed);
+        let due = last == 0 || now.saturating_sub(last) >= self.interval_ms;
+        // One thread wins the line; the others only counted.
+        let won = due
+            && self
+                .last_line
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        won.then(|| self.since_line.swap(0, Ordering::Relaxed))
     }
 }
 
@@ -282,5 +299,21 @@ mod tests {
         assert!(!is_failure(&StoreError::Conflict { expected: 1 }));
         assert!(is_failure(&StoreError::Timeout(Duration::from_secs(1))));
         assert!(is_failure(&StoreError::Malformed("x".into())));
+    }
+
+    #[test]
+    fn the_degraded_line_is_logged_once_per_interval_with_its_count() {
+        let limiter = LogLimiter::new(Duration::from_secs(10));
+        let at = Duration::from_millis;
+        // The first event is logged at once, even at the epoch itself.
+        assert_eq!(limiter.due(at(0)), Some(1));
+        for ms in [1, 500, 9_999] {
+            assert_eq!(limiter.due(at(ms)), None, "{ms} ms");
+        }
+        // Ten seconds after the last line: logged, with the three quiet
+        // events and this one.
+        assert_eq!(limiter.due(at(10_000)), Some(4));
+        assert_eq!(limiter.due(at(19_999)), None);
+        assert_eq!(limiter.due(at(25_000)), Some(2));
     }
 }

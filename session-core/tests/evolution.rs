@@ -1,6 +1,7 @@
 //! Two releases of one session type sharing one store, as in a rolling
 //! deploy: through the manager and the real memory store, with the default
-//! codec.
+//! codec; and what a release does with a record it must refuse (a fresh
+//! session and a warning that gives the reason).
 
 use serde::{Deserialize, Serialize};
 use session_core::adapter::SetCookie;
@@ -143,4 +144,88 @@ async fn a_versioned_release_migrates_and_the_old_one_refuses_the_new_version() 
     assert_ne!(session.id(), id);
     assert_eq!(session.data().count, 0);
     assert!(old.find(&id).await.is_err());
+}
+
+/// Everything the `tracing` events of the current thread print, while the
+/// returned guard lives.
+fn capture_logs() -> (
+    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::WARN)
+        .with_writer(move || Writer(sink.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+/// A `MakeWriter`'s writer into the shared buffer.
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The lines logged since the last call, emptying the buffer.
+fn taken(logs: &std::sync::Mutex<Vec<u8>>) -> String {
+    String::from_utf8(std::mem::take(&mut *logs.lock().expect("not poisoned"))).expect("text")
+}
+
+#[tokio::test]
+async fn a_refused_record_is_a_fresh_session_and_a_log_line_with_the_reason() {
+    let (logs, _guard) = capture_logs();
+    let store = MemoryStore::new();
+    let old = manager::<Old>(&store);
+    let versioned = SessionManager::<Counter>::versioned(
+        SessionConfig::testing()
+            .codec(Codec::default())
+            .store(store.clone())
+            .build()
+            .expect("valid"),
+    );
+
+    // A record of a newer schema version, as a newer release wrote it.
+    let session = versioned.create();
+    session.update(|d| d.visits = 7);
+    let cookie = value(versioned.commit(&session).await.expect("saved"));
+    let session = old.load(Some(&cookie)).await.expect("loads");
+    assert_eq!(session.data().count, 0, "a fresh session");
+    let log = taken(&logs);
+    assert!(log.contains("WARN"), "{log}");
+    assert!(log.contains("stored session does not decode"), "{log}");
+    assert!(
+        log.contains("schema version 1, newer than this release's 0"),
+        "the reason: {log}"
+    );
+
+    // A record whose bytes do not decode at all.
+    let session = old.create();
+    session.update(|d| d.count = 5);
+    let cookie = value(old.commit(&session).await.expect("saved"));
+    let id = session.id();
+    use session_core::store::SessionStore;
+    let mut record = store.load(&id, None).await.expect("loads").expect("there");
+    record.data = vec![0xc1, 0x01, 0, 0, 0, 0, 0xff];
+    store.save(&record, None).await.expect("overwritten");
+    let session = old.load(Some(&cookie)).await.expect("loads");
+    assert_ne!(session.id(), id, "a fresh session, never a guess");
+    assert_eq!(session.data().count, 0);
+    let log = taken(&logs);
+    assert!(log.contains("stored session does not decode"), "{log}");
+    assert!(
+        log.contains("MessagePack could not decode"),
+        "the reason: {log}"
+    );
 }

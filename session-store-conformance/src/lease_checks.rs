@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::store::{
-    LockAttempt, LockToken, OwnerLimitPolicy, Record, SessionLocks, SessionStore,
+    LockAttempt, LockToken, OwnerLimitPolicy, Record, SessionLocks, SessionStore, StoreError,
 };
 use session_core::{SessionError, SessionId};
 
@@ -280,6 +280,111 @@ async fn increment_under_lock(
     assert!(locks(store).unlock(id, &token).await.unwrap());
 }
 
+/// Two saves that both build on version `v` of `start`, one on each
+/// instance, answered `first` and `second`: at most one is applied, and
+/// the stored record is the one that was (a store may refuse either: the
+/// version check refuses the later one, a store that relies on the lease
+/// refuses the one without it). Both refused would be a spurious error.
+async fn at_most_one_applied(
+    store: &dyn SessionStore,
+    (first, first_record): (Result<(), StoreError>, &Record),
+    (second, second_record): (Result<(), StoreError>, &Record),
+) {
+    let stored = store.load(&first_record.id, None).await.unwrap();
+    match (first, second) {
+        (Ok(()), Ok(())) => panic!(
+            "both saves of version {} applied: an update is lost",
+            first_record.version - 1
+        ),
+        (Ok(()), Err(StoreError::Conflict { .. })) => {
+            assert_eq!(stored.as_ref(), Some(first_record))
+        }
+        (Err(StoreError::Conflict { .. }), Ok(())) => {
+            assert_eq!(stored.as_ref(), Some(second_record))
+        }
+        other => panic!("expected one save applied and one conflict, got {other:?}"),
+    }
+}
+
+/// `start` at version 1 with its two successors, as two requests that
+/// loaded it would save them.
+fn two_successors(start: &Record) -> (Record, Record) {
+    let mut one = start.clone();
+    one.data = b"one".to_vec();
+    one.version += 1;
+    let mut two = start.clone();
+    two.data = b"two".to_vec();
+    two.version += 1;
+    (one, two)
+}
+
+/// A holder whose lease ran out, and was taken over on the other instance,
+/// saves after the new holder loaded the record: of the two saves (each
+/// from the version it loaded, through `save_and_unlock`), at most one is
+/// applied, and only the new holder's lease is released, by the new
+/// holder. A store may check the version, or refuse every save whose token
+/// no longer holds the lease (as the Redis store does, which saves under a
+/// held lease without a version check).
+pub async fn a_save_under_a_lease_that_ran_out_loses_no_update(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let start = record(60_000);
+    a.create(&start).await.unwrap();
+    let (late, current) = (LockToken::random(), LockToken::random());
+    let short = Duration::from_millis(300);
+    assert!(matches!(
+        attempt(&*a, &start.id, &late, short).await,
+        LockAttempt::Acquired(Some(_))
+    ));
+    tokio::time::sleep(short + Duration::from_millis(200)).await;
+    let answer = attempt(&*b, &start.id, &current, LONG).await;
+    assert!(
+        matches!(&answer, LockAttempt::Acquired(Some(r)) if *r == start),
+        "{answer:?}"
+    );
+    let (mine, theirs) = two_successors(&start);
+    let old = locks(&*a).save_and_unlock(&mine, Some(1), &late).await;
+    assert_eq!(
+        old.released,
+        Some(false),
+        "the late holder released a lease"
+    );
+    assert_held(
+        &attempt(&*a, &start.id, &LockToken::random(), LONG).await,
+        LONG,
+    );
+    let new = locks(&*b).save_and_unlock(&theirs, Some(1), &current).await;
+    assert_eq!(new.released, Some(true));
+    at_most_one_applied(&*a, (old.saved, &mine), (new.saved, &theirs)).await;
+}
+
+/// A versioned save that holds no lease (a lock-free writer under
+/// `Serialize`), made on one instance while a request holds the lease on
+/// the other, and the holder's `save_and_unlock` from the same version: at
+/// most one is applied. A store that saves under a held lease without a
+/// version check must refuse the lock-free one (`Conflict`) while the
+/// lease is held; one that checks versions refuses the later one.
+pub async fn a_save_without_the_lease_does_not_land_under_it(fx: &dyn Twins) {
+    let (a, b) = (fx.first(), fx.second());
+    let start = record(60_000);
+    a.create(&start).await.unwrap();
+    let holder = LockToken::random();
+    assert!(matches!(
+        attempt(&*a, &start.id, &holder, LONG).await,
+        LockAttempt::Acquired(Some(_))
+    ));
+    let (unleased, held) = two_successors(&start);
+    let free = b.save(&unleased, Some(1)).await;
+    let done = locks(&*a).save_and_unlock(&held, Some(1), &holder).await;
+    assert_eq!(done.released, Some(true));
+    at_most_one_applied(&*a, (free, &unleased), (done.saved, &held)).await;
+    // Once the lease is given back, a lock-free save lands again.
+    let mut after = a.load(&start.id, None).await.unwrap().expect("the record");
+    after.data = b"after".to_vec();
+    after.version += 1;
+    b.save(&after, Some(after.version - 1)).await.unwrap();
+    assert_eq!(a.load(&start.id, None).await.unwrap(), Some(after));
+}
+
 /// Twelve simultaneous logins of one owner, alternating between the two
 /// instances (two processes), under a cap of three leave exactly three
 /// sessions: with evict-oldest all succeed, with refuse exactly three. What
@@ -358,6 +463,8 @@ macro_rules! __with_lease_checks {
             extend_renews_the_lease,
             the_lock_loads_the_record_and_outlives_it,
             one_holder_at_a_time_and_no_lost_update,
+            a_save_under_a_lease_that_ran_out_loses_no_update,
+            a_save_without_the_lease_does_not_land_under_it,
             parallel_logins_on_two_instances_never_exceed_the_owner_limit,
         }
     };

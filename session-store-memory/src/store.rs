@@ -22,11 +22,20 @@ use crate::index::{bucket, ExpiryIndex};
 use crate::lock::LockTable;
 use crate::owners::OwnerSessions;
 
-/// How many expired records one sweep step removes. A removal costs about
-/// a microsecond in a store of a million sessions (cache misses), so a step
-/// holds its worker for tens of microseconds, not the milliseconds that
+/// How many expired records one sweep step removes at most. A removal costs
+/// about a microsecond in a store of a million sessions (cache misses), so a
+/// step holds its worker for tens of microseconds, not the milliseconds that
 /// would delay every request queued behind it.
 const SWEEP_BATCH: usize = 64;
+
+/// How long one step of the background sweeper may run: on a slow or busy
+/// machine a removal costs several times more, and a step ends after this
+/// long even before [`SWEEP_BATCH`] removals, so the requests queued behind
+/// it wait no longer than this, whatever the machine.
+const SWEEP_STEP_TIME: Duration = Duration::from_micros(100);
+
+/// Index entries a step takes at a time, between two looks at the clock.
+const SWEEP_CHUNK: usize = 16;
 
 /// The background sweeper's pause between two steps of one sweep: it takes
 /// a step's time every pause, a small share of one core, so a backlog (100k
@@ -192,7 +201,7 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
         // the store ends a sweep in the middle.
         loop {
             let Some(inner) = store.upgrade() else { return };
-            if inner.sweep_batch(now).taken < SWEEP_BATCH {
+            if inner.sweep_step(now, SWEEP_STEP_TIME).is_done() {
                 inner.locks.sweep();
                 break;
             }
@@ -257,9 +266,9 @@ impl MemoryStore {
         let now = self.inner.clock.now();
         let mut total = 0;
         loop {
-            let sweep = self.inner.sweep_batch(now);
+            let sweep = self.inner.sweep_batch(now, SWEEP_BATCH);
             total += sweep.removed;
-            if sweep.taken < SWEEP_BATCH {
+            if sweep.is_done() {
                 // Leases that ran out go too (not counted: they are no records).
                 self.inner.locks.sweep();
                 return u64::try_from(total).unwrap_or(u64::MAX);
@@ -295,16 +304,53 @@ struct Sweep {
     removed: usize,
 }
 
+impl Sweep {
+    /// Whether the index had no more due entries: fewer were there than
+    /// asked for.
+    fn is_done(&self) -> bool {
+        self.taken < SWEEP_BATCH
+    }
+}
+
 impl Inner {
-    /// Removes the expired records of up to one batch of due index entries,
-    /// and reports each to the expiry sink (after its shard is unlocked:
-    /// the application's callback never runs under a store lock).
-    fn sweep_batch(&self, now: OffsetDateTime) -> Sweep {
+    /// One step of the background sweeper: due entries a chunk at a time
+    /// until [`SWEEP_BATCH`] are taken, the index has no more, or `budget`
+    /// has passed. A step cut short by the budget counts as a full one (the
+    /// sweep goes on after the pause).
+    fn sweep_step(&self, now: OffsetDateTime, budget: Duration) -> Sweep {
+        let started = std::time::Instant::now();
+        let mut step = Sweep {
+            taken: 0,
+            removed: 0,
+        };
+        while step.taken < SWEEP_BATCH {
+            let limit = SWEEP_CHUNK.min(SWEEP_BATCH - step.taken);
+            let chunk = self.sweep_batch(now, limit);
+            step.taken += chunk.taken;
+            step.removed += chunk.removed;
+            if chunk.taken < limit {
+                return step;
+            }
+            if started.elapsed() >= budget {
+                step.taken = SWEEP_BATCH;
+                return step;
+            }
+        }
+        step
+    }
+
+    /// Removes the expired records of up to `limit` due index entries, and
+    /// reports each to the expiry sink if anyone listens (after its shard is
+    /// unlocked: the application's callback never runs under a store lock).
+    fn sweep_batch(&self, now: OffsetDateTime, limit: usize) -> Sweep {
         // Only entries whose whole second has passed: a record in them has
         // expired for certain, so no entry of a live record is taken (one
         // expiring later in the current second keeps its entry for the next
         // sweep).
-        let due = self.expiry.take_due(now, SWEEP_BATCH);
+        let due = self.expiry.take_due(now, limit);
+        // Asked once per batch: without a listener a removal builds no
+        // report (a copy of the id and owner, a look at the listeners).
+        let heard = self.expiry_sink.is_heard();
         let mut removed = 0;
         for id in &due {
             let Entry::Occupied(slot) = self.records.entry(id.clone()) else {
@@ -318,7 +364,9 @@ impl Inner {
                 let held = slot.remove();
                 self.held.fetch_sub(1, Ordering::AcqRel);
                 removed += 1;
-                self.report_expired(id, &held, ExpirySource::Cleanup);
+                if heard {
+                    self.report_expired(id, &held, ExpirySource::Cleanup);
+                }
             } else {
                 // Replaced by a new record since the entry was taken: it
                 // must stay indexed (a set: a no-op if it already is).
@@ -482,7 +530,7 @@ impl Inner {
             }
             // Full. Expired records go first, under either policy: they are
             // no one's session any more.
-            if self.sweep_batch(now).removed > 0 {
+            if self.sweep_batch(now, SWEEP_BATCH).removed > 0 {
                 continue;
             }
             match overflow {
@@ -984,12 +1032,12 @@ mod tests {
         store.create(&r).await.unwrap();
         store
             .inner
-            .sweep_batch(second + time::Duration::milliseconds(300));
+            .sweep_batch(second + time::Duration::milliseconds(300), SWEEP_BATCH);
         assert_eq!(store.len(), 1, "not expired yet at .300");
         assert_eq!(store.inner.expiry.len(), 1, "still indexed");
         store
             .inner
-            .sweep_batch(second + time::Duration::milliseconds(1500));
+            .sweep_batch(second + time::Duration::milliseconds(1500), SWEEP_BATCH);
         assert_eq!(store.len(), 0, "expired at .700: removed by the next sweep");
         assert_eq!(store.inner.expiry.len(), 0);
     }
@@ -1016,16 +1064,53 @@ mod tests {
         assert_eq!(store.len(), total, "nothing before the first tick");
         tokio::time::advance(period).await;
         idle().await;
-        assert_eq!(store.len(), total - SWEEP_BATCH, "one step, then a pause");
-        for step in 2..=steps {
+        // A step ends after SWEEP_BATCH removals, or sooner once its time
+        // is spent (real time, which a slow test machine may spend first),
+        // but never before one chunk.
+        let one_step = SWEEP_CHUNK..=SWEEP_BATCH;
+        let mut left = store.len();
+        assert!(one_step.contains(&(total - left)), "one step, then a pause");
+        let mut pauses = 0;
+        while left > 0 {
+            idle().await;
+            assert_eq!(store.len(), left, "nothing more until the pause ends");
             tokio::time::advance(SWEEP_PAUSE).await;
             idle().await;
-            assert_eq!(
-                store.len(),
-                total - step * SWEEP_BATCH,
-                "one step per pause"
+            let now_left = store.len();
+            assert!(
+                now_left == 0 || one_step.contains(&(left - now_left)),
+                "one step per pause: {left} -> {now_left}"
             );
+            left = now_left;
+            pauses += 1;
+            assert!(pauses <= total / SWEEP_CHUNK, "the sweep goes on");
         }
+        assert!(store.is_empty());
+        store.assert_consistent();
+    }
+
+    /// A step ends once its time is spent, after whole chunks: with no time
+    /// at all it takes one chunk and says the sweep is not done; with time
+    /// enough, a whole batch.
+    #[tokio::test]
+    async fn a_sweep_step_is_bounded_by_time_as_well_as_by_count() {
+        let store = MemoryStore::builder().no_cleanup().build();
+        for _ in 0..3 * SWEEP_BATCH {
+            store.create(&expiring_at(whole_second(-60))).await.unwrap();
+        }
+        let now = OffsetDateTime::now_utc();
+        let step = store.inner.sweep_step(now, Duration::ZERO);
+        assert_eq!(step.removed, SWEEP_CHUNK);
+        assert!(!step.is_done(), "cut short by time: the sweep goes on");
+        let step = store.inner.sweep_step(now, Duration::from_secs(3600));
+        assert_eq!(step.removed, SWEEP_BATCH);
+        assert!(!step.is_done());
+        let left = 2 * SWEEP_BATCH - SWEEP_CHUNK;
+        let step = store.inner.sweep_step(now, Duration::from_secs(3600));
+        assert_eq!(step.removed, SWEEP_BATCH);
+        let step = store.inner.sweep_step(now, Duration::from_secs(3600));
+        assert_eq!(step.removed, left - SWEEP_BATCH);
+        assert!(step.is_done(), "the index ran dry");
         assert!(store.is_empty());
         store.assert_consistent();
     }
@@ -1043,7 +1128,7 @@ mod tests {
         // record expired in.
         store
             .inner
-            .sweep_batch(second + time::Duration::milliseconds(200));
+            .sweep_batch(second + time::Duration::milliseconds(200), SWEEP_BATCH);
         store.remove_expired();
         store
             .create(&record(&SessionId::random(), 60_000))

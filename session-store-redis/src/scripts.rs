@@ -3,7 +3,7 @@
 //! (`EVALSHA`). The common paths do without them (plain `GET`, `SET`,
 //! `PEXPIREAT`, see `store/read.rs` and `store/write.rs`); scripts serve
 //! Reject-policy saves, the serialize policy's saves (which release the
-//! lease too) and releases, writes that maintain an owner index on one
+//! lease too, and need no version check under it) and releases, writes that maintain an owner index on one
 //! slot, the first touch of a session this process does not know yet,
 //! rotation, the owner and predicate deletions, and the cap per owner.
 //!
@@ -145,16 +145,42 @@ const SAVE_BODY: &str = r#"
 return save(KEYS[1], KEYS[2])
 "#;
 
-/// A save (see `SAVE_FN`) of KEYS[1], indexing a new owner in KEYS[3] if
-/// given, and the release of the lease KEYS[2] (same slot) if the token
-/// ARGV[5] holds it, whatever the save answered: `{save's answer, 1 if the
-/// token held the lease, else 0}`. The commit of a locked modification in
-/// one round trip.
+/// A versioned save that holds no lease (see `SAVE_FN`) of KEYS[1],
+/// indexing a new owner in KEYS[3] if given, refused (-1, a conflict, as a
+/// stale version) while any request holds the lease KEYS[2] (same slot): a
+/// lease holder saves without a version check (see `SAVE_HELD_BODY`), so a
+/// lock-free write must not land under its lease.
+const SAVE_UNLEASED_BODY: &str = r#"
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+return save(KEYS[1], KEYS[3])
+"#;
+
+/// The commit of a locked modification in one round trip, for a record
+/// whose owner needs no new index entry: if the token ARGV[3] holds the
+/// lease KEYS[2] (same slot), `SET KEYS[1] ARGV[1] PXAT ARGV[2] XX` and
+/// the lease's release; otherwise nothing. No version check: the lease,
+/// held since the load, is the check (every versioned save that holds no
+/// lease is refused under it, `SAVE_UNLEASED_BODY`), and `XX` never
+/// resurrects a record deleted meanwhile. Answers `{1, 1}` saved, `{0, 1}`
+/// no record (released all the same), `{-1, 0}` the lease is not this
+/// token's (ran out, maybe taken over): nothing written, nothing released.
+const SAVE_HELD_BODY: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return {-1, 0} end
+local set = redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
+redis.call('DEL', KEYS[2])
+return {set and 1 or 0, 1}
+"#;
+
+/// As `SAVE_HELD_BODY`, for a record whose owner may need indexing: the
+/// `save` (see `SAVE_FN`) of KEYS[1], indexing a new owner in KEYS[3] if
+/// given, if the token ARGV[5] holds the lease KEYS[2], then its release.
+/// Answers `{save's answer, 1}`, or `{-1, 0}` when the lease is not this
+/// token's (nothing written, nothing released).
 const SAVE_UNLOCK_BODY: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[5] then return {-1, 0} end
 local saved = save(KEYS[1], KEYS[3])
-local held = redis.pcall('GET', KEYS[2]) == ARGV[5]
-if held then redis.call('DEL', KEYS[2]) end
-return {saved, held and 1 or 0}
+redis.call('DEL', KEYS[2])
+return {saved, 1}
 "#;
 
 /// Whether the value `v` (ours) is past its absolute expiry by the server's
@@ -337,6 +363,8 @@ pub(crate) struct Scripts {
     pub(crate) touch: Script,
     pub(crate) create: Script,
     pub(crate) save: Script,
+    pub(crate) save_unleased: Script,
+    pub(crate) save_held: Script,
     pub(crate) save_unlock: Script,
     pub(crate) delete_if_owner: Script,
     pub(crate) delete_if_version: Script,
@@ -350,12 +378,14 @@ pub(crate) struct Scripts {
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 14] {
+    pub(crate) fn all(&self) -> [&Script; 16] {
         [
             &self.load,
             &self.touch,
             &self.create,
             &self.save,
+            &self.save_unleased,
+            &self.save_held,
             &self.save_unlock,
             &self.delete_if_owner,
             &self.delete_if_version,
@@ -376,6 +406,11 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     touch: Script::new("touch", &[LAYOUT_FN, TOUCH_BODY]),
     create: Script::new("create", &[LAYOUT_FN, INDEX_FN, CREATE_BODY]),
     save: Script::new("save", &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_BODY]),
+    save_unleased: Script::new(
+        "save_unleased",
+        &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_UNLEASED_BODY],
+    ),
+    save_held: Script::new("save_held", &[SAVE_HELD_BODY]),
     save_unlock: Script::new(
         "save_unlock",
         &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_UNLOCK_BODY],

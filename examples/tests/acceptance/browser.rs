@@ -173,7 +173,8 @@ async fn attackers_token(base: &str) -> String {
     body["token"].as_str().expect("a token").to_owned()
 }
 
-/// Everything the issue asks the browser to show, on one demo.
+/// The page in the browser, on one demo: login, counter, flash, a forged
+/// cross-site post, the `HttpOnly` cookie, logout, a screenshot.
 pub(crate) async fn the_page_works_in_chromium(target: &Target, framework: &str) {
     let (Some(chromium), Some(driver)) = (
         installed(&["chromium", "chromium-browser"]),

@@ -990,4 +990,51 @@ pub(crate) async fn csrf_guards_the_page_and_the_json_routes(target: &Target) {
         let line = format!("session_csrf_refused_total{{reason=\"{reason}\"}} {count}");
         assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
     }
+
+    // Every form route refuses a post without a token...
+    for path in [
+        "/ui/counter",
+        "/ui/login",
+        "/ui/logout",
+        "/ui/flash",
+        "/ui/sessions/revoke-others",
+    ] {
+        let answer = form(&browser, path, String::new(), &[]).await;
+        assert_eq!(answer.status(), 403, "{path} without a token");
+    }
+    let me = |client: &reqwest::Client| {
+        let request = client.get(url("/me"));
+        async move { request.send().await.expect("an answer").status() }
+    };
+    assert_eq!(me(&browser).await, 200, "refusals change nothing");
+
+    // ...and, with one, ends the user's other sessions and answers 303.
+    let theirs = token_of(&page(&other).await);
+    let login = format!("csrf_token={theirs}&username=alice&password=wonderland");
+    assert_eq!(form(&other, "/ui/login", login, &[]).await.status(), 303);
+    assert_eq!(me(&other).await, 200, "alice's second session");
+    let token = token_of(&page(&browser).await);
+    let revoke = format!("csrf_token={token}");
+    let answer = form(&browser, "/ui/sessions/revoke-others", revoke, &[]).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/");
+    let html = page(&browser).await;
+    if target.stateless() {
+        // The cookie store keeps no server state to end another session by.
+        assert!(
+            html.contains("<li>this store cannot end other sessions</li>"),
+            "{html}"
+        );
+        assert_eq!(me(&other).await, 200);
+    } else {
+        assert!(html.contains("<li>1 other session(s) ended</li>"), "{html}");
+        assert_eq!(me(&other).await, 401, "the other session ended");
+    }
+
+    // Logging out through the form ends this session too.
+    let logout = format!("csrf_token={}", token_of(&html));
+    let answer = form(&browser, "/ui/logout", logout, &[]).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/");
+    assert_eq!(me(&browser).await, 401);
 }

@@ -67,6 +67,10 @@ pub enum Library {
     /// This workspace with `Concurrency::Serialize`: requests on one
     /// session take its lock from load to commit.
     OursSerialize,
+    /// As [`Library::OursSerialize`], with the peek route on the lock-free
+    /// `ReadOnlySession` extractor (the recommendation for routes that only
+    /// read); the counter route is the same.
+    OursSerializeReadOnly,
     /// This workspace, default configuration, with the Redis store's near
     /// cache on (Redis only).
     OursNearCache,
@@ -119,7 +123,20 @@ impl Library {
     pub fn is_ours(self) -> bool {
         matches!(
             self,
-            Library::Ours | Library::OursOnWrite | Library::OursSerialize | Library::OursNearCache
+            Library::Ours
+                | Library::OursOnWrite
+                | Library::OursSerialize
+                | Library::OursSerializeReadOnly
+                | Library::OursNearCache
+        )
+    }
+
+    /// Whether this is one of our configurations under
+    /// `Concurrency::Serialize`.
+    pub fn serializes(self) -> bool {
+        matches!(
+            self,
+            Library::OursSerialize | Library::OursSerializeReadOnly
         )
     }
 
@@ -130,6 +147,7 @@ impl Library {
             Library::Ours => "ours",
             Library::OursOnWrite => "ours-onwrite",
             Library::OursSerialize => "ours-serialize",
+            Library::OursSerializeReadOnly => "ours-serialize-ro",
             Library::OursNearCache => "ours-nearcache",
             Library::TowerSessions => "tower-sessions",
             Library::ActixSession => "actix-session",
@@ -168,7 +186,7 @@ impl Variant {
         use Framework::*;
         use Library::{
             ActixSession, AxumSession, Ours, OursNearCache, OursOnWrite, OursSerialize,
-            TowerSessions,
+            OursSerializeReadOnly, TowerSessions,
         };
         vec![
             Variant::new(Axum, Library::None, Store::None),
@@ -180,6 +198,7 @@ impl Variant {
             Variant::new(Axum, Ours, Store::Redis),
             Variant::new(Axum, OursOnWrite, Store::Redis),
             Variant::new(Axum, OursSerialize, Store::Redis),
+            Variant::new(Axum, OursSerializeReadOnly, Store::Redis),
             Variant::new(Axum, OursNearCache, Store::Redis),
             Variant::new(Axum, TowerSessions, Store::Redis),
             Variant::new(Axum, AxumSession, Store::Redis),
@@ -211,7 +230,7 @@ impl Variant {
             return None;
         }
         match (self.framework, self.store) {
-            (_, Store::Cookie | Store::Redis) if self.library == Library::OursSerialize => {
+            (_, Store::Cookie | Store::Redis) if self.library.serializes() => {
                 ours::serialize_unavailable(self.store)
             }
             (_, Store::Cookie) => ours::COOKIE_UNAVAILABLE,
@@ -326,6 +345,7 @@ pub async fn axum_router(
         library @ (Library::Ours
         | Library::OursOnWrite
         | Library::OursSerialize
+        | Library::OursSerializeReadOnly
         | Library::OursNearCache) => ours::axum_router(library, variant.store, options).await?,
         Library::TowerSessions => tower_sessions_app::router(variant.store, options).await?,
         Library::AxumSession => axum_session_app::router(variant.store, options).await?,

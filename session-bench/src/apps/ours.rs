@@ -62,7 +62,7 @@ async fn manager(
     if library == Library::OursOnWrite {
         builder = builder.idle_refresh(IdleRefresh::OnWrite);
     }
-    if library == Library::OursSerialize {
+    if library.serializes() {
         builder = builder.concurrency(Concurrency::Serialize);
     }
     let builder = match store {
@@ -98,6 +98,13 @@ async fn axum_peek(session: session_axum::Session<Counter>) -> Json<CountBody> {
     })
 }
 
+/// The peek of [`Library::OursSerializeReadOnly`]: the lock-free extractor.
+async fn axum_peek_read_only(session: session_axum::ReadOnlySession<Counter>) -> Json<CountBody> {
+    Json(CountBody {
+        count: session.data().count,
+    })
+}
+
 /// The axum app with a store.
 pub(super) async fn axum_router(
     library: Library,
@@ -105,9 +112,13 @@ pub(super) async fn axum_router(
     options: &ServeOptions,
 ) -> Result<Router, BoxError> {
     let manager = manager(library, store, options).await?;
+    let peek = match library {
+        Library::OursSerializeReadOnly => get(axum_peek_read_only),
+        _ => get(axum_peek),
+    };
     Ok(Router::new()
         .route("/counter", get(axum_counter))
-        .route("/counter/peek", get(axum_peek))
+        .route("/counter/peek", peek)
         .layer(session_axum::SessionLayer::new(manager)))
 }
 

@@ -3,8 +3,8 @@
 //! (Redis, then PostgreSQL), each half of the run.
 //!
 //! ```text
-//! cargo build -p examples --bins
-//! cargo run -p session-bench --bin soak -- [--minutes 10] [--users 300] [--restart-every 60] [--demo-dir target/debug]
+//! cargo build --release -p examples --bins
+//! cargo run --release -p session-bench --bin soak -- [--minutes 10] [--users 300] [--restart-every 60] [--demo-dir target/release]
 //! ```
 //!
 //! Per phase, four demo processes share one store of the run's own: an
@@ -16,8 +16,12 @@
 //! It reports requests and answers by status, the time each restart took
 //! to heal (from the store answering again to every demo answering `200`),
 //! the acknowledged writes lost (a counter below the increments answered
-//! `200`), and each demo's resident memory and open file descriptors after
-//! the warm-up and at the end. See RELIABILITY.md.
+//! `200`), and each demo's resident memory and open file descriptors,
+//! sampled every 10 s from the end of the warm-up to the end of the phase:
+//! the first sample, the largest, the last and the slope over the second
+//! half (a plateau's is near zero, a leak's is not). The samples are also
+//! written to `soak-STORE-usage.csv` in the temporary directory. See
+//! RELIABILITY.md.
 // A measuring tool: its report goes to standard output.
 #![allow(clippy::print_stdout)]
 
@@ -27,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use session_bench::soak::{Demo, StoreKind, StoreServer, Usage};
+use session_bench::soak::{Demo, StoreKind, StoreServer, Trend, Usage};
 use session_bench::BoxError;
 
 /// How long the store stays down at each restart.
@@ -39,6 +43,8 @@ const GROUP: usize = 10;
 /// Before the first measurement of memory and descriptors: pools filled,
 /// caches warm.
 const WARM_UP: Duration = Duration::from_secs(20);
+/// The time between two samples of each demo's memory and descriptors.
+const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const SECRET: &str = "soak-test-secret-0123456789abcdefghijklmn";
 
 struct Args {
@@ -142,8 +148,33 @@ impl Tally {
 struct PhaseReport {
     tally: Arc<Tally>,
     recoveries: Vec<Duration>,
-    usage: Vec<(String, Usage, Usage)>,
+    /// Per demo: its name and its samples (seconds into the phase).
+    usage: Vec<(String, Vec<(f64, Usage)>)>,
     duration: Duration,
+}
+
+/// Samples every demo's usage every [`SAMPLE_EVERY`], from the end of the
+/// warm-up until `deadline`.
+async fn sample_usage(
+    pids: Vec<u32>,
+    started: Instant,
+    deadline: Instant,
+) -> Vec<Vec<(f64, Usage)>> {
+    let mut samples = vec![Vec::new(); pids.len()];
+    let mut next = started + WARM_UP;
+    while next <= deadline {
+        tokio::time::sleep_until(next.into()).await;
+        take_sample(&pids, started, &mut samples);
+        next += SAMPLE_EVERY;
+    }
+    samples
+}
+
+fn take_sample(pids: &[u32], started: Instant, samples: &mut [Vec<(f64, Usage)>]) {
+    let at = started.elapsed().as_secs_f64();
+    for (pid, series) in pids.iter().zip(samples.iter_mut()) {
+        series.push((at, Usage::of(*pid)));
+    }
 }
 
 async fn run_phase(
@@ -194,9 +225,9 @@ async fn run_phase(
         tasks.push(tokio::spawn(shared_group(ctx, deadline)));
     }
 
-    // The store dies every minute; the warm-up measurement comes first.
-    tokio::time::sleep(WARM_UP).await;
-    let at_start: Vec<Usage> = demos.iter().map(Demo::usage).collect();
+    let pids: Vec<u32> = demos.iter().map(Demo::pid).collect();
+    let sampler = tokio::spawn(sample_usage(pids.clone(), started, deadline));
+    // The store dies every minute.
     let mut recoveries = Vec::new();
     let every = Duration::from_secs(args.restart_every);
     let mut next_kill = started + every;
@@ -221,11 +252,13 @@ async fn run_phase(
     for task in tasks {
         task.await?;
     }
-    let at_end: Vec<Usage> = demos.iter().map(Demo::usage).collect();
+    let mut samples = sampler.await?;
+    // The last sample: after every user's final check.
+    take_sample(&pids, started, &mut samples);
     let usage = demos
         .iter()
-        .zip(at_start.into_iter().zip(at_end))
-        .map(|(demo, (start, end))| (demo.name.clone(), start, end))
+        .zip(samples)
+        .map(|(demo, series)| (demo.name.clone(), series))
         .collect();
     Ok(PhaseReport {
         tally,
@@ -510,17 +543,55 @@ impl PhaseReport {
             t.acked_shared.load(Ordering::Relaxed),
             t.lost_shared.load(Ordering::Relaxed),
         );
-        println!("\n| demo | RSS after warm-up | RSS at end | fds after warm-up | fds at end |");
+        println!(
+            "\n| demo | RSS (MiB): first, max, last | RSS slope, second half (MiB/min) | fds: first, max, last | fds slope, second half (/min) |"
+        );
         println!("|---|---|---|---|---|");
-        for (name, start, end) in &self.usage {
+        for (name, series) in &self.usage {
+            let rss: Vec<(f64, f64)> = series
+                .iter()
+                .map(|(t, u)| (*t, u.rss_kib as f64 / 1024.0))
+                .collect();
+            let fds: Vec<(f64, f64)> = series.iter().map(|(t, u)| (*t, u.fds as f64)).collect();
+            let (Some(rss), Some(fds)) = (Trend::of(&rss), Trend::of(&fds)) else {
+                continue;
+            };
             println!(
-                "| {name} | {:.1} MiB | {:.1} MiB | {} | {} |",
-                start.rss_kib as f64 / 1024.0,
-                end.rss_kib as f64 / 1024.0,
-                start.fds,
-                end.fds
+                "| {name} | {:.1}, {:.1}, {:.1} | {:+.2} | {:.0}, {:.0}, {:.0} | {:+.1} |",
+                rss.first,
+                rss.max,
+                rss.last,
+                rss.slope_per_min,
+                fds.first,
+                fds.max,
+                fds.last,
+                fds.slope_per_min
             );
         }
-        println!();
+        let samples = self.usage.first().map_or(0, |(_, s)| s.len());
+        println!(
+            "\n{samples} samples per demo, every {} s from {} s into the phase; the slope is the least-squares fit over the second half of that span.",
+            SAMPLE_EVERY.as_secs(),
+            WARM_UP.as_secs()
+        );
+        match self.write_csv(kind) {
+            Ok(path) => println!("Samples: {}\n", path.display()),
+            Err(error) => println!("Samples not written: {error}\n"),
+        }
+    }
+
+    /// Writes every sample (`seconds,demo,rss_kib,fds`) to
+    /// `soak-STORE-usage.csv` in the temporary directory.
+    fn write_csv(&self, kind: StoreKind) -> std::io::Result<PathBuf> {
+        use std::fmt::Write as _;
+        let mut csv = String::from("seconds,demo,rss_kib,fds\n");
+        for (name, series) in &self.usage {
+            for (t, usage) in series {
+                let _ = writeln!(csv, "{t:.1},{name},{},{}", usage.rss_kib, usage.fds);
+            }
+        }
+        let path = std::env::temp_dir().join(format!("soak-{}-usage.csv", kind.name()));
+        std::fs::write(&path, csv)?;
+        Ok(path)
     }
 }

@@ -16,7 +16,11 @@
 //!   reads the absolute expiry before it moves the key's.
 //! - Release: the `unlock` script compares the token before it deletes the
 //!   key; a modified session's commit releases in its save instead, the
-//!   `save_unlock` script (see `write.rs`): one round trip for both.
+//!   `save_held` (or, when an owner may need indexing, `save_unlock`)
+//!   script (see `write.rs`): one round trip for both. A commit relies on
+//!   the lease, not on the version: it writes only while its token holds
+//!   the lease, and a versioned save that holds none is refused while a
+//!   lease is held (see [`SessionLocks::save_and_unlock`]).
 //! - Renewal: the `extend` script, which compares the token likewise.
 //! - Waiting: the default of [`SessionLocks::wait_for_release`] (the request
 //!   cycle sleeps with backoff and jitter and tries again); no pub/sub
@@ -196,7 +200,7 @@ impl SessionLocks for RedisStore {
         self.if_holder(&SCRIPTS.unlock, id, token, None).await
     }
 
-    /// One round trip: the `save_unlock` script.
+    /// One round trip: the `save_held` or `save_unlock` script.
     async fn save_and_unlock(
         &self,
         record: &Record,

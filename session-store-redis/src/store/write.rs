@@ -14,9 +14,19 @@
 //! - Any other save (an expected version under `Concurrency::Reject`, an
 //!   owner that changes or is unknown, a session not known here): the
 //!   `save` script, which checks format, version and owner before writing.
-//! - The save of a locked session under `Concurrency::Serialize`: the
-//!   `save_unlock` script, the `save` script's checks and write followed by
-//!   the lease's release (if the token still holds it), one round trip.
+//! - The save of a locked session under `Concurrency::Serialize`, one
+//!   round trip: if the token still holds the lease, the write and the
+//!   lease's release, and nothing at all otherwise (a lease that ran out
+//!   may have been taken over: its new holder saves after us without a
+//!   version check). With no owner, or one this process knows unchanged,
+//!   the `save_held` script (`SET ... XX` between the token check and the
+//!   `DEL`; the held lease stands for the version check); else the
+//!   `save_unlock` script, the `save` script's checks under the same token
+//!   check.
+//! - A versioned save that holds no lease, on a store that can lock: the
+//!   `save_unleased` script, the `save` script refused while any request
+//!   holds the session's lease, which is what lets a holder skip the
+//!   version check.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -101,7 +111,13 @@ impl RedisStore {
             {
                 self.set_checking_owner(write).await?
             }
-            _ => self.save_by_script(write, expected, None).await?.0?,
+            _ => {
+                let lock = expected
+                    .filter(|_| self.can_lock())
+                    .map(|_| self.inner.keys.lock(&record.id));
+                let lease = lock.as_deref().map_or(Lease::None, Lease::Unleased);
+                self.save_by_script(write, expected, lease).await?.0?
+            }
         };
         if !saved {
             self.inner.known.forget(&record.id);
@@ -171,9 +187,11 @@ impl RedisStore {
         }
     }
 
-    /// The `save_unlock` script: the save's outcome (as
-    /// [`Self::save_record`] answers it) and whether `token` held the lease,
-    /// now released. The outer error is a failed call: nothing is known.
+    /// The commit of a locked modification (`save_held` or `save_unlock`,
+    /// see the module docs): the save's outcome (as [`Self::save_record`]
+    /// answers it; a `Conflict` when the token no longer held the lease)
+    /// and whether `token` held the lease, now released. The outer error is
+    /// a failed call: nothing is known.
     pub(super) async fn save_releasing(
         &self,
         record: &Record,
@@ -183,9 +201,15 @@ impl RedisStore {
         let write = self.prepare(record)?;
         let known = self.inner.known.get(&record.id);
         let lock = self.inner.keys.lock(&record.id);
-        let (saved, held) = self
-            .save_by_script(write, expected, Some((&lock, token)))
-            .await?;
+        let owner = record.owner.as_deref().map(str::as_bytes);
+        let unchanged_owner = owner.is_none()
+            || known.is_some_and(|facts| facts.owner == self.inner.known.owner_hash(owner));
+        let (saved, held) = if unchanged_owner {
+            self.set_holding(write, &lock, token, expected).await?
+        } else {
+            let lease = Lease::Held(&lock, token);
+            self.save_by_script(write, expected, lease).await?
+        };
         let saved = match saved {
             Ok(true) => {
                 self.remember(record, layout::expire_at(record), known);
@@ -200,14 +224,54 @@ impl RedisStore {
         Ok((saved, held))
     }
 
-    /// The `save` script, or with a lease (its key and token) the
-    /// `save_unlock` script: whether the record was saved (a version
-    /// conflict is the inner error), and whether the token held the lease.
+    /// The `save_held` script: whether the record was saved (`Conflict`
+    /// when the lease is not `token`'s, and then nothing was written;
+    /// `expected` only names the version in that error) and whether
+    /// `token` held the lease.
+    async fn set_holding(
+        &self,
+        write: Write<'_>,
+        lock: &str,
+        token: &LockToken,
+        expected: Option<u64>,
+    ) -> Result<(Result<bool, StoreError>, bool), StoreError> {
+        let keys = [write.key.as_str(), lock];
+        let args = vec![
+            Value::Bytes(write.value.into()),
+            write.at.into(),
+            token.to_hex().into(),
+        ];
+        let reply = self
+            .inner
+            .redis
+            .eval(&SCRIPTS.save_held, &keys, args)
+            .await?;
+        let answer = match &reply {
+            Value::Array(items) if items.len() == 2 => {
+                (layout::integer(&items[0]), layout::integer(&items[1]))
+            }
+            _ => (None, None),
+        };
+        match answer {
+            (Some(1), Some(1)) => Ok((Ok(true), true)),
+            (Some(0), Some(1)) => Ok((Ok(false), true)),
+            (Some(-1), Some(0)) => {
+                let expected = expected.unwrap_or_default();
+                Ok((Err(StoreError::Conflict { expected }), false))
+            }
+            _ => Err(unexpected(SCRIPTS.save_held.name, &reply)),
+        }
+    }
+
+    /// The `save` script, or with a lease to consider the `save_unleased`
+    /// or `save_unlock` script: whether the record was saved (a version
+    /// conflict, or a lease not held, is the inner error), and whether the
+    /// token held the lease.
     async fn save_by_script(
         &self,
         write: Write<'_>,
         expected: Option<u64>,
-        lease: Option<(&str, &LockToken)>,
+        lease: Lease<'_>,
     ) -> Result<(Result<bool, StoreError>, bool), StoreError> {
         let record = write.record;
         let owner = record.owner.as_deref();
@@ -215,7 +279,7 @@ impl RedisStore {
             .filter(|_| self.inner.one_slot)
             .map(|owner| self.inner.keys.owner(owner));
         let mut keys = vec![write.key.as_str()];
-        keys.extend(lease.map(|(lock, _)| lock));
+        keys.extend(lease.key());
         keys.extend(index.as_deref());
         let mut args = vec![
             Value::Bytes(write.value.into()),
@@ -223,27 +287,26 @@ impl RedisStore {
             expected.map_or_else(|| "".into(), layout::version_bytes),
             record.id.as_str().into(),
         ];
-        args.extend(lease.map(|(_, token)| Value::from(token.to_hex())));
-        let script = match lease {
-            Some(_) => &SCRIPTS.save_unlock,
-            None => &SCRIPTS.save,
-        };
-        let script = Box::pin(self.inner.redis.eval(script, &keys, args));
+        if let Lease::Held(_, token) = lease {
+            args.push(Value::from(token.to_hex()));
+        }
+        let script = lease.script();
+        let call = Box::pin(self.inner.redis.eval(script, &keys, args));
         let reply = match owner.filter(|_| !self.inner.one_slot) {
             // Another slot: the index is written alongside (see create).
             Some(owner) => {
                 let index = Box::pin(self.index(owner, record)) as Boxed<'_, bool>;
-                try_join(script as Boxed<'_, Value>, index).await?.0
+                try_join(call as Boxed<'_, Value>, index).await?.0
             }
-            None => script.await?,
+            None => call.await?,
         };
         let (answer, held) = match (&reply, lease) {
-            (_, None) => (layout::integer(&reply), false),
-            (Value::Array(items), Some(_)) if items.len() == 2 => (
+            (_, Lease::None | Lease::Unleased(_)) => (layout::integer(&reply), false),
+            (Value::Array(items), Lease::Held(..)) if items.len() == 2 => (
                 layout::integer(&items[0]),
                 layout::integer(&items[1]) == Some(1),
             ),
-            _ => return Err(unexpected(script_name(lease), &reply)),
+            _ => return Err(unexpected(script.name, &reply)),
         };
         let saved = match answer {
             Some(1 | 2) => Ok(true),
@@ -251,7 +314,7 @@ impl RedisStore {
             Some(-1) => Err(StoreError::Conflict {
                 expected: expected.unwrap_or_default(),
             }),
-            _ => return Err(unexpected(script_name(lease), &reply)),
+            _ => return Err(unexpected(script.name, &reply)),
         };
         Ok((saved, held))
     }
@@ -281,10 +344,32 @@ impl RedisStore {
     }
 }
 
-/// The name of the script a save runs, for its errors.
-fn script_name(lease: Option<(&str, &LockToken)>) -> &'static str {
-    match lease {
-        Some(_) => SCRIPTS.save_unlock.name,
-        None => SCRIPTS.save.name,
+/// The lease a scripted save takes into account.
+#[derive(Clone, Copy)]
+enum Lease<'a> {
+    /// None: the `save` script.
+    None,
+    /// A versioned save that holds no lease, refused while the lease (this
+    /// key) is held: the `save_unleased` script.
+    Unleased(&'a str),
+    /// The holder's commit, with the lease's key and token: the
+    /// `save_unlock` script.
+    Held(&'a str, &'a LockToken),
+}
+
+impl<'a> Lease<'a> {
+    fn key(self) -> Option<&'a str> {
+        match self {
+            Lease::None => None,
+            Lease::Unleased(key) | Lease::Held(key, _) => Some(key),
+        }
+    }
+
+    fn script(self) -> &'static crate::scripts::Script {
+        match self {
+            Lease::None => &SCRIPTS.save,
+            Lease::Unleased(_) => &SCRIPTS.save_unleased,
+            Lease::Held(..) => &SCRIPTS.save_unlock,
+        }
     }
 }
