@@ -21,7 +21,7 @@
 //!   demo processes, and their memory and file descriptors from `/proc`.
 //! - [`stats`]: percentiles and medians.
 //! - [`report`]: the JSON file and the markdown tables, the ratios and the
-//!   targets of the issue.
+//!   project's targets.
 //! - [`typical`]: the typical ~200-byte typed session of the micro
 //!   benchmarks.
 //!

@@ -1,5 +1,5 @@
 //! The results: every figure as JSON, the tables as markdown, the ratios
-//! ours/peer and ours/no-session, and the targets of the issue.
+//! ours/peer and ours/no-session, and the project's targets.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -311,7 +311,7 @@ pub struct Ratio {
     pub other_session_us: Option<f64>,
 }
 
-/// One target of the issue, checked.
+/// One of the project's targets, checked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     /// What is measured.
@@ -354,7 +354,7 @@ pub struct Report {
     pub results: Vec<ScenarioResult>,
     /// Ours/peer and ours/no-session.
     pub ratios: Vec<Ratio>,
-    /// The issue's targets.
+    /// The project's targets.
     pub targets: Vec<Target>,
     /// Apps that could not run, and why.
     pub unavailable: Vec<Unavailable>,
@@ -537,7 +537,7 @@ fn session_us(rps: f64, ceiling_rps: f64) -> f64 {
     1e6 / rps - 1e6 / ceiling_rps
 }
 
-/// The issue's targets that the results allow checking.
+/// The project's targets that the results allow checking.
 pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
     let mut out = Vec::new();
     for r in ratios {
@@ -545,11 +545,11 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
         let goal = match (r.store, other_library) {
             (Store::Memory, "none") => Some(0.9),
             (_, "none") => None,
-            // The issue names peers per store: memory against tower-sessions
+            // The targets name peers per store: memory against tower-sessions
             // and actix-session, Redis against every peer's Redis store,
             // cookie against actix-session.
             (Store::Memory, "tower-sessions" | "actix-session") => Some(1.2),
-            // The near cache's own target (issue 19): peek at least 1.3x
+            // The near cache's own target: peek at least 1.3x
             // tower-sessions' Redis store.
             (Store::Redis, "tower-sessions")
                 if r.ours.contains("ours-nearcache") && r.scenario == Scenario::Peek =>
@@ -574,7 +574,7 @@ pub fn targets(results: &[ScenarioResult], ratios: &[Ratio]) -> Vec<Target> {
         .iter()
         .filter(|r| r.variant.library.is_ours() && r.variant.store == Store::Redis)
     {
-        // The issue counts round trips: commands pipelined in one write
+        // The targets count round trips: commands pipelined in one write
         // cost one (the sent and executed columns stay informational).
         let Some(per_request) = r.median.redis_round_trips_per_request else {
             continue;
