@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
-//!     [--users 256] [--duration 2] [--warmup 1] [--runs 3] [--max-requests 2000000]
+//!     [--users 256] [--duration 2] [--warmup 0.5] [--runs 3] [--max-requests 2000000]
 //!     [--only axum/ours,tower-sessions] [--redis-delay-us 500] [--shared-session]
 //! ```
 //!
@@ -116,7 +116,7 @@ impl Options {
             out: PathBuf::from("session-bench/results"),
             users: 256,
             duration: Duration::from_secs(2),
-            warmup: Duration::from_secs(1),
+            warmup: Duration::from_millis(500),
             runs: 3,
             max_requests: 2_000_000,
             only: Vec::new(),
