@@ -113,6 +113,8 @@ async fn the_sweeper_removes_off_the_runtime_worker_and_inside_the_runtime() {
     let store = MemoryStore::builder()
         .cleanup_every(Duration::from_millis(100))
         .build();
+    use std::sync::{Arc, Mutex};
+
     let heard: Arc<Mutex<Vec<(std::thread::ThreadId, bool)>>> = Arc::default();
     let seen = Arc::clone(&heard);
     let config = SessionConfig::testing()
