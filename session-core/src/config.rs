@@ -856,7 +856,8 @@ impl SessionConfigBuilder {
     /// channel. Each source reports an expiry once, but one expiry can reach
     /// it from two sources: a load that meets an expired record the store
     /// still holds reports it, and the cleanup that removes the record later
-    /// reports it again.
+    /// reports it again. A callback that panics is caught and logged as an
+    /// `error` event: the cleanup that called it goes on.
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};

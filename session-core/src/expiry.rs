@@ -15,6 +15,7 @@
 //! a rotation, an eviction from a full memory store, a cap per owner).
 
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, RwLock, Weak};
 
 use crate::id::SessionId;
@@ -110,9 +111,22 @@ impl ExpirySink {
     }
 
     /// Tells every live listener that `expired` expired.
+    ///
+    /// A listener that panics is logged and the others still hear: the
+    /// report comes from the middle of a store's cleanup, which must go on
+    /// (a sweep cut short would leave records it had already taken from
+    /// its index unremoved for good). The panic is the application's; the
+    /// store's state is not shared with the callback, so nothing of ours is
+    /// left half-changed by it.
     pub fn report(&self, expired: &ExpiredSession) {
         for listener in self.live() {
-            listener(expired);
+            let heard = panic::catch_unwind(AssertUnwindSafe(|| listener(expired)));
+            if heard.is_err() {
+                tracing::error!(
+                    source = ?expired.source,
+                    "an on_expired callback panicked; the cleanup goes on"
+                );
+            }
         }
     }
 

@@ -246,8 +246,8 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
                 Ok(step) if step.is_done() => break,
                 Ok(_) => {}
                 Err(error) => {
-                    // A listener that panicked, or a runtime shutting down:
-                    // the next tick starts over from the index.
+                    // A runtime shutting down (a listener's panic is caught
+                    // by the expiry sink): the next tick starts over.
                     tracing::warn!(%error, "a memory store sweep step failed");
                     break;
                 }

@@ -147,3 +147,34 @@ async fn the_sweeper_removes_off_the_runtime_worker_and_inside_the_runtime() {
     );
     assert!(in_runtime, "inside the runtime");
 }
+
+/// An `on_expired` callback that panics loses nothing: the cleanup goes on,
+/// every expired record is removed (none is left out of the expiry index,
+/// to be kept for ever), and the callback hears the others.
+#[tokio::test]
+async fn a_callback_that_panics_stops_no_cleanup() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let store = MemoryStore::builder().no_cleanup().build();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&calls);
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .idle_timeout(Duration::from_millis(200))
+        .on_expired(move |_| {
+            if counted.fetch_add(1, Ordering::AcqRel) == 0 {
+                panic!("the application's callback failed");
+            }
+        })
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(config);
+    for owner in ["ada", "bob", "cy", "dee", "eve"] {
+        logged_in(&manager, owner).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(store.remove_expired(), 5);
+    assert_eq!(store.len(), 0);
+    assert_eq!(calls.load(Ordering::Acquire), 5);
+}
