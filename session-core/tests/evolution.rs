@@ -40,14 +40,17 @@ fn value(cookie: Option<SetCookie>) -> String {
     pair.split_once('=').expect("name=value").1.to_owned()
 }
 
+/// The configuration every release of these tests runs with, on `store`.
+fn config(store: &MemoryStore) -> SessionConfig {
+    SessionConfig::testing()
+        .codec(Codec::default())
+        .store(store.clone())
+        .build()
+        .expect("valid")
+}
+
 fn manager<T: session_core::SessionData>(store: &MemoryStore) -> SessionManager<T> {
-    SessionManager::new(
-        SessionConfig::testing()
-            .codec(Codec::default())
-            .store(store.clone())
-            .build()
-            .expect("valid"),
-    )
+    SessionManager::new(config(store))
 }
 
 #[tokio::test]
@@ -116,17 +119,16 @@ impl SessionSchema for Counter {
     }
 }
 
+/// The release with the versioned schema, on `store`.
+fn versioned(store: &MemoryStore) -> SessionManager<Counter> {
+    SessionManager::versioned(config(store))
+}
+
 #[tokio::test]
 async fn a_versioned_release_migrates_and_the_old_one_refuses_the_new_version() {
     let store = MemoryStore::new();
     let old = manager::<Old>(&store);
-    let versioned = SessionManager::<Counter>::versioned(
-        SessionConfig::testing()
-            .codec(Codec::default())
-            .store(store.clone())
-            .build()
-            .expect("valid"),
-    );
+    let versioned = versioned(&store);
     let session = old.create();
     session.update(|d| d.count = 41);
     let cookie = value(old.commit(&session).await.expect("saved"));
@@ -188,13 +190,7 @@ async fn a_refused_record_is_a_fresh_session_and_a_log_line_with_the_reason() {
     let (logs, _guard) = capture_logs();
     let store = MemoryStore::new();
     let old = manager::<Old>(&store);
-    let versioned = SessionManager::<Counter>::versioned(
-        SessionConfig::testing()
-            .codec(Codec::default())
-            .store(store.clone())
-            .build()
-            .expect("valid"),
-    );
+    let versioned = versioned(&store);
 
     // A record of a newer schema version, as a newer release wrote it.
     let session = versioned.create();

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use session_core::store::{Record, SessionStore, StoreError};
 use session_core::time::OffsetDateTime;
 use session_core::{EventKind, ExpirySource, SessionConfig, SessionId, SessionManager};
+use session_store_conformance::ExpiredRecorder;
 
 /// Records in a map, answered as stored: expired ones too. The contract
 /// asks stores to hide them; core must not rely on it.
@@ -53,18 +54,15 @@ impl SessionStore for Unfiltered {
 
 #[tokio::test]
 async fn a_load_that_meets_an_expired_record_reports_it_with_its_owner() {
-    let heard = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&heard);
+    let heard = ExpiredRecorder::new();
+    let seen = heard.clone();
     let config = SessionConfig::testing()
         .store(Unfiltered::default())
         .idle_timeout(Duration::from_millis(100))
         .on_expired(move |event| {
             assert_eq!(event.kind, EventKind::Expired);
             assert!(event.data::<u32>().is_none(), "an expiry carries no data");
-            let owner = event.owner.map(str::to_owned);
-            seen.lock()
-                .unwrap()
-                .push((event.id.clone(), owner, event.source));
+            seen.record(event);
         })
         .build()
         .unwrap();
@@ -76,7 +74,7 @@ async fn a_load_that_meets_an_expired_record_reports_it_with_its_owner() {
 
     let live = manager.load(Some(&value)).await.unwrap();
     assert_eq!(live.id(), session.id(), "still live: loaded, not reported");
-    assert!(heard.lock().unwrap().is_empty());
+    assert!(heard.is_empty());
 
     tokio::time::sleep(Duration::from_millis(150)).await;
     let fresh = manager.load(Some(&value)).await.unwrap();
@@ -86,7 +84,7 @@ async fn a_load_that_meets_an_expired_record_reports_it_with_its_owner() {
         "an expired session is never adopted"
     );
     assert_eq!(
-        *heard.lock().unwrap(),
+        heard.heard_with_source(),
         [(
             session.id(),
             Some("ada".to_owned()),

@@ -2,15 +2,12 @@
 //! [`ExpirySink`](session_core::store::ExpirySink): what reaches
 //! `on_expired`.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use session_core::{ExpirySource, SessionConfig, SessionId};
 
 use crate::records::{expired, record};
-use crate::Fixture;
-
-/// What one `on_expired` call was told.
-type Heard = (SessionId, Option<String>, Option<ExpirySource>);
+use crate::{ExpiredRecorder, Fixture};
 
 /// A store that reports expiries reports each expired record exactly once,
 /// with its owner, whether a load meets it first or the cleanup removes it,
@@ -22,16 +19,10 @@ pub async fn expired_records_are_reported_once(fx: &dyn Fixture) {
     if store.expiry_sink().is_none() {
         return;
     }
-    let heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
-    let seen = Arc::clone(&heard);
+    let heard = ExpiredRecorder::new();
     let _config = SessionConfig::testing()
         .shared_store(Arc::clone(&store))
-        .on_expired(move |event| {
-            let owner = event.owner.map(str::to_owned);
-            seen.lock()
-                .unwrap()
-                .push((event.id.clone(), owner, event.source));
-        })
+        .on_expired(heard.hook())
         .build()
         .unwrap();
     let loaded = expired().with_owner(Some("ada".into()));
@@ -61,7 +52,7 @@ pub async fn expired_records_are_reported_once(fx: &dyn Fixture) {
     );
     assert!(store.load(&live.id, None).await.unwrap().is_some());
 
-    let mut heard = heard.lock().unwrap().clone();
+    let mut heard = heard.heard_with_source();
     heard.sort_by(|a, b| a.0.cmp(&b.0));
     let mut wanted: Vec<(SessionId, Option<String>)> = [&loaded, &swept, &ownerless]
         .iter()

@@ -53,6 +53,7 @@ mod expiry;
 pub mod lease_checks;
 mod locks;
 mod owners;
+mod recorder;
 mod records;
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub use expiry::*;
 pub use lease_checks::Twins;
 pub use locks::*;
 pub use owners::*;
+pub use recorder::{Expired, ExpiredRecorder};
 pub use records::{expired, now_ms, record, Counter};
 
 /// What the checks need from a store's tests.

@@ -2,29 +2,20 @@
 //! and a load that meets an expired record, each once, with the owner.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use session_core::{ExpirySource, SessionConfig, SessionId, SessionManager};
+use session_store_conformance::ExpiredRecorder;
 use session_store_memory::MemoryStore;
-
-/// What the callback was told: id, owner, source.
-type Heard = Arc<Mutex<Vec<(SessionId, Option<String>, Option<ExpirySource>)>>>;
 
 /// A manager on `store` whose `on_expired` keeps what it hears, with a
 /// 200 ms idle timeout.
-fn manager(store: &MemoryStore) -> (SessionManager<u32>, Heard) {
-    let heard: Heard = Arc::default();
-    let seen = Arc::clone(&heard);
+fn manager(store: &MemoryStore) -> (SessionManager<u32>, ExpiredRecorder) {
+    let heard = ExpiredRecorder::new();
     let config = SessionConfig::testing()
         .store(store.clone())
         .idle_timeout(Duration::from_millis(200))
-        .on_expired(move |event| {
-            let owner = event.owner.map(str::to_owned);
-            seen.lock()
-                .unwrap()
-                .push((event.id.clone(), owner, event.source));
-        })
+        .on_expired(heard.hook())
         .build()
         .unwrap();
     (SessionManager::new(config), heard)
@@ -47,7 +38,7 @@ async fn the_sweeper_reports_each_expired_session_once_with_its_owner() {
     let (manager, heard) = manager(&store);
     let (id, cookie) = logged_in(&manager, "ada").await;
     for _ in 0..100 {
-        if !heard.lock().unwrap().is_empty() {
+        if !heard.is_empty() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -59,7 +50,7 @@ async fn the_sweeper_reports_each_expired_session_once_with_its_owner() {
     let fresh = manager.load(Some(&cookie)).await.unwrap();
     assert_ne!(fresh.id(), id);
     assert_eq!(
-        *heard.lock().unwrap(),
+        heard.heard_with_source(),
         [(id, Some("ada".to_owned()), Some(ExpirySource::Cleanup))]
     );
 }
@@ -74,13 +65,13 @@ async fn a_load_that_meets_an_expired_session_reports_it_and_the_cleanup_does_no
     let session = manager.load(Some(&cookie)).await.unwrap();
     assert_ne!(session.id(), id, "an expired session is never adopted");
     assert_eq!(
-        *heard.lock().unwrap(),
+        heard.heard_with_source(),
         [(id.clone(), Some("ada".to_owned()), Some(ExpirySource::Load))]
     );
     // The load removed it; the cleanup finds only the other one.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(store.remove_expired(), 1);
-    let heard = heard.lock().unwrap();
+    let heard = heard.heard_with_source();
     assert_eq!(heard.len(), 2, "{heard:?}");
     assert_eq!(
         heard[1],
@@ -97,7 +88,7 @@ async fn deleted_and_live_sessions_are_never_reported() {
     let session = manager.create();
     manager.commit(&session).await.unwrap();
     assert_eq!(store.remove_expired(), 0);
-    assert!(heard.lock().unwrap().is_empty());
+    assert!(heard.is_empty());
 }
 
 #[tokio::test]
@@ -109,6 +100,6 @@ async fn every_configuration_on_the_store_hears_and_a_dropped_one_stops() {
     drop(second);
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(store.remove_expired(), 1);
-    assert_eq!(first_heard.lock().unwrap().len(), 1);
-    assert!(second_heard.lock().unwrap().is_empty());
+    assert_eq!(first_heard.len(), 1);
+    assert!(second_heard.is_empty());
 }

@@ -8,16 +8,14 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{mongodb_url, raw, record, unique_collection, Dropped};
 use session_core::store::SessionStore;
 use session_core::{SessionConfig, SessionId};
+use session_store_conformance::ExpiredRecorder;
 use session_store_mongo::mongodb::bson::{doc, DateTime};
 use session_store_mongo::{MongoStore, MongoStoreBuilder};
-
-type Heard = Arc<Mutex<Vec<(SessionId, Option<String>)>>>;
 
 /// A store of `collection` built by `builder`, its indexes created.
 async fn store(builder: MongoStoreBuilder, collection: &str) -> MongoStore {
@@ -30,19 +28,41 @@ async fn store(builder: MongoStoreBuilder, collection: &str) -> MongoStore {
     store
 }
 
-/// A configuration on `store` whose `on_expired` appends to the answer.
-fn listen(store: &MongoStore) -> (SessionConfig, Heard) {
-    let heard: Heard = Arc::default();
-    let seen = Arc::clone(&heard);
+/// A configuration on `store` whose `on_expired` the answer records.
+fn listen(store: &MongoStore) -> (SessionConfig, ExpiredRecorder) {
+    let heard = ExpiredRecorder::new();
     let config = SessionConfig::testing()
         .store(store.clone())
-        .on_expired(move |event| {
-            let owner = event.owner.map(str::to_owned);
-            seen.lock().unwrap().push((event.id.clone(), owner));
-        })
+        .on_expired(heard.hook())
         .build()
         .unwrap();
     (config, heard)
+}
+
+/// One store of a fresh collection, built by `builder`, and what a
+/// configuration on it hears; the collection is dropped with the value.
+struct Listening {
+    name: String,
+    store: MongoStore,
+    config: SessionConfig,
+    heard: ExpiredRecorder,
+    // Last: the collection goes after the store that uses it.
+    _dropped: Dropped,
+}
+
+/// A [`Listening`] on a fresh collection named after `test`.
+async fn listening(test: &str, builder: MongoStoreBuilder) -> Listening {
+    let name = unique_collection(test);
+    let _dropped = Dropped(vec![name.clone()]);
+    let store = store(builder, &name).await;
+    let (config, heard) = listen(&store);
+    Listening {
+        name,
+        store,
+        config,
+        heard,
+        _dropped,
+    }
 }
 
 /// Creates `n` expired documents, every other one with an owner; their ids.
@@ -78,13 +98,13 @@ async fn two_stores_cleaning_one_collection_at_once_report_each_expired_document
         "together they removed every expired document ({a} + {b})"
     );
 
-    let mut all = heard_first.lock().unwrap().clone();
+    let mut all = heard_first.heard();
     assert_eq!(
         u64::try_from(all.len()).unwrap(),
         a,
         "the first reported what it removed"
     );
-    let second_heard = heard_second.lock().unwrap().clone();
+    let second_heard = heard_second.heard();
     assert_eq!(
         u64::try_from(second_heard.len()).unwrap(),
         b,
@@ -109,47 +129,49 @@ async fn two_stores_cleaning_one_collection_at_once_report_each_expired_document
 
 #[tokio::test]
 async fn remove_expired_goes_through_every_batch_and_one_batch_is_bounded() {
-    let name = unique_collection("batches");
-    let _dropped = Dropped(vec![name.clone()]);
-    let store = store(MongoStore::builder().no_cleanup().cleanup_batch(7), &name).await;
-    let (_config, heard) = listen(&store);
-    expired_documents(&store, 10).await;
+    let fx = listening(
+        "batches",
+        MongoStore::builder().no_cleanup().cleanup_batch(7),
+    )
+    .await;
+    let Listening {
+        name, store, heard, ..
+    } = &fx;
+    expired_documents(store, 10).await;
     assert_eq!(
         store.remove_expired_batch().await.unwrap(),
         7,
         "one batch: 7 at most"
     );
-    expired_documents(&store, 15).await;
+    expired_documents(store, 15).await;
     assert_eq!(
         store.remove_expired().await.unwrap(),
         18,
         "every batch until none is left"
     );
     assert_eq!(store.remove_expired().await.unwrap(), 0);
-    assert_eq!(heard.lock().unwrap().len(), 25);
-    let left = raw(&name).await.count_documents(doc! {}).await.unwrap();
+    assert_eq!(heard.len(), 25);
+    let left = raw(name).await.count_documents(doc! {}).await.unwrap();
     assert_eq!(left, 0);
 }
 
 #[tokio::test]
 async fn the_background_cleanup_reports_by_itself_and_stops_with_the_last_clone() {
-    let name = unique_collection("task");
-    let _dropped = Dropped(vec![name.clone()]);
     let period = Duration::from_millis(100);
-    let cleaning = store(MongoStore::builder().cleanup_every(period), &name).await;
-    let (config, heard) = listen(&cleaning);
+    let Listening {
+        name,
+        store: cleaning,
+        config,
+        heard,
+        _dropped,
+    } = listening("task", MongoStore::builder().cleanup_every(period)).await;
     let ids = expired_documents(&cleaning, 3).await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while heard.lock().unwrap().len() < 3 {
+    while heard.len() < 3 {
         assert!(Instant::now() < deadline, "the task reported within 10 s");
         tokio::time::sleep(period).await;
     }
-    let heard_ids: BTreeSet<SessionId> = heard
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(id, _)| id.clone())
-        .collect();
+    let heard_ids: BTreeSet<SessionId> = heard.ids();
     assert_eq!(heard_ids, ids);
 
     // Every clone: the application's, and the one its configuration holds.
@@ -166,27 +188,26 @@ async fn the_background_cleanup_reports_by_itself_and_stops_with_the_last_clone(
 
 #[tokio::test]
 async fn documents_another_cleaner_claimed_are_left_to_it_and_do_not_hold_the_cleanup() {
-    let name = unique_collection("claimed");
-    let _dropped = Dropped(vec![name.clone()]);
-    let store = store(MongoStore::builder().no_cleanup().cleanup_batch(3), &name).await;
-    let (_config, heard) = listen(&store);
+    let fx = listening(
+        "claimed",
+        MongoStore::builder().no_cleanup().cleanup_batch(3),
+    )
+    .await;
+    let Listening {
+        name, store, heard, ..
+    } = &fx;
     // A full batch claimed by a cleaner that stopped before its delete.
     let past = DateTime::from_millis(DateTime::now().timestamp_millis() - 1000);
     let stale: Vec<_> = (0..3)
         .map(|_| doc! { "_id": SessionId::random().as_str(), "expires_at": past, "cleanup_claim": "gone" })
         .collect();
-    raw(&name).await.insert_many(stale).await.unwrap();
-    let ids = expired_documents(&store, 2).await;
+    raw(name).await.insert_many(stale).await.unwrap();
+    let ids = expired_documents(store, 2).await;
     let removed = tokio::time::timeout(Duration::from_secs(5), store.remove_expired())
         .await
         .expect("the cleanup ends although a full batch is claimed by another")
         .unwrap();
     assert_eq!(removed, 2);
-    let heard_ids: BTreeSet<SessionId> = heard
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(id, _)| id.clone())
-        .collect();
+    let heard_ids: BTreeSet<SessionId> = heard.ids();
     assert_eq!(heard_ids, ids, "only its own claims are reported");
 }

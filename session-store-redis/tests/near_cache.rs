@@ -5,7 +5,7 @@
 mod common;
 
 use common::{have, record, redis_url, unique_prefix, until, Monitor, Raw, RedisServer, Scratch};
-use session_core::store::SessionStore;
+use session_core::store::{Record, SessionStore};
 use session_core::time::OffsetDateTime;
 use session_core::{SessionConfig, SessionId, SessionManager};
 use session_store_redis::{NearCache, NearCacheStats, RedisStore};
@@ -21,9 +21,14 @@ fn stats(store: &RedisStore) -> NearCacheStats {
 
 /// Two stores on one prefix of the shared Redis, each with its own cache.
 async fn two(test: &str) -> (RedisStore, RedisStore) {
-    let prefix = unique_prefix(test);
-    let a = cached_store(&redis_url(), &prefix).await;
-    let b = cached_store(&redis_url(), &prefix).await;
+    two_on(&redis_url(), &unique_prefix(test)).await
+}
+
+/// Two stores on `prefix` of the Redis at `url`, each with its own cache:
+/// two processes, as Redis sees them.
+async fn two_on(url: &str, prefix: &str) -> (RedisStore, RedisStore) {
+    let a = cached_store(url, prefix).await;
+    let b = cached_store(url, prefix).await;
     (a, b)
 }
 
@@ -209,16 +214,54 @@ fn private() -> Option<Scratch> {
     Some(Scratch::new("near-cache"))
 }
 
+/// A redis-server of the test's own with one cached store holding a
+/// session, and a raw connection to the server. A test binds every field:
+/// the server and its directory must live as long as the test.
+struct Holding {
+    raw: Raw,
+    store: RedisStore,
+    rec: Record,
+    /// The store's flush count once the session is cached.
+    flushes: u64,
+    server: RedisServer,
+    scratch: Scratch,
+}
+
+/// `None` (the test skips) without redis-server.
+async fn holding() -> Option<Holding> {
+    let scratch = private()?;
+    let server = RedisServer::start(&scratch).await;
+    let store = cached_store(&server.url(), "session:").await;
+    let rec = record(60_000);
+    store.create(&rec).await.expect("create");
+    cache_in(&store, &rec.id).await;
+    let flushes = stats(&store).flushes;
+    let raw = Raw::connect(&server.address())
+        .await
+        .expect("the server is up");
+    Some(Holding {
+        raw,
+        store,
+        rec,
+        flushes,
+        server,
+        scratch,
+    })
+}
+
 #[tokio::test]
 async fn flushdb_empties_the_cache() {
-    let Some(scratch) = private() else { return };
-    let server = RedisServer::start(&scratch).await;
-    let b = cached_store(&server.url(), "session:").await;
-    let rec = record(60_000);
-    b.create(&rec).await.unwrap();
-    cache_in(&b, &rec.id).await;
-    let flushes = stats(&b).flushes;
-    let mut raw = Raw::connect(&server.address()).await.unwrap();
+    let Some(Holding {
+        mut raw,
+        store: b,
+        rec,
+        flushes,
+        server: _server,
+        scratch: _scratch,
+    }) = holding().await
+    else {
+        return;
+    };
     raw.cmd(&["FLUSHDB"]).await.unwrap();
     until("the flush reaches b", || async {
         stats(&b).flushes > flushes
@@ -232,8 +275,7 @@ async fn a_redis_restart_serves_nothing_stale() {
     let Some(scratch) = private() else { return };
     let mut server = RedisServer::start(&scratch).await;
     // Two processes, as Redis sees them, both holding the session.
-    let a = cached_store(&server.url(), "session:").await;
-    let b = cached_store(&server.url(), "session:").await;
+    let (a, b) = two_on(&server.url(), "session:").await;
     let rec = record(60_000);
     b.create(&rec).await.unwrap();
     cache_in(&a, &rec.id).await;
@@ -278,14 +320,17 @@ async fn a_redis_restart_serves_nothing_stale() {
 
 #[tokio::test]
 async fn a_lost_invalidation_connection_flushes_the_cache_and_tracking_comes_back() {
-    let Some(scratch) = private() else { return };
-    let server = RedisServer::start(&scratch).await;
-    let b = cached_store(&server.url(), "session:").await;
-    let rec = record(60_000);
-    b.create(&rec).await.unwrap();
-    cache_in(&b, &rec.id).await;
-    let flushes = stats(&b).flushes;
-    let mut raw = Raw::connect(&server.address()).await.unwrap();
+    let Some(Holding {
+        mut raw,
+        store: b,
+        rec,
+        flushes,
+        server: _server,
+        scratch: _scratch,
+    }) = holding().await
+    else {
+        return;
+    };
     // Redis stays up; only the connection that receives the invalidations
     // goes, so the next write's invalidation reaches nobody.
     raw.cmd(&["CLIENT", "KILL", "TYPE", "pubsub"])

@@ -8,9 +8,10 @@
 //! [`Counter`], the peers with their insert API under the key `"count"`.
 //! Each library keeps its own defaults for cookies and expiry (BENCHMARKS.md
 //! lists what each does per request); only the secret is set, random per
-//! process. Ours runs twice per store: `ours` with its defaults (idle
-//! expiry extended and `Set-Cookie` sent on every request that loads the
-//! session) and `ours-onwrite` with `IdleRefresh::OnWrite`, which does the
+//! process. Ours runs twice per store: `ours` with its defaults (a read
+//! extends the idle expiry, with a touch of the store and the cookie sent
+//! again, only once it would move by the refresh fraction of the idle
+//! timeout) and `ours-onwrite` with `IdleRefresh::OnWrite`, which does the
 //! peers' default work (nothing written or sent on a read).
 
 use std::fmt;

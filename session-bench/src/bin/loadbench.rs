@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p session-bench --bin loadbench -- --out session-bench/results
-//!     [--users 256] [--duration 2] [--warmup 1] [--runs 3] [--max-requests 2000000]
+//!     [--users 256] [--duration 2] [--warmup 0.5] [--runs 3] [--max-requests 2000000]
 //!     [--only axum/ours,tower-sessions] [--redis-delay-us 500] [--shared-session]
 //! ```
 //!
@@ -16,6 +16,11 @@
 //! `--redis-delay-us` puts a delay proxy (`session_bench::delay`) between
 //! the apps and Redis, adding that much latency each way, as a network
 //! would; the round-trip and command counts still read Redis directly.
+//!
+//! `loadbench --render FILE.json` runs nothing: it reads a saved
+//! `results.json`, computes its ratios and targets again with this code and
+//! prints the markdown tables (what the run wrote to `results.md`, with the
+//! current targets).
 //!
 //! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app;
 //! the benchmark starts those children itself.
@@ -43,6 +48,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
         Some("serve") => serve(&args[1..]),
+        Some("--render") => render(&args[1..]),
         Some("--help" | "-h") => {
             println!("{}", USAGE);
             Ok(())
@@ -56,7 +62,19 @@ fn main() {
 }
 
 const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...] [--redis-delay-us MICROS] [--shared-session]
+       loadbench --render FILE.json
        loadbench serve APP [--redis URL] [--prefix PREFIX]";
+
+/// Prints the tables of a saved run, its ratios and targets computed again.
+fn render(args: &[String]) -> Result<(), BoxError> {
+    let [path] = args else {
+        return Err(format!("--render takes one file\n{USAGE}").into());
+    };
+    let json = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let report = Report::from_json(&json).map_err(|e| format!("{path} is not a saved run: {e}"))?;
+    print!("{}", report.markdown());
+    Ok(())
+}
 
 /// The child: runs one app and prints `LISTENING <addr>` once it accepts.
 fn serve(args: &[String]) -> Result<(), BoxError> {
@@ -98,7 +116,7 @@ impl Options {
             out: PathBuf::from("session-bench/results"),
             users: 256,
             duration: Duration::from_secs(2),
-            warmup: Duration::from_secs(1),
+            warmup: Duration::from_millis(500),
             runs: 3,
             max_requests: 2_000_000,
             only: Vec::new(),

@@ -12,6 +12,7 @@ use session_core::{
     store::{SessionStore, StoreError},
     SessionId,
 };
+use session_store_conformance::ExpiredRecorder;
 use session_store_sql::sqlx::{self, AssertSqlSafe};
 use session_store_sql::{SqlDialect, SqlPool, SqlStore, SqlStoreBuilder};
 
@@ -388,19 +389,12 @@ pub(crate) async fn background_cleanup_runs_and_stops_with_the_store(fx: &Fixtur
     assert_eq!(fx.raw_count().await, 5);
 }
 
-/// What a configuration's `on_expired` heard: id and owner.
-type Heard = Arc<Mutex<Vec<(SessionId, Option<String>)>>>;
-
 /// Builds a configuration on `store` that keeps what `on_expired` hears.
-fn listen(store: &SqlStore) -> (session_core::SessionConfig, Heard) {
-    let heard: Heard = Arc::default();
-    let seen = Arc::clone(&heard);
+fn listen(store: &SqlStore) -> (session_core::SessionConfig, ExpiredRecorder) {
+    let heard = ExpiredRecorder::new();
     let config = session_core::SessionConfig::testing()
         .store(store.clone())
-        .on_expired(move |event| {
-            let owner = event.owner.map(str::to_owned);
-            seen.lock().unwrap().push((event.id.clone(), owner));
-        })
+        .on_expired(heard.hook())
         .build()
         .unwrap();
     (config, heard)
@@ -425,8 +419,8 @@ pub(crate) async fn cleanup_reports_each_removed_row_once_across_processes(fx: &
     one.create(&live).await.unwrap();
     let (a, b) = tokio::join!(one.remove_expired(), two.remove_expired());
     assert_eq!(a.unwrap() + b.unwrap(), 30);
-    let mut heard: Vec<_> = heard_one.lock().unwrap().clone();
-    heard.extend(heard_two.lock().unwrap().iter().cloned());
+    let mut heard: Vec<_> = heard_one.heard();
+    heard.extend(heard_two.heard());
     heard.sort();
     wanted.sort();
     assert_eq!(heard, wanted, "each removed row once, with its owner");
@@ -442,13 +436,13 @@ pub(crate) async fn the_background_cleanup_reports_what_it_removes(fx: &Fixture)
     let gone = expired().with_owner(Some("ada".into()));
     store.create(&gone).await.unwrap();
     let mut waited = 0;
-    while heard.lock().unwrap().is_empty() {
+    while heard.is_empty() {
         assert!(waited < 3000, "the cleanup task reported nothing");
         tokio::time::sleep(Duration::from_millis(50)).await;
         waited += 50;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(*heard.lock().unwrap(), [(gone.id, Some("ada".to_owned()))]);
+    assert_eq!(heard.heard(), [(gone.id, Some("ada".to_owned()))]);
 }
 
 pub(crate) async fn migrate_is_idempotent(fx: &Fixture) {
