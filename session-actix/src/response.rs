@@ -5,7 +5,7 @@
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use session_core::adapter::{Reply, ResponseHeaders, VALID_HEADER_VALUE};
+use session_core::adapter::{header, Reply, ResponseHeaders, VALID_HEADER_VALUE};
 
 /// This middleware's name and how to install it, for core's missing-layer
 /// answer.
@@ -30,17 +30,32 @@ pub(crate) struct Headers<'a>(pub(crate) &'a mut HeaderMap);
 
 impl ResponseHeaders for Headers<'_> {
     fn any_line(&self, name: &'static str, test: &mut dyn FnMut(Option<&str>) -> bool) -> bool {
-        let mut values = self.0.get_all(name);
+        let mut values = self.0.get_all(header_name(name));
         values.any(|v| test(v.to_str().ok()))
     }
 
     fn append(&mut self, name: &'static str, value: String) {
         let value = HeaderValue::try_from(value).expect(VALID_HEADER_VALUE);
-        self.0.append(HeaderName::from_static(name), value);
+        self.0.append(header_name(name), value);
     }
 
     fn insert(&mut self, name: &'static str, value: &'static str) {
         let value = HeaderValue::from_static(value);
-        self.0.insert(HeaderName::from_static(name), value);
+        self.0.insert(header_name(name), value);
+    }
+}
+
+/// The `HeaderName` of one of core's names: the ones every response with a
+/// session meets are the framework's constants, since parsing a name from
+/// text (`&str` as a key, or `from_static` at run time) costs several times
+/// more than telling these few apart.
+fn header_name(name: &'static str) -> HeaderName {
+    use actix_web::http::header as names;
+    match name {
+        header::SET_COOKIE => names::SET_COOKIE,
+        header::CACHE_CONTROL => names::CACHE_CONTROL,
+        header::VARY => names::VARY,
+        // Core's names are lowercase tokens, which `from_static` takes.
+        _ => HeaderName::from_static(name),
     }
 }

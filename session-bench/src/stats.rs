@@ -1,4 +1,4 @@
-//! Percentiles and medians.
+//! Percentiles, medians and the spread of a few values.
 
 /// The `p`-th percentile (0 < p <= 100) of sorted samples, by the
 /// nearest-rank method: the smallest sample such that at least `p` percent of
@@ -46,6 +46,54 @@ pub fn median(values: &[f64]) -> Option<f64> {
     })
 }
 
+/// How a few values (one figure per round) spread: the median between the
+/// lowest, the quartiles and the highest.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The lowest value.
+    pub min: f64,
+    /// The lower quartile: the median of the values below the median.
+    pub q1: f64,
+    /// The median.
+    pub median: f64,
+    /// The upper quartile: the median of the values above the median.
+    pub q3: f64,
+    /// The highest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values` (any order); `None` for no values. The
+    /// quartiles are the medians of the lower and upper halves, the middle
+    /// value of an odd count left out of both (Tukey's hinges), so that
+    /// they are values of the run, or means of two, never extrapolated.
+    ///
+    /// ```
+    /// use session_bench::stats::Spread;
+    ///
+    /// let spread = Spread::of(&[0.75, 1.5, 0.5, 1.0, 1.25]).unwrap();
+    /// assert_eq!((spread.min, spread.median, spread.max), (0.5, 1.0, 1.5));
+    /// assert_eq!((spread.q1, spread.q3), (0.625, 1.375));
+    /// assert!(Spread::of(&[]).is_none());
+    /// ```
+    pub fn of(values: &[f64]) -> Option<Self> {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let (first, last) = (*sorted.first()?, *sorted.last()?);
+        let half = sorted.len() / 2;
+        let lower = &sorted[..half];
+        let upper = &sorted[sorted.len() - half..];
+        let middle = median(&sorted)?;
+        Some(Spread {
+            min: first,
+            q1: median(lower).unwrap_or(middle),
+            median: middle,
+            q3: median(upper).unwrap_or(middle),
+            max: last,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +124,24 @@ mod tests {
         assert_eq!(median(&[5.0]), Some(5.0));
         assert_eq!(median(&[9.0, 1.0, 5.0]), Some(5.0));
         assert_eq!(median(&[1.0, 9.0, 5.0, 3.0]), Some(4.0));
+    }
+
+    #[test]
+    fn spread_of_odd_even_and_single_counts() {
+        let one = Spread::of(&[2.0]).unwrap();
+        assert_eq!(
+            (one.min, one.q1, one.median, one.q3, one.max),
+            (2.0, 2.0, 2.0, 2.0, 2.0)
+        );
+        let even = Spread::of(&[4.0, 1.0, 3.0, 2.0]).unwrap();
+        assert_eq!(
+            (even.min, even.q1, even.median, even.q3, even.max),
+            (1.0, 1.5, 2.5, 3.5, 4.0)
+        );
+        let odd = Spread::of(&[5.0, 1.0, 4.0, 2.0, 3.0, 7.0, 6.0]).unwrap();
+        assert_eq!((odd.q1, odd.median, odd.q3), (2.0, 4.0, 6.0));
+        // One wild round moves the extremes, not the median.
+        let wild = Spread::of(&[1.0, 1.1, 0.9, 1.0, 30.0]).unwrap();
+        assert_eq!((wild.median, wild.max), (1.0, 30.0));
     }
 }

@@ -210,10 +210,22 @@ pub(crate) async fn store_call<R>(
             span.record("id", tracing::field::display(id));
         }
     }
+    // A span that no subscriber takes, and whose fields `log` would not
+    // print either (tracing's `log` feature turns them into log records at
+    // the span's level while no subscriber is set), shows nowhere: it is
+    // neither entered around the call nor given its outcome, which on a
+    // disabled span cost more than the rest of this function.
+    let quiet = span.is_disabled() && log::max_level() < log::LevelFilter::Info;
     let started = Instant::now();
-    let result = call.instrument(span.clone()).await;
+    let result = if quiet {
+        call.await
+    } else {
+        call.instrument(span.clone()).await
+    };
     let elapsed = started.elapsed();
-    span.record("outcome", outcome(&result));
+    if !quiet {
+        span.record("outcome", outcome(&result));
+    }
     record_call(operation, elapsed, result.as_ref().err());
     result
 }

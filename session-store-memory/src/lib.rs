@@ -5,7 +5,9 @@
 //!   index ordered by time, and an owner index for "log out everywhere".
 //! - Expired records are invisible on load at once, and a background sweeper
 //!   removes them, reading only the front of the expiry index (what has
-//!   expired), never the whole map. It stops when the store is dropped.
+//!   expired), never the whole map, in short steps on tokio's blocking pool
+//!   so that no runtime worker waits for it. It stops when the store is
+//!   dropped.
 //!   Each record it removes, and each expired one a load meets (and
 //!   removes), is reported once to the store's
 //!   [`ExpirySink`](session_core::store::ExpirySink), for `on_expired`.

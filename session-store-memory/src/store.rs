@@ -24,17 +24,20 @@ use crate::owners::OwnerSessions;
 
 /// How many expired records one sweep step removes at most. A removal costs
 /// about a microsecond in a store of a million sessions (cache misses), so a
-/// step holds its worker for tens of microseconds, not the milliseconds that
-/// would delay every request queued behind it.
+/// step runs for tens of microseconds; each removal write-locks one record's
+/// shard alone, for the removal itself (well under a microsecond), so a
+/// request for another record of that shard waits no longer than that.
 const SWEEP_BATCH: usize = 64;
 
 /// How long one step of the background sweeper may run: on a slow or busy
 /// machine a removal costs several times more, and a step ends after this
-/// long even before [`SWEEP_BATCH`] removals, so the requests queued behind
-/// it wait no longer than this, whatever the machine.
+/// long even before [`SWEEP_BATCH`] removals, so that a step's share of the
+/// CPU stays small whatever the machine.
 const SWEEP_STEP_TIME: Duration = Duration::from_micros(100);
 
 /// Index entries a step takes at a time, between two looks at the clock.
+/// Also the least a step removes while the index has due entries, which
+/// bounds a sweep's length (see `sweep_steps_at_most`).
 const SWEEP_CHUNK: usize = 16;
 
 /// The background sweeper's pause between two steps of one sweep: it takes
@@ -43,6 +46,18 @@ const SWEEP_CHUNK: usize = 16;
 /// instead of in one burst that competes with the requests for the CPU.
 /// Expired records are invisible meanwhile; only their memory waits.
 const SWEEP_PAUSE: Duration = Duration::from_millis(1);
+
+/// The most steps a background sweep of `due` due records takes: each step
+/// but the last removes at least a chunk, and the last finds the index dry.
+/// With [`SWEEP_PAUSE`] between steps, a sweep of 100,000 ends within
+/// 6,251 steps and pauses (1,563 at [`SWEEP_BATCH`] per step, which is what
+/// a step does unless the machine is slow: 2 to 4 s in all). A sweep takes
+/// only the seconds that had passed when it started: records that expire
+/// meanwhile wait for the next one. What the sweeper's test holds it to.
+#[cfg(test)]
+const fn sweep_steps_at_most(due: usize) -> usize {
+    due.div_ceil(SWEEP_CHUNK) + 1
+}
 
 /// How often the sweeper removes expired records unless
 /// [`MemoryStoreBuilder::cleanup_every`] says otherwise.
@@ -97,6 +112,11 @@ struct Inner {
     owner_limits: std::sync::Mutex<()>,
     /// Where the records removed because they expired are reported.
     expiry_sink: ExpirySink,
+    /// The background sweeper's steps done, for this crate's tests (they
+    /// run on another thread, so the store's length alone does not say
+    /// whether one has ended).
+    #[cfg(test)]
+    steps: AtomicUsize,
 }
 
 /// Where the store reads the time: the system clock, or, in this crate's
@@ -157,8 +177,10 @@ impl MemoryStoreBuilder {
         self
     }
 
-    /// Builds the store. The sweeper is spawned on the current tokio runtime;
-    /// outside a runtime there is none (and a debug event says so).
+    /// Builds the store. The sweeper is spawned on the current tokio runtime
+    /// (its removals run on that runtime's blocking pool, where the
+    /// `on_expired` callbacks of the sessions it removes run too); outside
+    /// a runtime there is none (and a debug event says so).
     pub fn build(self) -> MemoryStore {
         let store = MemoryStore {
             inner: Arc::new(Inner {
@@ -171,6 +193,8 @@ impl MemoryStoreBuilder {
                 locks: LockTable::default(),
                 owner_limits: std::sync::Mutex::new(()),
                 expiry_sink: ExpirySink::new(),
+                #[cfg(test)]
+                steps: AtomicUsize::new(0),
             }),
         };
         if let Some(period) = self.cleanup_every {
@@ -188,6 +212,11 @@ impl MemoryStoreBuilder {
 }
 
 /// Runs until the store is dropped (the weak reference no longer upgrades).
+///
+/// Only the timing runs on the runtime: each step runs on tokio's blocking
+/// pool (`spawn_blocking`), so the requests queued on a worker never wait
+/// behind a step, and the removed records' memory is freed there too, after
+/// their shard's lock is released.
 async fn sweeper(store: Weak<Inner>, period: Duration) {
     let mut ticks = tokio::time::interval(period);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -197,15 +226,31 @@ async fn sweeper(store: Weak<Inner>, period: Duration) {
         let Some(now) = store.upgrade().map(|inner| inner.clock.now()) else {
             return;
         };
+        // The records due at `now` only: later ones wait for the next tick,
+        // so the sweep ends within a step per chunk of what was due.
         // A step at a time, the store held only during a step: dropping
         // the store ends a sweep in the middle.
         loop {
             let Some(inner) = store.upgrade() else { return };
-            if inner.sweep_step(now, SWEEP_STEP_TIME).is_done() {
-                inner.locks.sweep();
-                break;
+            let step = tokio::task::spawn_blocking(move || {
+                let step = inner.sweep_step(now, SWEEP_STEP_TIME);
+                if step.is_done() {
+                    inner.locks.sweep();
+                }
+                #[cfg(test)]
+                inner.steps.fetch_add(1, Ordering::AcqRel);
+                step
+            });
+            match step.await {
+                Ok(step) if step.is_done() => break,
+                Ok(_) => {}
+                Err(error) => {
+                    // A listener that panicked, or a runtime shutting down:
+                    // the next tick starts over from the index.
+                    tracing::warn!(%error, "a memory store sweep step failed");
+                    break;
+                }
             }
-            drop(inner);
             tokio::time::sleep(SWEEP_PAUSE).await;
         }
     }
@@ -1042,10 +1087,27 @@ mod tests {
         assert_eq!(store.inner.expiry.len(), 0);
     }
 
+    /// Waits, in real time, until the sweeper (whose steps run on the
+    /// blocking pool) has ended its step `step` (counted from 1); answers
+    /// the store's length then.
+    async fn stepped(store: &MemoryStore, step: usize) -> usize {
+        let started = std::time::Instant::now();
+        while store.inner.steps.load(Ordering::Acquire) < step {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the sweep goes on"
+            );
+            tokio::task::yield_now().await;
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        store.len()
+    }
+
     /// The background sweeper removes a backlog a step at a time and sleeps
     /// between steps: without time passing it does not go on, however
     /// often the runtime is free (a sweep that only yielded would take the
-    /// whole backlog here, and the CPU from the requests meanwhile).
+    /// whole backlog here, and the CPU from the requests meanwhile). And it
+    /// ends within the bound of `sweep_steps_at_most`.
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn the_sweeper_pauses_between_the_steps_of_a_backlog() {
         let period = Duration::from_secs(60);
@@ -1055,38 +1117,49 @@ mod tests {
             store.create(&expiring_at(whole_second(-60))).await.unwrap();
         }
         let total = store.len();
+        // Real time for a step on the blocking pool to run, were one due.
         let idle = || async {
-            for _ in 0..1000 {
+            for _ in 0..100 {
                 tokio::task::yield_now().await;
+                std::thread::sleep(Duration::from_micros(50));
             }
         };
         idle().await;
         assert_eq!(store.len(), total, "nothing before the first tick");
         tokio::time::advance(period).await;
-        idle().await;
         // A step ends after SWEEP_BATCH removals, or sooner once its time
         // is spent (real time, which a slow test machine may spend first),
         // but never before one chunk.
         let one_step = SWEEP_CHUNK..=SWEEP_BATCH;
-        let mut left = store.len();
+        let mut left = stepped(&store, 1).await;
         assert!(one_step.contains(&(total - left)), "one step, then a pause");
         let mut pauses = 0;
         while left > 0 {
             idle().await;
             assert_eq!(store.len(), left, "nothing more until the pause ends");
             tokio::time::advance(SWEEP_PAUSE).await;
-            idle().await;
-            let now_left = store.len();
+            let now_left = stepped(&store, pauses + 2).await;
             assert!(
                 now_left == 0 || one_step.contains(&(left - now_left)),
                 "one step per pause: {left} -> {now_left}"
             );
             left = now_left;
             pauses += 1;
-            assert!(pauses <= total / SWEEP_CHUNK, "the sweep goes on");
+            assert!(
+                pauses < sweep_steps_at_most(total),
+                "the sweep ends within its bound"
+            );
         }
         assert!(store.is_empty());
         store.assert_consistent();
+    }
+
+    #[test]
+    fn the_bound_on_a_sweep_counts_a_chunk_per_step_and_a_last_look() {
+        assert_eq!(sweep_steps_at_most(0), 1);
+        assert_eq!(sweep_steps_at_most(1), 2);
+        assert_eq!(sweep_steps_at_most(SWEEP_CHUNK), 2);
+        assert_eq!(sweep_steps_at_most(100_000), 6_251);
     }
 
     /// A step ends once its time is spent, after whole chunks: with no time

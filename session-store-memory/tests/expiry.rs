@@ -103,3 +103,47 @@ async fn every_configuration_on_the_store_hears_and_a_dropped_one_stops() {
     assert_eq!(first_heard.len(), 1);
     assert!(second_heard.is_empty());
 }
+
+/// The sweeper's steps run on the runtime's blocking pool, not on the
+/// worker that serves the requests (a request queued there would wait for
+/// the step), and still inside the runtime, so that an `on_expired` callback
+/// can spawn tasks.
+#[tokio::test(flavor = "current_thread")]
+async fn the_sweeper_removes_off_the_runtime_worker_and_inside_the_runtime() {
+    let store = MemoryStore::builder()
+        .cleanup_every(Duration::from_millis(100))
+        .build();
+    use std::sync::{Arc, Mutex};
+
+    let heard: Arc<Mutex<Vec<(std::thread::ThreadId, bool)>>> = Arc::default();
+    let seen = Arc::clone(&heard);
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .idle_timeout(Duration::from_millis(200))
+        .on_expired(move |_| {
+            let in_runtime = tokio::runtime::Handle::try_current().is_ok();
+            seen.lock()
+                .unwrap()
+                .push((std::thread::current().id(), in_runtime));
+        })
+        .build()
+        .unwrap();
+    let manager = SessionManager::new(config);
+    logged_in(&manager, "ada").await;
+    for _ in 0..100 {
+        if !heard.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let heard = heard.lock().unwrap();
+    let [(thread, in_runtime)] = heard[..] else {
+        panic!("one report, not {heard:?}");
+    };
+    assert_ne!(
+        thread,
+        std::thread::current().id(),
+        "not on the runtime's only worker"
+    );
+    assert!(in_runtime, "inside the runtime");
+}

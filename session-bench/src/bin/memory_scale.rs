@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo run --release -p session-bench --bin memory_scale -- \
-//!     [--sessions 1000000] [--expiring 100000] [--rounds 5] [--rate 40000] [--workers 2]
+//!     [--sessions 1000000] [--expiring 100000] [--rounds 7] [--rate 40000] [--workers 2] \
+//!     [--only memory|latency]
 //! ```
 //!
 //! - Memory: each case runs in a child process of its own (this binary again,
@@ -17,10 +18,18 @@
 //!   expiry to 1 save, on random live sessions) arrive at `--rate` per
 //!   second whatever the store does (open loop: a thread spawns them on the
 //!   runtime on schedule), and each request's latency runs from its spawn to
-//!   its answer, queueing included. The sweep window holds the requests
-//!   that started while the expired sessions were being removed; the
-//!   baseline, those of a window as long just before the expiry (so that
-//!   both are as likely to catch a stall of the machine), at most `LEAD`.
+//!   its answer, queueing included. One store serves every round; each
+//!   round adds the sessions that expire together, and judges three
+//!   windows of its requests: the sweep (while the expired sessions were
+//!   being removed) between two baselines as long, one just before the
+//!   expiry and one just after the sweep, so that a stall of the loaded
+//!   machine is as likely to land in a baseline as in the sweep. A round's
+//!   ratio is the sweep's p99 over the p99 of both baselines' requests
+//!   together; the verdict is the median of the rounds' ratios, printed
+//!   with its quartiles and range, beside the control (the after-baseline's
+//!   p99 over the before-baseline's: the machine's own drift with no sweep
+//!   in either) and the load average at the start, at every round and at
+//!   the end.
 // A measuring tool: its report goes to standard output.
 #![allow(clippy::print_stdout)]
 
@@ -28,7 +37,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use session_bench::stats::{median, percentile};
+use session_bench::stats::{percentile, Spread};
 use session_bench::typical::{typical, TypicalSession};
 use session_bench::BoxError;
 use session_core::crypto::token;
@@ -40,7 +49,17 @@ use session_store_memory::MemoryStore;
 /// How often the store's sweeper runs in the latency rounds.
 const SWEEP_EVERY: Duration = Duration::from_millis(100);
 /// How long before the expiry the requests run: the longest baseline.
-const LEAD: Duration = Duration::from_secs(5);
+const LEAD: Duration = Duration::from_secs(3);
+/// The shortest window judged: below it a window holds too few requests
+/// (20,000 at 40,000/s) for its p99 to mean much.
+const MIN_WINDOW: Duration = Duration::from_millis(500);
+/// How often the store's length is read to see the sweep start and end.
+const POLL: Duration = Duration::from_micros(200);
+/// The gap after the sweep before the second baseline: the requests that
+/// queued behind the sweep's last step are answered by then.
+const SETTLE: Duration = Duration::from_millis(200);
+/// The target: the sweep's p99 at most this many times the baselines'.
+const TARGET: f64 = 1.2;
 
 /// What is kept in the store for the memory figures.
 #[derive(Debug, Clone, Copy)]
@@ -93,6 +112,9 @@ struct Options {
     rounds: usize,
     rate: f64,
     workers: usize,
+    /// Which tables to print (`--only memory` or `--only latency`).
+    memory: bool,
+    latency: bool,
     /// Set in a child: measure this case and print one line.
     child: Option<MemoryCase>,
 }
@@ -111,9 +133,16 @@ fn run() -> Result<(), BoxError> {
         println!("{before} {after} {payload}");
         return Ok(());
     }
-    let mut out = memory_table(&options)?;
-    out.push('\n');
-    out.push_str(&latency_table(&options)?);
+    let mut out = String::new();
+    if options.memory {
+        out.push_str(&memory_table(&options)?);
+    }
+    if options.latency {
+        if options.memory {
+            out.push('\n');
+        }
+        out.push_str(&latency_table(&options)?);
+    }
     let mut stdout = std::io::stdout().lock();
     std::io::Write::write_all(&mut stdout, out.as_bytes())?;
     Ok(())
@@ -123,9 +152,11 @@ fn options() -> Result<Options, BoxError> {
     let mut options = Options {
         sessions: 1_000_000,
         expiring: 100_000,
-        rounds: 5,
+        rounds: 7,
         rate: 40_000.0,
         workers: 2,
+        memory: true,
+        latency: true,
         child: None,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -138,6 +169,11 @@ fn options() -> Result<Options, BoxError> {
             "--rounds" => options.rounds = value.parse()?,
             "--rate" => options.rate = value.parse()?,
             "--workers" => options.workers = value.parse()?,
+            "--only" => match value.as_str() {
+                "memory" => options.latency = false,
+                "latency" => options.memory = false,
+                _ => return Err(format!("--only takes memory or latency, not {value}").into()),
+            },
             "--measure-memory" => options.child = Some(MemoryCase::parse(value)?),
             _ => return Err(format!("unknown flag {flag}").into()),
         }
@@ -342,105 +378,271 @@ impl Window {
     }
 }
 
+/// Where a round's three windows lie, in µs since the round's epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Windows {
+    before: std::ops::Range<u64>,
+    sweep: std::ops::Range<u64>,
+    after: std::ops::Range<u64>,
+}
+
+impl Windows {
+    /// The windows of a round whose records expired at `expiry` and whose
+    /// sweep was seen from `start` to `end` (µs; `start` is when the store
+    /// first held fewer records, seen at most `POLL` late). Both baselines
+    /// are as long as the sweep, within `[MIN_WINDOW, LEAD]`: the one just
+    /// before the expiry, and the one that starts `SETTLE` after the sweep,
+    /// so that a stall of the machine is as likely to fall in either as in
+    /// the sweep. A sweep shorter than `MIN_WINDOW` is judged over
+    /// `MIN_WINDOW` from its start (too few requests otherwise for a p99).
+    fn of(expiry: u64, start: u64, end: u64) -> Self {
+        let us = |d: Duration| d.as_micros() as u64;
+        let length = end.saturating_sub(start).clamp(us(MIN_WINDOW), us(LEAD));
+        let from = start.saturating_sub(us(POLL));
+        let after = end + us(SETTLE);
+        Windows {
+            before: expiry.saturating_sub(length)..expiry,
+            sweep: from..(end + 1).max(from + length),
+            after: after..after + length,
+        }
+    }
+
+    /// When the last window ends: the round may stop once it has passed.
+    fn end(&self) -> u64 {
+        self.after.end
+    }
+}
+
 /// One latency round.
 #[derive(Debug)]
 struct Round {
-    baseline: Window,
+    before: Window,
     sweep: Window,
+    after: Window,
+    /// The p99 of the two baselines' requests together, µs.
+    baseline_p99: f64,
     sweep_ms: f64,
+    /// The 1-minute load average when the round started.
+    load: f64,
+}
+
+impl Round {
+    /// The figure the target bounds: the sweep's p99 over the baselines'.
+    fn ratio(&self) -> f64 {
+        self.sweep.p99 / self.baseline_p99
+    }
+
+    /// The machine's own drift within a round, no sweep in either window:
+    /// what a ratio must stand out from to mean anything.
+    fn control(&self) -> f64 {
+        self.after.p99 / self.before.p99
+    }
+}
+
+/// Two sorted lists as one.
+fn merged(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i] <= b[j] {
+            out.push(a[i]);
+            i += 1;
+        } else {
+            out.push(b[j]);
+            j += 1;
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
+}
+
+/// `/proc/loadavg`'s 1-, 5- and 15-minute load averages.
+fn parse_loadavg(text: &str) -> Option<[f64; 3]> {
+    let mut fields = text.split_whitespace().map(str::parse::<f64>);
+    let mut next = || fields.next()?.ok();
+    Some([next()?, next()?, next()?])
+}
+
+/// The machine's load now; `None` where `/proc/loadavg` cannot be read.
+fn load_average() -> Option<[f64; 3]> {
+    parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
+}
+
+fn describe_load(load: Option<[f64; 3]>) -> String {
+    match load {
+        Some([one, five, fifteen]) => format!("{one:.2} {five:.2} {fifteen:.2}"),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// What the rounds say against the target: met, or not, by the median of
+/// the rounds' ratios, and whether the machine's own drift between two
+/// windows without a sweep (the control) was as wide as the effect.
+fn verdict(ratios: &Spread, control: &Spread) -> String {
+    let met = ratios.median <= TARGET;
+    let noise = control.q1.min(1.0 / control.q3.max(f64::MIN_POSITIVE));
+    let within_noise = ratios.median >= noise && ratios.median <= 1.0 / noise;
+    format!(
+        "**{}**: median ratio {:.2}x against at most {TARGET}x{}",
+        if met { "met" } else { "not met" },
+        ratios.median,
+        if within_noise && !met {
+            " (but within the machine's own drift between two baselines: rerun on a quieter machine)"
+        } else {
+            ""
+        }
+    )
 }
 
 fn latency_table(options: &Options) -> Result<String, BoxError> {
+    let load_start = load_average();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.workers)
         .enable_all()
         .build()?;
+    let data = payload()?;
+    // Built inside the runtime: its sweeper runs there. One store for every
+    // round: each round adds the sessions that expire together.
+    let store =
+        runtime.block_on(async { MemoryStore::builder().cleanup_every(SWEEP_EVERY).build() });
+    let live = Arc::new(runtime.block_on(fill_live(&store, options.sessions, &data))?);
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let mut out = format!(
-        "sweep latency: {} live sessions, {} expiring in one second, {:.0} requests/s (3 loads with touch : 1 save), {} workers, sweeper every {} ms\n\n| round | window | requests | p50 µs | p99 µs | p99.9 µs | max µs | sweep ms |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
-        options.sessions, options.expiring, options.rate, options.workers, SWEEP_EVERY.as_millis()
+        "sweep latency: {} live sessions, {} expiring in one second per round, {:.0} requests/s (3 loads with touch : 1 save), {} workers, sweeper every {} ms; {cores} cores, load average (1, 5, 15 min) {} at the start\n\n| round | load 1m | window | requests | p50 µs | p99 µs | p99.9 µs | max µs | sweep ms | sweep / baseline p99 |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+        options.sessions,
+        options.expiring,
+        options.rate,
+        options.workers,
+        SWEEP_EVERY.as_millis(),
+        describe_load(load_start),
     );
-    let mut ratios = Vec::new();
-    let mut p99s = (Vec::new(), Vec::new());
+    let mut rounds = Vec::new();
+    // The first round waits the longest baseline before the expiry; the
+    // others as long as the last sweep took (and a quarter), which is all
+    // the first baseline uses, so more rounds fit in the same time.
+    let mut lead = LEAD;
     for n in 1..=options.rounds {
-        let round = latency_round(&runtime, options)?;
-        for (name, window, sweep_ms) in [
-            ("before the expiry", round.baseline, String::new()),
+        let round = latency_round(&runtime, &store, &live, options, &data, lead)?;
+        lead = Duration::from_secs_f64(round.sweep_ms * 1.25 / 1000.0).clamp(MIN_WINDOW, LEAD);
+        for (name, window, sweep_ms, ratio) in [
+            ("before", round.before, String::new(), String::new()),
             (
-                "during the sweep",
+                "sweep",
                 round.sweep,
                 format!("{:.0}", round.sweep_ms),
+                format!("{:.2}x", round.ratio()),
             ),
+            ("after", round.after, String::new(), String::new()),
         ] {
             out.push_str(&format!(
-                "| {n} | {name} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {sweep_ms} |\n",
-                window.requests, window.p50, window.p99, window.p999, window.max
+                "| {n} | {:.2} | {name} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {sweep_ms} | {ratio} |\n",
+                round.load, window.requests, window.p50, window.p99, window.p999, window.max
             ));
         }
-        ratios.push(round.sweep.p99 / round.baseline.p99);
-        p99s.0.push(round.baseline.p99);
-        p99s.1.push(round.sweep.p99);
+        rounds.push(round);
     }
+    let spread = |figure: fn(&Round) -> f64| {
+        Spread::of(&rounds.iter().map(figure).collect::<Vec<_>>()).ok_or("no round")
+    };
+    let ratios = spread(Round::ratio)?;
+    let control = spread(Round::control)?;
+    let baseline = spread(|r| r.baseline_p99)?;
+    let sweep = spread(|r| r.sweep.p99)?;
+    let sweep_ms = spread(|r| r.sweep_ms)?;
+    let show = |s: &Spread, unit: &str| {
+        format!(
+            "median {:.2}{unit} (quartiles {:.2}-{:.2}, range {:.2}-{:.2})",
+            s.median, s.q1, s.q3, s.min, s.max
+        )
+    };
     out.push_str(&format!(
-        "\nmedian p99: {:.1} µs before, {:.1} µs during the sweep; median ratio of the rounds {:.2}x (target at most 1.2x)\n",
-        median(&p99s.0).unwrap_or(f64::NAN),
-        median(&p99s.1).unwrap_or(f64::NAN),
-        median(&ratios).unwrap_or(f64::NAN),
+        "\n{} rounds. p99 of the baselines (before and after together): {}; during the sweep: {}; sweep length {}.\n\
+         ratio sweep / baseline p99: {}.\n\
+         control, after / before p99 (no sweep in either): {}.\n\
+         load average (1, 5, 15 min): {} at the start, {} at the end, on {cores} cores.\n\
+         verdict: {}\n",
+        rounds.len(),
+        show(&baseline, " µs"),
+        show(&sweep, " µs"),
+        show(&sweep_ms, " ms"),
+        show(&ratios, "x"),
+        show(&control, "x"),
+        describe_load(load_start),
+        describe_load(load_average()),
+        verdict(&ratios, &control),
     ));
     Ok(out)
 }
 
-/// A store of `sessions` live sessions plus `expiring` that expire at the
-/// start of a whole second a little ahead; answers the live ids and when
-/// the others expire.
-async fn fill(
+/// Fills `store` with `sessions` live sessions; answers their ids.
+async fn fill_live(
     store: &MemoryStore,
-    options: &Options,
+    sessions: usize,
     data: &[u8],
-) -> Result<(Vec<SessionId>, OffsetDateTime), BoxError> {
+) -> Result<Vec<SessionId>, BoxError> {
     let now = OffsetDateTime::now_utc();
-    let mut live = Vec::with_capacity(options.sessions);
-    for _ in 0..options.sessions {
+    let mut live = Vec::with_capacity(sessions);
+    for _ in 0..sessions {
         let record = live_record(SessionId::random(), data.to_vec(), now);
         store.create(&record).await?;
         live.push(record.id);
     }
-    // The expiry: a whole second at least the lead (and a margin) away.
-    let margin = time::Duration::try_from(LEAD + Duration::from_millis(700))?;
-    let at = OffsetDateTime::from_unix_timestamp(
-        (OffsetDateTime::now_utc() + margin).unix_timestamp() + 1,
-    )?;
+    Ok(live)
+}
+
+/// Adds `expiring` sessions that expire at the start of a whole second at
+/// least `lead` (and a margin) after they are all in; answers that second.
+async fn add_expiring(
+    store: &MemoryStore,
+    expiring: usize,
+    data: &[u8],
+    lead: Duration,
+) -> Result<OffsetDateTime, BoxError> {
+    // The inserts take a while at this scale (a third of a second here):
+    // 800 ms are allowed for them. Were they slower, the first baseline
+    // would start later and be shorter (its request count shows it).
+    let margin = time::Duration::try_from(lead + Duration::from_millis(800))?;
     let created = OffsetDateTime::now_utc();
-    for _ in 0..options.expiring {
+    let expiry = OffsetDateTime::from_unix_timestamp((created + margin).unix_timestamp() + 1)?;
+    for _ in 0..expiring {
         let record = Record::new(
             SessionId::random(),
             data.to_vec(),
             created,
-            at,
+            expiry,
             created + time::Duration::hours(2),
         )
         .with_version(1);
         store.create(&record).await?;
     }
-    Ok((live, at))
+    Ok(expiry)
 }
 
-fn latency_round(runtime: &tokio::runtime::Runtime, options: &Options) -> Result<Round, BoxError> {
-    let data = payload()?;
-    // Built inside the runtime: its sweeper runs there.
-    let store =
-        runtime.block_on(async { MemoryStore::builder().cleanup_every(SWEEP_EVERY).build() });
-    let (live, expiry) = runtime.block_on(fill(&store, options, &data))?;
+fn latency_round(
+    runtime: &tokio::runtime::Runtime,
+    store: &MemoryStore,
+    live: &Arc<Vec<SessionId>>,
+    options: &Options,
+    data: &[u8],
+    lead: Duration,
+) -> Result<Round, BoxError> {
+    let load = load_average().map_or(f64::NAN, |[one, ..]| one);
+    let expiry = runtime.block_on(add_expiring(store, options.expiring, data, lead))?;
     let total = live.len() + options.expiring;
-    let live = Arc::new(live);
+    if store.len() != total {
+        return Err(format!("the store holds {} of {total} sessions", store.len()).into());
+    }
     let epoch = Instant::now();
     let until_expiry = Duration::try_from(expiry - OffsetDateTime::now_utc())?;
     let expiry_us = until_expiry.as_micros() as u64;
-    let deadline = until_expiry + Duration::from_secs(10);
+    let deadline = until_expiry + Duration::from_secs(20);
     let samples = Arc::new(Samples::new(
         (options.rate * (deadline.as_secs_f64() + 1.0)) as usize,
     ));
+    let us = |d: Duration| d.as_micros() as u64;
     let mut sent = 0u64;
-    let (mut sweep_start, mut sweep_end) = (None, None);
+    let (mut sweep_start, mut sweep_end, mut windows) = (None, 0, None);
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     loop {
         let elapsed = epoch.elapsed();
@@ -452,9 +654,9 @@ fn latency_round(runtime: &tokio::runtime::Runtime, options: &Options) -> Result
             state ^= state << 17;
             let id = live[(state % live.len() as u64) as usize].clone();
             let save = state >> 62 == 0;
-            let (store, samples, data) = (store.clone(), Arc::clone(&samples), data.clone());
+            let (store, samples, data) = (store.clone(), Arc::clone(&samples), data.to_vec());
             let start = Instant::now();
-            let start_us = start.duration_since(epoch).as_micros() as u64;
+            let start_us = us(start.duration_since(epoch));
             runtime.spawn(async move {
                 let now = OffsetDateTime::now_utc();
                 let answered = if save {
@@ -470,37 +672,114 @@ fn latency_round(runtime: &tokio::runtime::Runtime, options: &Options) -> Result
             sent += 1;
         }
         let held = store.len();
-        let at = epoch.elapsed();
+        let at = us(epoch.elapsed());
         if sweep_start.is_none() && held < total {
             sweep_start = Some(at);
         }
-        if sweep_end.is_none() && held <= live.len() {
-            sweep_end = Some(at);
+        if let (Some(start), None) = (sweep_start, &windows) {
+            if held <= live.len() {
+                windows = Some(Windows::of(expiry_us, start, at));
+                sweep_end = at;
+            }
         }
-        match sweep_end {
-            Some(end) if at > end + Duration::from_millis(200) => break,
-            _ if at > deadline => {
+        match &windows {
+            Some(windows) if at > windows.end() => break,
+            _ if at > us(deadline) => {
                 return Err("the sweeper did not remove the expired sessions in time".into())
             }
-            _ => std::thread::sleep(Duration::from_micros(100)),
+            _ => std::thread::sleep(POLL),
         }
     }
     // Let the last requests answer.
     std::thread::sleep(Duration::from_millis(50));
-    let (start, end) = match (sweep_start, sweep_end) {
-        (Some(start), Some(end)) => (start, end),
-        _ => return Err("no sweep seen".into()),
+    let (Some(start), Some(windows)) = (sweep_start, windows) else {
+        return Err("no sweep seen".into());
     };
-    let us = |d: Duration| d.as_micros() as u64;
-    let length = (end - start).min(LEAD);
-    let baseline = Window::of(&samples.within(expiry_us.saturating_sub(us(length)), expiry_us))
-        .ok_or("no request before the expiry")?;
-    // The sweep started at most one poll before it was seen.
-    let sweep = Window::of(&samples.within(us(start).saturating_sub(200), us(end) + 1))
-        .ok_or("no request during the sweep")?;
+    let before = samples.within(windows.before.start, windows.before.end);
+    let after = samples.within(windows.after.start, windows.after.end);
+    let baseline = merged(&before, &after);
+    let sweep = samples.within(windows.sweep.start, windows.sweep.end);
+    let p99 = |sorted: &[u64]| percentile(sorted, 99.0).map(|ns| ns as f64 / 1000.0);
     Ok(Round {
-        baseline,
-        sweep,
-        sweep_ms: (end - start).as_secs_f64() * 1000.0,
+        before: Window::of(&before).ok_or("no request before the expiry")?,
+        sweep: Window::of(&sweep).ok_or("no request during the sweep")?,
+        after: Window::of(&after).ok_or("no request after the sweep")?,
+        baseline_p99: p99(&baseline).ok_or("no baseline request")?,
+        sweep_ms: sweep_end.saturating_sub(start) as f64 / 1000.0,
+        load,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: u64 = 1000;
+
+    #[test]
+    fn the_baselines_are_as_long_as_the_sweep_on_either_side_of_it() {
+        let w = Windows::of(10_000 * MS, 10_050 * MS, 11_550 * MS);
+        let poll = POLL.as_micros() as u64;
+        assert_eq!(w.before, 8_500 * MS..10_000 * MS);
+        assert_eq!(w.sweep, 10_050 * MS - poll..11_550 * MS + 1);
+        let settle = SETTLE.as_micros() as u64;
+        assert_eq!(w.after, 11_550 * MS + settle..13_050 * MS + settle);
+        assert_eq!(w.end(), w.after.end);
+    }
+
+    #[test]
+    fn a_long_sweep_keeps_baselines_of_at_most_the_lead() {
+        let lead = LEAD.as_micros() as u64;
+        let w = Windows::of(10_000 * MS, 10_000 * MS, 30_000 * MS);
+        assert_eq!(w.before.end - w.before.start, lead);
+        assert_eq!(w.after.end - w.after.start, lead);
+        assert_eq!(w.sweep.end, 30_000 * MS + 1, "the whole sweep is judged");
+    }
+
+    #[test]
+    fn a_short_sweep_is_judged_over_the_shortest_window() {
+        let min = MIN_WINDOW.as_micros() as u64;
+        let w = Windows::of(10_000 * MS, 10_100 * MS, 10_110 * MS);
+        assert_eq!(w.before.end - w.before.start, min);
+        assert_eq!(w.sweep.end - w.sweep.start, min);
+        assert_eq!(w.after.end - w.after.start, min);
+        // An expiry too early for a whole baseline starts it at the epoch.
+        assert_eq!(Windows::of(100, 200, 300).before, 0..100);
+    }
+
+    #[test]
+    fn merging_keeps_the_order_and_every_sample() {
+        assert_eq!(merged(&[1, 4, 9], &[2, 3, 10, 11]), [1, 2, 3, 4, 9, 10, 11]);
+        assert_eq!(merged(&[], &[5]), [5]);
+        assert_eq!(merged(&[5, 5], &[5]), [5, 5, 5]);
+    }
+
+    #[test]
+    fn the_load_average_is_read_from_its_first_three_fields() {
+        assert_eq!(
+            parse_loadavg("4.28 1.99 0.79 5/197 13299\n"),
+            Some([4.28, 1.99, 0.79])
+        );
+        assert_eq!(parse_loadavg("4.28 x"), None);
+        assert_eq!(parse_loadavg(""), None);
+    }
+
+    fn spread(values: &[f64]) -> Spread {
+        Spread::of(values).unwrap()
+    }
+
+    #[test]
+    fn the_verdict_follows_the_median_ratio_not_one_wild_round() {
+        let calm = spread(&[0.95, 1.0, 1.05, 1.0, 1.02]);
+        let one_wild = spread(&[1.0, 1.1, 0.9, 1.05, 9.0]);
+        assert!(verdict(&one_wild, &calm).starts_with("**met**"));
+        let slow = spread(&[1.5, 1.6, 1.4, 1.7, 1.5]);
+        let verdict_slow = verdict(&slow, &calm);
+        assert!(verdict_slow.starts_with("**not met**: median ratio 1.50x"));
+        assert!(!verdict_slow.contains("drift"), "the effect stands out");
+        // A machine whose baselines drift by 2x either way cannot tell 1.5x
+        // from noise: the verdict says so.
+        let drifting = spread(&[0.4, 0.5, 1.0, 2.0, 2.5]);
+        assert!(verdict(&slow, &drifting).contains("drift"));
+    }
 }
