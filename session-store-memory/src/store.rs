@@ -51,9 +51,10 @@ const SWEEP_PAUSE: Duration = Duration::from_millis(1);
 /// but the last removes at least a chunk, and the last finds the index dry.
 /// With [`SWEEP_PAUSE`] between steps, a sweep of 100,000 ends within
 /// 6,251 steps and pauses (1,563 at [`SWEEP_BATCH`] per step, which is what
-/// a step does unless the machine is slow: 2 to 4 s in all). A sweep takes
-/// only the seconds that had passed when it started: records that expire
-/// meanwhile wait for the next one. What the sweeper's test holds it to.
+/// a step does unless the machine is slow: 3.5 to 7 s in all on a loaded
+/// 2-core machine). A sweep takes only the seconds that had passed when it
+/// started: records that expire meanwhile wait for the next one. What the
+/// sweeper's test holds it to.
 #[cfg(test)]
 const fn sweep_steps_at_most(due: usize) -> usize {
     due.div_ceil(SWEEP_CHUNK) + 1
