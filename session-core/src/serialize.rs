@@ -283,7 +283,7 @@ async fn load_locked(
     now: OffsetDateTime,
 ) -> Result<Loaded, SessionError> {
     let store = config.store.name();
-    let token = LockToken::random();
+    let token = LockToken::unique();
     let started = Instant::now();
     let deadline = started + config.locking.wait;
     let mut backoff = FIRST_BACKOFF;

@@ -23,11 +23,15 @@ use session_core::SessionId;
 #[derive(Debug, Clone)]
 pub(crate) struct Keys {
     prefix: String,
+    /// Whether the prefix has a hash tag of its own, decided once: every
+    /// lock key asks.
+    pinned: bool,
 }
 
 impl Keys {
     pub(crate) fn new(prefix: String) -> Self {
-        Keys { prefix }
+        let pinned = hash_tag(&prefix).is_some();
+        Keys { prefix, pinned }
     }
 
     pub(crate) fn prefix(&self) -> &str {
@@ -47,11 +51,20 @@ impl Keys {
     /// The key of the lease on a session's lock: in the record key's slot
     /// whenever [`Self::locks_share_slot`] holds.
     pub(crate) fn lock(&self, id: &SessionId) -> String {
-        let id = id.as_str();
-        if self.prefix_pins_one_slot() {
-            return format!("{}lock:{id}", self.prefix);
+        // Built by hand like `record`: every locking request builds it twice.
+        let (id, prefix) = (id.as_str(), self.prefix.as_str());
+        let mut key = String::with_capacity(2 * prefix.len() + id.len() + 7);
+        key.push_str(prefix);
+        key.push_str("lock:");
+        if self.pinned {
+            key.push_str(id);
+        } else {
+            key.push('{');
+            key.push_str(prefix);
+            key.push_str(id);
+            key.push('}');
         }
-        format!("{prefix}lock:{{{prefix}{id}}}", prefix = self.prefix)
+        key
     }
 
     /// Whether every lock key lives in the slot of its record key. Not for
@@ -99,7 +112,7 @@ impl Keys {
     /// something inside), which pins every key of the store, owner indexes
     /// included, to one slot.
     pub(crate) fn prefix_pins_one_slot(&self) -> bool {
-        hash_tag(&self.prefix).is_some()
+        self.pinned
     }
 }
 
@@ -182,6 +195,8 @@ mod tests {
             keys.lock(&id),
             format!("session:lock:{{session:{}}}", id.as_str())
         );
+        let pinned = Keys::new("{app}:s:".into());
+        assert_eq!(pinned.lock(&id), format!("{{app}}:s:lock:{}", id.as_str()));
         // Braces without a tag: record keys hash whole, no lock key can
         // follow them onto their slot.
         for prefix in ["{}:s:", "a}b:", "a{b:"] {
