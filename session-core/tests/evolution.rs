@@ -148,31 +148,59 @@ async fn a_versioned_release_migrates_and_the_old_one_refuses_the_new_version() 
     assert!(old.find(&id).await.is_err());
 }
 
-/// Everything the `tracing` events of the current thread print, while the
-/// returned guard lives.
-fn capture_logs() -> (
-    std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
-    tracing::subscriber::DefaultGuard,
-) {
-    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::WARN)
-        .with_writer(move || Writer(sink.clone()))
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
+thread_local! {
+    /// The buffer that the current thread's `tracing` events print into,
+    /// while a test captures them.
+    static CAPTURED: std::cell::RefCell<Option<std::sync::Arc<std::sync::Mutex<Vec<u8>>>>> =
+        const { std::cell::RefCell::new(None) };
 }
 
-/// A `MakeWriter`'s writer into the shared buffer.
-struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+/// Everything the `tracing` events of the current thread print, while the
+/// returned guard lives.
+///
+/// The subscriber is this binary's global one, installed once, and writes
+/// into the buffer of the thread that logs. A thread-local subscriber
+/// (`set_default`) is not enough: the other tests of this binary meet the
+/// same callsites on their own threads with no subscriber, and when such a
+/// thread registers a callsite while this one installs its subscriber,
+/// `tracing` can cache the callsite as disabled for every thread (seen: the
+/// warning missing in 2 of 40 runs on a loaded machine).
+fn capture_logs() -> (std::sync::Arc<std::sync::Mutex<Vec<u8>>>, Capture) {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(|| Writer)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("the only global subscriber of this test binary");
+    });
+    let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    CAPTURED.with(|captured| *captured.borrow_mut() = Some(logs.clone()));
+    (logs, Capture)
+}
+
+/// Ends the current thread's capture when dropped.
+struct Capture;
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        CAPTURED.with(|captured| captured.borrow_mut().take());
+    }
+}
+
+/// A `MakeWriter`'s writer into the current thread's buffer, if it has one
+/// (the events of threads that capture nothing are dropped).
+struct Writer;
 
 impl std::io::Write for Writer {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .expect("not poisoned")
-            .extend_from_slice(bytes);
+        CAPTURED.with(|captured| {
+            if let Some(logs) = &*captured.borrow() {
+                logs.lock().expect("not poisoned").extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
