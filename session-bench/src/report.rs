@@ -549,64 +549,90 @@ impl Report {
             "\n### Targets\n\nChecked for `ours` and `ours-onwrite` on every framework, store and scenario where a peer exists, from this run's medians. *Session µs/req* as in the ratios; the best peer is the one with the lowest. Where a peer's is zero or less (the no-session app as slow as it or slower), the run cannot compare costs: *not measurable in this run*. Shares and counts per request up to {PER_REQUEST_TOLERANCE} count as none.\n"
         );
         let of = |kind: TargetKind| self.targets.iter().filter(move |t| t.kind == kind);
-        out.push_str(&format!(
-            "\n#### Session µs/req at most {SESSION_COST_GOAL}x the best peer's\n\n| app | scenario | session µs/req | best peer | its session µs/req | ours/best | met |\n|---|---|---:|---|---:|---:|---|\n"
-        ));
-        for t in of(TargetKind::SessionCost) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                t.app,
-                t.scenario.name(),
-                fixed(t.measured, 2),
-                t.peer
-                    .as_deref()
-                    .map_or_else(String::new, |p| format!("`{p}`")),
-                fixed(t.peer_value, 2),
-                fixed(t.ratio, 2),
-                t.verdict.cell(),
-            );
-        }
-        out.push_str("\n#### Server CPU µs/req below every peer's\n\n| app | scenario | server CPU µs/req | lowest peer | its server CPU µs/req | met |\n|---|---|---:|---|---:|---|\n");
-        for t in of(TargetKind::ServerCpu) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                t.app,
-                t.scenario.name(),
-                fixed(t.measured, 1),
-                t.peer
-                    .as_deref()
-                    .map_or_else(String::new, |p| format!("`{p}`")),
-                fixed(t.peer_value, 1),
-                t.verdict.cell(),
-            );
-        }
-        out.push_str("\n#### No `Set-Cookie` on a read at steady state\n\n| app | scenario | Set-Cookie/req | goal | met |\n|---|---|---:|---|---|\n");
-        for t in of(TargetKind::SetCookie) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                t.app,
-                t.scenario.name(),
-                fixed(t.measured, 2),
-                t.goal,
-                t.verdict.cell(),
-            );
-        }
-        out.push_str("\n#### Redis round trips\n\n| app | scenario | round trips/req | goal | met |\n|---|---|---:|---|---|\n");
-        for t in of(TargetKind::RedisRoundTrips) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} |",
-                t.app,
-                t.scenario.name(),
-                fixed(t.measured, 2),
-                t.goal,
-                t.verdict.cell(),
-            );
-        }
+        let peer = |t: &Target| {
+            t.peer
+                .as_deref()
+                .map_or_else(String::new, |p| format!("`{p}`"))
+        };
+        target_table(
+            &mut out,
+            &format!("Session µs/req at most {SESSION_COST_GOAL}x the best peer's"),
+            &[
+                ("session µs/req", NUMBER),
+                ("best peer", TEXT),
+                ("its session µs/req", NUMBER),
+                ("ours/best", NUMBER),
+            ],
+            of(TargetKind::SessionCost).map(|t| {
+                let cells = [
+                    fixed(t.measured, 2),
+                    peer(t),
+                    fixed(t.peer_value, 2),
+                    fixed(t.ratio, 2),
+                ];
+                (t, cells.to_vec())
+            }),
+        );
+        target_table(
+            &mut out,
+            "Server CPU µs/req below every peer's",
+            &[
+                ("server CPU µs/req", NUMBER),
+                ("lowest peer", TEXT),
+                ("its server CPU µs/req", NUMBER),
+            ],
+            of(TargetKind::ServerCpu).map(|t| {
+                let cells = [fixed(t.measured, 1), peer(t), fixed(t.peer_value, 1)];
+                (t, cells.to_vec())
+            }),
+        );
+        target_table(
+            &mut out,
+            "No `Set-Cookie` on a read at steady state",
+            &[("Set-Cookie/req", NUMBER), ("goal", TEXT)],
+            of(TargetKind::SetCookie).map(|t| (t, vec![fixed(t.measured, 2), t.goal.clone()])),
+        );
+        target_table(
+            &mut out,
+            "Redis round trips",
+            &[("round trips/req", NUMBER), ("goal", TEXT)],
+            of(TargetKind::RedisRoundTrips)
+                .map(|t| (t, vec![fixed(t.measured, 2), t.goal.clone()])),
+        );
         out
+    }
+}
+
+/// A table column's alignment rule in Markdown: right for figures, left
+/// for names.
+const NUMBER: &str = "---:";
+/// See [`NUMBER`].
+const TEXT: &str = "---";
+
+/// One table of targets under its `####` heading: the app, the scenario,
+/// the kind's own `columns` (title and alignment), the verdict.
+fn target_table<'a>(
+    out: &mut String,
+    heading: &str,
+    columns: &[(&str, &str)],
+    rows: impl Iterator<Item = (&'a Target, Vec<String>)>,
+) {
+    let titles: Vec<&str> = columns.iter().map(|c| c.0).collect();
+    let rules: String = columns.iter().map(|c| format!("{}|", c.1)).collect();
+    let _ = write!(
+        out,
+        "\n#### {heading}\n\n| app | scenario | {} | met |\n|---|---|{rules}---|\n",
+        titles.join(" | "),
+    );
+    for (t, cells) in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            t.app,
+            t.scenario.name(),
+            cells.join(" | "),
+            t.verdict.cell(),
+        );
     }
 }
 
