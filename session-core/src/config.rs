@@ -286,6 +286,9 @@ pub struct SessionConfig {
     pub(crate) refresh_fraction: f64,
     pub(crate) store_slack: Duration,
     pub(crate) locking: crate::serialize::LockTimes,
+    /// The waiters for a lease among this configuration's requests, woken
+    /// when one of them gives it back (shared by the clones).
+    pub(crate) handoff: Arc<crate::handoff::Handoff>,
     pub(crate) accounts: Accounts,
 }
 
@@ -981,6 +984,7 @@ impl SessionConfigBuilder {
             refresh_fraction: self.refresh_fraction,
             store_slack,
             locking: self.locking,
+            handoff: Arc::default(),
             accounts,
         })
     }

@@ -122,6 +122,7 @@ mod flash;
 #[doc(hidden)]
 pub mod fuzzing;
 mod guard;
+mod handoff;
 mod id;
 mod lock;
 mod manager;

@@ -1,6 +1,7 @@
 //! The request-cycle half of [`Concurrency::Serialize`]: taking the
 //! session's lease when a request loads it, waiting for it (bounded, with
-//! backoff and jitter), and giving it back after the commit, or when the
+//! backoff and jitter, or woken when a request of this process gives it
+//! back: `handoff.rs`), and giving it back after the commit, or when the
 //! handle is dropped without one.
 //!
 //! Why a lease that is the handler's time budget rather than one renewed
@@ -24,6 +25,7 @@ use crate::config::{Concurrency, ConfigError, SessionConfig, MAX_TIMEOUT};
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::expiry::{ExpiredSession, ExpirySource};
+use crate::handoff::Handoff;
 use crate::id::SessionId;
 use crate::lock::{LockAttempt, LockToken};
 use crate::manager::SessionManager;
@@ -144,12 +146,15 @@ pub enum Access {
 /// runtime runs, and otherwise the lease runs out by itself.
 pub(crate) struct HeldLease {
     held: Option<(Arc<dyn SessionStore>, SessionId, LockToken)>,
+    /// Told of the release, to wake a waiter of this process.
+    handoff: Arc<Handoff>,
 }
 
 impl HeldLease {
     async fn release(mut self) {
         if let Some((store, id, token)) = self.held.take() {
             unlock(store.as_ref(), &id, &token).await;
+            self.handoff.released(&id);
         }
     }
 
@@ -173,7 +178,11 @@ impl Drop for HeldLease {
         };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                runtime.spawn(async move { unlock(store.as_ref(), &id, &token).await });
+                let handoff = Arc::clone(&self.handoff);
+                runtime.spawn(async move {
+                    unlock(store.as_ref(), &id, &token).await;
+                    handoff.released(&id);
+                });
             }
             Err(_) => {
                 tracing::debug!(%id, "no tokio runtime to release the session's lock: its lease runs out")
@@ -234,6 +243,9 @@ pub(crate) async fn save<T>(
         if let Some(held) = done.released {
             released(&record.id, held);
         }
+        // After a failed call too: this holder is done (its lease given
+        // back or running out), and a woken waiter asks the store.
+        config.handoff.released(&record.id);
         done.saved
     };
     telemetry::store_call(store, Operation::SaveAndUnlock, id, call).await
@@ -287,12 +299,19 @@ async fn load_locked(
     let started = Instant::now();
     let deadline = started + config.locking.wait;
     let mut backoff = FIRST_BACKOFF;
+    // Registered at the first refusal: a release by a request of this
+    // process then ends the wait at once (see `handoff.rs`).
+    let mut waiting: Option<crate::handoff::Waiting> = None;
     loop {
         let attempt = locks.try_lock(id, &token, config.locking.lease, None);
         match telemetry::store_call(store, Operation::Lock, Some(id), attempt).await? {
             LockAttempt::Acquired(record) => {
+                if let Some(waited) = &waiting {
+                    waited.took_lease();
+                }
                 let lease = HeldLease {
                     held: Some((Arc::clone(&config.store), id.clone(), token)),
+                    handoff: Arc::clone(&config.handoff),
                 };
                 let record = live(config, record, id, now);
                 if record.is_none() {
@@ -315,9 +334,24 @@ async fn load_locked(
                         retry_after: expires_in,
                     });
                 }
+                let handed = waiting.get_or_insert_with(|| config.handoff.wait(id));
+                if handed.held_here() {
+                    // The holder wakes us at its release; the store is
+                    // asked again only if its lease runs out first.
+                    let lease_left = expires_in.max(MIN_WAIT).min(deadline - now);
+                    tokio::select! {
+                        () = tokio::time::sleep(lease_left) => {}
+                        () = handed.released() => {}
+                    }
+                    continue;
+                }
                 let cap = backoff.min(expires_in).min(deadline - now);
                 let wait = locks.wait_for_release(id, full_jitter(cap));
-                telemetry::store_call(store, Operation::WaitForRelease, Some(id), wait).await?;
+                let wait = telemetry::store_call(store, Operation::WaitForRelease, Some(id), wait);
+                tokio::select! {
+                    waited = wait => waited?,
+                    () = handed.released() => {}
+                }
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }

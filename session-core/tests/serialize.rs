@@ -2,9 +2,12 @@
 //! checks every store runs are in session-store-conformance's `locks.rs`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::store::{LockAttempt, LockToken, SessionStore};
+use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore, StoreError};
+use session_core::time::OffsetDateTime;
 use session_core::{
     Concurrency, ConfigError, SessionConfig, SessionError, SessionId, SessionManager,
 };
@@ -146,4 +149,182 @@ async fn a_read_only_load_takes_no_lock() {
     let other = manager.start_request();
     assert!(other.load([header.as_str()]).await.is_err());
     manager.finish_request(&writer, 200).await.unwrap();
+}
+
+/// The memory store without its own wake-ups: a waiter of it sleeps its
+/// backoff, as one of the Redis, SQL or MongoDB stores does. Counts the
+/// lock attempts.
+#[derive(Debug, Clone, Default)]
+struct Polled(MemoryStore, Arc<AtomicUsize>);
+
+impl Polled {
+    fn attempts(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for Polled {
+    fn name(&self) -> &'static str {
+        "polled-memory"
+    }
+    async fn create(&self, record: &Record) -> Result<(), StoreError> {
+        self.0.create(record).await
+    }
+    async fn save(&self, record: &Record, expected: Option<u64>) -> Result<(), StoreError> {
+        self.0.save(record, expected).await
+    }
+    async fn load(
+        &self,
+        id: &SessionId,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<Option<Record>, StoreError> {
+        self.0.load(id, touch).await
+    }
+    async fn touch(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
+        self.0.touch(id, at).await
+    }
+    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
+        self.0.delete(id).await
+    }
+    async fn rotate(
+        &self,
+        from: &SessionId,
+        record: &Record,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        self.0.rotate(from, record, expected).await
+    }
+    async fn clear(&self) -> Result<(), StoreError> {
+        self.0.clear().await
+    }
+    fn locks(&self) -> Option<&dyn SessionLocks> {
+        Some(self)
+    }
+}
+
+/// Every call but `wait_for_release`, which keeps the trait's sleep.
+#[async_trait::async_trait]
+impl SessionLocks for Polled {
+    async fn try_lock(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<LockAttempt, StoreError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        let locks = self.0.locks().expect("the memory store locks");
+        locks.try_lock(id, token, lease, touch).await
+    }
+    async fn extend(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let locks = self.0.locks().expect("the memory store locks");
+        locks.extend(id, token, lease).await
+    }
+    async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
+        let locks = self.0.locks().expect("the memory store locks");
+        locks.unlock(id, token).await
+    }
+}
+
+fn polled(store: &Polled) -> SessionManager<u32> {
+    let config = SessionConfig::testing()
+        .store(store.clone())
+        .concurrency(Concurrency::Serialize)
+        .lock_wait(Duration::from_secs(5))
+        .build()
+        .expect("the store locks");
+    SessionManager::new(config)
+}
+
+/// Five requests wait for a session's lease while a sixth holds it: when
+/// the holder commits, the first waiter takes the lease at once, and each
+/// commit hands it to the next, all within the holder's release instant
+/// (the clock is tokio's paused one: only sleeps move it). Left to their
+/// backoff (up to 100 ms, jittered), they would take it at scattered later
+/// instants.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
+    let manager = polled(&Polled::default());
+    let (header, _) = stored(&manager, 0).await;
+
+    let holder = manager.start_request();
+    holder
+        .load([header.as_str()])
+        .await
+        .unwrap()
+        .update(|n| *n += 1);
+    let waiters: Vec<_> = (0..5)
+        .map(|_| {
+            let (manager, header) = (manager.clone(), header.clone());
+            tokio::spawn(async move {
+                let request = manager.start_request();
+                let session = request.load([header.as_str()]).await.unwrap();
+                session.update(|n| *n += 1);
+                manager.finish_request(&request, 200).await.unwrap();
+                tokio::time::Instant::now()
+            })
+        })
+        .collect();
+    // The waiters are refused once and sleep their backoff meanwhile.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    manager.finish_request(&holder, 200).await.unwrap();
+    let released = tokio::time::Instant::now();
+
+    for waiter in waiters {
+        let done = waiter.await.unwrap();
+        assert!(
+            done - released < Duration::from_millis(1),
+            "a waiter took the lease {:?} after its release",
+            done - released
+        );
+    }
+    let last = manager.start_request();
+    assert_eq!(*last.load([header.as_str()]).await.unwrap().data(), 6);
+}
+
+/// While a request of this process that waited holds the lease, the other
+/// waiters of the session do not poll the store: each asks it once more
+/// after the mark appears at most, then only the one woken at a release
+/// asks, and takes the lease. Four requests that hold the session for
+/// 300 ms each, behind a first holder (paused clock).
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn waiters_behind_a_holder_of_this_process_do_not_poll_the_store() {
+    let store = Polled::default();
+    let manager = polled(&store);
+    let (header, _) = stored(&manager, 0).await;
+    let hold = Duration::from_millis(300);
+
+    let first = manager.start_request();
+    first.load([header.as_str()]).await.unwrap();
+    let waiters: Vec<_> = (0..4)
+        .map(|_| {
+            let (manager, header) = (manager.clone(), header.clone());
+            tokio::spawn(async move {
+                let request = manager.start_request();
+                let session = request.load([header.as_str()]).await.unwrap();
+                session.update(|n| *n += 1);
+                tokio::time::sleep(hold).await;
+                manager.finish_request(&request, 200).await.unwrap();
+            })
+        })
+        .collect();
+    tokio::time::sleep(hold).await;
+    manager.finish_request(&first, 200).await.unwrap();
+    // The first waiter holds now; by then every other one has woken from
+    // its backoff (100 ms at most), asked once and seen the mark.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let before = store.attempts();
+    for waiter in waiters {
+        waiter.await.unwrap();
+    }
+    // Three hand-offs: each a single attempt, which takes the lease.
+    assert_eq!(store.attempts() - before, 3);
+    let last = manager.start_request();
+    assert_eq!(*last.load([header.as_str()]).await.unwrap().data(), 4);
 }
