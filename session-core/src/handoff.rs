@@ -22,7 +22,9 @@
 //! again, and may find the lease taken by another process; a wake-up that
 //! finds nobody polling is kept for the next waiter of the session (tokio's
 //! [`Notify`] permit). A waiter's backoff stays its fallback, so a missed
-//! wake-up costs what waiting cost before.
+//! wake-up costs what waiting cost before; behind a holder of this process
+//! the fallback is the end of that holder's lease, which a release always
+//! precedes unless the holder hung.
 //!
 //! Fairness: within a process, each release wakes one waiter. Across
 //! processes none is promised, as before: a waiter of

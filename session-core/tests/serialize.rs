@@ -2,16 +2,16 @@
 //! checks every store runs are in session-store-conformance's `locks.rs`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use session_core::store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore, StoreError};
-use session_core::time::OffsetDateTime;
+use session_core::store::{LockAttempt, LockToken, SessionStore};
 use session_core::{
     Concurrency, ConfigError, SessionConfig, SessionError, SessionId, SessionManager,
 };
 use session_store_memory::MemoryStore;
+
+mod common;
+use common::Counting;
 
 fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {
     let config = SessionConfig::testing()
@@ -151,88 +151,7 @@ async fn a_read_only_load_takes_no_lock() {
     manager.finish_request(&writer, 200).await.unwrap();
 }
 
-/// The memory store without its own wake-ups: a waiter of it sleeps its
-/// backoff, as one of the Redis, SQL or MongoDB stores does. Counts the
-/// lock attempts.
-#[derive(Debug, Clone, Default)]
-struct Polled(MemoryStore, Arc<AtomicUsize>);
-
-impl Polled {
-    fn attempts(&self) -> usize {
-        self.1.load(Ordering::SeqCst)
-    }
-}
-
-#[async_trait::async_trait]
-impl SessionStore for Polled {
-    fn name(&self) -> &'static str {
-        "polled-memory"
-    }
-    async fn create(&self, record: &Record) -> Result<(), StoreError> {
-        self.0.create(record).await
-    }
-    async fn save(&self, record: &Record, expected: Option<u64>) -> Result<(), StoreError> {
-        self.0.save(record, expected).await
-    }
-    async fn load(
-        &self,
-        id: &SessionId,
-        touch: Option<OffsetDateTime>,
-    ) -> Result<Option<Record>, StoreError> {
-        self.0.load(id, touch).await
-    }
-    async fn touch(&self, id: &SessionId, at: OffsetDateTime) -> Result<bool, StoreError> {
-        self.0.touch(id, at).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool, StoreError> {
-        self.0.delete(id).await
-    }
-    async fn rotate(
-        &self,
-        from: &SessionId,
-        record: &Record,
-        expected: Option<u64>,
-    ) -> Result<(), StoreError> {
-        self.0.rotate(from, record, expected).await
-    }
-    async fn clear(&self) -> Result<(), StoreError> {
-        self.0.clear().await
-    }
-    fn locks(&self) -> Option<&dyn SessionLocks> {
-        Some(self)
-    }
-}
-
-/// Every call but `wait_for_release`, which keeps the trait's sleep.
-#[async_trait::async_trait]
-impl SessionLocks for Polled {
-    async fn try_lock(
-        &self,
-        id: &SessionId,
-        token: &LockToken,
-        lease: Duration,
-        touch: Option<OffsetDateTime>,
-    ) -> Result<LockAttempt, StoreError> {
-        self.1.fetch_add(1, Ordering::SeqCst);
-        let locks = self.0.locks().expect("the memory store locks");
-        locks.try_lock(id, token, lease, touch).await
-    }
-    async fn extend(
-        &self,
-        id: &SessionId,
-        token: &LockToken,
-        lease: Duration,
-    ) -> Result<bool, StoreError> {
-        let locks = self.0.locks().expect("the memory store locks");
-        locks.extend(id, token, lease).await
-    }
-    async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
-        let locks = self.0.locks().expect("the memory store locks");
-        locks.unlock(id, token).await
-    }
-}
-
-fn polled(store: &Polled) -> SessionManager<u32> {
+fn polled(store: &Counting) -> SessionManager<u32> {
     let config = SessionConfig::testing()
         .store(store.clone())
         .concurrency(Concurrency::Serialize)
@@ -250,7 +169,7 @@ fn polled(store: &Polled) -> SessionManager<u32> {
 /// instants.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
-    let manager = polled(&Polled::default());
+    let manager = polled(&Counting::new());
     let (header, _) = stored(&manager, 0).await;
 
     let holder = manager.start_request();
@@ -295,7 +214,7 @@ async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
 /// 300 ms each, behind a first holder (paused clock).
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn waiters_behind_a_holder_of_this_process_do_not_poll_the_store() {
-    let store = Polled::default();
+    let store = Counting::new();
     let manager = polled(&store);
     let (header, _) = stored(&manager, 0).await;
     let hold = Duration::from_millis(300);
@@ -319,12 +238,12 @@ async fn waiters_behind_a_holder_of_this_process_do_not_poll_the_store() {
     // The first waiter holds now; by then every other one has woken from
     // its backoff (100 ms at most), asked once and seen the mark.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let before = store.attempts();
+    let before = store.calls.get(&store.calls.lock);
     for waiter in waiters {
         waiter.await.unwrap();
     }
     // Three hand-offs: each a single attempt, which takes the lease.
-    assert_eq!(store.attempts() - before, 3);
+    assert_eq!(store.calls.get(&store.calls.lock) - before, 3);
     let last = manager.start_request();
     assert_eq!(*last.load([header.as_str()]).await.unwrap().data(), 4);
 }

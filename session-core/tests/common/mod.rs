@@ -4,13 +4,14 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use session_core::time::OffsetDateTime;
 use session_core::{
     adapter::SetCookie,
-    store::{Record, SessionStore, StoreError},
+    store::{LockAttempt, LockToken, Record, SessionLocks, SessionStore, StoreError},
     Session, SessionConfigBuilder, SessionData, SessionId, SessionManager,
 };
 use session_store_memory::MemoryStore;
@@ -31,6 +32,8 @@ pub struct Calls {
     pub touch: AtomicUsize,
     pub delete: AtomicUsize,
     pub rotate: AtomicUsize,
+    /// Lock attempts (`try_lock`) under `Concurrency::Serialize`.
+    pub lock: AtomicUsize,
 }
 
 impl Calls {
@@ -43,6 +46,7 @@ impl Calls {
             &self.touch,
             &self.delete,
             &self.rotate,
+            &self.lock,
         ]
         .iter()
         .map(|c| c.load(Ordering::SeqCst))
@@ -123,6 +127,43 @@ impl SessionStore for Counting {
     }
     async fn delete_by_owner(&self, owner: &str) -> Result<u64, StoreError> {
         self.inner.delete_by_owner(owner).await
+    }
+    fn locks(&self) -> Option<&dyn SessionLocks> {
+        Some(self)
+    }
+}
+
+/// The memory store's locks, counted, without its wake-ups: a waiter
+/// sleeps its backoff (the trait's `wait_for_release`), as with the Redis,
+/// SQL and MongoDB stores.
+#[async_trait]
+impl SessionLocks for Counting {
+    async fn try_lock(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+        touch: Option<OffsetDateTime>,
+    ) -> Result<LockAttempt, StoreError> {
+        bump(&self.calls.lock);
+        self.memory_locks().try_lock(id, token, lease, touch).await
+    }
+    async fn extend(
+        &self,
+        id: &SessionId,
+        token: &LockToken,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        self.memory_locks().extend(id, token, lease).await
+    }
+    async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
+        self.memory_locks().unlock(id, token).await
+    }
+}
+
+impl Counting {
+    fn memory_locks(&self) -> &dyn SessionLocks {
+        self.inner.locks().expect("the memory store locks")
     }
 }
 
