@@ -92,9 +92,9 @@ impl Handoff {
         }
     }
 
-    fn set_held_here(&self, id: &SessionId, held: bool) {
+    fn mark_held_here(&self, id: &SessionId) {
         if let Some(queue) = self.queues().get_mut(id) {
-            queue.held_here = held;
+            queue.held_here = true;
         }
     }
 
@@ -148,7 +148,7 @@ impl Waiting {
     /// This waiter took the lease: the session is held here until the
     /// release (see [`Handoff::released`]).
     pub(crate) fn took_lease(&self) {
-        self.handoff.set_held_here(&self.id, true);
+        self.handoff.mark_held_here(&self.id);
     }
 }
 

@@ -25,7 +25,7 @@ use crate::config::{Concurrency, ConfigError, SessionConfig, MAX_TIMEOUT};
 use crate::data::SessionData;
 use crate::error::SessionError;
 use crate::expiry::{ExpiredSession, ExpirySource};
-use crate::handoff::Handoff;
+use crate::handoff::{Handoff, Waiting};
 use crate::id::SessionId;
 use crate::lock::{LockAttempt, LockToken};
 use crate::manager::SessionManager;
@@ -301,7 +301,7 @@ async fn load_locked(
     let mut backoff = FIRST_BACKOFF;
     // Registered at the first refusal: a release by a request of this
     // process then ends the wait at once (see `handoff.rs`).
-    let mut waiting: Option<crate::handoff::Waiting> = None;
+    let mut waiting: Option<Waiting> = None;
     loop {
         let attempt = locks.try_lock(id, &token, config.locking.lease, None);
         match telemetry::store_call(store, Operation::Lock, Some(id), attempt).await? {

@@ -13,7 +13,7 @@ use session_store_memory::MemoryStore;
 mod common;
 use common::Counting;
 
-fn serial(store: &MemoryStore, wait: Duration) -> SessionManager<u32> {
+fn serial<S: SessionStore + Clone>(store: &S, wait: Duration) -> SessionManager<u32> {
     let config = SessionConfig::testing()
         .store(store.clone())
         .concurrency(Concurrency::Serialize)
@@ -151,14 +151,29 @@ async fn a_read_only_load_takes_no_lock() {
     manager.finish_request(&writer, 200).await.unwrap();
 }
 
-fn polled(store: &Counting) -> SessionManager<u32> {
-    let config = SessionConfig::testing()
-        .store(store.clone())
-        .concurrency(Concurrency::Serialize)
-        .lock_wait(Duration::from_secs(5))
-        .build()
-        .expect("the store locks");
-    SessionManager::new(config)
+/// `n` requests that each add one to the session of `header`, holding its
+/// lease for `hold` before the commit: when each committed.
+fn increments(
+    manager: &SessionManager<u32>,
+    header: &str,
+    n: usize,
+    hold: Duration,
+) -> Vec<tokio::task::JoinHandle<tokio::time::Instant>> {
+    (0..n)
+        .map(|_| {
+            let (manager, header) = (manager.clone(), header.to_owned());
+            tokio::spawn(async move {
+                let request = manager.start_request();
+                let session = request.load([header.as_str()]).await.unwrap();
+                session.update(|n| *n += 1);
+                if !hold.is_zero() {
+                    tokio::time::sleep(hold).await;
+                }
+                manager.finish_request(&request, 200).await.unwrap();
+                tokio::time::Instant::now()
+            })
+        })
+        .collect()
 }
 
 /// Five requests wait for a session's lease while a sixth holds it: when
@@ -169,7 +184,7 @@ fn polled(store: &Counting) -> SessionManager<u32> {
 /// instants.
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
-    let manager = polled(&Counting::new());
+    let manager = serial(&Counting::new(), Duration::from_secs(5));
     let (header, _) = stored(&manager, 0).await;
 
     let holder = manager.start_request();
@@ -178,18 +193,7 @@ async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
         .await
         .unwrap()
         .update(|n| *n += 1);
-    let waiters: Vec<_> = (0..5)
-        .map(|_| {
-            let (manager, header) = (manager.clone(), header.clone());
-            tokio::spawn(async move {
-                let request = manager.start_request();
-                let session = request.load([header.as_str()]).await.unwrap();
-                session.update(|n| *n += 1);
-                manager.finish_request(&request, 200).await.unwrap();
-                tokio::time::Instant::now()
-            })
-        })
-        .collect();
+    let waiters = increments(&manager, &header, 5, Duration::ZERO);
     // The waiters are refused once and sleep their backoff meanwhile.
     tokio::time::sleep(Duration::from_millis(300)).await;
     manager.finish_request(&holder, 200).await.unwrap();
@@ -215,24 +219,13 @@ async fn a_release_hands_the_lease_to_a_waiter_of_this_process_at_once() {
 #[tokio::test(flavor = "current_thread", start_paused = true)]
 async fn waiters_behind_a_holder_of_this_process_do_not_poll_the_store() {
     let store = Counting::new();
-    let manager = polled(&store);
+    let manager = serial(&store, Duration::from_secs(5));
     let (header, _) = stored(&manager, 0).await;
     let hold = Duration::from_millis(300);
 
     let first = manager.start_request();
     first.load([header.as_str()]).await.unwrap();
-    let waiters: Vec<_> = (0..4)
-        .map(|_| {
-            let (manager, header) = (manager.clone(), header.clone());
-            tokio::spawn(async move {
-                let request = manager.start_request();
-                let session = request.load([header.as_str()]).await.unwrap();
-                session.update(|n| *n += 1);
-                tokio::time::sleep(hold).await;
-                manager.finish_request(&request, 200).await.unwrap();
-            })
-        })
-        .collect();
+    let waiters = increments(&manager, &header, 4, hold);
     tokio::time::sleep(hold).await;
     manager.finish_request(&first, 200).await.unwrap();
     // The first waiter holds now; by then every other one has woken from
