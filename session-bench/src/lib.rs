@@ -5,6 +5,8 @@
 //!   `GET /counter/peek`) built with every library, framework and store,
 //!   plus the same app without sessions as the ceiling. [`apps::Variant`]
 //!   names one of them; [`apps::serve`] runs it.
+//! - [`child`]: apps in child processes (a benchmark binary starts itself
+//!   as `serve APP`), one or several on one store.
 //! - [`cpu`]: CPU time of the server and Redis processes, for the cost per
 //!   request whatever limits the throughput.
 //! - [`inproc`]: requests to an axum or actix-web app in process, without
@@ -29,6 +31,7 @@
 //! runs the criterion micro benchmarks. See BENCHMARKS.md at the root.
 
 pub mod apps;
+pub mod child;
 pub mod cpu;
 pub mod delay;
 pub mod inproc;

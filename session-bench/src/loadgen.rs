@@ -320,9 +320,19 @@ pub struct Users {
 impl Users {
     /// Connects `count` users to a loopback address.
     pub async fn connect(addr: SocketAddr, count: usize) -> Result<Self, BoxError> {
+        Self::connect_spread(&[addr], count).await
+    }
+
+    /// Connects `count` users to the loopback addresses `addrs` by turns
+    /// (user `i` to `addrs[i % addrs.len()]`): processes that share a store,
+    /// as behind a load balancer.
+    pub async fn connect_spread(addrs: &[SocketAddr], count: usize) -> Result<Self, BoxError> {
+        if addrs.is_empty() {
+            return Err("no address to connect the users to".into());
+        }
         let mut users = Vec::with_capacity(count);
-        for _ in 0..count {
-            users.push(VirtualUser::connect(addr).await?);
+        for addr in addrs.iter().cycle().take(count) {
+            users.push(VirtualUser::connect(*addr).await?);
         }
         Ok(Users { users })
     }

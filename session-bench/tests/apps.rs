@@ -188,6 +188,7 @@ fn redis_apps_do_the_same_work() {
         let options = ServeOptions {
             redis_url: Some(url.clone()),
             redis_prefix: prefix.clone(),
+            ..ServeOptions::default()
         };
         let (variant, addr) = start(name, options);
         runtime()

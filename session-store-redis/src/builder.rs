@@ -56,6 +56,7 @@ pub struct RedisStoreBuilder {
     max_reconnect_delay: Duration,
     touch_slack: Duration,
     near_cache: Option<NearCache>,
+    lock_wakeups: bool,
 }
 
 impl Default for RedisStoreBuilder {
@@ -67,6 +68,7 @@ impl Default for RedisStoreBuilder {
             max_reconnect_delay: DEFAULT_MAX_RECONNECT_DELAY,
             touch_slack: DEFAULT_TOUCH_SLACK,
             near_cache: None,
+            lock_wakeups: true,
         }
     }
 }
@@ -175,6 +177,36 @@ impl RedisStoreBuilder {
         self
     }
 
+    /// Whether a request waiting for a session's lock (under
+    /// `Concurrency::Serialize`) is woken when the holder in another
+    /// process gives it back (default `true`). The waiters of one process
+    /// are woken by the request cycle anyway; without this, a waiter of
+    /// another process notices the release at its next retry (backoff of
+    /// 2 to 100 ms with jitter).
+    ///
+    /// How: a waiter of another process marks the lease as waited on (in its
+    /// value), and the script that gives it back then publishes it on the
+    /// channel `typed-sessions:lease-released`, to which the store
+    /// subscribes at its first wait, on one connection of its own (the same
+    /// servers, credentials and TLS as the store's). A release nobody waits
+    /// for publishes nothing and costs no command more, and a store that
+    /// never waits opens nothing. Under contention from several processes
+    /// it keeps the lease from staying with the process that holds it
+    /// (see the crate's README, "Waiting for a lease"). Turn
+    /// it off where pub/sub is unwelcome (an ACL that forbids the channel
+    /// only costs the wake-ups, never a release).
+    ///
+    /// ```
+    /// use session_store_redis::RedisStore;
+    ///
+    /// let builder = RedisStore::builder().lock_wakeups(false);
+    /// # let _ = builder;
+    /// ```
+    pub fn lock_wakeups(mut self, on: bool) -> Self {
+        self.lock_wakeups = on;
+        self
+    }
+
     /// A store on a client the application built. Connecting it, and giving
     /// it a [`ReconnectPolicy`] so that it recovers from outages by itself,
     /// is the application's business; the store's timeout and fail-fast
@@ -187,6 +219,7 @@ impl RedisStoreBuilder {
             self.touch_slack,
             false,
             self.near_cache.as_ref(),
+            self.lock_wakeups,
         )
     }
 
@@ -200,6 +233,7 @@ impl RedisStoreBuilder {
             self.touch_slack,
             false,
             self.near_cache.as_ref(),
+            self.lock_wakeups,
         )
     }
 
@@ -242,6 +276,7 @@ impl RedisStoreBuilder {
             self.touch_slack,
             true,
             near_cache,
+            self.lock_wakeups,
         );
         if let Err(error) = store.verify().await {
             store.quit().await;

@@ -25,6 +25,7 @@ mod layout;
 mod near_cache;
 mod scripts;
 mod store;
+mod wakeups;
 
 pub use builder::{
     RedisStoreBuilder, DEFAULT_COMMAND_TIMEOUT, DEFAULT_MAX_RECONNECT_DELAY, DEFAULT_POOL_SIZE,

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub(crate) use entries::Entries;
-pub(crate) use listener::Listener;
+pub(crate) use listener::{listener_client, node_configs, Listener};
 
 /// The default [`NearCache::max_age`]: 30 seconds.
 pub const DEFAULT_NEAR_CACHE_MAX_AGE: Duration = Duration::from_secs(30);

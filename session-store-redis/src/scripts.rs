@@ -155,6 +155,25 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 return save(KEYS[1], KEYS[3])
 "#;
 
+/// The lease's value: its holder's token, with `:w` appended once a
+/// request of another process waits for it (`WAITING_FN`). `holds(v, t)`:
+/// whether the lease value `v` is the token `t`'s (the unmarked case, the
+/// uncontended one, is one string comparison). `released(lease, v, t)`,
+/// after the lease `lease` of value `v` was given back by the token `t`:
+/// when it was marked, publishes the lease key for the waiters of other
+/// processes (see `wakeups.rs`). `pcall`: a server that forbids the
+/// channel (an ACL) costs the wake-up, never the release.
+const LEASE_FN: &str = r#"
+local function holds(v, t)
+  return v == t or v == t .. ':w'
+end
+local function released(lease, v, t)
+  if v ~= t then
+    redis.pcall('PUBLISH', 'typed-sessions:lease-released', lease)
+  end
+end
+"#;
+
 /// The commit of a locked modification in one round trip, for a record
 /// whose owner needs no new index entry: if the token ARGV[3] holds the
 /// lease KEYS[2] (same slot), `SET KEYS[1] ARGV[1] PXAT ARGV[2] XX` and
@@ -165,9 +184,11 @@ return save(KEYS[1], KEYS[3])
 /// no record (released all the same), `{-1, 0}` the lease is not this
 /// token's (ran out, maybe taken over): nothing written, nothing released.
 const SAVE_HELD_BODY: &str = r#"
-if redis.call('GET', KEYS[2]) ~= ARGV[3] then return {-1, 0} end
+local held = redis.call('GET', KEYS[2])
+if not holds(held, ARGV[3]) then return {-1, 0} end
 local set = redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2], 'XX')
 redis.call('DEL', KEYS[2])
+released(KEYS[2], held, ARGV[3])
 return {set and 1 or 0, 1}
 "#;
 
@@ -177,9 +198,11 @@ return {set and 1 or 0, 1}
 /// Answers `{save's answer, 1}`, or `{-1, 0}` when the lease is not this
 /// token's (nothing written, nothing released).
 const SAVE_UNLOCK_BODY: &str = r#"
-if redis.call('GET', KEYS[2]) ~= ARGV[5] then return {-1, 0} end
+local held = redis.call('GET', KEYS[2])
+if not holds(held, ARGV[5]) then return {-1, 0} end
 local saved = save(KEYS[1], KEYS[3])
 redis.call('DEL', KEYS[2])
+released(KEYS[2], held, ARGV[5])
 return {saved, 1}
 "#;
 
@@ -322,9 +345,12 @@ return out
 /// the `load` script does when ARGV[3] (a touch, ms) is not '' and with its
 /// `PEXPIRETIME` otherwise. Answers `{0, ms left on the holder's lease}`
 /// when held; when taken `{1, 0}` no record, `{1, 2}` not a record of this
-/// format (left as it is), `{1, 1, value, key expiry}`.
+/// format (left as it is), `{1, 1, value, key expiry}`. With ARGV[4] '1'
+/// (the lock wake-ups on), a refusal marks the lease as waited on
+/// (`WAITING_FN`).
 const LOCK_BODY: &str = r#"
 if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  if ARGV[4] == '1' then return {0, waiting(KEYS[1], ARGV[1])} end
   return {0, redis.call('PTTL', KEYS[1])}
 end
 local v = redis.pcall('GET', KEYS[2])
@@ -343,15 +369,41 @@ return {1, 1, v, at}
 /// Deletes the lease KEYS[1] if the token ARGV[1] holds it: 1 done, 0 not
 /// held by this token (left as it is).
 const UNLOCK: &str = r#"
-if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local held = redis.pcall('GET', KEYS[1])
+if not holds(held, ARGV[1]) then return 0 end
 redis.call('DEL', KEYS[1])
+released(KEYS[1], held, ARGV[1])
 return 1
 "#;
 
-/// Renews the lease KEYS[1] for ARGV[2] ms if the token ARGV[1] holds it:
-/// 1 done, 0 not held by this token.
+/// `waiting(lease, token)`, for a request of token `token` refused the
+/// lease `lease`: marks it as waited on (`:w` appended to its value, its
+/// expiry kept, so the mark lives exactly as long as the lease, renewals
+/// included), so that its release publishes (`LEASE_FN`), and answers the ms left on it, as
+/// `PTTL` (-2 none, -1 no expiry). Not when its holder's token starts as
+/// `token` does (16 hex characters: the tokens of one process share their
+/// first 8 bytes, `LockToken::unique`): the request cycle of that process
+/// hands the lease on itself.
+const WAITING_FN: &str = r#"
+local function waiting(lease, token)
+  local holder = redis.call('GET', lease)
+  local left = redis.call('PTTL', lease)
+  if holder and left > 0 and string.sub(holder, -2) ~= ':w'
+      and string.sub(holder, 1, 16) ~= string.sub(token, 1, 16) then
+    redis.call('SET', lease, holder .. ':w', 'KEEPTTL')
+  end
+  return left
+end
+"#;
+
+/// `waiting` (`WAITING_FN`) for the lease KEYS[1] and the token ARGV[1],
+/// after a refused attempt of the plain commands.
+const MARK_WAITING_BODY: &str = "return waiting(KEYS[1], ARGV[1])";
+
+/// Renews the lease KEYS[1] for ARGV[2] ms if the token ARGV[1] holds it
+/// (marked or not, `LEASE_FN`): 1 done, 0 not held by this token.
 const EXTEND: &str = r#"
-if redis.pcall('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if not holds(redis.pcall('GET', KEYS[1]), ARGV[1]) then return 0 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 "#;
@@ -375,10 +427,11 @@ pub(crate) struct Scripts {
     pub(crate) lock: Script,
     pub(crate) unlock: Script,
     pub(crate) extend: Script,
+    pub(crate) mark_waiting: Script,
 }
 
 impl Scripts {
-    pub(crate) fn all(&self) -> [&Script; 16] {
+    pub(crate) fn all(&self) -> [&Script; 17] {
         [
             &self.load,
             &self.touch,
@@ -396,6 +449,7 @@ impl Scripts {
             &self.lock,
             &self.unlock,
             &self.extend,
+            &self.mark_waiting,
         ]
     }
 }
@@ -410,10 +464,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
         "save_unleased",
         &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_UNLEASED_BODY],
     ),
-    save_held: Script::new("save_held", &[SAVE_HELD_BODY]),
+    save_held: Script::new("save_held", &[LEASE_FN, SAVE_HELD_BODY]),
     save_unlock: Script::new(
         "save_unlock",
-        &[LAYOUT_FN, INDEX_FN, SAVE_FN, SAVE_UNLOCK_BODY],
+        &[LAYOUT_FN, INDEX_FN, SAVE_FN, LEASE_FN, SAVE_UNLOCK_BODY],
     ),
     delete_if_owner: Script::new("delete_if_owner", &[LAYOUT_FN, DELETE_IF_OWNER]),
     delete_if_version: Script::new("delete_if_version", &[LAYOUT_FN, DELETE_IF_VERSION]),
@@ -421,9 +475,10 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     limit_owner: Script::new("limit_owner", &[LAYOUT_FN, PAST_FN, LIMIT_OWNER_BODY]),
     rotate: Script::new("rotate", &[LAYOUT_FN, INDEX_FN, PAST_FN, ROTATE_BODY]),
     rotate_away: Script::new("rotate_away", &[LAYOUT_FN, PAST_FN, ROTATE_AWAY_BODY]),
-    lock: Script::new("lock", &[LAYOUT_FN, LOCK_BODY]),
-    unlock: Script::new("unlock", &[UNLOCK]),
-    extend: Script::new("extend", &[EXTEND]),
+    lock: Script::new("lock", &[LAYOUT_FN, WAITING_FN, LOCK_BODY]),
+    unlock: Script::new("unlock", &[LEASE_FN, UNLOCK]),
+    extend: Script::new("extend", &[LEASE_FN, EXTEND]),
+    mark_waiting: Script::new("mark_waiting", &[WAITING_FN, MARK_WAITING_BODY]),
 });
 
 #[cfg(test)]
@@ -435,5 +490,14 @@ mod tests {
         // SHA1("return 1"), as `SCRIPT LOAD "return 1"` answers.
         let script = Script::new("t", &["return 1"]);
         assert_eq!(script.sha, "e0e1f9fabfc9d4800c877a703b823ac0578ff8db");
+    }
+
+    #[test]
+    fn releases_publish_on_the_channel_the_wake_ups_subscribe_to() {
+        let channel = format!("'{}'", crate::wakeups::CHANNEL);
+        assert!(LEASE_FN.contains(&channel));
+        for script in [&SCRIPTS.save_held, &SCRIPTS.save_unlock, &SCRIPTS.unlock] {
+            assert!(script.text.contains("released(KEYS["), "{}", script.name);
+        }
     }
 }

@@ -31,6 +31,7 @@ use crate::keys::Keys;
 use crate::known::{Known, GENERATION};
 use crate::near_cache::{Near, NearCache};
 use crate::scripts::SCRIPTS;
+use crate::wakeups::Wakeups;
 
 /// A session store on Redis (single node, Sentinel or Cluster), through
 /// [fred](https://docs.rs/fred). Cloning shares the connection.
@@ -56,6 +57,8 @@ struct Inner {
     touch_slack_ms: i64,
     /// See [`RedisStoreBuilder::near_cache`]; `None` when off.
     near: Option<Near>,
+    /// See [`RedisStoreBuilder::lock_wakeups`]; `None` when off.
+    wakeups: Option<Wakeups>,
 }
 
 impl RedisStore {
@@ -112,12 +115,14 @@ impl RedisStore {
         touch_slack: Duration,
         owned: bool,
         near_cache: Option<&NearCache>,
+        lock_wakeups: bool,
     ) -> Self {
         let redis = Redis::new(backend, timeout, owned);
         let keys = Keys::new(prefix);
         let one_slot = !redis.is_clustered() || keys.prefix_pins_one_slot();
         let near =
             near_cache.map(|config| Near::new(config, redis.main_client(), keys.prefix(), timeout));
+        let wakeups = lock_wakeups.then(|| Wakeups::new(redis.main_client(), timeout));
         RedisStore {
             inner: Arc::new(Inner {
                 redis,
@@ -126,6 +131,7 @@ impl RedisStore {
                 known: Known::new(GENERATION),
                 touch_slack_ms: i64::try_from(touch_slack.as_millis()).unwrap_or(i64::MAX),
                 near,
+                wakeups,
             }),
         }
     }

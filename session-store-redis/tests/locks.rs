@@ -112,3 +112,166 @@ async fn a_value_of_another_kind_under_the_record_key_is_no_record() {
     assert!(locks.unlock(&id, &token).await.unwrap());
     raw.cmd(&["DEL", &key]).await.unwrap();
 }
+
+/// The string value of `key`.
+async fn value(raw: &mut Raw, key: &str) -> String {
+    raw.cmd(&["GET", key]).await.unwrap().text()
+}
+
+/// The lease key of `id` under `prefix`, as the store writes it.
+fn lease_key(prefix: &str, id: &SessionId) -> String {
+    format!("{0}lock:{{{0}{1}}}", prefix, id.as_str())
+}
+
+#[tokio::test]
+async fn a_waiter_of_another_process_is_woken_by_the_release_not_by_its_time() {
+    let fx = twins().await;
+    let (holder, waiter) = (fx.first.clone(), fx.second.clone());
+    let id = SessionId::random();
+    let (held, wanted) = (LockToken::random(), LockToken::random());
+    let lease = Duration::from_secs(20);
+    let locks = holder.locks().expect("locks");
+    let taken = locks.try_lock(&id, &held, lease, None).await.unwrap();
+    assert!(matches!(taken, LockAttempt::Acquired(None)), "{taken:?}");
+    let refused = waiter.locks().unwrap().try_lock(&id, &wanted, lease, None);
+    assert!(matches!(refused.await.unwrap(), LockAttempt::Held { .. }));
+    // A first wait that no release ends: the waiter's store subscribes
+    // meanwhile (it does so at its first wait).
+    let first = Duration::from_secs(1);
+    waiter
+        .locks()
+        .unwrap()
+        .wait_for_release(&id, first)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let waiting = {
+        let (waiter, id) = (waiter.clone(), id.clone());
+        tokio::spawn(async move {
+            let max = Duration::from_secs(10);
+            waiter
+                .locks()
+                .unwrap()
+                .wait_for_release(&id, max)
+                .await
+                .unwrap();
+            started.elapsed()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(locks.unlock(&id, &held).await.unwrap());
+    let waited = waiting.await.unwrap();
+    assert!(
+        waited < Duration::from_secs(5),
+        "the waiter's wait of 10 s ended {waited:?} after it began; the release came at 200 ms"
+    );
+}
+
+#[tokio::test]
+async fn a_lease_is_marked_as_waited_on_by_other_processes_until_its_release() {
+    let fx = twins().await;
+    let id = SessionId::random();
+    let token = LockToken::random();
+    let lease = Duration::from_secs(7);
+    let (holder, waiter) = (fx.first.locks().unwrap(), fx.second.locks().unwrap());
+    let lease_key = lease_key(&fx.prefix, &id);
+    let mut raw = Raw::connect(&common::address(&redis_url())).await.unwrap();
+    let unmarked = token.to_hex();
+    let marked = format!("{unmarked}:w");
+    assert!(matches!(
+        holder.try_lock(&id, &token, lease, None).await.unwrap(),
+        LockAttempt::Acquired(None)
+    ));
+    // Nobody waits: nothing marked.
+    assert_eq!(value(&mut raw, &lease_key).await, unmarked);
+    // A refusal to a token of the holder's process (the same first 8
+    // bytes, as `LockToken::unique` makes them) marks nothing either: that
+    // process hands the lease on by itself.
+    let mut same_process = *token.as_bytes();
+    same_process[15] ^= 1;
+    let same_process = LockToken::from_bytes(same_process);
+    let refused = waiter.try_lock(&id, &same_process, lease, None).await;
+    assert!(matches!(refused.unwrap(), LockAttempt::Held { .. }));
+    assert_eq!(value(&mut raw, &lease_key).await, unmarked);
+    // A refusal to another process's token marks it: a touching attempt
+    // (the `lock` script) ...
+    let touch = Some(session_core::time::OffsetDateTime::now_utc() + Duration::from_secs(3600));
+    let refused = waiter
+        .try_lock(&id, &LockToken::random(), lease, touch)
+        .await;
+    assert!(matches!(refused.unwrap(), LockAttempt::Held { .. }));
+    assert_eq!(
+        value(&mut raw, &lease_key).await,
+        marked,
+        "by the touching attempt"
+    );
+    raw.cmd(&["SET", &lease_key, &unmarked, "KEEPTTL"])
+        .await
+        .unwrap();
+    // ... and a plain one, keeping the lease's expiry; a second refusal
+    // leaves it as it is.
+    for _ in 0..2 {
+        let refused = waiter
+            .try_lock(&id, &LockToken::random(), lease, None)
+            .await;
+        let LockAttempt::Held { expires_in } = refused.unwrap() else {
+            panic!("the lease is held");
+        };
+        assert!(expires_in > Duration::from_secs(5), "{expires_in:?}");
+        assert_eq!(value(&mut raw, &lease_key).await, marked);
+    }
+    let left = raw.cmd(&["PTTL", &lease_key]).await.unwrap().int();
+    assert!((5_000..=7_000).contains(&left), "{left}");
+    // The holder still holds it, marked: it renews it, and gives it back.
+    assert!(holder
+        .extend(&id, &token, Duration::from_secs(9))
+        .await
+        .unwrap());
+    let left = raw.cmd(&["PTTL", &lease_key]).await.unwrap().int();
+    assert!((7_001..=9_000).contains(&left), "renewed: {left}");
+    assert_eq!(
+        value(&mut raw, &lease_key).await,
+        marked,
+        "renewed with its mark"
+    );
+    assert!(!holder.unlock(&id, &LockToken::random()).await.unwrap());
+    assert!(holder.unlock(&id, &token).await.unwrap());
+    assert_eq!(raw.cmd(&["EXISTS", &lease_key]).await.unwrap().int(), 0);
+    // Not a session.
+    assert_eq!(fx.first.count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_marked_lease_is_given_back_by_the_commit_of_its_holder() {
+    let fx = twins().await;
+    let (store, locks) = (&fx.first, fx.first.locks().unwrap());
+    let record = common::record(60_000);
+    store.create(&record).await.unwrap();
+    let token = LockToken::random();
+    let lease = Duration::from_secs(7);
+    let attempt = locks
+        .try_lock(&record.id, &token, lease, None)
+        .await
+        .unwrap();
+    let LockAttempt::Acquired(Some(mut loaded)) = attempt else {
+        panic!("the record is there: {attempt:?}");
+    };
+    let other = LockToken::random();
+    let refused = fx
+        .second
+        .locks()
+        .unwrap()
+        .try_lock(&record.id, &other, lease, None);
+    assert!(matches!(refused.await.unwrap(), LockAttempt::Held { .. }));
+    let lease_key = lease_key(&fx.prefix, &record.id);
+    let mut raw = Raw::connect(&common::address(&redis_url())).await.unwrap();
+    assert!(value(&mut raw, &lease_key).await.ends_with(":w"), "marked");
+    loaded.version += 1;
+    let done = locks
+        .save_and_unlock(&loaded, Some(loaded.version - 1), &token)
+        .await;
+    done.saved.expect("saved under its marked lease");
+    assert_eq!(done.released, Some(true));
+    assert_eq!(raw.cmd(&["EXISTS", &lease_key]).await.unwrap().int(), 0);
+}

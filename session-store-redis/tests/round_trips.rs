@@ -486,16 +486,38 @@ async fn a_locked_modification_costs_the_round_trips_of_last_write_wins() {
     .await;
     assert_eq!(attempt, 1, "try_lock is one round trip");
     // A held lock's answer asks the holder's lease after: the contended
-    // path's one more round trip.
+    // path's one more round trip. With the lock wake-ups (the default) it
+    // is the `mark_waiting` script, which also marks the lease as waited
+    // on (the holder's token is of another process); without, `PTTL`.
     let waiter = LockToken::random();
-    let (held, sent) = monitor
-        .commands(locks.try_lock(&record.id, &waiter, lease, None))
+    let without_wakeups = RedisStore::builder()
+        .lock_wakeups(false)
+        .connect(&server.url())
+        .await
+        .unwrap();
+    // (The second store has never seen the session: its load asks the
+    // expiry in the same write.)
+    let with = ["SET", "GET", "EVALSHA"].as_slice();
+    let without = ["SET", "GET", "PEXPIRETIME", "PTTL"].as_slice();
+    for (store, expected) in [(&store, with), (&without_wakeups, without)] {
+        let locks = store.locks().unwrap();
+        let refused = round_trips(&server.address(), async {
+            let held = locks.try_lock(&record.id, &waiter, lease, None).await;
+            let Ok(LockAttempt::Held { expires_in }) = held else {
+                panic!("held: {held:?}");
+            };
+            assert!(expires_in > std::time::Duration::ZERO && expires_in <= lease);
+        })
         .await;
-    let Ok(LockAttempt::Held { expires_in }) = held else {
-        panic!("held: {held:?}");
-    };
-    assert!(expires_in > std::time::Duration::ZERO && expires_in <= lease);
-    assert_eq!(sent, ["SET", "GET", "PTTL"], "a refused attempt");
+        assert_eq!(
+            refused, 2,
+            "a refused attempt: lock with load, then {expected:?}"
+        );
+        let (_, sent) = monitor
+            .commands(locks.try_lock(&record.id, &waiter, lease, None))
+            .await;
+        assert_eq!(sent, expected, "a refused attempt");
+    }
 }
 
 /// With every piece of metadata on and a remembered session, a read-only

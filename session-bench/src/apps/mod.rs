@@ -284,6 +284,15 @@ pub struct ServeOptions {
     pub redis_url: Option<String>,
     /// The key prefix for this app's Redis keys, where the library has one.
     pub redis_prefix: String,
+    /// The secret of ours' key ring; `None`, a random one per process.
+    /// Processes that serve one user's requests by turns need the same.
+    pub secret: Option<String>,
+    /// Ours on Redis: the store's cross-process lock wake-ups on or off;
+    /// `None`, the store's default.
+    pub lock_wakeups: Option<bool>,
+    /// Ours on axum: how long `GET /counter` works before it changes the
+    /// session; `None`, not at all.
+    pub handler_delay: Option<std::time::Duration>,
 }
 
 impl ServeOptions {

@@ -49,14 +49,17 @@ pub(super) fn serialize_unavailable(store: Store) -> Option<&'static str> {
     }
 }
 
-/// The manager of an app: the store, a random secret per process, and the
-/// defaults, except [`IdleRefresh::OnWrite`] for `ours-onwrite`.
+/// The manager of an app: the store, the options' secret (random per
+/// process when none is given), and the defaults, except [`IdleRefresh::OnWrite`] for `ours-onwrite`.
 async fn manager(
     library: Library,
     store: Store,
     options: &ServeOptions,
 ) -> Result<SessionManager<Counter>, BoxError> {
-    let secret = session_core::crypto::token::random_token();
+    let secret = options
+        .secret
+        .clone()
+        .unwrap_or_else(session_core::crypto::token::random_token);
     let keys = KeyRing::new([secret.as_str()])?;
     let mut builder = SessionConfig::builder().keys(keys.clone()).secure(false);
     if library == Library::OursOnWrite {
@@ -68,20 +71,26 @@ async fn manager(
     let builder = match store {
         Store::Memory => builder.store(MemoryStore::new()),
         Store::Cookie => builder.store(CookieStore::new(keys)),
-        Store::Redis => builder.store(
-            RedisStore::builder()
-                .prefix(options.redis_prefix.clone())
-                .pool_size(REDIS_POOL_SIZE)
-                .near_cache(match library {
-                    Library::OursNearCache => NEAR_CACHE_CAPACITY,
-                    _ => 0,
-                })
-                .connect(options.redis_url()?)
-                .await?,
-        ),
+        Store::Redis => builder.store(redis_store(library, options).await?),
         other => return Err(format!("no {} store in this build", other.name()).into()),
     };
     Ok(SessionManager::new(builder.build()?))
+}
+
+/// The Redis store of an app: its prefix, the pool of every Redis variant,
+/// the near cache for `ours-nearcache` only, and the options' wake-ups.
+async fn redis_store(library: Library, options: &ServeOptions) -> Result<RedisStore, BoxError> {
+    let mut builder = RedisStore::builder()
+        .prefix(options.redis_prefix.clone())
+        .pool_size(REDIS_POOL_SIZE)
+        .near_cache(match library {
+            Library::OursNearCache => NEAR_CACHE_CAPACITY,
+            _ => 0,
+        });
+    if let Some(on) = options.lock_wakeups {
+        builder = builder.lock_wakeups(on);
+    }
+    Ok(builder.connect(options.redis_url()?).await?)
 }
 
 async fn axum_counter(session: session_axum::Session<Counter>) -> Json<CountBody> {
@@ -116,8 +125,17 @@ pub(super) async fn axum_router(
         Library::OursSerializeReadOnly => get(axum_peek_read_only),
         _ => get(axum_peek),
     };
+    let counter = match options.handler_delay {
+        None => get(axum_counter),
+        // The handler's own work (a query, say) between its load and its
+        // commit: what a waiter for its lease waits through.
+        Some(delay) => get(move |session: session_axum::Session<Counter>| async move {
+            tokio::time::sleep(delay).await;
+            axum_counter(session).await
+        }),
+    };
     Ok(Router::new()
-        .route("/counter", get(axum_counter))
+        .route("/counter", counter)
         .route("/counter/peek", peek)
         .layer(session_axum::SessionLayer::new(manager)))
 }

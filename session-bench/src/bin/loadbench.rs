@@ -22,19 +22,18 @@
 //! prints the markdown tables (what the run wrote to `results.md`, with the
 //! current targets).
 //!
-//! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app;
-//! the benchmark starts those children itself.
+//! Internally `loadbench serve APP [--redis URL] [--prefix P]` runs one app
+//! (`session_bench::child`); the benchmark starts those children itself.
 // A command-line benchmark: its report goes to stdout.
 #![allow(clippy::print_stdout)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use session_bench::apps::{self, ServeOptions, Store, Variant};
+use session_bench::child::{self, AppProcess};
 use session_bench::delay::DelayProxy;
 use session_bench::loadgen::{Users, VirtualUser};
 use session_bench::redis::{Monitor, ReadCounter, RedisAdmin, RedisServer};
@@ -47,7 +46,7 @@ use session_bench::{cpu, BoxError};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let outcome = match args.first().map(String::as_str) {
-        Some("serve") => serve(&args[1..]),
+        Some("serve") => child::serve_main(&args[1..]),
         Some("--render") => render(&args[1..]),
         Some("--help" | "-h") => {
             println!("{}", USAGE);
@@ -63,7 +62,7 @@ fn main() {
 
 const USAGE: &str = "usage: loadbench [--out DIR] [--users N] [--duration SECS] [--warmup SECS] [--runs N] [--max-requests N] [--only PATTERN,...] [--redis-delay-us MICROS] [--shared-session]
        loadbench --render FILE.json
-       loadbench serve APP [--redis URL] [--prefix PREFIX]";
+       loadbench serve APP [--redis URL] [--prefix PREFIX] [--secret SECRET] [--lock-wakeups on|off]";
 
 /// Prints the tables of a saved run, its ratios and targets computed again.
 fn render(args: &[String]) -> Result<(), BoxError> {
@@ -74,26 +73,6 @@ fn render(args: &[String]) -> Result<(), BoxError> {
     let report = Report::from_json(&json).map_err(|e| format!("{path} is not a saved run: {e}"))?;
     print!("{}", report.markdown());
     Ok(())
-}
-
-/// The child: runs one app and prints `LISTENING <addr>` once it accepts.
-fn serve(args: &[String]) -> Result<(), BoxError> {
-    let variant: Variant = args.first().ok_or(USAGE)?.parse()?;
-    let mut options = ServeOptions::default();
-    let mut rest = args[1..].iter();
-    while let Some(flag) = rest.next() {
-        let value = rest.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--redis" => options.redis_url = Some(value.clone()),
-            "--prefix" => options.redis_prefix = value.clone(),
-            _ => return Err(format!("unknown flag {flag}\n{USAGE}").into()),
-        }
-    }
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    apps::serve(variant, listener, options, |addr| {
-        println!("LISTENING {addr}");
-        let _ = std::io::stdout().flush();
-    })
 }
 
 #[derive(Debug)]
@@ -155,60 +134,6 @@ impl Options {
     fn selects(&self, variant: Variant) -> bool {
         let name = variant.to_string();
         self.only.is_empty() || self.only.iter().any(|p| name.contains(p.as_str()))
-    }
-}
-
-/// A child app process, killed on drop.
-struct AppProcess {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl AppProcess {
-    fn start(variant: Variant, redis_url: Option<&str>, prefix: &str) -> Result<Self, BoxError> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command.arg("serve").arg(variant.to_string());
-        if let Some(url) = redis_url {
-            command.args(["--redis", url, "--prefix", prefix]);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut process = AppProcess {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .map_err(|_| format!("{variant} did not start within 30 s"))?;
-        process.addr = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .ok_or_else(|| format!("{variant} did not start (it printed {line:?})"))?
-            .parse()?;
-        Ok(process)
-    }
-}
-
-impl AppProcess {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for AppProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -379,12 +304,19 @@ fn measure(
         "bench:{}:",
         &session_core::crypto::token::random_token()[..12]
     );
-    let app = AppProcess::start(variant, redis_url, &prefix)?;
+    let app = AppProcess::start(
+        variant,
+        &ServeOptions {
+            redis_url: redis_url.map(str::to_owned),
+            redis_prefix: prefix.clone(),
+            ..ServeOptions::default()
+        },
+    )?;
     let mut admin = redis.map(|r| RedisAdmin::connect(r.addr())).transpose()?;
     let mut reads = redis.map(|r| ReadCounter::connect(r.addr())).transpose()?;
     let figures = runtime.block_on(async {
-        apps::check(app.addr, variant).await?;
-        let mut users = Users::connect(app.addr, options.users).await?;
+        apps::check(app.addr(), variant).await?;
+        let mut users = Users::connect(app.addr(), options.users).await?;
         // Every user gets its session, then the app warms up on /counter.
         let warmup = users
             .run("/counter", options.warmup, options.max_requests)
@@ -422,7 +354,7 @@ fn measure(
             // Before the MONITOR phase: the connections it opens and closes
             // are reads too, and would land in the count.
             let redis_round_trips = match reads.as_mut() {
-                Some(counter) => Some(count_round_trips(counter, app.addr, scenario).await?),
+                Some(counter) => Some(count_round_trips(counter, app.addr(), scenario).await?),
                 None => None,
             };
             let redis_sent = match redis {
@@ -525,7 +457,7 @@ async fn sequential(user: &mut VirtualUser, path: &str, count: u64) -> Result<()
 
 /// The median time of 200 `PING`s to `addr`, one at a time, in µs.
 fn ping_us(addr: SocketAddr) -> Result<f64, BoxError> {
-    use std::io::Read;
+    use std::io::{Read, Write};
     let mut conn = std::net::TcpStream::connect(addr)?;
     conn.set_nodelay(true)?;
     let mut times = Vec::new();

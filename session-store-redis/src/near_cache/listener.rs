@@ -171,8 +171,8 @@ impl Tracking {
         tx: &mpsc::UnboundedSender<Failed>,
     ) -> Result<(), fred::error::Error> {
         for config in node_configs(main) {
-            let sub = build(config.clone(), timeout)?;
-            let ctl = build(config, timeout)?;
+            let sub = listener_client(config.clone(), timeout)?;
+            let ctl = listener_client(config, timeout)?;
             self.pairs.push(Pair {
                 sub: sub.clone(),
                 ctl: ctl.clone(),
@@ -322,7 +322,7 @@ async fn report_errors(
 
 /// The configuration of each node's pair: the store's own (servers,
 /// credentials, TLS) in RESP2, and on a cluster one per primary node.
-fn node_configs(main: &Client) -> Vec<Config> {
+pub(crate) fn node_configs(main: &Client) -> Vec<Config> {
     let mut config = main.client_config();
     config.version = RespVersion::RESP2;
     if !main.is_clustered() {
@@ -338,8 +338,12 @@ fn node_configs(main: &Client) -> Vec<Config> {
 }
 
 /// A client that does not reconnect by itself (the listener starts over
-/// instead, and knows it must), with the store's timeouts.
-fn build(config: Config, timeout: Duration) -> Result<Client, fred::error::Error> {
+/// instead, and knows it must), with the store's timeouts. The lock
+/// wake-ups' subscription (`wakeups.rs`) is one too.
+pub(crate) fn listener_client(
+    config: Config,
+    timeout: Duration,
+) -> Result<Client, fred::error::Error> {
     Builder::from_config(config)
         .with_connection_config(|c| {
             c.connection_timeout = timeout;

@@ -15,9 +15,11 @@
 //!   this: it saves the client about 4 000 instructions per request but
 //!   costs Redis about 46 000 more, and fred flushes every script call on
 //!   its own, so the two commands stay. A held lock
-//!   answers `Held` after one more command, the holder's `PTTL` (the
-//!   contended path only). A touching attempt runs the `lock` script, which
-//!   reads the absolute expiry before it moves the key's.
+//!   answers `Held` after one more round trip, the `mark_waiting` script
+//!   (the holder's lease left, see Waiting below) or with the wake-ups off
+//!   its `PTTL` (the contended path only). A touching attempt runs the
+//!   `lock` script, which reads the absolute expiry before it moves the
+//!   key's, and marks a refused lease itself.
 //! - Release: the `unlock` script compares the token before it deletes the
 //!   key; a modified session's commit releases in its save instead, the
 //!   `save_held` (or, when an owner may need indexing, `save_unlock`)
@@ -29,9 +31,16 @@
 //! - Tokens: [`LockToken::unique`], which the request cycle takes, is a
 //!   random prefix per process and a counter: unique without a system
 //!   call per lease, which is all the token check needs (see its docs).
-//! - Waiting: the default of [`SessionLocks::wait_for_release`] (the request
-//!   cycle sleeps with backoff and jitter and tries again); no pub/sub
-//!   subscriber, so nothing is added to a store that never locks.
+//! - Waiting: a refused attempt asks the holder's time left with the
+//!   `mark_waiting` script, which also marks the lease as waited on when
+//!   its holder runs in another process; [`SessionLocks::wait_for_release`]
+//!   then waits for the release's message, at most the request cycle's
+//!   backoff step (see `wakeups.rs`). The holder's own process hands the
+//!   lease on by itself (session-core's hand-off).
+//!   [`RedisStoreBuilder::lock_wakeups`](crate::RedisStoreBuilder::lock_wakeups)
+//!   turns this off: then the holder's `PTTL` alone, and the trait's
+//!   default wait. The subscription opens at the first wait, so nothing is
+//!   added to a store that never waits.
 
 use std::time::Duration;
 
@@ -94,9 +103,8 @@ impl RedisStore {
             )
             .await?;
         if !taken {
-            let pttl = self.inner.redis.pttl(&lock).await?;
             return Ok(LockAttempt::Held {
-                expires_in: time_left(pttl),
+                expires_in: self.held_for(&lock, token).await?,
             });
         }
         let found = match (value, trusted, expiry) {
@@ -123,6 +131,11 @@ impl RedisStore {
             Value::from(token.to_hex()),
             lease_ms(lease).into(),
             touch.map_or_else(|| Value::from(""), Value::from),
+            Value::from(if self.inner.wakeups.is_some() {
+                "1"
+            } else {
+                ""
+            }),
         ];
         let reply = self
             .inner
@@ -151,6 +164,26 @@ impl RedisStore {
         let known = self.inner.known.get(id);
         let record = self.conclude(id, &key, found, known).await?;
         Ok(LockAttempt::Acquired(record))
+    }
+
+    /// The time left on the lease `lock` that `token` was refused (none
+    /// when it is gone): with wake-ups, the `mark_waiting` script, after
+    /// which its release announces itself to other processes; without,
+    /// its `PTTL`.
+    async fn held_for(&self, lock: &str, token: &LockToken) -> Result<Duration, StoreError> {
+        if self.inner.wakeups.is_none() {
+            return Ok(time_left(self.inner.redis.pttl(lock).await?));
+        }
+        let args = vec![Value::from(token.to_hex())];
+        let reply = self
+            .inner
+            .redis
+            .eval(&SCRIPTS.mark_waiting, &[lock], args)
+            .await?;
+        match layout::integer(&reply) {
+            Some(pttl) => Ok(time_left(pttl)),
+            None => Err(unexpected("mark_waiting", &reply)),
+        }
     }
 
     /// Runs the `unlock` or `extend` script: whether `token` held the lease.
@@ -205,6 +238,23 @@ impl SessionLocks for RedisStore {
 
     async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
         self.if_holder(&SCRIPTS.unlock, id, token, None).await
+    }
+
+    /// Woken by the release of a holder in another process (see
+    /// `wakeups.rs`; the refused attempt marked the lease), and at the
+    /// latest after `max`.
+    async fn wait_for_release(&self, id: &SessionId, max: Duration) -> Result<(), StoreError> {
+        let Some(wakeups) = &self.inner.wakeups else {
+            tokio::time::sleep(max).await;
+            return Ok(());
+        };
+        wakeups.start();
+        let interest = wakeups.interest(&self.inner.keys.lock(id));
+        tokio::select! {
+            () = interest.woken() => {}
+            () = tokio::time::sleep(max) => {}
+        }
+        Ok(())
     }
 
     /// One round trip: the `save_held` or `save_unlock` script.
