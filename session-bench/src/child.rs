@@ -17,8 +17,8 @@ use crate::apps::{self, ServeOptions, Variant};
 use crate::BoxError;
 
 /// The flags [`serve_main`] takes after the app's name.
-pub const SERVE_FLAGS: &str =
-    "[--redis URL] [--prefix PREFIX] [--secret SECRET] [--lock-wakeups on|off] [--handler-ms MS]";
+pub const SERVE_FLAGS: &str = "[--redis URL] [--prefix PREFIX] [--postgres URL TABLE] \
+     [--secret SECRET] [--lock-wakeups on|off] [--handler-ms MS]";
 
 /// The child's side: runs the app `args[0]` with the options of the flags
 /// after it ([`SERVE_FLAGS`]) on a free loopback port, and prints
@@ -46,6 +46,10 @@ fn serve_options(args: &[String]) -> Result<ServeOptions, BoxError> {
         match flag.as_str() {
             "--redis" => options.redis_url = Some(value.clone()),
             "--prefix" => options.redis_prefix = value.clone(),
+            "--postgres" => {
+                let table = rest.next().ok_or("--postgres needs a URL and a table")?;
+                options.postgres = Some((value.clone(), table.clone()));
+            }
             "--secret" => options.secret = Some(value.clone()),
             "--lock-wakeups" => options.lock_wakeups = Some(on_off(flag, value)?),
             "--handler-ms" => {
@@ -72,6 +76,9 @@ fn flags(options: &ServeOptions) -> Vec<String> {
     if let Some(url) = &options.redis_url {
         flags.extend(["--redis".to_owned(), url.clone()]);
         flags.extend(["--prefix".to_owned(), options.redis_prefix.clone()]);
+    }
+    if let Some((url, table)) = &options.postgres {
+        flags.extend(["--postgres".to_owned(), url.clone(), table.clone()]);
     }
     if let Some(secret) = &options.secret {
         flags.extend(["--secret".to_owned(), secret.clone()]);
@@ -157,6 +164,7 @@ mod tests {
         let options = ServeOptions {
             redis_url: Some("redis://127.0.0.1:1".to_owned()),
             redis_prefix: "p:".to_owned(),
+            postgres: Some(("postgres://h/db".to_owned(), "t".to_owned())),
             secret: Some("s".repeat(32)),
             lock_wakeups: Some(false),
             handler_delay: Some(Duration::from_millis(5)),
@@ -164,6 +172,7 @@ mod tests {
         let read = serve_options(&flags(&options)).expect("the flags parse");
         assert_eq!(read.redis_url, options.redis_url);
         assert_eq!(read.redis_prefix, options.redis_prefix);
+        assert_eq!(read.postgres, options.postgres);
         assert_eq!(read.secret, options.secret);
         assert_eq!(read.lock_wakeups, Some(false));
         assert_eq!(read.handler_delay, options.handler_delay);

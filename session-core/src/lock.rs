@@ -39,15 +39,45 @@ static PROCESS_PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
 static TOKENS_MADE: AtomicU64 = AtomicU64::new(0);
 
 impl LockToken {
-    /// A fresh random token: 128 bits from the operating system's random
-    /// number generator (a system call each).
+    /// The byte at index 8 of every token that [`unique`](Self::unique)
+    /// makes: its holder gives back a lease that a waiter of another
+    /// process marked as waited on (the lock wake-ups of the Redis and
+    /// PostgreSQL stores). Tokens of versions before the wake-ups have 0
+    /// there (the top byte of their counter; a random byte, 1 in 256 of
+    /// them `0xA5`, for versions whose request cycle took random tokens),
+    /// and their holders compare
+    /// the lease with their token exactly, so a marked lease would stay
+    /// until it ran out and their commit would be refused. A store marks
+    /// only the leases whose token [`knows_marks`](Self::knows_marks), and
+    /// a rolling deploy from such a version loses nothing. Stores that
+    /// keep tokens as hex compare characters 16 and 17 with `a5`.
+    pub const MARK_AWARE: u8 = 0xA5;
+
+    /// Whether this token's holder gives back a lease marked as waited on
+    /// (see [`MARK_AWARE`](Self::MARK_AWARE)).
+    ///
+    /// ```
+    /// use session_core::store::LockToken;
+    ///
+    /// assert!(LockToken::unique().knows_marks());
+    /// assert!(!LockToken::from_bytes([0; 16]).knows_marks());
+    /// ```
+    pub fn knows_marks(&self) -> bool {
+        self.0[8] == Self::MARK_AWARE
+    }
+
+    /// A fresh random token: 120 bits from the operating system's random
+    /// number generator (a system call each) and
+    /// [`MARK_AWARE`](Self::MARK_AWARE) at index 8.
     pub fn random() -> Self {
-        LockToken(session_crypto::token::random_bytes())
+        let mut bytes: [u8; 16] = session_crypto::token::random_bytes();
+        bytes[8] = Self::MARK_AWARE;
+        LockToken(bytes)
     }
 
     /// A token that no other holder has: 64 random bits drawn once per
-    /// process, then a per-process counter. What the request cycle takes a
-    /// lease with.
+    /// process, [`MARK_AWARE`](Self::MARK_AWARE), then a per-process
+    /// counter of 56 bits. What the request cycle takes a lease with.
     ///
     /// A lease token needs to be unique, not secret: it tells a holder from
     /// the one that took over after its lease ran out, so that neither
@@ -73,6 +103,9 @@ impl LockToken {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(prefix);
         bytes[8..].copy_from_slice(&count.to_be_bytes());
+        // 2^56 tokens would take a process 2 000 years at a million a
+        // second: the counter's top byte is free for the mark.
+        bytes[8] = Self::MARK_AWARE;
         LockToken(bytes)
     }
 

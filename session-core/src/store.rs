@@ -73,6 +73,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 mod cleanup;
+mod wakeups;
 
 pub use crate::expiry::{ExpiredSession, ExpirySink, ExpirySource};
 use crate::id::SessionId;
@@ -80,6 +81,7 @@ pub use crate::lock::{LockAttempt, LockToken, SavedAndUnlocked, SessionLocks};
 pub use crate::meta::{OwnerLimit, OwnerLimitPolicy, OwnerLimited};
 pub use crate::record::Record;
 pub use cleanup::{CleanupSchedule, DEFAULT_CLEANUP_EVERY};
+pub use wakeups::{LeaseWaiters, LeaseWakeups};
 
 /// A store operation failed.
 ///

@@ -12,7 +12,8 @@
 //! The store half of the session locks (a store's
 //! [`SessionLocks`](session_core::store::SessionLocks)) has checks of its own in
 //! [`lease_checks`], run on two instances of one store through
-//! [`lease_suite!`].
+//! [`lease_suite!`]; stores that wake the waiters of other processes at a
+//! release run [`wakeup_checks`] too, through [`wakeup_suite!`].
 //! The checks of session locks and of `Concurrency::Serialize` run for
 //! every store whose `SessionStore::locks()` answers; a store without locks
 //! passes them without running them (it cannot serialize, and a
@@ -55,6 +56,7 @@ mod locks;
 mod owners;
 mod recorder;
 mod records;
+pub mod wakeup_checks;
 
 use std::sync::Arc;
 

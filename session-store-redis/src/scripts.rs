@@ -383,12 +383,15 @@ return 1
 /// `PTTL` (-2 none, -1 no expiry). Not when its holder's token starts as
 /// `token` does (16 hex characters: the tokens of one process share their
 /// first 8 bytes, `LockToken::unique`): the request cycle of that process
-/// hands the lease on itself.
+/// hands the lease on itself. Nor when the holder's token does not know
+/// the mark (`a5` at characters 17 and 18, `LockToken::MARK_AWARE`): a
+/// holder of an older version would not recognise its marked lease.
 const WAITING_FN: &str = r#"
 local function waiting(lease, token)
   local holder = redis.call('GET', lease)
   local left = redis.call('PTTL', lease)
   if holder and left > 0 and string.sub(holder, -2) ~= ':w'
+      and string.sub(holder, 17, 18) == 'a5'
       and string.sub(holder, 1, 16) ~= string.sub(token, 1, 16) then
     redis.call('SET', lease, holder .. ':w', 'KEEPTTL')
   end
@@ -484,6 +487,13 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_is_marked_only_if_its_holder_knows_the_mark() {
+        let token = session_core::store::LockToken::unique().to_hex();
+        let aware = format!("string.sub(holder, 17, 18) == '{}'", &token[16..18]);
+        assert!(WAITING_FN.contains(&aware), "{aware}");
+    }
 
     #[test]
     fn sha1_matches_what_redis_computes() {

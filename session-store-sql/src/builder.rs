@@ -105,6 +105,25 @@ impl SqlStoreBuilder {
         self
     }
 
+    /// Whether a waiter of another process is woken by the release of the
+    /// lease it waits for, under `Concurrency::Serialize` (default on;
+    /// PostgreSQL only, the other databases wait with backoff whatever
+    /// this says). A refused attempt marks the lease, whose release then
+    /// announces itself with `NOTIFY`; each process listens on one
+    /// connection of its own (beside the pool), opened at its first wait.
+    /// Off, waiters of other processes wait their backoff step (up to
+    /// 100 ms) after a release, and no lease is marked.
+    ///
+    /// ```
+    /// use session_store_sql::SqlStore;
+    ///
+    /// let builder = SqlStore::builder().lock_wakeups(false);
+    /// ```
+    pub fn lock_wakeups(mut self, on: bool) -> Self {
+        self.settings.lock_wakeups = on;
+        self
+    }
+
     /// For [`connect`](Self::connect): the pool's size (default
     /// [`DEFAULT_MAX_CONNECTIONS`]).
     pub fn max_connections(mut self, max: u32) -> Self {

@@ -96,6 +96,8 @@ mod lock;
 mod lock_queries;
 mod pool;
 mod store;
+#[cfg(feature = "postgres")]
+mod wakeups;
 
 pub use builder::{
     SqlStoreBuilder, DEFAULT_ACQUIRE_TIMEOUT, DEFAULT_CLEANUP_BATCH, DEFAULT_CLEANUP_EVERY,

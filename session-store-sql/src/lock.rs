@@ -14,8 +14,14 @@
 //! - Time: the application's clock, as for the session rows' expiries;
 //!   clocks of the application servers that share the database must agree
 //!   (a skew shortens or lengthens a lease by as much).
-//! - Waiting: the default of [`SessionLocks::wait_for_release`] (the request
-//!   cycle sleeps with backoff and jitter and tries again).
+//! - Waiting: on PostgreSQL a refused attempt marks a lease held by
+//!   another process, whose release then announces itself with `NOTIFY`,
+//!   and [`SessionLocks::wait_for_release`] waits for that, at most the
+//!   request cycle's backoff step (see `wakeups.rs`;
+//!   [`SqlStoreBuilder::lock_wakeups`](crate::SqlStoreBuilder::lock_wakeups)
+//!   turns it off). MySQL/MariaDB and SQLite, or PostgreSQL with the
+//!   wake-ups off: the request cycle sleeps with backoff and jitter and
+//!   tries again.
 //! - Ended leases of crashed holders are removed by the cleanup task and by
 //!   [`SqlStore::remove_expired`].
 
@@ -75,9 +81,11 @@ impl Inner {
                 None => Some(Duration::ZERO),
             });
         }
-        let taken: Option<String> = self
+        // `(taken, expires_at)` when the upsert wrote the row (see
+        // `lock_queries.rs`): taken, or (with the wake-ups) marked.
+        let wrote: Option<(bool, i64)> = self
             .run(|| async {
-                on_pool!(&self.pool, p => sqlx::query_scalar::<_, String>(sql(text))
+                on_pool!(&self.pool, p => sqlx::query_as::<_, (bool, i64)>(sql(text))
                     .bind(id)
                     .bind(token)
                     .bind(until)
@@ -86,8 +94,11 @@ impl Inner {
                     .await)
             })
             .await?;
-        if taken.is_some() {
-            return Ok(None);
+        match wrote {
+            Some((true, _)) => return Ok(None),
+            Some((false, ends)) => return Ok(Some(time_left(ends, now))),
+            // Held, and left as it was: its end is read below.
+            None => {}
         }
         Ok(Some(match self.lease_holder(id).await? {
             Some((_, ends)) => time_left(ends, now),
@@ -181,6 +192,20 @@ impl SessionLocks for SqlStore {
     async fn unlock(&self, id: &SessionId, token: &LockToken) -> Result<bool, StoreError> {
         let inner = &self.inner;
         let (text, token, now) = (&inner.lock_sql.unlock, token.to_hex(), now_millis());
+        if inner.lock_sql.marks {
+            // `(released, announced)`: see `lock_queries.rs`.
+            let (released, _): (i64, i64) = inner
+                .run(|| async {
+                    on_pool!(&inner.pool, p => sqlx::query_as::<_, (i64, i64)>(sql(text))
+                        .bind(id.as_str())
+                        .bind(&token)
+                        .bind(now)
+                        .fetch_one(p)
+                        .await)
+                })
+                .await?;
+            return Ok(released > 0);
+        }
         let released: u64 = inner
             .run(|| async {
                 on_pool!(&inner.pool, p => sqlx::query(sql(text))
@@ -193,6 +218,20 @@ impl SessionLocks for SqlStore {
             })
             .await?;
         Ok(released > 0)
+    }
+
+    /// Woken by the release of a holder in another process on PostgreSQL
+    /// (see `wakeups.rs`; the refused attempt marked the lease), and at
+    /// the latest after `max`; elsewhere, or with the wake-ups off, sleeps
+    /// `max`.
+    async fn wait_for_release(&self, id: &SessionId, max: Duration) -> Result<(), StoreError> {
+        #[cfg(feature = "postgres")]
+        if let Some(wakeups) = &self.inner.wakeups {
+            wakeups.wait(id.as_str(), max).await;
+            return Ok(());
+        }
+        tokio::time::sleep(max).await;
+        Ok(())
     }
 }
 

@@ -55,6 +55,10 @@ pub(crate) struct Inner {
     pub(crate) cleanup_batch: u32,
     /// Where the cleanup reports the rows it removed.
     expiry_sink: ExpirySink,
+    /// The lock wake-ups (PostgreSQL, see `wakeups.rs`); `None` when off
+    /// or on another database.
+    #[cfg(feature = "postgres")]
+    pub(crate) wakeups: Option<crate::wakeups::Wakeups>,
 }
 
 /// What the builder sets beside the table and the pool.
@@ -62,6 +66,8 @@ pub(crate) struct Inner {
 pub(crate) struct Settings {
     pub(crate) command_timeout: Duration,
     pub(crate) cleanup: CleanupSchedule,
+    /// See [`SqlStoreBuilder::lock_wakeups`].
+    pub(crate) lock_wakeups: bool,
 }
 
 impl Default for Settings {
@@ -69,7 +75,22 @@ impl Default for Settings {
         Settings {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             cleanup: CleanupSchedule::new(DEFAULT_CLEANUP_BATCH),
+            lock_wakeups: true,
         }
+    }
+}
+
+/// The lock wake-ups of a PostgreSQL store, when they are on; they listen
+/// with the options of the store's pool.
+#[cfg(feature = "postgres")]
+fn wakeups(pool: &SqlPool, settings: &Settings) -> Option<crate::wakeups::Wakeups> {
+    match pool {
+        SqlPool::Postgres(pool) if settings.lock_wakeups => Some(crate::wakeups::Wakeups::new(
+            (*pool.connect_options()).clone(),
+            settings.command_timeout,
+        )),
+        #[allow(unreachable_patterns)]
+        _ => None,
     }
 }
 
@@ -133,7 +154,9 @@ impl SqlStore {
         let store = SqlStore {
             inner: Arc::new(Inner {
                 sql: Statements::new(dialect, &table),
-                lock_sql: LockStatements::new(dialect, &table),
+                lock_sql: LockStatements::new(dialect, &table, settings.lock_wakeups),
+                #[cfg(feature = "postgres")]
+                wakeups: wakeups(&pool, &settings),
                 pool,
                 dialect,
                 table,

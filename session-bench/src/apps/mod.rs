@@ -95,6 +95,8 @@ pub enum Store {
     Redis,
     /// In the cookie itself, sealed.
     Cookie,
+    /// In a PostgreSQL table (ours only, run by `lock_wakeups`).
+    Postgres,
 }
 
 /// One app: a library on a framework with a store.
@@ -165,6 +167,7 @@ impl Store {
             Store::Memory => "memory",
             Store::Redis => "redis",
             Store::Cookie => "cookie",
+            Store::Postgres => "postgres",
         }
     }
 }
@@ -220,6 +223,14 @@ impl Variant {
         ]
     }
 
+    /// The apps that no load benchmark runs by default, only the binaries
+    /// that name them: the serialize policy on PostgreSQL (`lock_wakeups`).
+    pub const NAMED_ONLY: [Variant; 1] = [Variant::new(
+        Framework::Axum,
+        Library::OursSerialize,
+        Store::Postgres,
+    )];
+
     /// Whether the app keeps sessions (everything but the ceiling).
     pub fn has_sessions(&self) -> bool {
         self.library != Library::None
@@ -264,6 +275,7 @@ impl FromStr for Variant {
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Variant::all()
             .into_iter()
+            .chain(Variant::NAMED_ONLY)
             .find(|v| v.to_string() == name)
             .ok_or_else(|| format!("unknown app {name:?}; known: {}", names()))
     }
@@ -284,6 +296,9 @@ pub struct ServeOptions {
     pub redis_url: Option<String>,
     /// The key prefix for this app's Redis keys, where the library has one.
     pub redis_prefix: String,
+    /// The PostgreSQL to use for the PostgreSQL variants, and the table
+    /// there (made by the app's store if missing).
+    pub postgres: Option<(String, String)>,
     /// The secret of ours' key ring; `None`, a random one per process.
     /// Processes that serve one user's requests by turns need the same.
     pub secret: Option<String>,

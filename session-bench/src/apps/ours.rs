@@ -21,6 +21,7 @@ use session_core::{Concurrency, IdleRefresh, KeyRing, SessionConfig, SessionMana
 use session_store_cookie::CookieStore;
 use session_store_memory::MemoryStore;
 use session_store_redis::RedisStore;
+use session_store_sql::SqlStore;
 
 use super::{CountBody, Counter, Library, ServeOptions, Store};
 use crate::inproc::{ActixInProcess, Driver};
@@ -72,6 +73,7 @@ async fn manager(
         Store::Memory => builder.store(MemoryStore::new()),
         Store::Cookie => builder.store(CookieStore::new(keys)),
         Store::Redis => builder.store(redis_store(library, options).await?),
+        Store::Postgres => builder.store(postgres_store(options).await?),
         other => return Err(format!("no {} store in this build", other.name()).into()),
     };
     Ok(SessionManager::new(builder.build()?))
@@ -91,6 +93,22 @@ async fn redis_store(library: Library, options: &ServeOptions) -> Result<RedisSt
         builder = builder.lock_wakeups(on);
     }
     Ok(builder.connect(options.redis_url()?).await?)
+}
+
+/// The PostgreSQL store of an app: its table (migrated), the store's
+/// default pool, and the options' wake-ups.
+async fn postgres_store(options: &ServeOptions) -> Result<SqlStore, BoxError> {
+    let (url, table) = options
+        .postgres
+        .as_ref()
+        .ok_or("a PostgreSQL app needs --postgres URL TABLE")?;
+    let mut builder = SqlStore::builder().table(table.clone()).no_cleanup();
+    if let Some(on) = options.lock_wakeups {
+        builder = builder.lock_wakeups(on);
+    }
+    let store = builder.connect(url).await?;
+    store.migrate().await?;
+    Ok(store)
 }
 
 async fn axum_counter(session: session_axum::Session<Counter>) -> Json<CountBody> {

@@ -1,20 +1,27 @@
-//! What the Redis store's lock wake-ups buy: requests of one session spread
-//! over several processes, under `Concurrency::Serialize`, with the
-//! wake-ups on (a release that someone of another process waits for is
-//! published to it) and off (that waiter notices at its next retry, after a
-//! backoff of 2 to 100 ms with jitter), in one run, by turns.
+//! What the lock wake-ups of the Redis and PostgreSQL stores buy: requests
+//! of one session spread over several processes, under
+//! `Concurrency::Serialize`, with the wake-ups on (a release that someone
+//! of another process waits for is published or notified to it) and off
+//! (that waiter notices at its next retry, after a backoff of 2 to 100 ms
+//! with jitter), in one run, by turns.
 //!
 //! ```text
-//! cargo run --release -p session-bench --bin lock_wakeups -- [--processes 2] [--users 16] [--duration 3] [--runs 3] [--handler-ms 0]
+//! cargo run --release -p session-bench --bin lock_wakeups -- [--store redis|postgres] [--postgres URL] [--processes 2] [--users 16] [--duration 3] [--runs 3] [--handler-ms 0]
 //! ```
+//!
+//! `--store postgres` runs the processes on the PostgreSQL at `--postgres`
+//! (default `POSTGRES_URL`, else `postgres://postgres@127.0.0.1:5432/test`),
+//! on a table of their own per row, dropped after it; the Redis columns are
+//! `-` there.
 //!
 //! `--handler-ms` makes the handler work that long (a sleep) between its
 //! load and its commit, as a handler that queries something does: the
 //! longer the holder runs, the further a waiter's backoff has grown when
 //! the release comes.
 //!
-//! Each process is `axum/ours-serialize/redis` in a child of its own, on
-//! one private `redis-server` and one key ring; the users are spread over
+//! Each process is `axum/ours-serialize/redis` (or `.../postgres`) in a
+//! child of its own, on one private `redis-server` (or the PostgreSQL) and
+//! one key ring; the users are spread over
 //! them by turns and all send `GET /counter` on one session. A row tells
 //! the throughput and latency, how many acknowledged increments the
 //! session kept (all of them, or the policy is broken), the Redis commands
@@ -31,19 +38,32 @@ use session_bench::child::{self, AppProcess};
 use session_bench::loadgen::Users;
 use session_bench::redis::{RedisAdmin, RedisServer};
 use session_bench::{cpu, BoxError};
+use session_core::store::LockToken;
 
-const USAGE: &str =
-    "usage: lock_wakeups [--processes N] [--users N] [--duration SECS] [--runs N] [--handler-ms MS]";
+const USAGE: &str = "usage: lock_wakeups [--store redis|postgres] [--postgres URL] \
+     [--processes N] [--users N] [--duration SECS] [--runs N] [--handler-ms MS]";
 
-/// The app every process runs.
-const VARIANT: Variant = Variant {
-    framework: Framework::Axum,
-    library: Library::OursSerialize,
-    store: Store::Redis,
-};
+/// The app every process runs, on `store`.
+fn variant(store: Store) -> Variant {
+    Variant {
+        framework: Framework::Axum,
+        library: Library::OursSerialize,
+        store,
+    }
+}
+
+/// Where the processes keep the session.
+enum Backend {
+    /// A private `redis-server`.
+    Redis(RedisServer),
+    /// A PostgreSQL at this URL.
+    Postgres(String),
+}
 
 #[derive(Debug)]
 struct Options {
+    store: Store,
+    postgres_url: String,
     processes: usize,
     users: usize,
     duration: Duration,
@@ -65,6 +85,9 @@ fn main() {
 
 fn parse(args: &[String]) -> Result<Options, BoxError> {
     let mut options = Options {
+        store: Store::Redis,
+        postgres_url: std::env::var("POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned()),
         processes: 2,
         users: 16,
         duration: Duration::from_secs(3),
@@ -77,6 +100,14 @@ fn parse(args: &[String]) -> Result<Options, BoxError> {
             .next()
             .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         match flag.as_str() {
+            "--store" => {
+                options.store = match value.as_str() {
+                    "redis" => Store::Redis,
+                    "postgres" => Store::Postgres,
+                    _ => return Err(format!("--store takes redis or postgres\n{USAGE}").into()),
+                }
+            }
+            "--postgres" => options.postgres_url = value.clone(),
             "--processes" => options.processes = value.parse()?,
             "--users" => options.users = value.parse()?,
             "--duration" => options.duration = Duration::from_secs_f64(value.parse()?),
@@ -95,7 +126,10 @@ fn parse(args: &[String]) -> Result<Options, BoxError> {
 }
 
 fn run(options: Options) -> Result<(), BoxError> {
-    let redis = RedisServer::start()?;
+    let backend = match options.store {
+        Store::Postgres => Backend::Postgres(options.postgres_url.clone()),
+        _ => Backend::Redis(RedisServer::start()?),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -106,7 +140,7 @@ fn run(options: Options) -> Result<(), BoxError> {
     // setting only.
     for _ in 0..options.runs {
         for wakeups in [true, false] {
-            let row = measure(&runtime, &redis, &options, wakeups)?;
+            let row = measure(&runtime, &backend, &options, wakeups)?;
             eprintln!("{row}");
             out.push_str(&row);
             out.push('\n');
@@ -116,27 +150,38 @@ fn run(options: Options) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Starts the processes on a prefix of their own, runs the shared counter,
-/// answers its row.
+/// Starts the processes on a prefix (or table) of their own, runs the
+/// shared counter, answers its row.
 fn measure(
     runtime: &tokio::runtime::Runtime,
-    redis: &RedisServer,
+    backend: &Backend,
     options: &Options,
     wakeups: bool,
 ) -> Result<String, BoxError> {
     let random = session_core::crypto::token::random_token();
+    let table = format!("bench_{}", &LockToken::random().to_hex()[..12]);
     let serve = ServeOptions {
-        redis_url: Some(redis.url()),
+        redis_url: match backend {
+            Backend::Redis(redis) => Some(redis.url()),
+            Backend::Postgres(_) => None,
+        },
         redis_prefix: format!("bench:{}:", &random[..12]),
+        postgres: match backend {
+            Backend::Postgres(url) => Some((url.clone(), table.clone())),
+            Backend::Redis(_) => None,
+        },
         secret: Some(random),
         lock_wakeups: Some(wakeups),
         handler_delay: options.handler_delay,
     };
     let apps = (0..options.processes)
-        .map(|_| AppProcess::start(VARIANT, &serve))
+        .map(|_| AppProcess::start(variant(options.store), &serve))
         .collect::<Result<Vec<_>, _>>()?;
     let addrs: Vec<SocketAddr> = apps.iter().map(AppProcess::addr).collect();
-    let mut admin = RedisAdmin::connect(redis.addr())?;
+    let mut admin = match backend {
+        Backend::Redis(redis) => Some(RedisAdmin::connect(redis.addr())?),
+        Backend::Postgres(_) => None,
+    };
     let row = runtime.block_on(async {
         let mut users = Users::connect_spread(&addrs, options.users).await?;
         // Every user gets a session of its own (and every process its
@@ -149,22 +194,28 @@ fn measure(
         }
         users.share_first_session();
         let count_before = count(&mut users).await?;
-        let stats_before = admin.commandstats()?;
+        let stats_before = admin.as_mut().map(RedisAdmin::commandstats).transpose()?;
         let cpu_before = app_cpu(&apps);
         let phase = users.run("/counter", options.duration, u64::MAX).await;
         let cpu_after = app_cpu(&apps);
-        let commands = stats_before.delta_to(&admin.commandstats()?);
+        let stats_after = admin.as_mut().map(RedisAdmin::commandstats).transpose()?;
+        let commands = stats_before.zip(stats_after).map(|(b, a)| b.delta_to(&a));
         let count_after = count(&mut users).await?;
 
         let summary = phase.summary();
         let acknowledged = phase.requests - phase.errors;
-        let per_request = |calls: u64| calls as f64 / phase.requests.max(1) as f64;
+        let per_request = |calls: Option<u64>| {
+            calls.map_or_else(
+                || "-".to_owned(),
+                |calls| format!("{:.2}", calls as f64 / phase.requests.max(1) as f64),
+            )
+        };
         let cpu_us = cpu_before
             .zip(cpu_after)
             .map(|(b, a)| format!("{:.0}", (a - b).as_secs_f64() * 1e6 / phase.requests.max(1) as f64))
             .unwrap_or_else(|| "-".to_owned());
         Ok::<_, BoxError>(format!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} / {acknowledged} | {:.1} | {:.2} | {cpu_us} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} / {acknowledged} | {} | {} | {cpu_us} |",
             if wakeups { "on" } else { "off" },
             options.processes,
             options.users,
@@ -174,12 +225,22 @@ fn measure(
             summary.p99_ms,
             phase.errors,
             count_after.saturating_sub(count_before),
-            per_request(commands.values().sum()),
-            per_request(commands.get("publish").copied().unwrap_or(0)),
+            per_request(commands.as_ref().map(|c| c.values().sum())),
+            per_request(
+                commands
+                    .as_ref()
+                    .map(|c| c.get("publish").copied().unwrap_or(0))
+            ),
         ))
     })?;
     drop(apps);
-    admin.delete_prefix(&serve.redis_prefix)?;
+    match (admin.as_mut(), backend) {
+        (Some(admin), _) => {
+            admin.delete_prefix(&serve.redis_prefix)?;
+        }
+        (None, Backend::Postgres(url)) => runtime.block_on(drop_tables(url, &table))?,
+        (None, Backend::Redis(_)) => {}
+    }
     Ok(row)
 }
 
@@ -193,4 +254,15 @@ async fn count(users: &mut Users) -> Result<u64, BoxError> {
     let answer = users.first_get("/counter/peek").await?;
     let body: CountBody = serde_json::from_slice(&answer.body)?;
     Ok(body.count)
+}
+
+/// Drops a row's session table and its lease table.
+async fn drop_tables(url: &str, table: &str) -> Result<(), BoxError> {
+    use session_store_sql::sqlx::{self, Connection};
+    let mut connection = sqlx::PgConnection::connect(url).await?;
+    let sql = format!("DROP TABLE IF EXISTS \"{table}\", \"{table}_locks\"");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut connection)
+        .await?;
+    Ok(())
 }

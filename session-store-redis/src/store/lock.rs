@@ -248,12 +248,7 @@ impl SessionLocks for RedisStore {
             tokio::time::sleep(max).await;
             return Ok(());
         };
-        wakeups.start();
-        let interest = wakeups.interest(&self.inner.keys.lock(id));
-        tokio::select! {
-            () = interest.woken() => {}
-            () = tokio::time::sleep(max) => {}
-        }
+        wakeups.wait(&self.inner.keys.lock(id), max).await;
         Ok(())
     }
 
