@@ -70,9 +70,10 @@ impl Wakeups {
     /// this process waits), at most `max`.
     pub(crate) async fn wait(&self, lease: &str, max: Duration) {
         if let Some(main) = &self.main {
-            let (main, timeout) = (main.clone(), self.timeout);
+            // Cloned only when the subscription starts, not at every wait.
+            let timeout = self.timeout;
             self.waiters
-                .start(move |waiters| subscribe(waiters, main, timeout));
+                .start(|waiters| subscribe(waiters, main.clone(), timeout));
         }
         self.waiters.wait(lease, max).await;
     }

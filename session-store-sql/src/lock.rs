@@ -224,6 +224,7 @@ impl SessionLocks for SqlStore {
     /// (see `wakeups.rs`; the refused attempt marked the lease), and at
     /// the latest after `max`; elsewhere, or with the wake-ups off, sleeps
     /// `max`.
+    #[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
     async fn wait_for_release(&self, id: &SessionId, max: Duration) -> Result<(), StoreError> {
         #[cfg(feature = "postgres")]
         if let Some(wakeups) = &self.inner.wakeups {

@@ -151,12 +151,20 @@ impl SqlStore {
 
     pub(crate) fn assemble(pool: SqlPool, table: TableRef, settings: Settings) -> SqlStore {
         let dialect = pool.dialect();
+        // The statements mark waited-on leases exactly when a listener
+        // can be woken by their release.
+        #[cfg(feature = "postgres")]
+        let wakeups = wakeups(&pool, &settings);
+        #[cfg(feature = "postgres")]
+        let marks = wakeups.is_some();
+        #[cfg(not(feature = "postgres"))]
+        let marks = false;
         let store = SqlStore {
             inner: Arc::new(Inner {
                 sql: Statements::new(dialect, &table),
-                lock_sql: LockStatements::new(dialect, &table, settings.lock_wakeups),
+                lock_sql: LockStatements::new(dialect, &table, marks),
                 #[cfg(feature = "postgres")]
-                wakeups: wakeups(&pool, &settings),
+                wakeups,
                 pool,
                 dialect,
                 table,

@@ -55,9 +55,10 @@ impl Wakeups {
     /// Waits for the release of the lease on `id` (listening first, the
     /// first time this process waits), at most `max`.
     pub(crate) async fn wait(&self, id: &str, max: Duration) {
-        let (options, timeout) = (self.options.clone(), self.timeout);
+        // Cloned only when the listener starts, not at every wait.
+        let (options, timeout) = (&self.options, self.timeout);
         self.waiters
-            .start(move |waiters| listen(waiters, options, timeout));
+            .start(|waiters| listen(waiters, options.clone(), timeout));
         self.waiters.wait(id, max).await;
     }
 }
