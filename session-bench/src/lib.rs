@@ -18,6 +18,9 @@
 //!   Redis variants, and the few admin commands the benchmark needs
 //!   (`INFO commandstats`, the reads of `INFO stats` for round trips,
 //!   `SCAN` + `DEL` of a key prefix).
+//! - [`redis_rs_store`]: a session store on redis-rs instead of fred, for
+//!   measuring the serialize policy's cost with another client (the
+//!   `redis-rs` apps; not a product store).
 //! - [`soak`]: for the `soak` binary, store servers of the run's own that
 //!   are killed and restarted without losing what they acknowledged, the
 //!   demo processes, and their memory and file descriptors from `/proc`.
@@ -37,6 +40,7 @@ pub mod delay;
 pub mod inproc;
 pub mod loadgen;
 pub mod redis;
+pub mod redis_rs_store;
 pub mod report;
 pub mod soak;
 pub mod stats;

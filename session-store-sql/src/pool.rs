@@ -7,7 +7,7 @@ use std::time::Duration;
 use session_core::store::StoreError;
 
 use crate::dialect::SqlDialect;
-use crate::error::{from_sqlx, ConfigError};
+use crate::error::ConfigError;
 
 /// Runs the same code on whichever pool is inside a [`SqlPool`]: the sqlx
 /// query API is generic over the database, so one body serves all three.
@@ -214,6 +214,8 @@ fn pool_options<DB: sqlx::Database>(settings: PoolSettings) -> sqlx::pool::PoolO
 #[cfg(feature = "sqlite")]
 async fn connect_sqlite(url: &str, settings: PoolSettings) -> Result<SqlPool, StoreError> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+
+    use crate::error::from_sqlx;
 
     let fail = |e| from_sqlx(e, settings.acquire_timeout);
     let options =

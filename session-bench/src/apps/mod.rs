@@ -97,6 +97,12 @@ pub enum Store {
     Cookie,
     /// In a PostgreSQL table (ours only, run by `lock_wakeups`).
     Postgres,
+    /// In Redis through redis-rs instead of fred (ours only, named only:
+    /// `session_bench::redis_rs_store`, a measurement of the client's share).
+    RedisRs,
+    /// The same, its leases taken by two commands written together instead
+    /// of a script ([`LockStep::Pipeline`](crate::redis_rs_store::LockStep)).
+    RedisRsPipelined,
 }
 
 /// One app: a library on a framework with a store.
@@ -168,7 +174,17 @@ impl Store {
             Store::Redis => "redis",
             Store::Cookie => "cookie",
             Store::Postgres => "postgres",
+            Store::RedisRs => "redis-rs",
+            Store::RedisRsPipelined => "redis-rs-pipelined",
         }
+    }
+
+    /// Whether the app needs the run's Redis.
+    pub fn uses_redis(self) -> bool {
+        matches!(
+            self,
+            Store::Redis | Store::RedisRs | Store::RedisRsPipelined
+        )
     }
 }
 
@@ -223,13 +239,19 @@ impl Variant {
         ]
     }
 
-    /// The apps that no load benchmark runs by default, only the binaries
-    /// that name them: the serialize policy on PostgreSQL (`lock_wakeups`).
-    pub const NAMED_ONLY: [Variant; 1] = [Variant::new(
-        Framework::Axum,
-        Library::OursSerialize,
-        Store::Postgres,
-    )];
+    /// The apps that no load benchmark runs unless named in full: the
+    /// serialize policy on PostgreSQL (`lock_wakeups`), and last-write-wins
+    /// and the serialize policy (both lease steps) on the redis-rs store.
+    pub const NAMED_ONLY: [Variant; 4] = [
+        Variant::new(Framework::Axum, Library::OursSerialize, Store::Postgres),
+        Variant::new(Framework::Axum, Library::Ours, Store::RedisRs),
+        Variant::new(Framework::Axum, Library::OursSerialize, Store::RedisRs),
+        Variant::new(
+            Framework::Axum,
+            Library::OursSerialize,
+            Store::RedisRsPipelined,
+        ),
+    ];
 
     /// Whether the app keeps sessions (everything but the ceiling).
     pub fn has_sessions(&self) -> bool {

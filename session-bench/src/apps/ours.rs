@@ -25,6 +25,7 @@ use session_store_sql::SqlStore;
 
 use super::{CountBody, Counter, Library, ServeOptions, Store};
 use crate::inproc::{ActixInProcess, Driver};
+use crate::redis_rs_store::{LockStep, RedisRsStore};
 use crate::BoxError;
 
 /// Redis connections: the store's default (one connection; fred pipelines
@@ -74,6 +75,10 @@ async fn manager(
         Store::Cookie => builder.store(CookieStore::new(keys)),
         Store::Redis => builder.store(redis_store(library, options).await?),
         Store::Postgres => builder.store(postgres_store(options).await?),
+        Store::RedisRs => builder.store(redis_rs_store(options, LockStep::Script).await?),
+        Store::RedisRsPipelined => {
+            builder.store(redis_rs_store(options, LockStep::Pipeline).await?)
+        }
         other => return Err(format!("no {} store in this build", other.name()).into()),
     };
     Ok(SessionManager::new(builder.build()?))
@@ -93,6 +98,13 @@ async fn redis_store(library: Library, options: &ServeOptions) -> Result<RedisSt
         builder = builder.lock_wakeups(on);
     }
     Ok(builder.connect(options.redis_url()?).await?)
+}
+
+/// The redis-rs store of an app (a measurement of the client, see
+/// `redis_rs_store.rs`): the options' Redis and prefix, leases by `step`.
+async fn redis_rs_store(options: &ServeOptions, step: LockStep) -> Result<RedisRsStore, BoxError> {
+    let store = RedisRsStore::connect(options.redis_url()?, options.redis_prefix.clone()).await?;
+    Ok(store.lock_step(step))
 }
 
 /// The PostgreSQL store of an app: its table (migrated), the store's

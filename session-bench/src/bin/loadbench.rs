@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use session_bench::apps::{self, ServeOptions, Store, Variant};
+use session_bench::apps::{self, ServeOptions, Variant};
 use session_bench::child::{self, AppProcess};
 use session_bench::delay::DelayProxy;
 use session_bench::loadgen::{Users, VirtualUser};
@@ -135,6 +135,11 @@ impl Options {
         let name = variant.to_string();
         self.only.is_empty() || self.only.iter().any(|p| name.contains(p.as_str()))
     }
+
+    /// Whether `--only` names `variant` in full (how a named-only app runs).
+    fn names(&self, variant: Variant) -> bool {
+        self.only.contains(&variant.to_string())
+    }
 }
 
 /// The figures of one run of one app: one per scenario.
@@ -146,9 +151,14 @@ fn bench(options: Options) -> Result<(), BoxError> {
     let variants: Vec<Variant> = Variant::all()
         .into_iter()
         .filter(|v| options.selects(*v))
+        .chain(
+            Variant::NAMED_ONLY
+                .into_iter()
+                .filter(|v| options.names(*v)),
+        )
         .collect();
     let mut unavailable: Vec<Unavailable> = Vec::new();
-    let wants_redis = variants.iter().any(|v| v.store == Store::Redis);
+    let wants_redis = variants.iter().any(|v| v.store.uses_redis());
     let redis = if wants_redis {
         match RedisServer::start() {
             Ok(server) => Some(server),
@@ -163,7 +173,7 @@ fn bench(options: Options) -> Result<(), BoxError> {
     let mut runnable = Vec::new();
     for variant in variants {
         let reason = variant.unavailable().map(str::to_owned).or_else(|| {
-            (variant.store == Store::Redis && redis.is_none())
+            (variant.store.uses_redis() && redis.is_none())
                 .then(|| "redis-server could not be started".to_owned())
         });
         match reason {
@@ -298,7 +308,7 @@ fn measure(
     redis_url: Option<&str>,
     options: &Options,
 ) -> Result<AppRun, BoxError> {
-    let redis = redis.filter(|_| variant.store == Store::Redis);
+    let redis = redis.filter(|_| variant.store.uses_redis());
     let redis_url = redis_url.filter(|_| redis.is_some());
     let prefix = format!(
         "bench:{}:",
