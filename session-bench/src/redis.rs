@@ -306,7 +306,7 @@ fn monitored_command(line: &str) -> Option<String> {
 }
 
 /// Escapes the glob characters of a literal prefix for `SCAN MATCH`.
-fn escape_glob(prefix: &str) -> String {
+pub(crate) fn escape_glob(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len());
     for c in prefix.chars() {
         if matches!(c, '*' | '?' | '[' | ']' | '\\') {

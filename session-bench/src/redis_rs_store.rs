@@ -123,8 +123,12 @@ pub struct RedisRsStore {
 }
 
 impl RedisRsStore {
-    /// Connects to `url` and loads the scripts.
+    /// Connects to `url` and loads the scripts. An empty `prefix` is
+    /// refused: `clear` would then delete every key of the server.
     pub async fn connect(url: &str, prefix: String) -> Result<Self, BoxError> {
+        if prefix.is_empty() {
+            return Err("the redis-rs store needs a key prefix".into());
+        }
         let client = redis::Client::open(url)?;
         let mut connection = client.get_multiplexed_async_connection().await?;
         let mut load = async |body: &str| -> Result<String, BoxError> {
@@ -214,10 +218,10 @@ impl RedisRsStore {
         format!("{}lock:{}", self.prefix, id.as_str())
     }
 
-    /// Every key under the prefix, by `SCAN`; the prefix is taken as a glob
-    /// pattern, which the benchmark's and the tests' are.
+    /// Every key under the prefix, by `SCAN` (the prefix's glob characters
+    /// escaped, as the admin connection's `delete_prefix` does).
     async fn keys(&self) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}*", self.prefix);
+        let pattern = format!("{}*", crate::redis::escape_glob(&self.prefix));
         let (mut cursor, mut keys) = (0_u64, Vec::new());
         loop {
             let mut scan = redis::cmd("SCAN");
